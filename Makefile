@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install lint sandbox worker clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Fresh machine → virtual environment, install, sandbox, connect, sync, and a report of what happened.
+demo: $(STAMP)
+	$(BIN)/connector demo
+
+## Installs and runs the whole test suite (SQLite and PostgreSQL, the Celery path on Redis).
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox
+
+worker: $(STAMP)
+	$(BIN)/connector worker
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,412 @@
+"""``connector``: the command line over the same services the admin UI uses.
+
+Every listing takes ``--json`` for scripts. Errors print one clear line to stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from connector.context import AppContext
+from connector.errors import ConnectorError
+from connector.states import STATE_LABELS, OrderState
+
+
+def _json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> None:
+    if not rows:
+        print("(vacío)")
+        return
+    cells = [[str(c) if c is not None else "" for c in row] for row in rows]
+    widths = [min(60, max(len(h), *(len(r[i]) for r in cells))) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in cells:
+        print("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _order_dict(order) -> dict:
+    invoice = order.invoice
+    return {
+        "id": order.id, "channel": order.channel_connection.kind, "external_id": order.external_id,
+        "state": order.state, "reason": order.state_reason, "status": order.status, "raw_status": order.raw_status,
+        "buyer": order.buyer_name, "total_paid": order.total_paid, "fulfillment": order.is_fulfillment,
+        "lines": [{"sku": line.sku, "title": line.title, "quantity": line.quantity, "unit_price": line.unit_price,
+                   "erp_item_id": line.erp_item_id, "erp_item_name": line.erp_item_name,
+                   "match": line.match_source} for line in order.lines],
+        "invoice": None if invoice is None else {"erp_id": invoice.erp_id, "number": invoice.number,
+                                                 "total": invoice.total, "status": invoice.status,
+                                                 "recovered": invoice.recovered},
+    }
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_migrate(ctx: AppContext, args) -> int:
+    ctx.db.migrate()
+    print("Base de datos al día.")
+    return 0
+
+
+def cmd_account_create(ctx, args) -> int:
+    from connector.services import create_account
+
+    account = create_account(ctx, args.name)
+    _json({"id": account.id, "name": account.name}) if args.json else print(f"Cuenta {account.id}: {account.name}")
+    return 0
+
+
+def cmd_account_list(ctx, args) -> int:
+    from connector.services import list_accounts
+
+    accounts = [{"id": a.id, "name": a.name} for a in list_accounts(ctx)]
+    _json(accounts) if args.json else _table([[a["id"], a["name"]] for a in accounts], ["id", "nombre"])
+    return 0
+
+
+def cmd_erp_connect(ctx, args) -> int:
+    from connector.services import connect_erp
+
+    credentials = {"email": args.email, "token": args.token or os.environ.get("ALEGRA_TOKEN"), "country": args.country}
+    connection = connect_erp(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
+    print(f"ERP conectado: {connection.name} [{connection.credential_hint}]")
+    return 0
+
+
+def cmd_channel_connect(ctx, args) -> int:
+    from connector.services import connect_channel
+
+    credentials = {"client_id": args.client_id, "client_secret": args.client_secret or os.environ.get("ML_CLIENT_SECRET"),
+                   "refresh_token": args.refresh_token or os.environ.get("ML_REFRESH_TOKEN"), "site_id": args.site_id}
+    connection = connect_channel(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
+    print(f"Canal conectado: {connection.id} {connection.name} [{connection.credential_hint}]")
+    return 0
+
+
+def cmd_channel_list(ctx, args) -> int:
+    from connector.services import list_channel_connections
+
+    rows = [{"id": c.id, "kind": c.kind, "name": c.name, "remote_account_id": c.remote_account_id,
+             "enabled": c.enabled, "credentials": c.credential_hint} for c in list_channel_connections(ctx, args.account)]
+    _json(rows) if args.json else _table([[r["id"], r["kind"], r["name"], r["credentials"]] for r in rows],
+                                         ["id", "canal", "nombre", "credenciales"])
+    return 0
+
+
+def _print_settings(settings, as_json: bool) -> None:
+    from connector.rules import SETTING_LABELS
+
+    data = settings.model_dump(mode="json")
+    if as_json:
+        _json(data)
+        return
+    for key, value in data.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        print(f"{key:26} {shown!s:30} {SETTING_LABELS.get(key, '')}")
+
+
+def cmd_rules_show(ctx, args) -> int:
+    from connector.services import show_settings
+
+    _print_settings(show_settings(ctx, args.account, args.channel), args.json)
+    return 0
+
+
+def cmd_rules_set(ctx, args) -> int:
+    from connector.services import update_settings
+
+    settings = update_settings(ctx, args.account, args.assignments, channel_ref=args.channel)
+    _print_settings(settings, args.json)
+    return 0
+
+
+def cmd_choices(ctx, args) -> int:
+    from connector.services import erp_choices
+
+    choices = erp_choices(ctx, args.account)
+    if args.json:
+        _json(choices)
+        return 0
+    for group, items in choices.items():
+        print(f"{group}:")
+        for item in items:
+            print(f"  {item['id']:>4}  {item['name']}")
+    return 0
+
+
+def cmd_catalog_refresh(ctx, args) -> int:
+    from connector.services import refresh_erp_catalog
+
+    print(f"Catálogo actualizado: {refresh_erp_catalog(ctx, args.account)} productos.")
+    return 0
+
+
+def cmd_catalog_search(ctx, args) -> int:
+    from connector.services import search_catalog
+
+    items = [{"id": i.erp_id, "name": i.name, "reference": i.reference, "barcodes": i.barcodes, "kind": i.kind}
+             for i in search_catalog(ctx, args.account, args.text)]
+    _json(items) if args.json else _table(
+        [[i["id"], i["name"], i["reference"], ",".join(i["barcodes"])] for i in items],
+        ["id", "nombre", "referencia", "código de barras"])
+    return 0
+
+
+def cmd_sync(ctx, args) -> int:
+    from connector.services import find_account
+    from connector.sync import sync_once
+    from connector.tasks import run_embedded_worker
+
+    account_id = None
+    if args.account:
+        with ctx.db.session() as session:
+            account_id = find_account(session, args.account).id
+    if not args.once:
+        run_embedded_worker(ctx, interval=ctx.settings.sync_interval_seconds)
+        return 0
+    summary = sync_once(ctx, account_id)
+    if args.json:
+        _json(summary.as_dict())
+        return 0
+    for pull in summary.pulls:
+        status = f"error: {pull.error}" if pull.error else "ok"
+        print(f"canal {pull.channel_connection_id}: {pull.pulled} órdenes leídas ({pull.new} nuevas, "
+              f"{pull.updated} cambiadas) — {status}")
+    processed = ", ".join(f"{STATE_LABELS.get(OrderState(k), k) if k in OrderState._value2member_map_ else k}: {v}"
+                          for k, v in sorted(summary.processed.items())) or "nada pendiente"
+    print(f"procesadas: {processed}")
+    print(f"en la cola de errores: {summary.error_queue}")
+    return 0 if not any(p.error for p in summary.pulls) else 1
+
+
+def cmd_orders_list(ctx, args) -> int:
+    from connector.services import list_orders
+
+    orders = [_order_dict(o) for o in list_orders(ctx, args.account, states=args.state or None, limit=args.limit)]
+    if args.json:
+        _json(orders)
+        return 0
+    _table([[o["id"], o["channel"], o["external_id"], o["state"], o["status"], o["total_paid"],
+             (o["invoice"] or {}).get("number"), o["reason"][:60]] for o in orders],
+           ["id", "canal", "orden", "estado", "estado canal", "pagado", "factura", "motivo"])
+    return 0
+
+
+def cmd_orders_show(ctx, args) -> int:
+    from connector.services import get_order
+
+    order = get_order(ctx, args.order_id, args.account)
+    data = _order_dict(order)
+    data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
+                        for e in order.activity]
+    if args.json:
+        _json(data)
+        return 0
+    print(f"Orden {data['id']} ({data['channel']} {data['external_id']}) — {data['state']}: {data['reason']}")
+    for line in data["lines"]:
+        print(f"  {line['quantity']} × {line['title']} [{line['sku']}] → "
+              f"{line['erp_item_name'] or 'SIN PRODUCTO'} ({line['erp_item_id'] or '-'}, {line['match'] or '-'})")
+    if data["invoice"]:
+        print(f"  factura {data['invoice']['number']} total {data['invoice']['total']}")
+    for event in data["activity"]:
+        print(f"  {event['at']:%Y-%m-%d %H:%M:%S} {event['actor']:12} {event['from'] or '':>12} → {event['to']:12} "
+              f"{event['message']}")
+    return 0
+
+
+def cmd_errors(ctx, args) -> int:
+    from connector.services import error_queue
+
+    orders = [_order_dict(o) for o in error_queue(ctx, args.account)]
+    if args.json:
+        _json(orders)
+        return 0
+    _table([[o["id"], o["channel"], o["external_id"], o["state"], o["reason"]] for o in orders],
+           ["id", "canal", "orden", "estado", "motivo"])
+    return 0
+
+
+def cmd_mismatches(ctx, args) -> int:
+    from connector.services import list_mismatches
+
+    rows = [{"channel_connection_id": m.channel_connection_id, "sku": m.sku_key, "title": m.title,
+             "blocked_orders": m.blocked_orders} for m in list_mismatches(ctx, args.account)]
+    _json(rows) if args.json else _table([[r["sku"], r["title"], r["blocked_orders"]] for r in rows],
+                                         ["sku", "título", "órdenes bloqueadas"])
+    return 0
+
+
+def _print_invoiced(results: dict, as_json: bool) -> int:
+    rows = [_order_dict(o) for o in results.values()]
+    if as_json:
+        _json(rows)
+    else:
+        for o in rows:
+            invoice = f"factura {o['invoice']['number']}" if o["invoice"] else o["reason"]
+            print(f"orden {o['id']} ({o['external_id']}): {o['state']} — {invoice}")
+    return 0 if all(o["state"] == OrderState.INVOICED for o in rows) else 1
+
+
+def cmd_map(ctx, args) -> int:
+    from connector.services import map_sku
+
+    mapping, results = map_sku(ctx, args.account, args.sku, args.item_id, channel_ref=args.channel,
+                               invoice=not args.no_invoice)
+    if not args.json:
+        print(f"SKU {mapping.sku_key} → {mapping.erp_item_name} ({mapping.erp_item_id}); "
+              f"{len(results)} órdenes facturadas de nuevo.")
+    return _print_invoiced(results, args.json) if results else 0
+
+
+def cmd_invoice(ctx, args) -> int:
+    from connector.services import invoice_orders
+
+    return _print_invoiced(invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
+
+
+def cmd_retry(ctx, args) -> int:
+    from connector.services import retry_error_queue
+
+    return _print_invoiced(retry_error_queue(ctx, args.account), args.json)
+
+
+def cmd_worker(ctx, args) -> int:
+    if ctx.settings.uses_celery:
+        from connector.tasks import celery_app
+
+        celery_app.worker_main(["worker", "--loglevel", ctx.settings.log_level, "--concurrency", str(args.concurrency)])
+        return 0
+    from connector.tasks import run_embedded_worker
+
+    print(f"Sin REDIS_URL: sincronizando en este proceso cada {ctx.settings.sync_interval_seconds} s (Ctrl+C para salir).")
+    run_embedded_worker(ctx, interval=ctx.settings.sync_interval_seconds)
+    return 0
+
+
+def cmd_beat(ctx, args) -> int:
+    from connector.tasks import celery_app
+
+    if not ctx.settings.uses_celery:
+        print("beat necesita REDIS_URL; sin él, «connector worker» ya sincroniza periódicamente.", file=sys.stderr)
+        return 2
+    celery_app.start(["beat", "--loglevel", ctx.settings.log_level])
+    return 0
+
+
+def cmd_demo(ctx, args) -> int:
+    from connector.demo import run_demo
+
+    return run_demo(orders=args.orders, keep_running=args.serve)
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--account", help="cuenta (id o nombre); opcional si solo hay una")
+    common.add_argument("--json", action="store_true", help="salida JSON para scripts")
+
+    parser = argparse.ArgumentParser(prog="connector", description="Facturación automática de marketplaces en el ERP.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_text, parent=sub):
+        p = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    add("migrate", cmd_migrate, "crear o actualizar el esquema de la base de datos")
+
+    account = sub.add_parser("account", help="cuentas de vendedor").add_subparsers(dest="sub", required=True)
+    add("create", cmd_account_create, "crear una cuenta", account).add_argument("name")
+    add("list", cmd_account_list, "listar cuentas", account)
+
+    erp = sub.add_parser("erp", help="conectar el ERP").add_subparsers(dest="sub", required=True)
+    p = add("connect", cmd_erp_connect, "conectar el ERP (se validan las credenciales antes de guardar)", erp)
+    p.add_argument("kind", choices=["alegra"])
+    p.add_argument("--email", required=True)
+    p.add_argument("--token", help="token de la API (o variable ALEGRA_TOKEN)")
+    p.add_argument("--country", default="CO")
+    p.add_argument("--name")
+    p.add_argument("--base-url", help="solo en modo sandbox/dev")
+
+    channel = sub.add_parser("channel", help="canales de venta").add_subparsers(dest="sub", required=True)
+    p = add("connect", cmd_channel_connect, "conectar un canal (se validan las credenciales antes de guardar)", channel)
+    p.add_argument("kind", choices=["mercadolibre"])
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--client-secret", help="o variable ML_CLIENT_SECRET")
+    p.add_argument("--refresh-token", help="o variable ML_REFRESH_TOKEN")
+    p.add_argument("--site-id", default="MCO")
+    p.add_argument("--name")
+    p.add_argument("--base-url", help="solo en modo sandbox/dev")
+    add("list", cmd_channel_list, "listar canales conectados", channel)
+
+    rules = sub.add_parser("rules", help="configuración y facturación automática").add_subparsers(dest="sub", required=True)
+    p = add("show", cmd_rules_show, "ver la configuración", rules)
+    p.add_argument("--channel", help="ver con los ajustes propios de esta conexión de canal")
+    p = add("set", cmd_rules_set, "cambiar ajustes: clave=valor (listas separadas por comas)", rules)
+    p.add_argument("assignments", nargs="+", metavar="clave=valor")
+    p.add_argument("--channel", help="guardar como ajuste propio de esta conexión de canal")
+
+    add("choices", cmd_choices, "bodegas, listas de precios, impuestos y numeraciones del ERP")
+    catalog = sub.add_parser("catalog", help="catálogo del ERP").add_subparsers(dest="sub", required=True)
+    add("refresh", cmd_catalog_refresh, "volver a leer el catálogo del ERP", catalog)
+    add("search", cmd_catalog_search, "buscar productos por nombre, referencia o código", catalog).add_argument("text")
+
+    p = add("sync", cmd_sync, "leer órdenes, emparejar SKU y facturar")
+    p.add_argument("--once", action="store_true", help="una pasada y salir (sin esto, repite cada intervalo)")
+
+    orders = sub.add_parser("orders", help="órdenes").add_subparsers(dest="sub", required=True)
+    p = add("list", cmd_orders_list, "listar órdenes", orders)
+    p.add_argument("--state", action="append", choices=[s.value for s in OrderState])
+    p.add_argument("--limit", type=int, default=200)
+    add("show", cmd_orders_show, "detalle de una orden con su historial", orders).add_argument("order_id", type=int)
+
+    add("errors", cmd_errors, "la cola de errores con sus motivos")
+    add("mismatches", cmd_mismatches, "SKU sin producto en el ERP y cuántas órdenes bloquea cada uno")
+    p = add("map", cmd_map, "asignar un SKU a un producto del ERP y facturar las órdenes que bloqueaba")
+    p.add_argument("sku")
+    p.add_argument("item_id", help="id del producto en el ERP")
+    p.add_argument("--channel")
+    p.add_argument("--no-invoice", action="store_true", help="solo guardar la asignación; facturar con las reglas")
+    add("invoice", cmd_invoice, "facturar ya estas órdenes (botón «Facturar»)").add_argument(
+        "order_ids", type=int, nargs="+")
+    add("retry", cmd_retry, "reintentar toda la cola de errores")
+    p = add("worker", cmd_worker, "trabajador: Celery con REDIS_URL, o sincronización periódica en proceso")
+    p.add_argument("--concurrency", type=int, default=2)
+    add("beat", cmd_beat, "planificador de Celery (sincronización y barrido periódicos)")
+    p = add("demo", cmd_demo, "demostración completa contra el sandbox local")
+    p.add_argument("--orders", type=int, default=60)
+    p.add_argument("--serve", action="store_true", help="dejar el sandbox corriendo al terminar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("CONNECTOR_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "demo":
+            return args.func(None, args)
+        ctx = AppContext.from_settings()
+        if args.command != "migrate":
+            ctx.db.migrate()
+        return args.func(ctx, args)
+    except ConnectorError as exc:
+        print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

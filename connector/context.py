@@ -1,0 +1,91 @@
+"""The services' shared context: settings, database, credential vault and adapter factories.
+
+Tests build one with their own database URL and, when they mock HTTP, their own transports.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from channels.base import ChannelAdapter, ChannelOptions
+from channels.registry import channel_class
+from connector.crypto import CredentialVault
+from connector.db import Database, get_database
+from connector.errors import ConfigurationError
+from connector.models import ChannelConnection, ERPConnection
+from connector.settings import Settings, get_settings
+from erp.base import ERPAdapter, ERPOptions
+from erp.registry import erp_class
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    vault: CredentialVault
+    channel_transport: httpx.BaseTransport | None = None
+    erp_transport: httpx.BaseTransport | None = None
+    _erp_adapters: dict[int, tuple[str, ERPAdapter]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> AppContext:
+        settings = settings or get_settings()
+        return cls(settings=settings, db=get_database(settings), vault=CredentialVault.from_settings(settings),
+                   **kwargs)
+
+    # -- adapters -------------------------------------------------------------------------------
+
+    def checked_base_url(self, base_url: str | None) -> str | None:
+        """A custom API address is honoured only in sandbox/dev mode (it would leak credentials)."""
+        if base_url and not self.settings.allows_custom_api_urls:
+            raise ConfigurationError(
+                "Una dirección de API personalizada solo se permite en modo sandbox o dev (CONNECTOR_MODE).")
+        return base_url or None
+
+    def new_erp_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None) -> ERPAdapter:
+        options = ERPOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds)
+        kwargs = {"transport": self.erp_transport} if self.erp_transport is not None else {}
+        return erp_class(kind)(credentials, options, **kwargs)
+
+    def erp_adapter(self, connection: ERPConnection) -> ERPAdapter:
+        """One adapter per ERP connection per process: its rate-limit state and HTTP pool are shared."""
+        cached = self._erp_adapters.get(connection.id)
+        if cached and cached[0] == connection.credentials_encrypted:
+            return cached[1]
+        if cached:
+            cached[1].close()
+        adapter = self.new_erp_adapter(connection.kind, self.vault.decrypt(connection.credentials_encrypted),
+                                       connection.api_base_url)
+        self._erp_adapters[connection.id] = (connection.credentials_encrypted, adapter)
+        return adapter
+
+    def new_channel_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None,
+                            on_credentials_changed=None) -> ChannelAdapter:
+        options = ChannelOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds)
+        kwargs = {"transport": self.channel_transport} if self.channel_transport is not None else {}
+        return channel_class(kind)(credentials, options, on_credentials_changed=on_credentials_changed, **kwargs)
+
+    def channel_adapter(self, connection: ChannelConnection) -> ChannelAdapter:
+        """An adapter whose rotated credentials are saved (encrypted) the moment the channel rotates them."""
+        connection_id = connection.id
+
+        def persist(new_credentials: dict[str, Any]) -> None:
+            with self.db.transaction() as session:
+                row = session.get(ChannelConnection, connection_id)
+                if row is not None:
+                    row.credentials_encrypted = self.vault.encrypt(new_credentials)
+            log.info("channel connection %s: rotated credentials saved", connection_id)
+
+        return self.new_channel_adapter(connection.kind, self.vault.decrypt(connection.credentials_encrypted),
+                                        connection.api_base_url, persist)
+
+    def close(self) -> None:
+        for _, adapter in self._erp_adapters.values():
+            adapter.close()
+        self._erp_adapters.clear()

@@ -1,0 +1,66 @@
+"""Credentials at rest: JSON encrypted with MultiFernet (first key encrypts, every key decrypts)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from connector.errors import ConfigurationError
+from connector.settings import Settings
+
+
+def _load_or_create_key_file(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+class CredentialVault:
+    """Encrypts and decrypts credential dictionaries. Never logs them."""
+
+    def __init__(self, keys: list[str]):
+        if not keys:
+            raise ConfigurationError("No hay llave de cifrado configurada (CONNECTOR_SECRET_KEYS).")
+        try:
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError("CONNECTOR_SECRET_KEYS no contiene llaves Fernet válidas.") from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CredentialVault:
+        if settings.secret_keys is not None:
+            keys = [k.strip() for k in settings.secret_keys.get_secret_value().split(",") if k.strip()]
+        else:
+            keys = [_load_or_create_key_file(settings.data_dir / "secret.key")]
+        return cls(keys)
+
+    def encrypt(self, credentials: dict[str, Any]) -> str:
+        return self._fernet.encrypt(json.dumps(credentials, sort_keys=True).encode()).decode()
+
+    def decrypt(self, token: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise ConfigurationError(
+                "No se pudieron descifrar las credenciales guardadas: la llave de cifrado cambió."
+            ) from exc
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt with the current first key (after adding a new key in front)."""
+        return self._fernet.rotate(token.encode()).decode()
+
+
+def mask(secret: str | None) -> str:
+    """A hint a person can recognise without revealing the secret: '••••3f9c'."""
+    if not secret:
+        return ""
+    return "••••" + secret[-4:] if len(secret) > 8 else "••••"

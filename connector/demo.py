@@ -1,0 +1,146 @@
+"""``connector demo``: the whole flow against the loopback sandbox, narrated.
+
+Starts the Mercado Libre and Alegra sandboxes, creates a seller, connects both with credentials
+(validated over HTTP like the real thing), sets the invoicing rules, runs one sync, shows what was
+invoiced and what waits in the error queue, fixes the SKU mismatch with one command, and proves a
+second sync invoices nothing twice.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+from connector import services
+from connector.context import AppContext
+from connector.settings import Settings
+from connector.states import STATE_LABELS, OrderState
+from connector.sync import sync_once
+from sandbox import server as sandbox_server
+from sandbox.catalog import UNMAPPED_SKUS
+
+DEMO_DIR = Path("var/demo")
+
+
+def _title(text: str) -> None:
+    print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
+
+
+def run_demo(*, orders: int = 60, keep_running: bool = False, data_dir: Path = DEMO_DIR) -> int:
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # every demo starts from an empty database
+    settings = Settings(data_dir=data_dir, mode="sandbox", database_url=None, redis_url=None,
+                        reconcile_delay_seconds=0)
+    sandbox = sandbox_server.Sandbox(order_count=orders).start()
+    ctx = AppContext.from_settings(settings)
+    try:
+        return _narrate(ctx, sandbox, keep_running)
+    finally:
+        ctx.close()
+        sandbox.stop()
+
+
+def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
+    _title("1. Sandbox local")
+    print(f"Mercado Libre: {sandbox.ml_url}\nAlegra:        {sandbox.alegra_url}")
+    ctx.db.migrate()
+
+    _title("2. Cuenta y conexiones (credenciales validadas contra la API antes de guardarlas)")
+    account = services.create_account(ctx, "Tienda Cafetera")
+    try:
+        services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL, "token": "token-malo",
+                                                         "country": "CO"}, base_url=sandbox.alegra_url)
+    except Exception as exc:  # noqa: BLE001 - showing the refusal is the point
+        print(f"Credencial incorrecta → {exc}")
+    erp = services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
+                                                           "token": sandbox_server.ALEGRA_TOKEN, "country": "CO"},
+                               base_url=sandbox.alegra_url)
+    print(f"ERP: {erp.name} [{erp.credential_hint}]")
+    channel = services.connect_channel(ctx, account.id, "mercadolibre", {
+        "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
+        "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": "MCO"}, base_url=sandbox.ml_url)
+    print(f"Canal: {channel.name} [{channel.credential_hint}]")
+
+    _title("3. Reglas de facturación automática")
+    shipping_item = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
+    settings = services.update_settings(ctx, account.id, [
+        "enabled=true", "order_states=shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
+        "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
+        "default_email=facturas@tiendacafetera.co", "default_phone=6045550000", "payment_form=CASH",
+        "payment_method=TRANSFER", "show_observations_on_pdf=true",
+    ])
+    print(f"activa={settings.enabled} estados={[s.value for s in settings.order_states]} "
+          f"fulfillment={settings.invoice_fulfillment} abierta={settings.invoice_status} emitir={settings.stamp} "
+          f"bodega={settings.invoice_warehouse_id} lista={settings.invoice_price_list_id} envío={shipping_item.name}")
+
+    _title("4. Sincronización: leer → emparejar → facturar")
+    summary = sync_once(ctx, account.id)
+    print(f"Órdenes leídas de Mercado Libre: {summary.pulled}")
+    _print_states(ctx, account.id)
+
+    _title("5. Cola de errores (con el motivo)")
+    queue = services.error_queue(ctx, account.id)
+    for order in queue[:8]:
+        print(f"orden {order.id} (ML {order.external_id}): {order.state_reason}")
+    if len(queue) > 8:
+        print(f"... y {len(queue) - 8} más")
+    mismatches = services.list_mismatches(ctx, account.id)
+    print("\nSKU sin producto en Alegra:")
+    for m in mismatches:
+        print(f"  {m.sku_key:16} «{m.title}» bloquea {m.blocked_orders} órdenes")
+
+    _title("6. Arreglo: asignar el SKU al producto correcto y facturar con un comando")
+    fixed = 0
+    for m in mismatches:
+        target = UNMAPPED_SKUS.get(m.sku_key)
+        if target is None:
+            continue
+        item = next(i for i in services.search_catalog(ctx, account.id, "Vela") if i.reference == "VEL-SOY-200")
+        print(f"$ connector map {m.sku_key} {item.erp_id}")
+        _, results = services.map_sku(ctx, account.id, m.sku_key, item.erp_id, actor="demo")
+        for order in results.values():
+            number = order.invoice.number if order.invoice else order.state_reason
+            print(f"  orden {order.id}: {STATE_LABELS[OrderState(order.state)]} — {number}")
+            fixed += order.state == OrderState.INVOICED
+    print(f"Órdenes facturadas tras el arreglo: {fixed}")
+
+    _title("7. Una segunda sincronización no factura nada dos veces")
+    before = len(sandbox.alegra_state.invoices)
+    again = sync_once(ctx, account.id)
+    after = len(sandbox.alegra_state.invoices)
+    print(f"Leídas de nuevo: {again.pulled}; facturas en Alegra antes: {before}, después: {after}")
+    markers = Counter(inv.get("observations", "") for inv in sandbox.alegra_state.invoices)
+    duplicates = [m for m, n in markers.items() if n > 1]
+    print(f"Facturas duplicadas en el ERP: {len(duplicates)}")
+
+    _title("8. Resultado")
+    _print_states(ctx, account.id)
+    invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
+    total = sum((o.invoice.total for o in invoiced if o.invoice), Decimal("0"))
+    paid = sum((o.total_paid or Decimal("0")) for o in invoiced)
+    print(f"Facturas en Alegra (sandbox): {after}; total facturado {total:,.2f} COP (pagado {paid:,.2f} COP)")
+    if invoiced:
+        sample = invoiced[0]
+        print(f"Ejemplo: orden ML {sample.external_id} → factura {sample.invoice.number}, total {sample.invoice.total}")
+    print(f"\nDónde mirar (la base de datos de la demo queda en {ctx.settings.data_dir}/):")
+    env = f"CONNECTOR_DATA_DIR={ctx.settings.data_dir} CONNECTOR_MODE=sandbox"
+    print(f"  {env} .venv/bin/connector orders list")
+    print(f"  {env} .venv/bin/connector errors")
+    print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
+    if keep_running:
+        print("\nSandbox corriendo; Ctrl+C para terminar.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0 if after == before and not duplicates else 1
+
+
+def _print_states(ctx: AppContext, account_id: int) -> None:
+    counts = Counter(o.state for o in services.list_orders(ctx, account_id, limit=100000))
+    for state in OrderState:
+        if counts.get(state.value):
+            print(f"  {STATE_LABELS[state]:24} {counts[state.value]}")

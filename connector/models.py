@@ -1,0 +1,328 @@
+"""The data model (SQLAlchemy 2). Alembic migrations in ``connector/migrations`` create it.
+
+The database is the system of record: queue messages are hints, every order and every invoice
+attempt lives here first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes on every backend (SQLite forgets the zone; we put UTC back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+Money = Numeric(18, 6)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON, Decimal: Money}
+
+
+class Account(Base):
+    """A seller."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    erp_connection: Mapped[ERPConnection | None] = relationship(back_populates="account", uselist=False)
+    channel_connections: Mapped[list[ChannelConnection]] = relationship(back_populates="account")
+
+
+class ERPConnection(Base):
+    """The seller's ERP (one per account). ``settings`` holds the invoicing rules (seed 004)."""
+
+    __tablename__ = "erp_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    credential_hint: Mapped[str] = mapped_column(String(200), default="")
+    api_base_url: Mapped[str | None] = mapped_column(String(500))  # sandbox/dev mode only
+    remote_account_id: Mapped[str | None] = mapped_column(String(100))
+    remote_name: Mapped[str | None] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    catalog_refreshed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="erp_connection")
+
+
+class ChannelConnection(Base):
+    """One marketplace account of a seller. ``settings_overrides`` overrides the ERP rules for it."""
+
+    __tablename__ = "channel_connections"
+    __table_args__ = (UniqueConstraint("account_id", "kind", "remote_account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    credential_hint: Mapped[str] = mapped_column(String(200), default="")
+    api_base_url: Mapped[str | None] = mapped_column(String(500))
+    remote_account_id: Mapped[str | None] = mapped_column(String(100))
+    remote_name: Mapped[str | None] = mapped_column(String(200))
+    settings_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="channel_connections")
+
+
+class Order(Base):
+    """A marketplace order. Unique per (channel connection, marketplace order id)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel_connection_id", "external_id", name="uq_order_per_connection"),
+        Index("ix_orders_state_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default="received")
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str | None] = mapped_column(String(20))  # normalised marketplace status
+    raw_status: Mapped[str | None] = mapped_column(String(60))
+    is_fulfillment: Mapped[bool] = mapped_column(Boolean, default=False)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total_paid: Mapped[Decimal | None]
+    shipping_cost: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    buyer_name: Mapped[str | None] = mapped_column(String(300))
+    buyer_document: Mapped[str | None] = mapped_column(String(60))
+    remote_created_at: Mapped[datetime | None]
+    remote_updated_at: Mapped[datetime | None]
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    canonical: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # parsed Order, None if unparseable
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    channel_connection: Mapped[ChannelConnection] = relationship()
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.position")
+    invoice: Mapped[Invoice | None] = relationship(back_populates="order", uselist=False)
+    activity: Mapped[list[ActivityEvent]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="ActivityEvent.id")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    sku_key: Mapped[str] = mapped_column(String(200), index=True)  # sku, or item/variation id without one
+    sku: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    variation_id: Mapped[str | None] = mapped_column(String(100))
+    quantity: Mapped[Decimal]
+    unit_price: Mapped[Decimal]
+    erp_item_id: Mapped[str | None] = mapped_column(String(60))
+    erp_item_name: Mapped[str | None] = mapped_column(String(300))
+    match_source: Mapped[str | None] = mapped_column(String(20))  # manual | barcode | reference | variant
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class SkuMapping(Base):
+    """A mapping a person set by hand: this marketplace SKU is that ERP item. Checked first."""
+
+    __tablename__ = "sku_mappings"
+    __table_args__ = (UniqueConstraint("channel_connection_id", "sku_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    sku_key: Mapped[str] = mapped_column(String(200))
+    erp_item_id: Mapped[str] = mapped_column(String(60))
+    erp_item_name: Mapped[str | None] = mapped_column(String(300))
+    created_by: Mapped[str] = mapped_column(String(100), default="cli")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SkuMismatch(Base):
+    """A marketplace SKU no ERP item matched. Orders it blocks are its unmatched order lines."""
+
+    __tablename__ = "sku_mismatches"
+    __table_args__ = (UniqueConstraint("channel_connection_id", "sku_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    sku_key: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class CatalogItem(Base):
+    """Local copy of one ERP item, so matching never re-reads the ERP catalog per order."""
+
+    __tablename__ = "catalog_items"
+    __table_args__ = (UniqueConstraint("erp_connection_id", "erp_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    erp_id: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(30), default="product")
+    reference: Mapped[str | None] = mapped_column(String(200))
+    barcodes: Mapped[list[Any]] = mapped_column(default=list)
+    parent_id: Mapped[str | None] = mapped_column(String(60))
+    variant_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tax_ids: Mapped[list[Any]] = mapped_column(default=list)
+    tax_rate: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogCode(Base):
+    """Lookup index of the catalog: (barcode|reference, normalised code) -> item."""
+
+    __tablename__ = "catalog_codes"
+    __table_args__ = (Index("ix_catalog_codes_lookup", "erp_connection_id", "code_type", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    code_type: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(200))
+    erp_item_id: Mapped[str] = mapped_column(String(60))
+
+
+class ERPContact(Base):
+    """ERP contact ids already found or created, by identification number (saves ERP calls)."""
+
+    __tablename__ = "erp_contacts"
+    __table_args__ = (UniqueConstraint("erp_connection_id", "identification_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    identification_number: Mapped[str] = mapped_column(String(60))
+    erp_contact_id: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invoice(Base):
+    """The ERP invoice of an order. At most one per order (the unique constraint is the last guard)."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    erp_id: Mapped[str] = mapped_column(String(60))
+    number: Mapped[str | None] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(30))
+    total: Mapped[Decimal]
+    stamp_status: Mapped[str | None] = mapped_column(String(60))
+    marker: Mapped[str] = mapped_column(String(120))
+    recovered: Mapped[bool] = mapped_column(Boolean, default=False)  # found by marker after an ambiguous outcome
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="invoice")
+
+
+class InvoiceAttempt(Base):
+    """Written and committed *before* the ERP call, so a crash mid-call is never a blind re-send."""
+
+    __tablename__ = "invoice_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    marker: Mapped[str] = mapped_column(String(120))
+    contact_id: Mapped[str | None] = mapped_column(String(60))
+    issue_date: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[str] = mapped_column(String(20), default="sent")  # sent|created|rejected|ambiguous|not_found
+    detail: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class SyncCursor(Base):
+    __tablename__ = "sync_cursors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_connections.id", ondelete="CASCADE"), unique=True)
+    cursor_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SyncRun(Base):
+    """One pull of one channel connection: what it pulled and how it ended."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_connections.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|ok|failed
+    pulled: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ActivityEvent(Base):
+    """The trail of an order: every state change, who or what did it, when and why."""
+
+    __tablename__ = "activity_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    order: Mapped[Order] = relationship(back_populates="activity")

@@ -1,0 +1,496 @@
+"""Store → decide → match → invoice, exactly once.
+
+Exactly once, in three guards:
+
+1. **The row is the claim.** ``ready → invoicing`` is a conditional UPDATE; only the process whose
+   UPDATE changed the row goes on (PostgreSQL re-checks the condition after a concurrent writer
+   commits; SQLite serialises writers).
+2. **The attempt is written before the ERP call** (committed), with the order's marker. A process
+   that dies mid-call leaves an attempt behind, and nobody re-sends blindly.
+3. **Ambiguous outcomes are reconciled**: after a timeout/reset/5xx/empty answer the order stays
+   ``invoicing``; later the ERP is searched for the marker. Found → recorded; not found → resent.
+   ``invoices.order_id`` is unique as the last guard.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from pydantic import ValidationError
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.canonical import Order as CanonicalOrder
+from connector.canonical import OrderStatus, PulledOrder
+from connector.context import AppContext
+from connector.errors import (
+    AmbiguousOutcome,
+    ConfigurationError,
+    ConnectorError,
+    InvalidPayload,
+    PermanentRejection,
+    TransientError,
+)
+from connector.invoice_builder import build_contact, build_invoice, invoice_marker
+from connector.models import (
+    ActivityEvent,
+    ChannelConnection,
+    ERPConnection,
+    ERPContact,
+    Invoice,
+    InvoiceAttempt,
+    Order,
+    OrderLine,
+    utcnow,
+)
+from connector.rules import decide_auto_invoicing, effective_settings
+from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
+from erp.base import ERPAdapter, InvoiceResult
+from mapping.catalog import catalog_age, get_cached_item, refresh_catalog
+from mapping.resolver import LineMatch, LineMiss, record_mismatch, resolve_line_sku, sku_key
+
+log = logging.getLogger(__name__)
+S = OrderState
+
+
+# -- storing pulled orders -----------------------------------------------------------------------
+
+
+def store_pulled_order(session: Session, connection: ChannelConnection, adapter, pulled: PulledOrder) -> str:
+    """Insert or update one pulled order. Returns "new", "updated" or "unchanged".
+
+    An invoiced (or in-flight) order only gets its raw documents and status refreshed; anything
+    else goes back to ``received`` so the rules see its new state. A payload the parser rejects is
+    stored anyway and lands in the error queue with the parser's reason.
+    """
+    order = session.scalar(select(Order).where(Order.channel_connection_id == connection.id,
+                                               Order.external_id == pulled.external_id))
+    outcome = "updated"
+    if order is None:
+        order = Order(channel_connection_id=connection.id, account_id=connection.account_id,
+                      external_id=pulled.external_id, state=S.RECEIVED.value, raw={})
+        session.add(order)
+        session.flush()
+        session.add(ActivityEvent(order_id=order.id, actor=f"sync:{connection.kind}", to_state=S.RECEIVED.value,
+                                  message="Orden recibida del canal."))
+        outcome = "new"
+    elif order.raw == pulled.raw:
+        return "unchanged"
+    order.raw = pulled.raw
+    try:
+        canonical = adapter.parse_order(pulled)
+    except InvalidPayload as exc:
+        order.canonical = None
+        if order.state not in SETTLED_STATES:
+            transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc.user_message}")
+        return outcome
+    except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:  # parser bug: never crash
+        order.canonical = None
+        if order.state not in SETTLED_STATES:
+            transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc}")
+        return outcome
+    _copy_canonical(order, canonical)
+    if order.state not in SETTLED_STATES and order.state != S.RECEIVED:
+        transition(session, order, S.RECEIVED, "La orden cambió en el canal; se evalúa de nuevo.")
+    return outcome
+
+
+def _copy_canonical(order: Order, canonical: CanonicalOrder) -> None:
+    order.canonical = canonical.model_dump(mode="json", exclude={"raw"})
+    order.status = canonical.status.value
+    order.raw_status = canonical.raw_status[:60]
+    order.is_fulfillment = canonical.is_fulfillment
+    order.currency = canonical.currency
+    order.total_paid = canonical.total_paid
+    order.shipping_cost = canonical.shipping_cost
+    order.buyer_name = (canonical.buyer.name or "")[:300] or None
+    order.buyer_document = canonical.buyer.identification.number if canonical.buyer.identification else None
+    order.remote_created_at = canonical.created_at
+    order.remote_updated_at = canonical.updated_at
+    if order.state in SETTLED_STATES:
+        return  # the invoiced lines stay as they were invoiced
+    order.lines.clear()
+    for position, line in enumerate(canonical.lines):
+        order.lines.append(OrderLine(position=position, sku_key=sku_key(line), sku=line.sku, title=line.title[:500],
+                                     variation_id=line.variation_id, quantity=line.quantity,
+                                     unit_price=line.unit_price))
+
+
+# -- deciding and matching -----------------------------------------------------------------------
+
+
+@dataclass
+class CatalogRefreshes:
+    """Remembers which ERP catalogs were refreshed during one run, so a miss refreshes at most once."""
+
+    done: set[int] = field(default_factory=set)
+
+
+def ensure_catalog(ctx: AppContext, session: Session, erp: ERPConnection, refreshes: CatalogRefreshes,
+                   *, after_miss: bool = False) -> bool:
+    """Refresh the cached catalog when missing or old (or, after a miss, when not brand new)."""
+    if erp.id in refreshes.done:
+        return False
+    age = catalog_age(erp)
+    limit = ctx.settings.catalog_min_age_seconds if after_miss else ctx.settings.catalog_max_age_seconds
+    if age is not None and age < timedelta(seconds=limit):
+        return False
+    refresh_catalog(session, erp, ctx.erp_adapter(erp))
+    refreshes.done.add(erp.id)
+    return True
+
+
+def _canonical(order: Order) -> CanonicalOrder:
+    if order.canonical is None:
+        raise InvalidPayload(order.state_reason or "La orden no se pudo leer del canal.")
+    return CanonicalOrder.model_validate({**order.canonical, "raw": {}})
+
+
+def match_lines(ctx: AppContext, session: Session, order: Order, canonical: CanonicalOrder, erp: ERPConnection,
+                match_by, refreshes: CatalogRefreshes) -> list[LineMatch] | list[LineMiss]:
+    """All lines matched, or the misses (mismatches recorded). Refreshes a stale catalog once on a miss."""
+    def attempt():
+        results = [resolve_line_sku(session, erp_connection_id=erp.id, channel_connection_id=order.channel_connection_id,
+                                    line=line, match_by=match_by) for line in canonical.lines]
+        return results
+
+    results = attempt()
+    if any(isinstance(r, LineMiss) for r in results) and ensure_catalog(ctx, session, erp, refreshes, after_miss=True):
+        results = attempt()
+    for row, result in zip(order.lines, results, strict=True):
+        if isinstance(result, LineMatch):
+            row.erp_item_id, row.erp_item_name, row.match_source = result.erp_item_id, result.erp_item_name, result.source
+        else:
+            row.erp_item_id = row.erp_item_name = row.match_source = None
+    misses = [r for r in results if isinstance(r, LineMiss)]
+    if misses:
+        for line, result in zip(canonical.lines, results, strict=True):
+            if isinstance(result, LineMiss):
+                with session.begin_nested():
+                    record_mismatch(session, order.channel_connection_id, line)
+        return misses
+    return results  # type: ignore[return-value]
+
+
+def prepare_order(ctx: AppContext, session: Session, order: Order, *, manual: bool, actor: str,
+                  refreshes: CatalogRefreshes) -> bool:
+    """Rules and matching. Moves the order to skipped/waiting_rule/error/ready; True when ready."""
+    connection = order.channel_connection
+    erp = _erp_of(session, order)
+    if erp is None:
+        transition(session, order, S.ERROR, "La cuenta no tiene un ERP conectado.", actor=actor)
+        return False
+    try:
+        canonical = _canonical(order)
+        settings = effective_settings(erp.settings, connection.settings_overrides)
+    except (InvalidPayload, ConfigurationError) as exc:
+        transition(session, order, S.ERROR, exc.user_message, actor=actor)
+        return False
+    if not manual:
+        decision = decide_auto_invoicing(settings, channel_kind=connection.kind, channel_connection_id=connection.id,
+                                         status=OrderStatus(canonical.status), is_fulfillment=canonical.is_fulfillment)
+        if decision.action != "invoice":
+            transition(session, order, S.SKIPPED if decision.action == "skip" else S.WAITING_RULE, decision.reason,
+                       actor=actor)
+            return False
+    ensure_catalog(ctx, session, erp, refreshes)
+    results = match_lines(ctx, session, order, canonical, erp, settings.match_by, refreshes)
+    misses = [r for r in results if isinstance(r, LineMiss)]
+    if misses:
+        transition(session, order, S.ERROR, " ".join(m.reason for m in misses), actor=actor)
+        return False
+    order.next_attempt_at = None
+    transition(session, order, S.READY, "Productos encontrados en el ERP; lista para facturar.", actor=actor)
+    return True
+
+
+def _erp_of(session: Session, order: Order) -> ERPConnection | None:
+    return session.scalar(select(ERPConnection).where(ERPConnection.account_id == order.account_id))
+
+
+# -- invoicing -----------------------------------------------------------------------------------
+
+
+def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | None:
+    """Atomically move a due ``ready`` order to ``invoicing``. The returned token proves ownership."""
+    token = uuid.uuid4().hex
+    now = utcnow()
+    with ctx.db.transaction() as session:
+        result = session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.state == S.READY.value,
+                   or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now))
+            .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, state_reason="Facturando en el ERP.",
+                    updated_at=now)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            return None
+        session.add(ActivityEvent(order_id=order_id, actor=actor, from_state=S.READY.value,
+                                  to_state=S.INVOICING.value, message="Facturando en el ERP."))
+    return token
+
+
+def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str) -> str:
+    """Create the invoice of an order this process claimed. Returns the order's new state."""
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        if order is None or order.claim_token != token or order.state != S.INVOICING:
+            return order.state if order else "gone"
+        erp = _erp_of(session, order)
+        adapter = ctx.erp_adapter(erp)
+        try:
+            canonical = _canonical(order)
+            settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
+            matches = _matches_from_rows(session, erp, order)
+            shipping = _shipping_match(session, erp, settings.shipping_item_id)
+            contact = build_contact(canonical, settings)
+            contact_id = resolve_contact(session, erp, adapter, contact)
+            marker = invoice_marker(order.channel_connection_id, order.external_id)
+            draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
+                                  shipping=shipping)
+        except TransientError as exc:
+            return _release_for_retry(session, order, exc, actor)
+        except (InvalidPayload, ConfigurationError) as exc:
+            transition(session, order, S.ERROR, exc.user_message, actor=actor)
+            session.commit()
+            return order.state
+        except PermanentRejection as exc:
+            transition(session, order, S.FAILED, exc.user_message, actor=actor)
+            session.commit()
+            return order.state
+        attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
+                                 issue_date=draft.issue_date.isoformat())
+        session.add(attempt)
+        session.commit()  # the attempt exists before the ERP hears about it
+
+        try:
+            result = adapter.create_invoice(draft)
+        except AmbiguousOutcome as exc:
+            attempt.outcome, attempt.detail, attempt.finished_at = "ambiguous", exc.detail or str(exc), utcnow()
+            order.next_attempt_at = utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds)
+            transition(session, order, S.INVOICING,
+                       f"{exc.user_message} Se buscará la factura en el ERP antes de reintentar.", actor=actor)
+            session.commit()
+            return order.state
+        except TransientError as exc:  # provably not created (e.g. 429, connection refused)
+            attempt.outcome, attempt.detail, attempt.finished_at = "not_sent", exc.detail or str(exc), utcnow()
+            return _release_for_retry(session, order, exc, actor)
+        except (PermanentRejection, ConfigurationError) as exc:
+            attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
+            target = S.ERROR if isinstance(exc, ConfigurationError) else S.FAILED
+            transition(session, order, target, exc.user_message, actor=actor)
+            session.commit()
+            return order.state
+        attempt.outcome, attempt.finished_at = "created", utcnow()
+        record_invoice(session, order, erp, result, marker, actor=actor, recovered=False)
+        session.commit()
+        return order.state
+
+
+def record_invoice(session: Session, order: Order, erp: ERPConnection, result: InvoiceResult, marker: str, *,
+                   actor: str, recovered: bool) -> None:
+    try:
+        with session.begin_nested():
+            session.add(Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
+                                number=result.number, status=result.status, total=result.total,
+                                stamp_status=result.stamp_status, marker=marker, recovered=recovered))
+    except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
+        log.warning("order %s: invoice already recorded", order.id)
+    order.claim_token = None
+    order.next_attempt_at = None
+    how = " (encontrada en el ERP tras una respuesta incierta)" if recovered else ""
+    transition(session, order, S.INVOICED, f"Factura {result.number or result.erp_id} creada{how}.", actor=actor)
+
+
+def _release_for_retry(session: Session, order: Order, exc: ConnectorError, actor: str) -> str:
+    order.attempts += 1
+    delay = min(3600, 30 * 2 ** min(order.attempts - 1, 7))
+    order.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    order.claim_token = None
+    transition(session, order, S.READY, f"{exc.user_message} Se reintentará automáticamente.", actor=actor)
+    session.commit()
+    return order.state
+
+
+def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
+    matches = []
+    for row in order.lines:
+        if row.erp_item_id is None:
+            raise InvalidPayload(f"La línea «{row.title}» no tiene producto del ERP asignado.")
+        item = get_cached_item(session, erp.id, row.erp_item_id)
+        tax_ids = tuple(str(t) for t in (item.tax_ids if item else ()))
+        rate = Decimal(item.tax_rate) if item else Decimal("0")
+        matches.append(LineMatch(row.erp_item_id, row.erp_item_name or "", row.match_source or "", tax_ids, rate))
+    return matches
+
+
+def _shipping_match(session: Session, erp: ERPConnection, shipping_item_id: str | None) -> LineMatch | None:
+    if not shipping_item_id:
+        return None
+    item = get_cached_item(session, erp.id, shipping_item_id)
+    if item is None:
+        raise ConfigurationError(f"El producto de envío {shipping_item_id} no existe en el catálogo del ERP.")
+    return LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids), Decimal(item.tax_rate))
+
+
+def resolve_contact(session: Session, erp: ERPConnection, adapter: ERPAdapter, contact) -> str:
+    """The ERP contact id for ``contact``: local cache, then an exact search, then create."""
+    number = contact.identification_number
+    cached = session.scalar(select(ERPContact).where(ERPContact.erp_connection_id == erp.id,
+                                                     ERPContact.identification_number == number))
+    if cached is not None:
+        return cached.erp_contact_id
+    contact_id = adapter.find_contact(number) or adapter.create_contact(contact)
+    try:
+        with session.begin_nested():
+            session.add(ERPContact(erp_connection_id=erp.id, identification_number=number, erp_contact_id=contact_id))
+    except IntegrityError:
+        pass  # another worker cached it first
+    return contact_id
+
+
+# -- reconciling ambiguous outcomes --------------------------------------------------------------
+
+
+def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") -> str:
+    """Settle an order left ``invoicing`` by an ambiguous outcome or a dead process."""
+    now = utcnow()
+    lease = now - timedelta(seconds=ctx.settings.claim_lease_seconds)
+    token = uuid.uuid4().hex
+    with ctx.db.transaction() as session:
+        result = session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.state == S.INVOICING.value,
+                   or_(Order.next_attempt_at <= now, Order.claimed_at <= lease))
+            .values(claim_token=token, claimed_at=now, next_attempt_at=None)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            return "busy"
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        attempt = session.scalar(select(InvoiceAttempt).where(InvoiceAttempt.order_id == order_id)
+                                 .order_by(InvoiceAttempt.id.desc()).limit(1))
+        erp = _erp_of(session, order)
+        if attempt is None or attempt.outcome in ("not_sent", "rejected", "not_found"):
+            order.claim_token = None
+            transition(session, order, S.READY, "No llegó a enviarse ninguna factura; se reintenta.", actor=actor)
+            session.commit()
+            return order.state
+        try:
+            found = ctx.erp_adapter(erp).find_invoice_by_marker(
+                attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
+        except TransientError as exc:
+            order.next_attempt_at = utcnow() + timedelta(seconds=max(30, ctx.settings.reconcile_delay_seconds))
+            transition(session, order, S.INVOICING, f"No se pudo verificar en el ERP: {exc.user_message}",
+                       actor=actor)
+            session.commit()
+            return order.state
+        if found is not None:
+            attempt.outcome, attempt.finished_at = "created", utcnow()
+            record_invoice(session, order, erp, found, attempt.marker, actor=actor, recovered=True)
+        else:
+            attempt.outcome, attempt.finished_at = "not_found", utcnow()
+            order.claim_token = None
+            transition(session, order, S.READY, "El ERP no tiene la factura de esta orden; se envía de nuevo.",
+                       actor=actor)
+        session.commit()
+        return order.state
+
+
+# -- one order, end to end ----------------------------------------------------------------------
+
+
+def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor: str = "system",
+                  refreshes: CatalogRefreshes | None = None) -> str:
+    """Take one order as far as it can go now. ``manual`` (a person pressed "Facturar") skips the
+    auto-invoicing rules. Never raises for a bad order: the order records why it stopped."""
+    refreshes = refreshes or CatalogRefreshes()
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            return "gone"
+        if order.state == S.INVOICING:
+            return reconcile_order(ctx, order_id)
+        if order.state == S.INVOICED:
+            return order.state
+        if order.state != S.READY or manual:
+            try:
+                ready = prepare_order(ctx, session, order, manual=manual, actor=actor, refreshes=refreshes)
+            except TransientError as exc:  # the catalog could not be read: try again later
+                session.rollback()
+                return _defer(ctx, order_id, exc, actor)
+            except ConfigurationError as exc:
+                session.rollback()
+                order = session.get(Order, order_id)
+                transition(session, order, S.ERROR, exc.user_message, actor=actor)
+                session.commit()
+                return order.state
+            session.commit()
+            if not ready:
+                return order.state
+    token = claim_for_invoicing(ctx, order_id, actor)
+    if token is None:
+        with ctx.db.session() as session:
+            order = session.get(Order, order_id)
+            return order.state if order else "gone"
+    return invoice_claimed_order(ctx, order_id, token, actor)
+
+
+def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> str:
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        order.attempts += 1
+        order.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 30 * 2 ** min(order.attempts - 1, 7)))
+        transition(session, order, OrderState(order.state), f"{exc.user_message} Se reintentará automáticamente.",
+                   actor=actor)
+        session.commit()
+        return order.state
+
+
+def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 500) -> list[int]:
+    """Orders the pipeline should look at now: new ones, ready ones whose retry time came, and
+    in-flight ones whose reconciliation is due or whose owner died."""
+    now = utcnow()
+    lease = now - timedelta(seconds=ctx.settings.claim_lease_seconds)
+    due = or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now)
+    query = select(Order.id).where(or_(
+        Order.state == S.RECEIVED.value,
+        (Order.state == S.READY.value) & due,
+        (Order.state == S.INVOICING.value) & or_(Order.next_attempt_at <= now, Order.claimed_at <= lease),
+    )).order_by(Order.id).limit(limit)
+    if account_id is not None:
+        query = query.where(Order.account_id == account_id)
+    with ctx.db.session() as session:
+        return list(session.scalars(query))
+
+
+def process_due_orders(ctx: AppContext, account_id: int | None = None) -> dict[str, int]:
+    """Process every due order once; returns how many ended in each state."""
+    counts: dict[str, int] = {}
+    refreshes = CatalogRefreshes()
+    for order_id in due_order_ids(ctx, account_id):
+        try:
+            state = process_order(ctx, order_id, refreshes=refreshes)
+        except Exception as exc:  # noqa: BLE001 - one bad order must never stop the others
+            log.exception("order %s: unexpected error", order_id)
+            state = _mark_crashed(ctx, order_id, exc)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _mark_crashed(ctx: AppContext, order_id: int, exc: Exception) -> str:
+    """Park an order an unexpected error stopped, with the error named, unless an invoice is in flight."""
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        if order is None or order.state in SETTLED_STATES:
+            return order.state if order else "gone"
+        if S.ERROR in ALLOWED[OrderState(order.state)]:
+            transition(session, order, S.ERROR, f"Error interno al procesar la orden ({type(exc).__name__}); "
+                                                f"revisa y vuelve a facturar.")
+            session.commit()
+        return order.state

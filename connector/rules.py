@@ -1,0 +1,196 @@
+"""The seller's invoicing settings (seed 004) and the auto-invoicing decision.
+
+Settings live on the ERP connection (in the reference product Alegra is "connected as a channel"
+and holds both the configuration and the auto-invoicing form); a channel connection may override
+any field for its own orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector.canonical import OrderStatus
+from connector.errors import ConfigurationError
+
+# Labels shown to sellers for each setting (Spanish, as in the reference product).
+SETTING_LABELS: dict[str, str] = {
+    "show_observations_on_pdf": "Ver observaciones en la factura (PDF)",
+    "observations": "Texto de observaciones ({channel}, {order_id} y {pack_id} se reemplazan)",
+    "match_by": "SKU por código de barras (barcode) o por código de referencia (reference)",
+    "apply_taxes": "Usar impuestos",
+    "price_list_id": "Lista de precios",
+    "warehouse_id": "Bodega",
+    "default_email": "Email por defecto",
+    "default_phone": "Teléfono por defecto",
+    "default_document": "Documento por defecto",
+    "enabled": "Facturación automática",
+    "origin_channels": "Canales de origen (vacío = todos)",
+    "order_states": "Estados de las órdenes (vacío = todos)",
+    "invoice_fulfillment": "Facturar órdenes de fulfillment",
+    "invoice_status": "Mandar factura en estado abierta (open) o borrador (draft)",
+    "auto_warehouse_id": "Inventario / depósito para la facturación automática",
+    "auto_price_list_id": "Lista de precios para la facturación automática",
+    "stamp": "Expedir / emitir factura electrónica",
+    "number_template_id": "Numeración de facturas",
+    "identification_type": "Tipo de identificación",
+    "kind_of_person": "Tipo de persona",
+    "regime": "Régimen",
+    "payment_form": "Forma de pago",
+    "payment_method": "Método de pago",
+    "invoice_shipping": "Facturar el costo de envío",
+    "shipping_item_id": "Producto del ERP que factura el envío",
+    "due_days": "Días de plazo (fecha de vencimiento)",
+    "final_consumer_document": "Documento del consumidor final",
+}
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class MatchBy(StrEnum):
+    BARCODE = "barcode"
+    REFERENCE = "reference"
+
+
+class InvoicingSettings(BaseModel):
+    """Every field of the reference product's configuration and auto-invoicing forms."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # -- Configuración
+    show_observations_on_pdf: bool = False
+    observations: str = Field("Venta {channel} orden {order_id}", max_length=400)
+    match_by: MatchBy = MatchBy.BARCODE
+    apply_taxes: bool = True
+    price_list_id: str | None = None
+    warehouse_id: str | None = None
+    default_email: str | None = None
+    default_phone: str | None = None
+    default_document: str | None = None
+    # -- Facturación automática
+    enabled: bool = False
+    origin_channels: list[str] = Field(default_factory=list)  # channel kinds or connection ids
+    # Paid orders by default: sellers invoice sales, not unpaid or cancelled ones.
+    order_states: list[OrderStatus] = Field(default_factory=lambda: [OrderStatus.SHIPPED, OrderStatus.COMPLETED])
+    invoice_fulfillment: bool = False
+    invoice_status: Literal["open", "draft"] = "draft"
+    auto_warehouse_id: str | None = None
+    auto_price_list_id: str | None = None
+    stamp: bool = False
+    number_template_id: str | None = None
+    identification_type: str = "CC"
+    kind_of_person: Literal["PERSON_ENTITY", "LEGAL_ENTITY"] = "PERSON_ENTITY"
+    # Alegra Colombia regime codes; *unconfirmed* full list, so any code is accepted.
+    regime: str = "SIMPLIFIED_REGIME"
+    payment_form: Literal["CASH", "CREDIT"] = "CASH"
+    payment_method: str = "TRANSFER"
+    # -- Envío
+    invoice_shipping: bool = True
+    shipping_item_id: str | None = None
+    due_days: int = Field(0, ge=0, le=365)
+    final_consumer_document: str = "222222222222"
+
+    @field_validator("default_phone", "default_document", "price_list_id", "warehouse_id", "auto_warehouse_id",
+                     "auto_price_list_id", "number_template_id", "shipping_item_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return str(value).strip() if value is not None else None
+
+    @field_validator("default_email", mode="before")
+    @classmethod
+    def _email_shape(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
+            raise ValueError("no es un e-mail válido")
+        return value.strip()
+
+    @property
+    def invoice_warehouse_id(self) -> str | None:
+        return self.auto_warehouse_id or self.warehouse_id
+
+    @property
+    def invoice_price_list_id(self) -> str | None:
+        return self.auto_price_list_id or self.price_list_id
+
+
+def effective_settings(erp_settings: dict[str, Any], overrides: dict[str, Any] | None) -> InvoicingSettings:
+    """The ERP connection's settings with the channel connection's overrides on top."""
+    merged = {**(erp_settings or {}), **(overrides or {})}
+    try:
+        return InvoicingSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigurationError(f"La configuración de facturación no es válida: {_first_error(exc)}") from exc
+
+
+def parse_setting_assignments(current: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` strings (CLI) to a settings dict; lists are comma-separated; ``key=`` clears."""
+    updated = dict(current)
+    fields = InvoicingSettings.model_fields
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigurationError(f"Ajuste desconocido {key!r}. Ajustes válidos: {known}")
+        annotation = str(fields[key].annotation)
+        if "list" in annotation:
+            updated[key] = [v.strip() for v in value.split(",") if v.strip()]
+        elif value.strip() == "" and fields[key].default is None:
+            updated[key] = None
+        else:
+            updated[key] = value.strip()
+    try:
+        InvoicingSettings.model_validate(updated)
+    except ValidationError as exc:
+        raise ConfigurationError(f"Valor no válido: {_first_error(exc)}") from exc
+    return InvoicingSettings.model_validate(updated).model_dump(mode="json")
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg')}"
+
+
+STATUS_LABELS = {
+    OrderStatus.PENDING: "pendiente",
+    OrderStatus.SHIPPED: "enviada",
+    OrderStatus.COMPLETED: "completada",
+    OrderStatus.CANCELLED: "cancelada",
+    OrderStatus.OTHER: "otra",
+}
+
+
+@dataclass(frozen=True)
+class RuleDecision:
+    """``invoice`` now, ``wait`` (may become invoiceable when the order or the rules change) or ``skip``."""
+
+    action: Literal["invoice", "wait", "skip"]
+    reason: str = ""
+
+
+def decide_auto_invoicing(settings: InvoicingSettings, *, channel_kind: str, channel_connection_id: int,
+                          status: OrderStatus, is_fulfillment: bool) -> RuleDecision:
+    """Whether the seller's rules let this order be invoiced automatically, and why not."""
+    if settings.origin_channels:
+        allowed = {c.lower() for c in settings.origin_channels}
+        if channel_kind.lower() not in allowed and str(channel_connection_id) not in allowed:
+            return RuleDecision("skip", f"El canal {channel_kind} no está entre los canales de origen a facturar.")
+    if is_fulfillment and not settings.invoice_fulfillment:
+        return RuleDecision("skip", "Orden de fulfillment: la configuración indica no facturarlas.")
+    if settings.order_states and status not in settings.order_states:
+        chosen = ", ".join(STATUS_LABELS[s] for s in settings.order_states)
+        return RuleDecision(
+            "wait", f"Estado «{STATUS_LABELS[status]}» no está entre los estados a facturar ({chosen}).")
+    if not settings.enabled:
+        return RuleDecision("wait", "La facturación automática está desactivada; se puede facturar a mano.")
+    return RuleDecision("invoice")

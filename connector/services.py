@@ -1,0 +1,405 @@
+"""What a seller or an operator can do. The CLI and the admin UI both call these; no logic lives
+in either of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from channels.registry import channel_class
+from connector.context import AppContext
+from connector.crypto import mask
+from connector.errors import ConfigurationError, ConnectorError, NotFound
+from connector.models import (
+    Account,
+    CatalogItem,
+    ChannelConnection,
+    ERPConnection,
+    Order,
+    OrderLine,
+    SkuMapping,
+    SkuMismatch,
+    utcnow,
+)
+from connector.pipeline import CatalogRefreshes, process_order
+from connector.rules import InvoicingSettings, effective_settings, parse_setting_assignments
+from connector.states import ERROR_QUEUE_STATES, SETTLED_STATES, OrderState, transition
+from erp.registry import erp_class
+from mapping.catalog import get_cached_item, refresh_catalog, search_cached_items
+
+
+class NotFoundLocally(ConnectorError):
+    """An id or name given by a person does not exist here."""
+
+
+# -- accounts ------------------------------------------------------------------------------------
+
+
+def create_account(ctx: AppContext, name: str) -> Account:
+    name = name.strip()
+    if not name:
+        raise ConfigurationError("El nombre de la cuenta no puede estar vacío.")
+    with ctx.db.transaction() as session:
+        if session.scalar(select(Account).where(Account.name == name)) is not None:
+            raise ConfigurationError(f"Ya existe una cuenta llamada «{name}».")
+        account = Account(name=name)
+        session.add(account)
+        session.flush()
+        return account
+
+
+def list_accounts(ctx: AppContext) -> list[Account]:
+    with ctx.db.session() as session:
+        return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+def find_account(session: Session, ref: str | int | None) -> Account:
+    """An account by id or name; with no reference, the only account there is."""
+    if ref is None or ref == "":
+        accounts = list(session.scalars(select(Account).limit(2)))
+        if len(accounts) == 1:
+            return accounts[0]
+        raise NotFoundLocally("Indica la cuenta (--account) : hay varias o ninguna." if accounts else
+                              "No hay cuentas: crea una con «connector account create NOMBRE».")
+    account = None
+    if str(ref).isdigit():
+        account = session.get(Account, int(ref))
+    if account is None:
+        account = session.scalar(select(Account).where(Account.name == str(ref)))
+    if account is None:
+        raise NotFoundLocally(f"No existe la cuenta «{ref}».")
+    return account
+
+
+# -- connections ---------------------------------------------------------------------------------
+
+
+def _require_fields(fields, credentials: dict[str, Any], what: str) -> dict[str, Any]:
+    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in credentials.items() if v not in (None, "")}
+    missing = [f.label for f in fields if f.required and not cleaned.get(f.name)]
+    if missing:
+        raise ConfigurationError(f"Faltan datos para conectar {what}: {', '.join(missing)}.")
+    return cleaned
+
+
+def _hint(fields, credentials: dict[str, Any]) -> str:
+    shown = []
+    for f in fields:
+        value = credentials.get(f.name)
+        if value:
+            shown.append(f"{f.name}={mask(str(value)) if f.secret else value}")
+    return ", ".join(shown)[:200]
+
+
+def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, credentials: dict[str, Any], *,
+                name: str | None = None, base_url: str | None = None) -> ERPConnection:
+    """Check the credentials against the ERP, then store them encrypted and load the catalog.
+
+    Nothing is stored when the ERP refuses them.
+    """
+    cls = erp_class(kind)
+    credentials = _require_fields(cls.credential_fields, credentials, cls.display_name)
+    adapter = ctx.new_erp_adapter(kind, credentials, base_url)
+    try:
+        info = adapter.validate_credentials()
+        choices = _default_choices(adapter)
+    finally:
+        adapter.close()
+    with ctx.db.transaction() as session:
+        account = find_account(session, account_ref)
+        connection = session.scalar(select(ERPConnection).where(ERPConnection.account_id == account.id))
+        if connection is None:
+            connection = ERPConnection(account_id=account.id, kind=kind, settings={}, credentials_encrypted="")
+            session.add(connection)
+        connection.kind = kind
+        connection.name = name or f"{cls.display_name} ({info.display_name})"
+        connection.credentials_encrypted = ctx.vault.encrypt(credentials)
+        connection.credential_hint = _hint(cls.credential_fields, credentials)
+        connection.api_base_url = base_url or None
+        connection.remote_account_id, connection.remote_name = info.remote_id, info.display_name
+        settings = InvoicingSettings.model_validate(connection.settings or {})
+        for key, value in choices.items():
+            if getattr(settings, key) is None:
+                setattr(settings, key, value)
+        connection.settings = settings.model_dump(mode="json")
+        session.flush()
+        refresh_catalog(session, connection, ctx.erp_adapter(connection))
+        return connection
+
+
+def _default_choices(adapter) -> dict[str, str]:
+    """Pre-select the ERP's default warehouse, main price list and default numbering, as the seller would."""
+    picked = {}
+    for key, items in (("warehouse_id", adapter.list_warehouses()), ("price_list_id", adapter.list_price_lists()),
+                       ("number_template_id", adapter.list_number_templates())):
+        default = next((c for c in items if c.extra.get("isDefault") or c.extra.get("main")), items[0] if items else None)
+        if default is not None:
+            picked[key] = default.id
+    return picked
+
+
+def connect_channel(ctx: AppContext, account_ref: str | int | None, kind: str, credentials: dict[str, Any], *,
+                    name: str | None = None, base_url: str | None = None) -> ChannelConnection:
+    """Check the channel credentials, then store them encrypted. Nothing is stored when refused.
+
+    Validating may rotate a refresh token (Mercado Libre): the rotated credentials are the ones saved.
+    """
+    cls = channel_class(kind)
+    credentials = _require_fields(cls.credential_fields, credentials, cls.display_name)
+    latest = dict(credentials)
+
+    def remember(new_credentials: dict[str, Any]) -> None:
+        latest.clear()
+        latest.update(new_credentials)
+
+    adapter = ctx.new_channel_adapter(kind, credentials, base_url, remember)
+    try:
+        info = adapter.validate_credentials()
+    finally:
+        adapter.close()
+    with ctx.db.transaction() as session:
+        account = find_account(session, account_ref)
+        connection = session.scalar(select(ChannelConnection).where(
+            ChannelConnection.account_id == account.id, ChannelConnection.kind == kind,
+            ChannelConnection.remote_account_id == info.remote_id))
+        if connection is None:
+            connection = ChannelConnection(account_id=account.id, kind=kind, remote_account_id=info.remote_id,
+                                           settings_overrides={}, credentials_encrypted="")
+            session.add(connection)
+        connection.name = name or f"{cls.display_name} ({info.display_name})"
+        connection.credentials_encrypted = ctx.vault.encrypt(latest)
+        connection.credential_hint = _hint(cls.credential_fields, latest)
+        connection.api_base_url = base_url or None
+        connection.remote_name = info.display_name
+        connection.enabled = True
+        session.flush()
+        return connection
+
+
+def list_channel_connections(ctx: AppContext, account_ref=None) -> list[ChannelConnection]:
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        return list(session.scalars(select(ChannelConnection).where(ChannelConnection.account_id == account.id)
+                                    .order_by(ChannelConnection.id)))
+
+
+def get_erp_connection(session: Session, account: Account) -> ERPConnection:
+    connection = session.scalar(select(ERPConnection).where(ERPConnection.account_id == account.id))
+    if connection is None:
+        raise NotFoundLocally("La cuenta no tiene ERP conectado: usa «connector erp connect».")
+    return connection
+
+
+def find_channel_connection(session: Session, account: Account, ref: str | int | None) -> ChannelConnection:
+    query = select(ChannelConnection).where(ChannelConnection.account_id == account.id)
+    connections = list(session.scalars(query.order_by(ChannelConnection.id)))
+    if ref in (None, ""):
+        if len(connections) == 1:
+            return connections[0]
+        raise NotFoundLocally("Indica la conexión de canal (--channel): hay varias o ninguna.")
+    for connection in connections:
+        if str(connection.id) == str(ref) or connection.kind == str(ref) or connection.name == str(ref):
+            return connection
+    raise NotFoundLocally(f"No existe la conexión de canal «{ref}» en esta cuenta.")
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def show_settings(ctx: AppContext, account_ref=None, channel_ref=None) -> InvoicingSettings:
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        erp = get_erp_connection(session, account)
+        overrides = find_channel_connection(session, account, channel_ref).settings_overrides if channel_ref else {}
+        return effective_settings(erp.settings, overrides)
+
+
+# Settings whose value must be one of the ERP's choices: (lister, what).
+_CHOICE_SETTINGS = {
+    "warehouse_id": ("list_warehouses", "bodega"),
+    "auto_warehouse_id": ("list_warehouses", "bodega"),
+    "price_list_id": ("list_price_lists", "lista de precios"),
+    "auto_price_list_id": ("list_price_lists", "lista de precios"),
+    "number_template_id": ("list_number_templates", "numeración"),
+}
+
+
+def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, channel_ref=None) -> InvoicingSettings:
+    """Apply ``key=value`` assignments, checking ERP choices (warehouse, price list, ...) exist."""
+    with ctx.db.transaction() as session:
+        account = find_account(session, account_ref)
+        erp = get_erp_connection(session, account)
+        channel = find_channel_connection(session, account, channel_ref) if channel_ref else None
+        base = dict(channel.settings_overrides if channel else erp.settings)
+        updated = parse_setting_assignments(base, assignments)
+        changed = {k for k in updated if updated.get(k) != InvoicingSettings.model_validate(base).model_dump(mode="json").get(k)}
+        _check_choices(ctx, session, erp, {k: updated[k] for k in changed})
+        if channel is not None:
+            keys = {a.partition("=")[0].strip() for a in assignments}
+            channel.settings_overrides = {**channel.settings_overrides, **{k: updated[k] for k in keys}}
+        else:
+            erp.settings = updated
+        session.flush()
+        return effective_settings(erp.settings, channel.settings_overrides if channel else None)
+
+
+def _check_choices(ctx: AppContext, session: Session, erp: ERPConnection, changed: dict[str, Any]) -> None:
+    adapter = None
+    for key, value in changed.items():
+        if value in (None, ""):
+            continue
+        if key == "shipping_item_id":
+            if get_cached_item(session, erp.id, str(value)) is None:
+                raise ConfigurationError(f"El producto {value} no está en el catálogo del ERP.")
+            continue
+        if key not in _CHOICE_SETTINGS:
+            continue
+        adapter = adapter or ctx.erp_adapter(erp)
+        lister, what = _CHOICE_SETTINGS[key]
+        choices = getattr(adapter, lister)()
+        if str(value) not in {c.id for c in choices}:
+            valid = ", ".join(f"{c.id} ({c.name})" for c in choices) or "ninguna"
+            raise ConfigurationError(f"La {what} {value} no existe en el ERP. Opciones: {valid}.")
+
+
+def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
+    """Warehouses, price lists, taxes and numberings of the seller's ERP (for dropdowns and the CLI)."""
+    with ctx.db.session() as session:
+        erp = get_erp_connection(session, find_account(session, account_ref))
+    adapter = ctx.erp_adapter(erp)
+    as_dicts = lambda items: [{"id": c.id, "name": c.name, **c.extra} for c in items]  # noqa: E731
+    return {"warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
+            "taxes": as_dicts(adapter.list_taxes()), "number_templates": as_dicts(adapter.list_number_templates())}
+
+
+def refresh_erp_catalog(ctx: AppContext, account_ref=None) -> int:
+    with ctx.db.transaction() as session:
+        erp = get_erp_connection(session, find_account(session, account_ref))
+        return refresh_catalog(session, erp, ctx.erp_adapter(erp))
+
+
+def search_catalog(ctx: AppContext, account_ref, text: str) -> list[CatalogItem]:
+    with ctx.db.session() as session:
+        erp = get_erp_connection(session, find_account(session, account_ref))
+        return search_cached_items(session, erp.id, text)
+
+
+# -- orders and the error queue ------------------------------------------------------------------
+
+
+def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None = None, limit: int = 200) -> list[Order]:
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        query = select(Order).where(Order.account_id == account.id)
+        if states:
+            query = query.where(Order.state.in_(states))
+        orders = list(session.scalars(query.order_by(Order.id.desc()).limit(limit)))
+        for order in orders:  # load what callers print, before the session closes
+            _ = order.invoice, order.lines, order.channel_connection
+        return orders
+
+
+def error_queue(ctx: AppContext, account_ref=None) -> list[Order]:
+    return list_orders(ctx, account_ref, states=[s.value for s in ERROR_QUEUE_STATES])
+
+
+def get_order(ctx: AppContext, order_id: int, account_ref=None) -> Order:
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        order = session.get(Order, order_id)
+        if order is None or order.account_id != account.id:
+            raise NotFoundLocally(f"No existe la orden {order_id} en esta cuenta.")
+        _ = order.invoice, order.lines, order.activity, order.channel_connection
+        return order
+
+
+def invoice_orders(ctx: AppContext, order_ids: list[int], *, account_ref=None, actor: str = "cli") -> dict[int, Order]:
+    """The "Facturar" button: invoice these orders now, whatever the auto-invoicing rules say."""
+    refreshes = CatalogRefreshes()
+    results = {}
+    for order_id in order_ids:
+        order = get_order(ctx, order_id, account_ref)
+        if order.state not in SETTLED_STATES:
+            process_order(ctx, order_id, manual=True, actor=actor, refreshes=refreshes)
+        results[order_id] = get_order(ctx, order_id, account_ref)
+    return results
+
+
+def retry_error_queue(ctx: AppContext, account_ref=None, *, actor: str = "cli") -> dict[int, Order]:
+    """Send every order of the error queue through the pipeline again (after a fix)."""
+    ids = [o.id for o in error_queue(ctx, account_ref)]
+    return invoice_orders(ctx, ids, account_ref=account_ref, actor=actor)
+
+
+@dataclass
+class MismatchView:
+    channel_connection_id: int
+    sku_key: str
+    sku: str | None
+    title: str
+    blocked_orders: int
+    last_seen_at: Any
+
+
+def list_mismatches(ctx: AppContext, account_ref=None) -> list[MismatchView]:
+    """Unmatched marketplace SKUs with how many held orders each one blocks."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        blocked = (select(OrderLine.sku_key, Order.channel_connection_id,
+                          func.count(distinct(Order.id)).label("orders"))
+                   .join(Order, Order.id == OrderLine.order_id)
+                   .where(Order.account_id == account.id, Order.state == OrderState.ERROR.value,
+                          OrderLine.erp_item_id.is_(None))
+                   .group_by(OrderLine.sku_key, Order.channel_connection_id).subquery())
+        rows = session.execute(
+            select(SkuMismatch, func.coalesce(blocked.c.orders, 0))
+            .join(ChannelConnection, ChannelConnection.id == SkuMismatch.channel_connection_id)
+            .outerjoin(blocked, (blocked.c.sku_key == SkuMismatch.sku_key)
+                       & (blocked.c.channel_connection_id == SkuMismatch.channel_connection_id))
+            .where(ChannelConnection.account_id == account.id, SkuMismatch.resolved_at.is_(None))
+            .order_by(func.coalesce(blocked.c.orders, 0).desc(), SkuMismatch.sku_key))
+        return [MismatchView(m.channel_connection_id, m.sku_key, m.sku, m.title, n, m.last_seen_at) for m, n in rows]
+
+
+def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel_ref=None, actor: str = "cli",
+            invoice: bool = True) -> tuple[SkuMapping, dict[int, Order]]:
+    """Remember that marketplace ``sku`` is ERP item ``erp_item_id``; then invoice (or re-queue) every
+    order the SKU was blocking."""
+    from mapping.codes import normalise_code
+
+    with ctx.db.transaction() as session:
+        account = find_account(session, account_ref)
+        erp = get_erp_connection(session, account)
+        channel = find_channel_connection(session, account, channel_ref)
+        item = get_cached_item(session, erp.id, erp_item_id)
+        if item is None:
+            refresh_catalog(session, erp, ctx.erp_adapter(erp))
+            item = get_cached_item(session, erp.id, erp_item_id)
+        if item is None:
+            raise NotFound(f"El producto {erp_item_id} no existe en el ERP.")
+        key = sku if sku.startswith("ID:") else normalise_code(sku)
+        if not key:
+            raise ConfigurationError("El SKU no puede estar vacío.")
+        mapping = session.scalar(select(SkuMapping).where(SkuMapping.channel_connection_id == channel.id,
+                                                          SkuMapping.sku_key == key))
+        if mapping is None:
+            mapping = SkuMapping(channel_connection_id=channel.id, sku_key=key, erp_item_id=item.erp_id)
+            session.add(mapping)
+        mapping.erp_item_id, mapping.erp_item_name, mapping.created_by = item.erp_id, item.name, actor
+        mismatch = session.scalar(select(SkuMismatch).where(SkuMismatch.channel_connection_id == channel.id,
+                                                            SkuMismatch.sku_key == key))
+        if mismatch is not None:
+            mismatch.resolved_at = utcnow()
+        blocked_ids = list(session.scalars(
+            select(distinct(Order.id)).join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.channel_connection_id == channel.id, Order.state == OrderState.ERROR.value,
+                   OrderLine.sku_key == key)))
+        if not invoice:
+            for order in session.scalars(select(Order).where(Order.id.in_(blocked_ids))):
+                transition(session, order, OrderState.RECEIVED, f"SKU {sku} asignado a «{item.name}».", actor=actor)
+        session.flush()
+    results = invoice_orders(ctx, blocked_ids, account_ref=account_ref, actor=actor) if invoice else {}
+    return mapping, results

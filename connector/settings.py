@@ -1,0 +1,62 @@
+"""Process settings, declared once and typed (environment variables and ``.env``).
+
+Embedded default: a SQLite file under ``var/`` and tasks run in-process. Set ``DATABASE_URL``
+(PostgreSQL) and ``REDIS_URL`` and the same code runs on Celery workers + beat.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    data_dir: Path = Field(Path("var"), validation_alias=AliasChoices("CONNECTOR_DATA_DIR"))
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). When unset, a key is
+    # generated once into ``<data_dir>/secret.key`` so the embedded default works out of the box.
+    secret_keys: SecretStr | None = Field(None, validation_alias=AliasChoices("CONNECTOR_SECRET_KEYS"))
+    # production: real API addresses only. sandbox/dev: connections may carry a custom API base URL.
+    mode: Literal["production", "sandbox", "dev"] = Field(
+        "production", validation_alias=AliasChoices("CONNECTOR_MODE"))
+    sync_interval_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_SYNC_INTERVAL"))
+    sweep_interval_seconds: int = Field(60, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
+    # How far back each pull re-reads before its cursor, for orders whose update landed late.
+    cursor_overlap_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_CURSOR_OVERLAP"))
+    # The ERP catalog is re-read when older than this, or when a line misses and it is older than the minimum.
+    catalog_max_age_seconds: int = Field(3600, validation_alias=AliasChoices("CONNECTOR_CATALOG_MAX_AGE"))
+    catalog_min_age_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_CATALOG_MIN_AGE"))
+    # After an ambiguous invoice outcome, wait this long before looking for the invoice in the ERP.
+    reconcile_delay_seconds: int = Field(30, validation_alias=AliasChoices("CONNECTOR_RECONCILE_DELAY"))
+    # A claim older than this belongs to a process that died; the sweeper reconciles it.
+    claim_lease_seconds: int = Field(180, validation_alias=AliasChoices("CONNECTOR_CLAIM_LEASE"))
+    http_timeout_seconds: float = Field(20.0, validation_alias=AliasChoices("CONNECTOR_HTTP_TIMEOUT"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url.replace("postgresql://", "postgresql+psycopg://", 1) \
+                if self.database_url.startswith("postgresql://") else self.database_url
+        return f"sqlite:///{(self.data_dir / 'connector.sqlite3').resolve()}"
+
+    @property
+    def uses_celery(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def allows_custom_api_urls(self) -> bool:
+        return self.mode in ("sandbox", "dev")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,73 @@
+"""Order states and the transitions between them. Every change is written to the order's trail.
+
+::
+
+    received ──► skipped                      (rules say never: other channel, fulfillment)
+        │    ──► waiting_rule                 (rules say not now: state not chosen, auto-invoicing off)
+        │    ──► error                        (unparseable, unmatched SKU, missing data)  ◄─┐
+        └──────► ready ──► invoicing ──► invoiced                                          │
+                   ▲          │     ──► failed  (the ERP refused it, with its message)      │
+                   └──────────┘ (transient: retried from next_attempt_at) ──────────────────┘
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from connector.models import ActivityEvent, Order, utcnow
+
+
+class OrderState(StrEnum):
+    RECEIVED = "received"
+    SKIPPED = "skipped"
+    WAITING_RULE = "waiting_rule"
+    ERROR = "error"
+    READY = "ready"
+    INVOICING = "invoicing"
+    INVOICED = "invoiced"
+    FAILED = "failed"
+
+
+S = OrderState
+ALLOWED: dict[OrderState, set[OrderState]] = {
+    S.RECEIVED: {S.SKIPPED, S.WAITING_RULE, S.ERROR, S.READY},
+    S.SKIPPED: {S.RECEIVED, S.READY, S.ERROR},
+    S.WAITING_RULE: {S.RECEIVED, S.SKIPPED, S.ERROR, S.READY},
+    S.ERROR: {S.RECEIVED, S.READY, S.SKIPPED, S.WAITING_RULE},
+    S.READY: {S.INVOICING, S.ERROR, S.RECEIVED, S.SKIPPED, S.WAITING_RULE},
+    S.INVOICING: {S.INVOICED, S.FAILED, S.READY, S.ERROR},
+    S.INVOICED: set(),
+    S.FAILED: {S.RECEIVED, S.READY},
+}
+
+# The error queue: orders a person must look at.
+ERROR_QUEUE_STATES = (S.ERROR, S.FAILED)
+# Orders whose invoice is settled or in flight: never re-processed from a new pull.
+SETTLED_STATES = (S.INVOICING, S.INVOICED)
+
+STATE_LABELS = {
+    S.RECEIVED: "Recibida", S.SKIPPED: "Omitida", S.WAITING_RULE: "En espera (reglas)", S.ERROR: "Error",
+    S.READY: "Lista para facturar", S.INVOICING: "Facturando", S.INVOICED: "Facturada",
+    S.FAILED: "Rechazada por el ERP",
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def transition(session: Session, order: Order, to_state: OrderState, reason: str = "", *,
+               actor: str = "system") -> None:
+    """Move ``order`` to ``to_state`` and record why in its trail. Same-state moves only log a new reason."""
+    current = OrderState(order.state)
+    if to_state != current and to_state not in ALLOWED[current]:
+        raise IllegalTransition(f"order {order.id}: {current} -> {to_state} is not allowed")
+    if to_state == current and reason == order.state_reason:
+        return
+    order.state = to_state.value
+    order.state_reason = reason
+    order.updated_at = utcnow()
+    session.add(ActivityEvent(order_id=order.id, actor=actor, from_state=current.value, to_state=to_state.value,
+                              message=reason))

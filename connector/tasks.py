@@ -1,0 +1,108 @@
+"""Background work: Celery tasks over Redis when ``REDIS_URL`` is set, an in-process loop otherwise.
+
+Tasks are thin: they take ids, reload the row and call the plain functions in ``connector.sync``
+and ``connector.pipeline`` (which tests call directly). Queue messages are only hints: the
+sweeper finds every due order in the database, so a lost message only delays an order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery import Celery
+
+from connector.context import AppContext
+from connector.pipeline import due_order_ids, process_order
+from connector.settings import Settings, get_settings
+from connector.sync import pull_channel_connection, sync_once
+
+log = logging.getLogger(__name__)
+
+_context: AppContext | None = None
+_context_lock = threading.Lock()
+
+
+def worker_context() -> AppContext:
+    """The worker process's context, built on first use (after fork, never before)."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = AppContext.from_settings()
+        return _context
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("connector", broker=settings.redis_url or "memory://")
+    app.conf.update(
+        task_serializer="json", accept_content=["json"], task_ignore_result=True,
+        task_acks_late=True,  # a task is acknowledged after it ran: a dead worker's task is redelivered
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Above the longest task (a big pull), so Redis does not redeliver a task still running.
+        broker_transport_options={"visibility_timeout": 3600},
+        broker_connection_retry_on_startup=True,
+        beat_schedule={
+            "sync-all": {"task": "connector.sync_all_connections", "schedule": float(settings.sync_interval_seconds)},
+            "sweep": {"task": "connector.sweep_due_orders", "schedule": float(settings.sweep_interval_seconds)},
+        },
+    )
+    return app
+
+
+celery_app = make_celery(get_settings())
+
+
+@celery_app.task(name="connector.pull_channel_connection")
+def pull_channel_connection_task(channel_connection_id: int) -> dict:
+    summary = pull_channel_connection(worker_context(), channel_connection_id)
+    sweep_due_orders_task.delay()
+    return {"pulled": summary.pulled, "error": summary.error}
+
+
+@celery_app.task(name="connector.process_order")
+def process_order_task(order_id: int) -> str:
+    return process_order(worker_context(), order_id)
+
+
+@celery_app.task(name="connector.sweep_due_orders")
+def sweep_due_orders_task() -> int:
+    """Enqueue every order that is due (new, retry time reached, in-flight past its lease)."""
+    ids = due_order_ids(worker_context())
+    for order_id in ids:
+        process_order_task.delay(order_id)
+    return len(ids)
+
+
+@celery_app.task(name="connector.sync_all_connections")
+def sync_all_connections_task() -> int:
+    from sqlalchemy import select
+
+    from connector.models import ChannelConnection
+
+    ctx = worker_context()
+    with ctx.db.session() as session:
+        ids = list(session.scalars(select(ChannelConnection.id).where(ChannelConnection.enabled.is_(True))))
+    for connection_id in ids:
+        pull_channel_connection_task.delay(connection_id)
+    return len(ids)
+
+
+def run_embedded_worker(ctx: AppContext, *, interval: float, stop: threading.Event | None = None,
+                        iterations: int | None = None) -> None:
+    """The embedded default: pull and process in this process every ``interval`` seconds."""
+    stop = stop or threading.Event()
+    done = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            summary = sync_once(ctx)
+            log.info("sync: pulled %s, processed %s, error queue %s", summary.pulled, summary.processed,
+                     summary.error_queue)
+        except Exception:  # noqa: BLE001 - the loop must survive anything and try again
+            log.exception("embedded sync failed")
+        done += 1
+        if iterations is not None and done >= iterations:
+            return
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))

@@ -1,0 +1,1 @@
+"""ERPs. Each adapter is one small package registered in ``erp.registry``."""

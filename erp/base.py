@@ -1,0 +1,156 @@
+"""What an ERP adapter declares and provides, and the ERP-neutral documents the core hands it.
+
+An ERP adapter knows one ERP and nothing about marketplaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+from channels.base import AccountInfo, CredentialField
+
+
+@dataclass(frozen=True)
+class ERPOptions:
+    """Process-level options for an ERP adapter. ``base_url`` only in sandbox/dev mode."""
+
+    base_url: str | None = None
+    timeout: float = 20.0
+    barcode_source: str = "both"  # "custom_field" | "reference" | "both" (see API_NOTES: unconfirmed)
+    barcode_field_names: tuple[str, ...] = ("barcode", "código de barras", "codigo de barras", "ean")
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """One ERP item as the mapping layer needs it.
+
+    ``kind`` is the ERP's type: product | service | kit | variantParent | variant.
+    Variant items carry ``parent_id`` and ``variant_options`` ({"Color": "Rojo", "Talla": "M"}).
+    """
+
+    erp_id: str
+    name: str
+    kind: str = "product"
+    reference: str | None = None
+    barcodes: tuple[str, ...] = ()
+    parent_id: str | None = None
+    variant_options: dict[str, str] = field(default_factory=dict)
+    tax_ids: tuple[str, ...] = ()
+    tax_rate: Decimal = Decimal("0")  # total percentage of the item's taxes, e.g. 19
+    active: bool = True
+    prices: dict[str, Decimal] = field(default_factory=dict)  # price list id -> price
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value from the ERP the seller picks in a dropdown (warehouse, price list, tax, numbering)."""
+
+    id: str
+    name: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactDraft:
+    """The buyer as the ERP should know them, after fallbacks were applied."""
+
+    name: str
+    identification_type: str | None
+    identification_number: str
+    dv: str | None = None
+    kind_of_person: str | None = None  # PERSON_ENTITY | LEGAL_ENTITY
+    regime: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    city: str | None = None
+    department: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceLineDraft:
+    item_id: str
+    quantity: Decimal
+    unit_price: Decimal  # before tax when tax_ids is non-empty
+    description: str = ""
+    reference: str | None = None
+    discount_percent: Decimal = Decimal("0")
+    tax_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """An invoice ready to send. ``marker`` identifies the marketplace order inside the ERP so an
+    ambiguous outcome can be resolved by searching for it (the ERP has no idempotency key)."""
+
+    marker: str
+    contact_id: str
+    issue_date: date
+    due_date: date
+    lines: tuple[InvoiceLineDraft, ...]
+    status: str = "draft"  # "open" | "draft"
+    stamp: bool = False  # emit the electronic invoice
+    warehouse_id: str | None = None
+    price_list_id: str | None = None
+    number_template_id: str | None = None
+    payment_form: str | None = None  # CASH | CREDIT
+    payment_method: str | None = None
+    observations: str = ""  # internal, not printed; carries the marker
+    annotation: str = ""  # printed on the PDF
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceResult:
+    erp_id: str
+    number: str | None
+    total: Decimal
+    status: str
+    stamp_status: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class ERPAdapter(Protocol):
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    credential_fields: ClassVar[tuple[CredentialField, ...]]
+
+    def validate_credentials(self) -> AccountInfo: ...
+
+    def iter_items(self) -> Iterator[CatalogItem]:
+        """Every invoiceable item, variants as their own items, page by page."""
+
+    def search_items(self, text: str) -> list[CatalogItem]:
+        """Items whose name or reference matches ``text`` (one page)."""
+
+    def get_item(self, erp_id: str) -> CatalogItem: ...
+
+    def list_warehouses(self) -> list[Choice]: ...
+
+    def list_price_lists(self) -> list[Choice]: ...
+
+    def list_taxes(self) -> list[Choice]: ...
+
+    def list_number_templates(self) -> list[Choice]: ...
+
+    def find_contact(self, identification_number: str) -> str | None:
+        """The id of the contact whose identification is exactly this number, if any."""
+
+    def create_contact(self, contact: ContactDraft) -> str: ...
+
+    def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
+        """POST the invoice. May raise ``AmbiguousOutcome``: then call ``find_invoice_by_marker``."""
+
+    def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
+        """Look for an invoice carrying ``marker`` near ``around`` (for that contact when known)."""
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent so far (benchmarks read it)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""SKU mapping: ERP catalog cache, line-to-item resolution (manual mappings first) and mismatches."""

@@ -1,0 +1,84 @@
+"""Local cache of the ERP catalog.
+
+Alegra serves 30 items a page, so reading the catalog per order would burn the rate limit. The
+cache is read once, refreshed when old, and at most once per sync when a line misses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from connector.models import CatalogCode, CatalogItem, ERPConnection, utcnow
+from erp.base import CatalogItem as RemoteItem
+from erp.base import ERPAdapter
+from mapping.codes import normalise_code
+
+
+def refresh_catalog(session: Session, erp_connection: ERPConnection, adapter: ERPAdapter) -> int:
+    """Replace the cached catalog of ``erp_connection`` with the ERP's current one. Returns item count.
+
+    The ERP is read completely before anything is replaced, so a failed read keeps the old cache.
+    """
+    items = list(adapter.iter_items())
+    now = utcnow()
+    session.execute(delete(CatalogCode).where(CatalogCode.erp_connection_id == erp_connection.id))
+    session.execute(delete(CatalogItem).where(CatalogItem.erp_connection_id == erp_connection.id))
+    session.add_all(_row(erp_connection.id, item, now) for item in items)
+    session.add_all(_codes(erp_connection.id, items))
+    erp_connection.catalog_refreshed_at = now
+    session.flush()
+    return len(items)
+
+
+def _row(erp_connection_id: int, item: RemoteItem, now: datetime) -> CatalogItem:
+    return CatalogItem(
+        erp_connection_id=erp_connection_id, erp_id=item.erp_id, name=item.name[:500], kind=item.kind,
+        reference=item.reference, barcodes=list(item.barcodes), parent_id=item.parent_id,
+        variant_options=dict(item.variant_options), tax_ids=list(item.tax_ids), tax_rate=item.tax_rate,
+        active=item.active, refreshed_at=now,
+    )
+
+
+def _codes(erp_connection_id: int, items: list[RemoteItem]):
+    for item in items:
+        seen: set[tuple[str, str]] = set()
+        candidates = [("barcode", b) for b in item.barcodes] + [("reference", item.reference)]
+        for code_type, code in candidates:
+            key = (code_type, normalise_code(code))
+            if key[1] and key not in seen:
+                seen.add(key)
+                yield CatalogCode(erp_connection_id=erp_connection_id, code_type=key[0], code=key[1],
+                                  erp_item_id=item.erp_id)
+
+
+def catalog_size(session: Session, erp_connection_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(CatalogItem)
+                          .where(CatalogItem.erp_connection_id == erp_connection_id)) or 0
+
+
+def catalog_age(erp_connection: ERPConnection) -> timedelta | None:
+    if erp_connection.catalog_refreshed_at is None:
+        return None
+    return utcnow() - erp_connection.catalog_refreshed_at
+
+
+def get_cached_item(session: Session, erp_connection_id: int, erp_id: str) -> CatalogItem | None:
+    return session.scalar(select(CatalogItem).where(
+        CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id == erp_id))
+
+
+def search_cached_items(session: Session, erp_connection_id: int, text: str, limit: int = 20) -> list[CatalogItem]:
+    """Items whose name, reference or barcode contains ``text`` (for people picking an item)."""
+    code = normalise_code(text)
+    like = f"%{text.strip().lower()}%"
+    by_code = select(CatalogCode.erp_item_id).where(
+        CatalogCode.erp_connection_id == erp_connection_id, CatalogCode.code.contains(code))
+    query = (select(CatalogItem)
+             .where(CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.kind != "variantParent")
+             .where(func.lower(CatalogItem.name).like(like) | CatalogItem.erp_id.in_(by_code)
+                    | (CatalogItem.erp_id == text.strip()))
+             .order_by(CatalogItem.name).limit(limit))
+    return list(session.scalars(query))

@@ -1,0 +1,79 @@
+"""Fault and latency knobs shared by every sandbox server, changeable at run time.
+
+Tests and the chaos suite change them directly (same process) or through ``POST /_sandbox/knobs``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+from flask import Flask, jsonify, request
+
+
+@dataclass
+class Knobs:
+    latency_ms: int = 0  # added to every request
+    error_rate: float = 0.0  # probability of a 500 before doing anything
+    burst_429_rate: float = 0.0  # probability of a 429 regardless of the rate limit
+    timeout_after_commit_rate: float = 0.0  # write committed, then the answer is delayed past timeouts
+    commit_stall_seconds: float = 30.0  # how long that delay is
+    reset_after_commit_rate: float = 0.0  # write committed, then the connection is dropped
+    maintenance_until: float = 0.0  # epoch seconds; until then every request gets 503
+    rate_limit_per_minute: int = 150  # Alegra: per user
+    rate_window_seconds: float = 60.0
+    seed: int | None = None
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def chance(self, probability: float) -> bool:
+        if probability <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < probability
+
+    def public(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+    def update(self, values: dict) -> None:
+        allowed = {f.name: f.type for f in fields(self) if not f.name.startswith("_")}
+        for key, value in values.items():
+            if key not in allowed:
+                raise KeyError(key)
+            setattr(self, key, value)
+        if "seed" in values and values["seed"] is not None:
+            self._rng.seed(values["seed"])
+
+    def in_maintenance(self) -> bool:
+        return time.time() < self.maintenance_until
+
+
+def install_fault_hooks(app: Flask, knobs: Knobs, *, maintenance_body: dict | None = None) -> None:
+    """Latency, maintenance windows and random 5xx for every non-control route, plus the control API."""
+
+    @app.before_request
+    def _faults():
+        if request.path.startswith("/_sandbox"):
+            return None
+        if knobs.latency_ms:
+            time.sleep(knobs.latency_ms / 1000)
+        if knobs.in_maintenance():
+            body = maintenance_body or {"message": "Estamos en mantenimiento programado.", "code": 503}
+            return jsonify(body), 503
+        if knobs.chance(knobs.error_rate):
+            return jsonify({"message": "Internal server error", "code": 500}), 500
+        return None
+
+    @app.get("/_sandbox/knobs")
+    def _get_knobs():
+        return jsonify(knobs.public())
+
+    @app.post("/_sandbox/knobs")
+    def _set_knobs():
+        try:
+            knobs.update(request.get_json(force=True) or {})
+        except KeyError as exc:
+            return jsonify({"error": f"unknown knob {exc.args[0]}"}), 400
+        return jsonify(knobs.public())

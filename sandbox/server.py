@@ -1,0 +1,127 @@
+"""Run the sandbox servers on loopback, in threads (tests, demo) or in the foreground (``python -m sandbox``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sandbox import alegra, mercadolibre
+from sandbox.catalog import generate_sales
+from sandbox.knobs import Knobs
+
+# The demo seller's credentials in the sandbox. They only open the loopback sandbox.
+ALEGRA_EMAIL = "facturacion@tiendacafetera.co"
+ALEGRA_TOKEN = "sandbox-alegra-token-2f9c"
+ML_CLIENT_ID = "5501234567890123"
+ML_CLIENT_SECRET = "sandbox-ml-secret-7d1e"
+ML_REFRESH_TOKEN = "TG-sandbox-refresh-0001"
+ML_USER_ID = 187654321
+
+
+@dataclass
+class _Served:
+    name: str
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+
+@dataclass
+class Sandbox:
+    """Both sandbox APIs, their state and their knobs. ``start()`` serves them on loopback threads."""
+
+    order_count: int = 60
+    seed: int = 7
+    alegra_knobs: Knobs = field(default_factory=Knobs)
+    ml_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=0))
+    alegra_port: int = 0
+    ml_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
+        self.ml_state = mercadolibre.MercadoLibreState.seeded(
+            generate_sales(self.order_count, seed=self.seed),
+            user_id=ML_USER_ID, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
+            refresh_token=ML_REFRESH_TOKEN,
+        )
+        self._served: dict[str, _Served] = {}
+
+    def start(self) -> Sandbox:
+        self._serve("alegra", alegra.create_app(self.alegra_state, self.alegra_knobs), self.alegra_port)
+        self._serve("mercadolibre", mercadolibre.create_app(self.ml_state, self.ml_knobs), self.ml_port)
+        return self
+
+    def _serve(self, name: str, app, port: int) -> None:
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{name}", daemon=True)
+        thread.start()
+        self._served[name] = _Served(name, server, thread)
+
+    @property
+    def alegra_url(self) -> str:
+        """Base URL the Alegra adapter uses (the API lives under ``/api/v1``)."""
+        return self._served["alegra"].url + "/api/v1"
+
+    @property
+    def ml_url(self) -> str:
+        return self._served["mercadolibre"].url
+
+    def urls(self) -> dict[str, str]:
+        return {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
+
+    def stop(self) -> None:
+        for served in self._served.values():
+            served.server.shutdown()
+            served.server.server_close()
+        self._served.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("--orders", type=int, default=60, help="how many marketplace orders to seed")
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the order stream")
+    parser.add_argument("--alegra-port", type=int, default=8702)
+    parser.add_argument("--ml-port", type=int, default=8701)
+    parser.add_argument("--rate-limit", type=int, default=150, help="Alegra requests per minute per user")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--urls-file", type=Path, help="write the servers' base URLs here as JSON")
+    args = parser.parse_args(argv)
+
+    sandbox = Sandbox(
+        order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
+        alegra_knobs=Knobs(rate_limit_per_minute=args.rate_limit, latency_ms=args.latency_ms,
+                           error_rate=args.error_rate),
+    ).start()
+    urls = sandbox.urls()
+    if args.urls_file:
+        args.urls_file.write_text(json.dumps(urls))
+    print(json.dumps(urls), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
