@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -24,11 +23,19 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             # WAL lets readers work while a writer commits; busy_timeout makes concurrent writers wait.
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (pysqlite's breaks SAVEPOINT)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection):
+            # Take the write lock up front: a deferred transaction that reads and then writes fails at
+            # once ("database is locked") when another process wrote in between; IMMEDIATE waits instead.
+            # The pipeline never keeps a transaction open across an HTTP call, so waits stay short.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -66,9 +73,21 @@ class Database:
         self.engine.dispose()
 
 
-@lru_cache(maxsize=4)
+_databases: dict[str, Database] = {}
+
+
 def database_for(url: str) -> Database:
-    return Database(url)
+    """One Database (engine + pool) per URL per process."""
+    if url not in _databases:
+        _databases[url] = Database(url)
+    return _databases[url]
+
+
+def forget_connections_after_fork() -> None:
+    """In a freshly forked worker: drop the parent's pooled connections without closing them
+    (closing would also cut the parent's), so this process opens its own."""
+    for database in _databases.values():
+        database.engine.dispose(close=False)
 
 
 def get_database(settings: Settings) -> Database:

@@ -67,7 +67,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     _title("3. Reglas de facturación automática")
     shipping_item = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
     settings = services.update_settings(ctx, account.id, [
-        "enabled=true", "order_states=shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
+        "enabled=true", "order_states=pending,shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
         "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
         "default_email=facturas@tiendacafetera.co", "default_phone=6045550000", "payment_form=CASH",
         "payment_method=TRANSFER", "show_observations_on_pdf=true",

@@ -25,7 +25,7 @@ class MissingInvoiceData(InvalidPayload):
 
 def invoice_marker(channel_connection_id: int, external_id: str) -> str:
     """What identifies an order inside the ERP (written into the invoice's internal observations)."""
-    return f"CX-{channel_connection_id}-{external_id}"
+    return f"[CX-{channel_connection_id}-{external_id}]"
 
 
 def build_contact(order: Order, settings: InvoicingSettings) -> ContactDraft:
@@ -83,7 +83,7 @@ def build_invoice(order: Order, matches: list[LineMatch], settings: InvoicingSet
                                       unit_price=priced.unit_price, description="Envío", tax_ids=priced.tax_ids))
     issue = today or datetime.now(COLOMBIA).date()
     text = render_observations(settings.observations, order)
-    marker_note = f"[{marker}]"
+    marker_note = marker
     if settings.show_observations_on_pdf:
         annotation, observations = text, marker_note
     else:

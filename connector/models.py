@@ -141,8 +141,13 @@ class Order(Base):
     next_attempt_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
+    # Optimistic lock: every UPDATE checks the version it read, so two processes that loaded the
+    # same order cannot overwrite each other's state (the loser gets StaleDataError and re-reads).
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
     channel_connection: Mapped[ChannelConnection] = relationship()
     lines: Mapped[list[OrderLine]] = relationship(

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from connector.canonical import Order as CanonicalOrder
 from connector.canonical import OrderStatus, PulledOrder
@@ -51,7 +52,7 @@ from connector.models import (
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
 from erp.base import ERPAdapter, InvoiceResult
-from mapping.catalog import catalog_age, get_cached_item, refresh_catalog
+from mapping.catalog import catalog_age, fetch_catalog, get_cached_item, replace_catalog
 from mapping.resolver import LineMatch, LineMiss, record_mismatch, resolve_line_sku, sku_key
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,18 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
     if order is None:
         order = Order(channel_connection_id=connection.id, account_id=connection.account_id,
                       external_id=pulled.external_id, state=S.RECEIVED.value, raw={})
-        session.add(order)
-        session.flush()
-        session.add(ActivityEvent(order_id=order.id, actor=f"sync:{connection.kind}", to_state=S.RECEIVED.value,
-                                  message="Orden recibida del canal."))
-        outcome = "new"
-    elif order.raw == pulled.raw:
+        try:
+            with session.begin_nested():
+                session.add(order)
+                session.flush()
+        except IntegrityError:  # another process stored it a moment ago: update theirs
+            order = session.scalar(select(Order).where(Order.channel_connection_id == connection.id,
+                                                       Order.external_id == pulled.external_id))
+        else:
+            session.add(ActivityEvent(order_id=order.id, actor=f"sync:{connection.kind}", to_state=S.RECEIVED.value,
+                                      message="Orden recibida del canal."))
+            outcome = "new"
+    if outcome == "updated" and order.raw == pulled.raw:
         return "unchanged"
     order.raw = pulled.raw
     try:
@@ -140,7 +147,11 @@ def ensure_catalog(ctx: AppContext, session: Session, erp: ERPConnection, refres
     limit = ctx.settings.catalog_min_age_seconds if after_miss else ctx.settings.catalog_max_age_seconds
     if age is not None and age < timedelta(seconds=limit):
         return False
-    refresh_catalog(session, erp, ctx.erp_adapter(erp))
+    session.commit()  # nothing pending yet; never hold a transaction while reading the ERP
+    items = fetch_catalog(ctx.erp_adapter(erp))
+    with ctx.db.transaction() as writer:
+        replace_catalog(writer, writer.get(ERPConnection, erp.id), items)
+    session.expire(erp)
     refreshes.done.add(erp.id)
     return True
 
@@ -226,7 +237,7 @@ def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | Non
             .where(Order.id == order_id, Order.state == S.READY.value,
                    or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now))
             .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, state_reason="Facturando en el ERP.",
-                    updated_at=now)
+                    updated_at=now, version=Order.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return None
@@ -249,7 +260,8 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             matches = _matches_from_rows(session, erp, order)
             shipping = _shipping_match(session, erp, settings.shipping_item_id)
             contact = build_contact(canonical, settings)
-            contact_id = resolve_contact(session, erp, adapter, contact)
+            session.commit()  # release the database before talking to the ERP
+            contact_id = resolve_contact(ctx, erp.id, adapter, contact)
             marker = invoice_marker(order.channel_connection_id, order.external_id)
             draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
                                   shipping=shipping)
@@ -338,17 +350,19 @@ def _shipping_match(session: Session, erp: ERPConnection, shipping_item_id: str 
     return LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids), Decimal(item.tax_rate))
 
 
-def resolve_contact(session: Session, erp: ERPConnection, adapter: ERPAdapter, contact) -> str:
+def resolve_contact(ctx: AppContext, erp_connection_id: int, adapter: ERPAdapter, contact) -> str:
     """The ERP contact id for ``contact``: local cache, then an exact search, then create."""
     number = contact.identification_number
-    cached = session.scalar(select(ERPContact).where(ERPContact.erp_connection_id == erp.id,
-                                                     ERPContact.identification_number == number))
+    with ctx.db.session() as session:
+        cached = session.scalar(select(ERPContact.erp_contact_id).where(
+            ERPContact.erp_connection_id == erp_connection_id, ERPContact.identification_number == number))
     if cached is not None:
-        return cached.erp_contact_id
+        return cached
     contact_id = adapter.find_contact(number) or adapter.create_contact(contact)
     try:
-        with session.begin_nested():
-            session.add(ERPContact(erp_connection_id=erp.id, identification_number=number, erp_contact_id=contact_id))
+        with ctx.db.transaction() as session:
+            session.add(ERPContact(erp_connection_id=erp_connection_id, identification_number=number,
+                                   erp_contact_id=contact_id))
     except IntegrityError:
         pass  # another worker cached it first
     return contact_id
@@ -367,7 +381,7 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             update(Order)
             .where(Order.id == order_id, Order.state == S.INVOICING.value,
                    or_(Order.next_attempt_at <= now, Order.claimed_at <= lease))
-            .values(claim_token=token, claimed_at=now, next_attempt_at=None)
+            .values(claim_token=token, claimed_at=now, next_attempt_at=None, version=Order.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return "busy"
@@ -381,6 +395,7 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             transition(session, order, S.READY, "No llegó a enviarse ninguna factura; se reintenta.", actor=actor)
             session.commit()
             return order.state
+        session.commit()  # never hold a transaction while asking the ERP
         try:
             found = ctx.erp_adapter(erp).find_invoice_by_marker(
                 attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
@@ -414,13 +429,17 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
         order = session.get(Order, order_id)
         if order is None:
             return "gone"
-        if order.state == S.INVOICING:
-            return reconcile_order(ctx, order_id)
-        if order.state == S.INVOICED:
-            return order.state
+        if order.state in (S.INVOICING, S.INVOICED):
+            state = order.state
+            session.rollback()  # end this transaction before another one starts (SQLite: one writer)
+            return reconcile_order(ctx, order_id) if state == S.INVOICING else state
         if order.state != S.READY or manual:
             try:
                 ready = prepare_order(ctx, session, order, manual=manual, actor=actor, refreshes=refreshes)
+                session.commit()
+            except StaleDataError:  # another process moved this order meanwhile: it is theirs now
+                session.rollback()
+                return "busy"
             except TransientError as exc:  # the catalog could not be read: try again later
                 session.rollback()
                 return _defer(ctx, order_id, exc, actor)
@@ -430,7 +449,6 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
                 transition(session, order, S.ERROR, exc.user_message, actor=actor)
                 session.commit()
                 return order.state
-            session.commit()
             if not ready:
                 return order.state
     token = claim_for_invoicing(ctx, order_id, actor)
@@ -438,7 +456,12 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
         with ctx.db.session() as session:
             order = session.get(Order, order_id)
             return order.state if order else "gone"
-    return invoice_claimed_order(ctx, order_id, token, actor)
+    try:
+        return invoice_claimed_order(ctx, order_id, token, actor)
+    except StaleDataError:
+        # Our lease ran out and a reconciler took the order over; it settles it from the ERP's records.
+        log.warning("order %s: claim taken over while invoicing", order_id)
+        return "busy"
 
 
 def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> str:
@@ -476,6 +499,8 @@ def process_due_orders(ctx: AppContext, account_id: int | None = None) -> dict[s
     for order_id in due_order_ids(ctx, account_id):
         try:
             state = process_order(ctx, order_id, refreshes=refreshes)
+        except StaleDataError:
+            state = "busy"
         except Exception as exc:  # noqa: BLE001 - one bad order must never stop the others
             log.exception("order %s: unexpected error", order_id)
             state = _mark_crashed(ctx, order_id, exc)

@@ -76,8 +76,9 @@ class InvoicingSettings(BaseModel):
     # -- Facturación automática
     enabled: bool = False
     origin_channels: list[str] = Field(default_factory=list)  # channel kinds or connection ids
-    # Paid orders by default: sellers invoice sales, not unpaid or cancelled ones.
-    order_states: list[OrderStatus] = Field(default_factory=lambda: [OrderStatus.SHIPPED, OrderStatus.COMPLETED])
+    # Paid sales by default (pending shipment, shipped, completed): not unpaid or cancelled orders.
+    order_states: list[OrderStatus] = Field(
+        default_factory=lambda: [OrderStatus.PENDING, OrderStatus.SHIPPED, OrderStatus.COMPLETED])
     invoice_fulfillment: bool = False
     invoice_status: Literal["open", "draft"] = "draft"
     auto_warehouse_id: str | None = None

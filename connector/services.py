@@ -28,7 +28,7 @@ from connector.pipeline import CatalogRefreshes, process_order
 from connector.rules import InvoicingSettings, effective_settings, parse_setting_assignments
 from connector.states import ERROR_QUEUE_STATES, SETTLED_STATES, OrderState, transition
 from erp.registry import erp_class
-from mapping.catalog import get_cached_item, refresh_catalog, search_cached_items
+from mapping.catalog import fetch_catalog, get_cached_item, replace_catalog, search_cached_items
 
 
 class NotFoundLocally(ConnectorError):
@@ -106,6 +106,7 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
     try:
         info = adapter.validate_credentials()
         choices = _default_choices(adapter)
+        catalog = fetch_catalog(adapter)
     finally:
         adapter.close()
     with ctx.db.transaction() as session:
@@ -126,7 +127,7 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
                 setattr(settings, key, value)
         connection.settings = settings.model_dump(mode="json")
         session.flush()
-        refresh_catalog(session, connection, ctx.erp_adapter(connection))
+        replace_catalog(session, connection, catalog)
         return connection
 
 
@@ -276,9 +277,12 @@ def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
 
 
 def refresh_erp_catalog(ctx: AppContext, account_ref=None) -> int:
-    with ctx.db.transaction() as session:
+    """Read the whole ERP catalog again (outside any transaction), then replace the cache."""
+    with ctx.db.session() as session:
         erp = get_erp_connection(session, find_account(session, account_ref))
-        return refresh_catalog(session, erp, ctx.erp_adapter(erp))
+    items = fetch_catalog(ctx.erp_adapter(erp))
+    with ctx.db.transaction() as session:
+        return replace_catalog(session, session.get(ERPConnection, erp.id), items)
 
 
 def search_catalog(ctx: AppContext, account_ref, text: str) -> list[CatalogItem]:
@@ -370,14 +374,16 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
     order the SKU was blocking."""
     from mapping.codes import normalise_code
 
-    with ctx.db.transaction() as session:
+    with ctx.db.session() as session:
         account = find_account(session, account_ref)
+        cached = get_cached_item(session, get_erp_connection(session, account).id, erp_item_id)
+    if cached is None:  # maybe created in the ERP after the last catalog read
+        refresh_erp_catalog(ctx, account.id)
+    with ctx.db.transaction() as session:
+        account = find_account(session, account.id)
         erp = get_erp_connection(session, account)
         channel = find_channel_connection(session, account, channel_ref)
         item = get_cached_item(session, erp.id, erp_item_id)
-        if item is None:
-            refresh_catalog(session, erp, ctx.erp_adapter(erp))
-            item = get_cached_item(session, erp.id, erp_item_id)
         if item is None:
             raise NotFound(f"El producto {erp_item_id} no existe en el ERP.")
         key = sku if sku.startswith("ID:") else normalise_code(sku)
@@ -394,7 +400,7 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
         if mismatch is not None:
             mismatch.resolved_at = utcnow()
         blocked_ids = list(session.scalars(
-            select(distinct(Order.id)).join(OrderLine, OrderLine.order_id == Order.id)
+            select(Order.id).distinct().join(OrderLine, OrderLine.order_id == Order.id)
             .where(Order.channel_connection_id == channel.id, Order.state == OrderState.ERROR.value,
                    OrderLine.sku_key == key)))
         if not invoice:

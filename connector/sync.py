@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from connector.context import AppContext
 from connector.errors import ConnectorError
@@ -15,7 +17,6 @@ from connector.pipeline import process_due_orders, store_pulled_order
 from connector.states import ERROR_QUEUE_STATES
 
 log = logging.getLogger(__name__)
-COMMIT_EVERY = 50
 
 
 @dataclass
@@ -63,14 +64,15 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         adapter = ctx.channel_adapter(connection)
         try:
             for pulled in adapter.pull_orders(since):
-                outcome = store_pulled_order(session, connection, adapter, pulled)
+                outcome = _store(session, connection, adapter, pulled)
                 summary.pulled += 1
                 summary.new += outcome == "new"
                 summary.updated += outcome == "updated"
                 if pulled.updated_at and (newest is None or pulled.updated_at > newest):
                     newest = pulled.updated_at
-                if summary.pulled % COMMIT_EVERY == 0:
-                    session.commit()
+                # Committed before the next one is fetched: no transaction stays open across HTTP calls
+                # (SQLite has one writer), and a crash mid-pull loses nothing already read.
+                session.commit()
             session.commit()
             cursor.cursor_at = newest
             run.status = "ok"
@@ -89,6 +91,19 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         run.pulled, run.new, run.updated, run.finished_at = summary.pulled, summary.new, summary.updated, utcnow()
         session.commit()
     return summary
+
+
+def _store(session, connection, adapter, pulled) -> str:
+    """Store one pulled order; when another process changed it at the same moment, re-read and retry."""
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                return store_pulled_order(session, connection, adapter, pulled)
+        except (StaleDataError, IntegrityError):
+            if attempt == 2:
+                raise
+            session.expire_all()
+    return "unchanged"
 
 
 def sync_once(ctx: AppContext, account_id: int | None = None) -> SyncSummary:

@@ -12,8 +12,10 @@ import threading
 import time
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from connector.context import AppContext
+from connector.db import forget_connections_after_fork
 from connector.pipeline import due_order_ids, process_order
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -31,6 +33,13 @@ def worker_context() -> AppContext:
         if _context is None:
             _context = AppContext.from_settings()
         return _context
+
+
+@worker_process_init.connect
+def _own_connections_after_fork(**_kwargs) -> None:
+    global _context
+    forget_connections_after_fork()
+    _context = None
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -22,7 +22,15 @@ def refresh_catalog(session: Session, erp_connection: ERPConnection, adapter: ER
 
     The ERP is read completely before anything is replaced, so a failed read keeps the old cache.
     """
-    items = list(adapter.iter_items())
+    return replace_catalog(session, erp_connection, fetch_catalog(adapter))
+
+
+def fetch_catalog(adapter: ERPAdapter) -> list[RemoteItem]:
+    """Every item of the ERP (page by page). Call it outside a database transaction."""
+    return list(adapter.iter_items())
+
+
+def replace_catalog(session: Session, erp_connection: ERPConnection, items: list[RemoteItem]) -> int:
     now = utcnow()
     session.execute(delete(CatalogCode).where(CatalogCode.erp_connection_id == erp_connection.id))
     session.execute(delete(CatalogItem).where(CatalogItem.erp_connection_id == erp_connection.id))

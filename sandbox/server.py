@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox import alegra, mercadolibre
 from sandbox.catalog import generate_sales
@@ -23,6 +23,13 @@ ML_CLIENT_ID = "5501234567890123"
 ML_CLIENT_SECRET = "sandbox-ml-secret-7d1e"
 ML_REFRESH_TOKEN = "TG-sandbox-refresh-0001"
 ML_USER_ID = 187654321
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (tests and the demo make thousands)."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        return None
 
 
 @dataclass
@@ -46,6 +53,7 @@ class Sandbox:
     ml_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=0))
     alegra_port: int = 0
     ml_port: int = 0
+    quiet: bool = True
 
     def __post_init__(self) -> None:
         self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
@@ -62,7 +70,8 @@ class Sandbox:
         return self
 
     def _serve(self, name: str, app, port: int) -> None:
-        server = make_server("127.0.0.1", port, app, threaded=True)
+        handler = _QuietHandler if self.quiet else WSGIRequestHandler
+        server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
         thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{name}", daemon=True)
         thread.start()
         self._served[name] = _Served(name, server, thread)

@@ -88,12 +88,12 @@ def ctx(settings):
 
 @pytest.fixture
 def sandbox():
-    box = sandbox_server.Sandbox(order_count=40, seed=11, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
+    box = sandbox_server.Sandbox(order_count=40, seed=5, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
     yield box
     box.stop()
 
 
-DEMO_RULES = ["enabled=true", "order_states=shipped,completed", "invoice_status=open", "stamp=true",
+DEMO_RULES = ["enabled=true", "order_states=pending,shipped,completed", "invoice_status=open", "stamp=true",
               "match_by=barcode", "apply_taxes=true", "default_email=facturas@tienda.co"]
 
 

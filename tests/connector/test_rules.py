@@ -14,7 +14,8 @@ def decide(status=OrderStatus.COMPLETED, fulfillment=False, kind="mercadolibre",
 @pytest.mark.parametrize(("rules", "order", "action"), [
     ({}, {}, "invoice"),
     ({"enabled": False}, {}, "wait"),
-    ({}, {"status": OrderStatus.PENDING}, "wait"),
+    ({}, {"status": OrderStatus.OTHER}, "wait"),  # not paid yet
+    ({}, {"status": OrderStatus.PENDING}, "invoice"),  # paid, waiting to ship
     ({}, {"status": OrderStatus.CANCELLED}, "wait"),
     ({"order_states": []}, {"status": OrderStatus.PENDING}, "invoice"),  # none chosen: every state
     ({"order_states": ["pending"]}, {"status": OrderStatus.PENDING}, "invoice"),
@@ -32,7 +33,7 @@ def test_auto_invoicing_decision(rules, order, action):
 
 
 def test_reasons_are_in_spanish_and_name_the_state():
-    assert "pendiente" in decide(status=OrderStatus.PENDING).reason
+    assert "cancelada" in decide(status=OrderStatus.CANCELLED).reason
 
 
 def test_assignments_parse_lists_booleans_and_clear():

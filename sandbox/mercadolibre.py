@@ -1,0 +1,421 @@
+"""A loopback Mercado Libre: OAuth with rotating refresh tokens, orders, shipments and billing info.
+
+Each :class:`~sandbox.catalog.SaleSpec` is rendered into the documented JSON of an order, its
+shipment and (when the buyer gave a document) its billing info. Faithful details the adapter must
+cope with: dates carry ``-04:00``; ``/orders/search`` sorts by *creation* date and refuses
+``limit > 51``; the refresh token works once; ``/shipments/{id}`` answers the new format
+(``logistic``, ``lead_time``) only with ``x-format-new: true``; 429s carry no headers.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+import zlib
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from sandbox.catalog import SaleLine, SaleSpec
+from sandbox.knobs import Knobs, install_fault_hooks
+
+ML_TZ = timezone(timedelta(hours=-4))
+ORDER_ID_BASE = 2000008000000
+PACK_ID_BASE = 2000004000000
+SHIPMENT_ID_BASE = 44100000000
+BILLING_INFO_ID_BASE = 677487519924800000
+ACCESS_TOKEN_SECONDS = 21600
+MAX_LIMIT = 51
+ORDER_STATUSES = {"confirmed", "payment_required", "payment_in_process", "partially_paid", "paid",
+                  "cancelled", "invalid", "pending_cancel", "partially_refunded"}
+ATTRIBUTE_IDS = {"Color": "COLOR", "Talla": "SIZE"}
+
+
+def _stable(text: str, modulo: int) -> int:
+    return zlib.crc32(text.encode()) % modulo
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(ML_TZ).isoformat(timespec="milliseconds")
+
+
+def _num(value: Decimal) -> int | float:
+    """ML sends amounts as JSON numbers (integral in COP)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _error(status: int, error: str, message: str):
+    return jsonify({"message": message, "error": error, "status": status, "cause": []}), status
+
+
+def _shipment_status(spec: SaleSpec) -> str:
+    if spec.status == "cancelled":
+        return "cancelled"
+    if spec.status != "paid":
+        return "pending"
+    if spec.shipped:
+        return "delivered" if spec.number % 3 == 0 else "shipped"
+    return "ready_to_ship"
+
+
+def _order_item(line: SaleLine) -> dict[str, Any]:
+    key = line.sku or line.title
+    variation = line.variation
+    return {
+        "item": {
+            "id": f"MCO{1_000_000_000 + _stable(line.title, 900_000_000)}",
+            "title": line.title,
+            "category_id": f"MCO{1000 + _stable(line.title, 9000)}",
+            "variation_id": 170_000_000_000 + _stable(key, 10**9) if variation else None,
+            "variation_attributes": [
+                {"id": ATTRIBUTE_IDS.get(name, name.upper()), "name": name,
+                 "value_id": str(_stable(value, 10**8)), "value_name": value}
+                for name, value in variation.items()
+            ],
+            "seller_sku": None if line.sku_in_custom_field else line.sku,
+            "seller_custom_field": line.sku if line.sku_in_custom_field else None,
+            "condition": "new", "warranty": "Garantía del vendedor: 30 días",
+        },
+        "quantity": line.quantity,
+        "unit_price": _num(line.unit_price),
+        "full_unit_price": _num(line.unit_price),
+        "currency_id": "COP",
+        "sale_fee": _num((line.unit_price * Decimal("0.13")).quantize(Decimal("1"), ROUND_HALF_UP)),
+        "listing_type_id": "gold_special",
+    }
+
+
+def render_sale(spec: SaleSpec, *, user_id: int) -> tuple[dict, dict, dict | None]:
+    """The order, shipment (old format) and billing info documents of one sale."""
+    order_id = ORDER_ID_BASE + spec.number
+    shipment_id = SHIPMENT_ID_BASE + spec.number
+    created = spec.created_at.astimezone(ML_TZ)
+    ship_status = _shipment_status(spec)
+    updated = created + {"shipped": timedelta(hours=18), "delivered": timedelta(hours=50),
+                         "cancelled": timedelta(minutes=45)}.get(ship_status, timedelta(minutes=3))
+    buyer = spec.buyer
+    buyer_id = 100_000_000 + _stable(buyer.nickname, 900_000_000)
+    total = spec.total
+    paid = spec.status in ("paid", "cancelled")
+    delivered = ship_status == "delivered"
+    pack_id = PACK_ID_BASE + spec.number if len(spec.lines) > 1 and spec.number % 2 == 0 else None
+    order: dict[str, Any] = {
+        "id": order_id, "status": spec.status, "status_detail": None,
+        "date_created": _iso(created), "date_closed": _iso(created + timedelta(minutes=3)) if paid else None,
+        "last_updated": _iso(updated), "expiration_date": _iso(created + timedelta(days=28)),
+        "pack_id": pack_id, "pickup_id": None, "fulfilled": True if delivered else None,
+        "order_items": [_order_item(line) for line in spec.lines],
+        "total_amount": _num(total),
+        "paid_amount": _num(total + spec.shipping_cost) if paid else 0,
+        "currency_id": "COP", "shipping_cost": None, "coupon": {"id": None, "amount": 0},
+        "shipping": {"id": shipment_id},
+        "buyer": {"id": buyer_id, "nickname": buyer.nickname},
+        "seller": {"id": user_id},
+        "payments": [],
+        "tags": [t for t in ("paid" if paid else "not_paid", "delivered" if delivered else "not_delivered",
+                             "pack_order" if pack_id else None) if t],
+        "context": {"channel": "marketplace", "site": "MCO", "flows": []},
+        "taxes": {"amount": None, "currency_id": None, "id": None},
+        "feedback": {"buyer": None, "seller": None}, "mediations": [],
+    }
+    if paid:
+        order["payments"].append({
+            "id": 90_000_000_000 + spec.number, "order_id": order_id, "payer_id": buyer_id,
+            "collector": {"id": user_id}, "currency_id": "COP", "installments": 1,
+            "status": "refunded" if spec.status == "cancelled" else "approved",
+            "status_detail": "bpp_refunded" if spec.status == "cancelled" else "accredited",
+            "transaction_amount": _num(total), "shipping_cost": _num(spec.shipping_cost),
+            "total_paid_amount": _num(total + spec.shipping_cost),
+            "payment_method_id": "pse" if spec.number % 4 == 0 else "visa",
+            "payment_type": "bank_transfer" if spec.number % 4 == 0 else "credit_card",
+            "operation_type": "regular_payment", "reason": spec.lines[0].title,
+            "date_created": _iso(created + timedelta(minutes=1)),
+            "date_approved": _iso(created + timedelta(minutes=3)),
+            "date_last_modified": _iso(created + timedelta(minutes=3)),
+        })
+    if buyer.id_type:
+        order["buyer"]["billing_info"] = {"id": str(BILLING_INFO_ID_BASE + spec.number)}
+    shipment = {
+        "id": shipment_id, "order_id": order_id, "mode": "me2", "status": ship_status, "substatus": None,
+        "logistic_type": "fulfillment" if spec.fulfillment else "cross_docking",
+        "date_created": _iso(created), "last_updated": _iso(updated), "order_cost": _num(total),
+        "sender_id": user_id, "receiver_id": buyer_id,
+        "tracking_number": f"MEL{shipment_id}CO" if ship_status in ("shipped", "delivered") else None,
+        "shipping_option": {
+            "id": 9_000_000_000 + spec.number, "shipping_method_id": 510745, "name": "Normal a domicilio",
+            "currency_id": "COP", "cost": _num(spec.shipping_cost),
+            "list_cost": _num(max(spec.shipping_cost, Decimal("12900"))), "delivery_type": "estimated",
+        },
+        "receiver_address": {
+            "address_line": buyer.street, "street_name": buyer.street, "street_number": None,
+            "city": {"name": buyer.city}, "state": {"name": buyer.department},
+            "country": {"id": "CO", "name": "Colombia"}, "zip_code": None,
+        },
+    }
+    billing = None
+    if buyer.id_type:
+        legal = buyer.id_type == "NIT"
+        billing = {"site_id": "MCO", "seller": {"cust_id": user_id}, "buyer": {"cust_id": buyer_id, "billing_info": {
+            "name": buyer.first_name, "last_name": buyer.last_name,
+            "identification": {"type": buyer.id_type, "number": buyer.id_number},
+            "taxes": {"taxpayer_type": {"id": "01" if legal else "02",
+                                        "description": "Persona jurídica" if legal else "Persona natural"}},
+            "address": {"street_name": buyer.street, "street_number": None, "city_name": buyer.city,
+                        "state": {"code": None, "name": buyer.department}, "zip_code": None,
+                        "country_id": "CO", "neighborhood": None, "comment": None},
+            "attributes": {"cust_type": "BU" if legal else "CO", "is_normalized": True},
+        }}}
+    return order, shipment, billing
+
+
+def new_format_shipment(shipment: dict[str, Any]) -> dict[str, Any]:
+    """``/shipments/{id}`` as answered with ``x-format-new: true``."""
+    option = shipment["shipping_option"]
+    return {
+        "id": shipment["id"], "external_reference": None, "status": shipment["status"],
+        "substatus": shipment["substatus"], "date_created": shipment["date_created"],
+        "last_updated": shipment["last_updated"], "declared_value": shipment["order_cost"],
+        "logistic": {"direction": "forward", "mode": shipment["mode"], "type": shipment["logistic_type"]},
+        "source": {"site_id": "MCO", "market_place": "MELI", "application_id": None},
+        "tracking_number": shipment["tracking_number"],
+        "origin": {"type": "selling_address", "sender_id": shipment["sender_id"]},
+        "destination": {"type": "buyer_address", "receiver_id": shipment["receiver_id"],
+                        "shipping_address": shipment["receiver_address"]},
+        "lead_time": {"cost": option["cost"], "list_cost": option["list_cost"], "currency_id": option["currency_id"],
+                      "cost_type": "free" if not option["cost"] else "charged",
+                      "shipping_method": {"id": option["shipping_method_id"], "name": option["name"],
+                                          "type": "standard"}},
+        "tags": [],
+    }
+
+
+class MercadoLibreState:
+    """One seller's Mercado Libre world, in memory and thread-safe."""
+
+    def __init__(self, *, user_id: int, client_id: str, client_secret: str, refresh_token: str,
+                 nickname: str = "TIENDACAFETERA", site_id: str = "MCO"):
+        self.user_id, self.nickname, self.site_id = int(user_id), nickname, site_id
+        self.client_id, self.client_secret, self.refresh_token = str(client_id), client_secret, refresh_token
+        self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self.token_grants = 0
+        self.max_offset = 10_000
+        self.orders: dict[int, dict] = {}
+        self.shipments: dict[int, dict] = {}
+        self.billing_infos: dict[str, dict] = {}
+        self._clock = datetime(2000, 1, 1, tzinfo=ML_TZ)  # latest last_updated handed out
+        self._lock = threading.RLock()
+
+    @classmethod
+    def seeded(cls, sales: list[SaleSpec], *, user_id: int, client_id: str, client_secret: str,
+               refresh_token: str) -> MercadoLibreState:
+        state = cls(user_id=user_id, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token)
+        for spec in sales:
+            state.add_sale(spec)
+        return state
+
+    # -- helpers for tests, the demo and the chaos suite ------------------------------------
+
+    def add_sale(self, spec: SaleSpec) -> int:
+        """Render and store one sale; returns the order id."""
+        order, shipment, billing = render_sale(spec, user_id=self.user_id)
+        with self._lock:
+            self.orders[order["id"]] = order
+            self.shipments[shipment["id"]] = shipment
+            if billing is not None:
+                self.billing_infos[order["buyer"]["billing_info"]["id"]] = billing
+            self._clock = max(self._clock, datetime.fromisoformat(order["last_updated"]))
+        return order["id"]
+
+    def order_ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self.orders)
+
+    def order(self, order_id: int) -> dict:
+        with self._lock:
+            return copy.deepcopy(self.orders[int(order_id)])
+
+    def update_status(self, order_id: int, status: str, *, shipment_status: str | None = None) -> dict:
+        """Change an order's status (and optionally its shipment's); bumps ``last_updated`` past
+        every other order's so a ``date_last_updated.from`` cursor sees exactly this change."""
+        if status not in ORDER_STATUSES:
+            raise ValueError(f"unknown Mercado Libre order status {status!r}")
+        with self._lock:
+            order = self.orders[int(order_id)]
+            shipment = self.shipments.get(order["shipping"]["id"])
+            self._clock = max(self._clock + timedelta(seconds=1), datetime.now(ML_TZ).replace(microsecond=0))
+            order["status"], order["last_updated"] = status, _iso(self._clock)
+            if status == "cancelled" and shipment is not None:
+                shipment_status = shipment_status or "cancelled"
+            if status == "paid" and not order["paid_amount"]:
+                order["paid_amount"] = order["total_amount"] + (shipment or {}).get("shipping_option", {}).get("cost", 0)
+                order["tags"] = ["paid" if t == "not_paid" else t for t in order["tags"]]
+            if shipment is not None and shipment_status:
+                shipment["status"], shipment["last_updated"] = shipment_status, order["last_updated"]
+                if shipment_status == "delivered":
+                    order["tags"] = ["delivered" if t == "not_delivered" else t for t in order["tags"]]
+            return copy.deepcopy(order)
+
+    def expire_access_tokens(self) -> None:
+        """Make every issued access token invalid (the next call answers 401)."""
+        with self._lock:
+            self.access_tokens.clear()
+
+    # -- API behaviour ------------------------------------------------------------------------
+
+    def grant(self, form: dict[str, str]) -> dict | None:
+        """A token answer for a valid refresh-token grant (rotating the refresh token), else None."""
+        with self._lock:
+            if (form.get("grant_type") != "refresh_token" or form.get("client_id") != self.client_id
+                    or form.get("client_secret") != self.client_secret
+                    or not form.get("refresh_token") or form.get("refresh_token") != self.refresh_token):
+                return None
+            access = f"APP_USR-{self.client_id}-{secrets.token_hex(12)}-{self.user_id}"
+            self.refresh_token = f"TG-{secrets.token_hex(12)}-{self.user_id}"
+            self.access_tokens[access] = time.time() + ACCESS_TOKEN_SECONDS
+            self.token_grants += 1
+            return {"access_token": access, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS,
+                    "scope": "offline_access read write", "user_id": self.user_id,
+                    "refresh_token": self.refresh_token}
+
+    def token_is_valid(self, token: str) -> bool:
+        with self._lock:
+            return self.access_tokens.get(token, 0) > time.time()
+
+    def search(self, *, offset: int, limit: int, sort: str, filters: dict[str, datetime],
+               status: str | None) -> dict:
+        with self._lock:
+            orders = [o for o in self.orders.values() if _matches(o, filters, status)]
+            orders.sort(key=lambda o: (o["date_created"], o["id"]), reverse=sort == "date_desc")
+            page = copy.deepcopy(orders[offset:offset + limit])
+        return {"query": None, "results": page, "display": "complete",
+                "sort": {"id": sort, "name": "Date ascending" if sort == "date_asc" else "Date descending"},
+                "available_sorts": [{"id": s, "name": s} for s in ("date_asc", "date_desc") if s != sort],
+                "filters": [], "paging": {"total": len(orders), "offset": offset, "limit": limit}}
+
+    def find(self, collection: str, key: Any) -> dict | None:
+        with self._lock:
+            found = getattr(self, collection).get(key)
+            return copy.deepcopy(found) if found is not None else None
+
+
+_DATE_FILTERS = {"order.date_last_updated.from": ("last_updated", 1), "order.date_last_updated.to": ("last_updated", -1),
+                 "order.date_created.from": ("date_created", 1), "order.date_created.to": ("date_created", -1)}
+
+
+def _matches(order: dict, filters: dict[str, datetime], status: str | None) -> bool:
+    if status and order["status"] != status:
+        return False
+    for name, bound in filters.items():
+        field, direction = _DATE_FILTERS[name]
+        value = datetime.fromisoformat(order[field])
+        if (direction == 1 and value < bound) or (direction == -1 and value > bound):
+            return False
+    return True
+
+
+def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
+    """The Flask app serving ``state`` at the root, like ``https://api.mercadolibre.com``."""
+    knobs = knobs or Knobs(rate_limit_per_minute=0)
+    app = Flask("sandbox.mercadolibre")
+    install_fault_hooks(app, knobs, maintenance_body={
+        "message": "Service temporarily unavailable", "error": "service_unavailable", "status": 503, "cause": []})
+    recent: deque[float] = deque()
+    recent_lock = threading.Lock()
+
+    @app.before_request
+    def _throttle_and_authenticate():
+        if request.path.startswith("/_sandbox"):
+            return None
+        if knobs.chance(knobs.burst_429_rate) or _over_rate_limit(knobs, recent, recent_lock):
+            return _error(429, "too_many_requests", "Too Many Requests")  # no headers, as documented
+        if request.path == "/oauth/token":
+            return None
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not token or not state.token_is_valid(token):
+            return _error(401, "unauthorized", "invalid access token")
+        return None
+
+    @app.post("/oauth/token")
+    def oauth_token():
+        form = {**request.args.to_dict(), **request.form.to_dict()}
+        answer = state.grant(form)
+        if answer is None:
+            return _error(400, "invalid_grant", "Error validating grant. Your authorization code or refresh "
+                                                "token may be expired or it was already used")
+        return jsonify(answer)
+
+    @app.get("/users/me")
+    def users_me():
+        return jsonify({"id": state.user_id, "nickname": state.nickname, "site_id": state.site_id,
+                        "country_id": "CO", "user_type": "normal", "tags": ["normal", "eshop"],
+                        "permalink": f"http://perfil.mercadolibre.com.co/{state.nickname}",
+                        "seller_reputation": {"level_id": "5_green", "power_seller_status": "gold"}})
+
+    @app.get("/orders/search")
+    def orders_search():
+        args = request.args
+        if args.get("seller") is None:
+            return _error(400, "bad_request", "The seller or buyer param is required")
+        if args.get("seller") != str(state.user_id):
+            return _error(403, "forbidden", "Caller is not allowed to see the orders of this seller")
+        try:
+            offset, limit = int(args.get("offset", 0)), int(args.get("limit", MAX_LIMIT))
+            filters = {name: _parse_filter(args[name]) for name in _DATE_FILTERS if name in args}
+        except ValueError as exc:
+            return _error(400, "bad_request", f"Invalid parameter: {exc}")
+        sort = args.get("sort", "date_asc")
+        if limit > MAX_LIMIT or limit < 1:
+            return _error(400, "bad_request", f"Limit must be a lower or equal than {MAX_LIMIT}.")
+        if offset < 0 or offset > state.max_offset:
+            return _error(400, "bad_request", f"Offset must be between 0 and {state.max_offset}.")
+        if sort not in ("date_asc", "date_desc"):
+            return _error(400, "bad_request", f"Invalid sort {sort}")
+        return jsonify(state.search(offset=offset, limit=limit, sort=sort, filters=filters,
+                                    status=args.get("order.status")))
+
+    @app.get("/orders/<int:order_id>")
+    def get_order(order_id: int):
+        order = state.find("orders", order_id)
+        return jsonify(order) if order else _error(404, "not_found", f"Order {order_id} not found")
+
+    @app.get("/orders/billing-info/<site_id>/<billing_info_id>")
+    def get_billing_info(site_id: str, billing_info_id: str):
+        billing = state.find("billing_infos", billing_info_id)
+        if billing is None or site_id != billing["site_id"]:
+            return _error(404, "not_found", "Billing info not found")
+        return jsonify(billing)
+
+    @app.get("/shipments/<int:shipment_id>")
+    def get_shipment(shipment_id: int):
+        shipment = state.find("shipments", shipment_id)
+        if shipment is None:
+            return _error(404, "not_found", f"Shipment {shipment_id} not found")
+        new_format = request.headers.get("x-format-new", "").lower() == "true"
+        return jsonify(new_format_shipment(shipment) if new_format else shipment)
+
+    return app
+
+
+def _parse_filter(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.strip().replace(" ", "+"))  # an unencoded '+' arrives as ' '
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ML_TZ)
+
+
+def _over_rate_limit(knobs: Knobs, recent: deque[float], lock: threading.Lock) -> bool:
+    """ML limits per application; ``rate_limit_per_minute <= 0`` turns the limit off."""
+    if knobs.rate_limit_per_minute <= 0:
+        return False
+    now = time.monotonic()
+    with lock:
+        while recent and now - recent[0] > knobs.rate_window_seconds:
+            recent.popleft()
+        if len(recent) >= knobs.rate_limit_per_minute:
+            return True
+        recent.append(now)
+        return False
