@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import import_module
+from connector.plugins import load_registered
 
 CHANNELS: dict[str, str] = {
     "mercadolibre": "channels.mercadolibre.adapter:MercadoLibreAdapter",
@@ -11,9 +11,4 @@ CHANNELS: dict[str, str] = {
 
 def channel_class(name: str):
     """The adapter class registered under ``name`` (imported on first use)."""
-    try:
-        target = CHANNELS[name]
-    except KeyError:
-        raise KeyError(f"unknown channel {name!r}; known: {', '.join(sorted(CHANNELS))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(import_module(module), attr)
+    return load_registered(CHANNELS, name, "channel")

@@ -11,11 +11,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
+from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.states import STATE_LABELS, OrderState
+from erp.registry import ERPS
 
 
 def _json(value: Any) -> None:
@@ -33,17 +36,25 @@ def _table(rows: list[list[Any]], headers: list[str]) -> None:
         print("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value.quantize(Decimal("0.01")))
+
+
+def _quantity(value: Decimal) -> str:
+    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
+
+
 def _order_dict(order) -> dict:
     invoice = order.invoice
     return {
         "id": order.id, "channel": order.channel_connection.kind, "external_id": order.external_id,
         "state": order.state, "reason": order.state_reason, "status": order.status, "raw_status": order.raw_status,
-        "buyer": order.buyer_name, "total_paid": order.total_paid, "fulfillment": order.is_fulfillment,
-        "lines": [{"sku": line.sku, "title": line.title, "quantity": line.quantity, "unit_price": line.unit_price,
-                   "erp_item_id": line.erp_item_id, "erp_item_name": line.erp_item_name,
-                   "match": line.match_source} for line in order.lines],
+        "buyer": order.buyer_name, "total_paid": _money(order.total_paid), "fulfillment": order.is_fulfillment,
+        "lines": [{"sku": line.sku, "title": line.title, "quantity": _quantity(line.quantity),
+                   "unit_price": _money(line.unit_price), "erp_item_id": line.erp_item_id,
+                   "erp_item_name": line.erp_item_name, "match": line.match_source} for line in order.lines],
         "invoice": None if invoice is None else {"erp_id": invoice.erp_id, "number": invoice.number,
-                                                 "total": invoice.total, "status": invoice.status,
+                                                 "total": _money(invoice.total), "status": invoice.status,
                                                  "recovered": invoice.recovered},
     }
 
@@ -230,8 +241,11 @@ def cmd_errors(ctx, args) -> int:
     if args.json:
         _json(orders)
         return 0
-    _table([[o["id"], o["channel"], o["external_id"], o["state"], o["reason"]] for o in orders],
-           ["id", "canal", "orden", "estado", "motivo"])
+    if not orders:
+        print("La cola de errores está vacía.")
+    for o in orders:  # the reason is the point: never cut it
+        print(f"orden {o['id']} ({o['channel']} {o['external_id']}) — {STATE_LABELS[OrderState(o['state'])]}")
+        print(f"    {o['reason']}")
     return 0
 
 
@@ -332,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     erp = sub.add_parser("erp", help="conectar el ERP").add_subparsers(dest="sub", required=True)
     p = add("connect", cmd_erp_connect, "conectar el ERP (se validan las credenciales antes de guardar)", erp)
-    p.add_argument("kind", choices=["alegra"])
+    p.add_argument("kind", choices=sorted(ERPS))
     p.add_argument("--email", required=True)
     p.add_argument("--token", help="token de la API (o variable ALEGRA_TOKEN)")
     p.add_argument("--country", default="CO")
@@ -341,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     channel = sub.add_parser("channel", help="canales de venta").add_subparsers(dest="sub", required=True)
     p = add("connect", cmd_channel_connect, "conectar un canal (se validan las credenciales antes de guardar)", channel)
-    p.add_argument("kind", choices=["mercadolibre"])
+    p.add_argument("kind", choices=sorted(CHANNELS))
     p.add_argument("--client-id", required=True)
     p.add_argument("--client-secret", help="o variable ML_CLIENT_SECRET")
     p.add_argument("--refresh-token", help="o variable ML_REFRESH_TOKEN")

@@ -7,11 +7,10 @@ any field for its own orders.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
-
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 

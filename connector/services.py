@@ -243,8 +243,21 @@ def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, cha
             channel.settings_overrides = {**channel.settings_overrides, **{k: updated[k] for k in keys}}
         else:
             erp.settings = updated
+        if changed:
+            _reconsider_held_by_rules(session, account.id, channel.id if channel else None)
         session.flush()
         return effective_settings(erp.settings, channel.settings_overrides if channel else None)
+
+
+def _reconsider_held_by_rules(session: Session, account_id: int, channel_connection_id: int | None) -> None:
+    """Orders the rules held back (waiting or skipped) are evaluated again under the new rules."""
+    query = select(Order).where(Order.account_id == account_id,
+                                Order.state.in_([OrderState.WAITING_RULE.value, OrderState.SKIPPED.value]))
+    if channel_connection_id is not None:
+        query = query.where(Order.channel_connection_id == channel_connection_id)
+    for order in session.scalars(query):
+        transition(session, order, OrderState.RECEIVED, "Las reglas de facturación cambiaron; se evalúa de nuevo.",
+                   actor="rules")
 
 
 def _check_choices(ctx: AppContext, session: Session, erp: ERPConnection, changed: dict[str, Any]) -> None:

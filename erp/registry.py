@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from importlib import import_module
+from connector.plugins import load_registered
 
 ERPS: dict[str, str] = {
     "alegra": "erp.alegra.adapter:AlegraAdapter",
@@ -11,9 +11,4 @@ ERPS: dict[str, str] = {
 
 def erp_class(name: str):
     """The adapter class registered under ``name`` (imported on first use)."""
-    try:
-        target = ERPS[name]
-    except KeyError:
-        raise KeyError(f"unknown ERP {name!r}; known: {', '.join(sorted(ERPS))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(import_module(module), attr)
+    return load_registered(ERPS, name, "ERP")

@@ -159,8 +159,11 @@ SCENARIO_WEIGHTS = [
 ]
 
 
-# Sold under a SKU the ERP does not know (the marketplace listing was created by hand).
+# Sold under a SKU the ERP does not know (the marketplace listing was created by hand): SKU -> the
+# product it really is (None: not in the ERP at all) and the listing's title.
 UNMAPPED_SKUS = {"VELA-AROM-01": "vela", "VELA-AROM-02": "vela", "KIT-REGALO-X": None}
+UNMAPPED_TITLES = {"VELA-AROM-01": "Vela aromática artesanal de soya", "VELA-AROM-02": "Vela aromática soya lavanda",
+                   "KIT-REGALO-X": "Kit de regalo navideño"}
 
 
 def _simple_products() -> list[Product]:
@@ -215,7 +218,7 @@ def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None) 
             shipping = Decimal(rng.choice([7900, 9900, 12500, 14900]))
         elif scenario == "mismatched":
             sku = rng.choice(sorted(UNMAPPED_SKUS))
-            lines.append(SaleLine(sku, "Vela aromática artesanal de soya", 1, Decimal("35000")))
+            lines.append(SaleLine(sku, UNMAPPED_TITLES[sku], 1, Decimal("35000")))
         elif scenario == "fulfillment":
             fulfillment = True
         elif scenario == "cancelled":

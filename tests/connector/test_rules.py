@@ -2,7 +2,12 @@ import pytest
 
 from connector.canonical import OrderStatus
 from connector.errors import ConfigurationError
-from connector.rules import InvoicingSettings, decide_auto_invoicing, effective_settings, parse_setting_assignments
+from connector.rules import (
+    InvoicingSettings,
+    decide_auto_invoicing,
+    effective_settings,
+    parse_setting_assignments,
+)
 
 
 def decide(status=OrderStatus.COMPLETED, fulfillment=False, kind="mercadolibre", connection_id=1, **rules):

@@ -120,7 +120,6 @@ def test_celery_workers_on_redis_invoice_the_backlog(tmp_path, postgres_url, san
                 invoiced = connection.execute(text("SELECT count(*) FROM orders WHERE state = 'invoiced'")).scalar()
                 pending = connection.execute(text(
                     "SELECT count(*) FROM orders WHERE state IN ('received', 'ready', 'invoicing')")).scalar()
-                states = connection.execute(text("SELECT state, state_reason, count(*) FROM orders GROUP BY 1, 2")).all()
             if invoiced and not pending:
                 break
             time.sleep(0.5)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from connector.context import AppContext
-from connector.models import Invoice, InvoiceAttempt, Order
+from connector.models import ChannelConnection, ERPConnection, Invoice, InvoiceAttempt, Order
 from connector.pipeline import process_due_orders
 from connector.states import OrderState
 from connector.sync import pull_channel_connection, sync_once
@@ -47,7 +47,7 @@ def test_concurrent_processes_invoicing_the_same_orders_create_no_duplicate(ctx,
     processes = [subprocess.Popen([sys.executable, "-m", "connector", "sync", "--once", "--json"], env=_env_for(ctx),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [p.communicate(timeout=180) for p in processes]
-    for process, (out, err) in zip(processes, outputs, strict=True):
+    for process, (_out, err) in zip(processes, outputs, strict=True):
         assert process.returncode in (0, 1), err
         assert "Traceback" not in err, err
     assert_one_invoice_per_order(ctx, sandbox)
@@ -93,14 +93,9 @@ class ProcessDied(BaseException):
 
 def test_a_process_dying_mid_call_is_reconciled_not_resent(ctx, sandbox, seller, monkeypatch):
     with ctx.db.session() as session:
-        channel_id = session.scalar(select(Order.channel_connection_id).limit(1))
-    from connector.models import ChannelConnection
-
-    with ctx.db.session() as session:
         channel_id = session.scalar(select(ChannelConnection.id))
+        erp = session.scalar(select(ERPConnection))
     pull_channel_connection(ctx, channel_id)
-    with ctx.db.session() as session:
-        erp = session.scalar(select(__import__("connector.models", fromlist=["ERPConnection"]).ERPConnection))
     adapter = ctx.erp_adapter(erp)
     real_create = adapter.create_invoice
 

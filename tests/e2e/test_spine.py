@@ -14,7 +14,7 @@ from connector.models import Account, ChannelConnection, ERPConnection, Invoice,
 from connector.states import OrderState
 from connector.sync import sync_once
 from sandbox import server as sandbox_server
-from sandbox.catalog import generate_sales
+from sandbox.catalog import PRODUCTS, generate_sales
 from tests.conftest import connect_seller
 
 pytestmark = pytest.mark.e2e
@@ -89,18 +89,15 @@ def test_unmatched_sku_mapped_once_then_its_orders_invoice_with_one_command(ctx,
     mismatches = services.list_mismatches(ctx, seller)
     vela = next(m for m in mismatches if m.sku_key.startswith("VELA-AROM"))
     assert vela.blocked_orders >= 1
-    item_id = str(sandbox.alegra_state.item_id_for_barcode(
-        next(p.barcode for p in __import__("sandbox.catalog", fromlist=["PRODUCTS"]).PRODUCTS if p.key == "vela")))
+    item_id = str(sandbox.alegra_state.item_id_for_barcode(next(p.barcode for p in PRODUCTS if p.key == "vela")))
     mapping, results = services.map_sku(ctx, seller, vela.sku_key, item_id)
     assert len(results) == vela.blocked_orders
     assert all(o.state == OrderState.INVOICED for o in results.values())
     # The mapping is remembered: a new sale with that SKU is invoiced automatically.
     assert vela.sku_key not in {m.sku_key for m in services.list_mismatches(ctx, seller)}
-    from sandbox.catalog import SaleBuyer, SaleLine, SaleSpec
-
     from datetime import datetime
 
-    from sandbox.catalog import BOGOTA
+    from sandbox.catalog import BOGOTA, SaleBuyer, SaleLine, SaleSpec
 
     spec = SaleSpec(number=900, scenario="mismatched", status="paid", created_at=datetime.now(BOGOTA),
                     lines=(SaleLine(vela.sku_key, "Vela aromática", 1, Decimal("35000")),),
@@ -199,3 +196,14 @@ def test_credentials_vault_uses_the_settings_key(settings):
     vault = CredentialVault.from_settings(settings)
     token = vault.encrypt({"token": "s3cr3t"})
     assert "s3cr3t" not in token and vault.decrypt(token) == {"token": "s3cr3t"}
+
+
+def test_changing_the_rules_reconsiders_the_orders_they_held(ctx, sandbox, seller):
+    sync_once(ctx, seller)
+    held = [o for eid, o in orders_by_external_id(ctx).items() if scenarios()[eid] == "fulfillment"]
+    assert held and all(o.state == OrderState.SKIPPED for o in held)
+    services.update_settings(ctx, seller, ["invoice_fulfillment=true"])
+    sync_once(ctx, seller)
+    orders = orders_by_external_id(ctx)
+    assert all(orders[o.external_id].state == OrderState.INVOICED for o in held)
+    assert any(e.actor == "rules" for e in services.get_order(ctx, held[0].id, seller).activity)
