@@ -331,3 +331,50 @@ class ActivityEvent(Base):
     message: Mapped[str] = mapped_column(Text, default="")
 
     order: Mapped[Order] = relationship(back_populates="activity")
+
+
+class User(Base):
+    """A person who signs in to the admin UI; belongs to one seller account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    locale: Mapped[str] = mapped_column(String(5), default="es")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class OAuthState(Base):
+    """The ``state`` of an OAuth authorize → callback round trip (one use, short-lived)."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(100), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    channel_kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # non-secret form values (name, site)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """A webhook delivery we accepted; a duplicate delivery (same id) is recognised and ignored."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("channel_kind", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_kind: Mapped[str] = mapped_column(String(40))
+    channel_connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_connections.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(100), default="")
+    resource: Mapped[str] = mapped_column(String(300), default="")  # the order id or resource path
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(30), default="queued")
