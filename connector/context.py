@@ -5,6 +5,7 @@ Tests build one with their own database URL and, when they mock HTTP, their own 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from connector.crypto import CredentialVault
 from connector.db import Database, get_database
 from connector.errors import ConfigurationError
 from connector.models import ChannelConnection, ERPConnection
+from connector.ratelimit import LocalBackend, RateLimitBackend, RedisBackend, SharedRateLimit
 from connector.settings import Settings, get_settings
 from erp.base import ERPAdapter, ERPOptions
 from erp.registry import erp_class
@@ -32,6 +34,7 @@ class AppContext:
     channel_transport: httpx.BaseTransport | None = None
     erp_transport: httpx.BaseTransport | None = None
     _erp_adapters: dict[int, tuple[str, ERPAdapter]] = field(default_factory=dict)
+    _rate_backend: RateLimitBackend | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> AppContext:
@@ -49,9 +52,21 @@ class AppContext:
         return base_url or None
 
     def new_erp_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None) -> ERPAdapter:
+        cls = erp_class(kind)
         options = ERPOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds)
-        kwargs = {"transport": self.erp_transport} if self.erp_transport is not None else {}
-        return erp_class(kind)(credentials, options, **kwargs)
+        kwargs: dict[str, Any] = {"rate_limit": self.erp_rate_limit(cls, credentials)}
+        if self.erp_transport is not None:
+            kwargs["transport"] = self.erp_transport
+        return cls(credentials, options, **kwargs)
+
+    def erp_rate_limit(self, cls, credentials: dict[str, Any]) -> SharedRateLimit:
+        """The ERP user's rate limit, shared by every worker (Redis) or every thread (embedded)."""
+        if self._rate_backend is None:
+            self._rate_backend = (RedisBackend.from_url(self.settings.redis_url) if self.settings.uses_celery
+                                  else LocalBackend())
+        user = hashlib.sha256(cls.rate_limit_user(credentials).encode()).hexdigest()[:20]
+        per_minute = self.settings.erp_rate_limit_per_minute or cls.rate_limit_per_minute
+        return SharedRateLimit(self._rate_backend, f"{cls.name}:{user}", per_minute, cls.window_signal)
 
     def erp_adapter(self, connection: ERPConnection) -> ERPAdapter:
         """One adapter per ERP connection per process: its rate-limit state and HTTP pool are shared."""

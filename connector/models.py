@@ -83,6 +83,10 @@ class ERPConnection(Base):
     remote_name: Mapped[str | None] = mapped_column(String(200))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     catalog_refreshed_at: Mapped[datetime | None]
+    # Circuit breaker: consecutive outage failures, and until when invoicing pauses (see connector/circuit.py).
+    circuit_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    circuit_open_until: Mapped[datetime | None]
+    circuit_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="erp_connection")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from connector import circuit
 from connector.canonical import Order as CanonicalOrder
 from connector.canonical import OrderStatus, PulledOrder
 from connector.context import AppContext
@@ -37,7 +38,7 @@ from connector.errors import (
     PermanentRejection,
     TransientError,
 )
-from connector.invoice_builder import build_contact, build_invoice, invoice_marker
+from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
 from connector.models import (
     ActivityEvent,
     ChannelConnection,
@@ -228,20 +229,24 @@ def _erp_of(session: Session, order: Order) -> ERPConnection | None:
 
 
 def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | None:
-    """Atomically move a due ``ready`` order to ``invoicing``. The returned token proves ownership."""
+    """Atomically move a due ``ready`` (or ``waiting_erp``) order to ``invoicing``. The returned token
+    proves ownership."""
     token = uuid.uuid4().hex
     now = utcnow()
     with ctx.db.transaction() as session:
+        current = session.scalar(select(Order.state).where(Order.id == order_id))
+        if current not in (S.READY, S.WAITING_ERP):
+            return None
         result = session.execute(
             update(Order)
-            .where(Order.id == order_id, Order.state == S.READY.value,
+            .where(Order.id == order_id, Order.state == current,
                    or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now))
             .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, state_reason="Facturando en el ERP.",
                     updated_at=now, version=Order.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return None
-        session.add(ActivityEvent(order_id=order_id, actor=actor, from_state=S.READY.value,
+        session.add(ActivityEvent(order_id=order_id, actor=actor, from_state=current,
                                   to_state=S.INVOICING.value, message="Facturando en el ERP."))
     return token
 
@@ -266,7 +271,7 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
                                   shipping=shipping)
         except TransientError as exc:
-            return _release_for_retry(session, order, exc, actor)
+            return _release_for_retry(ctx, session, order, erp.id, exc, actor)
         except (InvalidPayload, ConfigurationError) as exc:
             transition(session, order, S.ERROR, exc.user_message, actor=actor)
             session.commit()
@@ -283,15 +288,17 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
         try:
             result = adapter.create_invoice(draft)
         except AmbiguousOutcome as exc:
+            until = circuit.record_failure(ctx, erp.id, exc)
             attempt.outcome, attempt.detail, attempt.finished_at = "ambiguous", exc.detail or str(exc), utcnow()
-            order.next_attempt_at = utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds)
+            order.next_attempt_at = max(utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds),
+                                        until or utcnow())
             transition(session, order, S.INVOICING,
                        f"{exc.user_message} Se buscará la factura en el ERP antes de reintentar.", actor=actor)
             session.commit()
             return order.state
         except TransientError as exc:  # provably not created (e.g. 429, connection refused)
             attempt.outcome, attempt.detail, attempt.finished_at = "not_sent", exc.detail or str(exc), utcnow()
-            return _release_for_retry(session, order, exc, actor)
+            return _release_for_retry(ctx, session, order, erp.id, exc, actor)
         except (PermanentRejection, ConfigurationError) as exc:
             attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
             target = S.ERROR if isinstance(exc, ConfigurationError) else S.FAILED
@@ -301,6 +308,8 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
         attempt.outcome, attempt.finished_at = "created", utcnow()
         record_invoice(session, order, erp, result, marker, actor=actor, recovered=False)
         session.commit()
+        if erp.circuit_failures or erp.circuit_open_until:
+            circuit.record_success(ctx, erp.id)
         return order.state
 
 
@@ -319,14 +328,32 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
     transition(session, order, S.INVOICED, f"Factura {result.number or result.erp_id} creada{how}.", actor=actor)
 
 
-def _release_for_retry(session: Session, order: Order, exc: ConnectorError, actor: str) -> str:
+def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: int, exc: ConnectorError,
+                       actor: str) -> str:
+    """Nothing was created: give the order back, to wait for the ERP (outage) or for its retry time.
+
+    Called with no transaction open in ``session`` (the breaker writes in its own)."""
     order.attempts += 1
+    order.claim_token = None
+    if circuit.is_outage(exc):
+        until = circuit.record_failure(ctx, erp_id, exc)
+        if until is not None:
+            _wait_for_erp(session, order, until, exc, actor)
+            session.commit()
+            return order.state
     delay = min(3600, 30 * 2 ** min(order.attempts - 1, 7))
     order.next_attempt_at = utcnow() + timedelta(seconds=delay)
-    order.claim_token = None
     transition(session, order, S.READY, f"{exc.user_message} Se reintentará automáticamente.", actor=actor)
     session.commit()
     return order.state
+
+
+def _wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
+    reason = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else str(exc_or_reason)
+    order.next_attempt_at = until
+    local = until.astimezone(COLOMBIA).strftime("%H:%M")
+    transition(session, order, S.WAITING_ERP,
+               f"El ERP no está disponible ({reason.rstrip('.')}). Se reanudará sola hacia las {local}.", actor=actor)
 
 
 def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
@@ -400,11 +427,15 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             found = ctx.erp_adapter(erp).find_invoice_by_marker(
                 attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
         except TransientError as exc:
-            order.next_attempt_at = utcnow() + timedelta(seconds=max(30, ctx.settings.reconcile_delay_seconds))
+            until = circuit.record_failure(ctx, erp.id, exc) if circuit.is_outage(exc) else None
+            order.next_attempt_at = max(utcnow() + timedelta(seconds=max(30, ctx.settings.reconcile_delay_seconds)),
+                                        until or utcnow())
             transition(session, order, S.INVOICING, f"No se pudo verificar en el ERP: {exc.user_message}",
                        actor=actor)
             session.commit()
             return order.state
+        if erp.circuit_failures or erp.circuit_open_until:
+            circuit.record_success(ctx, erp.id)
         if found is not None:
             attempt.outcome, attempt.finished_at = "created", utcnow()
             record_invoice(session, order, erp, found, attempt.marker, actor=actor, recovered=True)
@@ -433,7 +464,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             state = order.state
             session.rollback()  # end this transaction before another one starts (SQLite: one writer)
             return reconcile_order(ctx, order_id) if state == S.INVOICING else state
-        if order.state != S.READY or manual:
+        if order.state not in (S.READY, S.WAITING_ERP) or manual:
             try:
                 ready = prepare_order(ctx, session, order, manual=manual, actor=actor, refreshes=refreshes)
                 session.commit()
@@ -451,6 +482,13 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
                 return order.state
             if not ready:
                 return order.state
+        until = circuit.open_until(_erp_of(session, order))
+        if until is not None:  # the ERP is down: wait without spending a request or a retry
+            erp = _erp_of(session, order)
+            _wait_for_erp(session, order, until, erp.circuit_reason or "mantenimiento", actor)
+            session.commit()
+            return order.state
+        session.rollback()
     token = claim_for_invoicing(ctx, order_id, actor)
     if token is None:
         with ctx.db.session() as session:
@@ -465,8 +503,16 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
 
 
 def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> str:
+    """The ERP could not be read before invoicing (catalog): wait for it, counting an outage."""
     with ctx.db.session() as session:
         order = session.get(Order, order_id)
+        erp_id = _erp_of(session, order).id
+        session.commit()  # the breaker writes in its own transaction (SQLite: one writer at a time)
+        until = circuit.record_failure(ctx, erp_id, exc) if circuit.is_outage(exc) else None
+        if until is not None:
+            _wait_for_erp(session, order, until, exc, actor)
+            session.commit()
+            return order.state
         order.attempts += 1
         order.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 30 * 2 ** min(order.attempts - 1, 7)))
         transition(session, order, OrderState(order.state), f"{exc.user_message} Se reintentará automáticamente.",
@@ -483,7 +529,7 @@ def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 5
     due = or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now)
     query = select(Order.id).where(or_(
         Order.state == S.RECEIVED.value,
-        (Order.state == S.READY.value) & due,
+        Order.state.in_([S.READY.value, S.WAITING_ERP.value]) & due,
         (Order.state == S.INVOICING.value) & or_(Order.next_attempt_at <= now, Order.claimed_at <= lease),
     )).order_by(Order.id).limit(limit)
     if account_id is not None:

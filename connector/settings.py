@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation). When unset, a key is
     # generated once into ``<data_dir>/secret.key`` so the embedded default works out of the box.
     secret_keys: SecretStr | None = Field(None, validation_alias=AliasChoices("CONNECTOR_SECRET_KEYS"))
+    # Signs the admin UI's session cookies. When unset, generated once into ``<data_dir>/web.key``.
+    web_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("CONNECTOR_WEB_SECRET"))
     # production: real API addresses only. sandbox/dev: connections may carry a custom API base URL.
     mode: Literal["production", "sandbox", "dev"] = Field(
         "production", validation_alias=AliasChoices("CONNECTOR_MODE"))
@@ -38,6 +40,14 @@ class Settings(BaseSettings):
     reconcile_delay_seconds: int = Field(30, validation_alias=AliasChoices("CONNECTOR_RECONCILE_DELAY"))
     # A claim older than this belongs to a process that died; the sweeper reconciles it.
     claim_lease_seconds: int = Field(180, validation_alias=AliasChoices("CONNECTOR_CLAIM_LEASE"))
+    # 0 = the ERP's documented limit (Alegra: 150 per minute per user). Lower it to leave room for
+    # other integrations using the same ERP user.
+    erp_rate_limit_per_minute: int = Field(0, validation_alias=AliasChoices("CONNECTOR_ERP_RATE_LIMIT"))
+    # Circuit breaker per ERP connection: after this many consecutive outage failures invoicing pauses
+    # for the first pause, doubling on each failed probe up to the maximum.
+    circuit_threshold: int = Field(3, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_THRESHOLD"))
+    circuit_first_pause_seconds: float = Field(15, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_PAUSE"))
+    circuit_max_pause_seconds: float = Field(600, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_MAX_PAUSE"))
     http_timeout_seconds: float = Field(20.0, validation_alias=AliasChoices("CONNECTOR_HTTP_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
 

@@ -8,6 +8,7 @@
         └──────► ready ──► invoicing ──► invoiced                                          │
                    ▲          │     ──► failed  (the ERP refused it, with its message)      │
                    └──────────┘ (transient: retried from next_attempt_at) ──────────────────┘
+                 waiting_erp  ◄── ready/invoicing while the ERP's circuit is open; resumes by itself
 """
 
 from __future__ import annotations
@@ -28,18 +29,20 @@ class OrderState(StrEnum):
     INVOICING = "invoicing"
     INVOICED = "invoiced"
     FAILED = "failed"
+    WAITING_ERP = "waiting_erp"  # the ERP is down or in maintenance: resumes by itself
 
 
 S = OrderState
 ALLOWED: dict[OrderState, set[OrderState]] = {
-    S.RECEIVED: {S.SKIPPED, S.WAITING_RULE, S.ERROR, S.READY},
-    S.SKIPPED: {S.RECEIVED, S.READY, S.ERROR},
-    S.WAITING_RULE: {S.RECEIVED, S.SKIPPED, S.ERROR, S.READY},
-    S.ERROR: {S.RECEIVED, S.READY, S.SKIPPED, S.WAITING_RULE},
-    S.READY: {S.INVOICING, S.ERROR, S.RECEIVED, S.SKIPPED, S.WAITING_RULE},
-    S.INVOICING: {S.INVOICED, S.FAILED, S.READY, S.ERROR},
+    S.RECEIVED: {S.SKIPPED, S.WAITING_RULE, S.ERROR, S.READY, S.WAITING_ERP},
+    S.SKIPPED: {S.RECEIVED, S.READY, S.ERROR, S.WAITING_ERP},
+    S.WAITING_RULE: {S.RECEIVED, S.SKIPPED, S.ERROR, S.READY, S.WAITING_ERP},
+    S.ERROR: {S.RECEIVED, S.READY, S.SKIPPED, S.WAITING_RULE, S.WAITING_ERP},
+    S.READY: {S.INVOICING, S.ERROR, S.RECEIVED, S.SKIPPED, S.WAITING_RULE, S.WAITING_ERP},
+    S.WAITING_ERP: {S.INVOICING, S.READY, S.ERROR, S.RECEIVED, S.SKIPPED, S.WAITING_RULE},
+    S.INVOICING: {S.INVOICED, S.FAILED, S.READY, S.ERROR, S.WAITING_ERP},
     S.INVOICED: set(),
-    S.FAILED: {S.RECEIVED, S.READY},
+    S.FAILED: {S.RECEIVED, S.READY, S.WAITING_ERP},
 }
 
 # The error queue: orders a person must look at.
@@ -50,7 +53,7 @@ SETTLED_STATES = (S.INVOICING, S.INVOICED)
 STATE_LABELS = {
     S.RECEIVED: "Recibida", S.SKIPPED: "Omitida", S.WAITING_RULE: "En espera (reglas)", S.ERROR: "Error",
     S.READY: "Lista para facturar", S.INVOICING: "Facturando", S.INVOICED: "Facturada",
-    S.FAILED: "Rechazada por el ERP",
+    S.FAILED: "Rechazada por el ERP", S.WAITING_ERP: "Esperando al ERP",
 }
 
 

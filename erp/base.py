@@ -119,6 +119,15 @@ class ERPAdapter(Protocol):
     name: ClassVar[str]
     display_name: ClassVar[str]
     credential_fields: ClassVar[tuple[CredentialField, ...]]
+    rate_limit_per_minute: ClassVar[int]  # the API's documented limit per user
+
+    @staticmethod
+    def rate_limit_user(credentials: dict[str, Any]) -> str:
+        """Who the API counts requests against (the limit is shared by every worker for that user)."""
+
+    @staticmethod
+    def window_signal(response) -> float | None:
+        """Seconds to pause everyone when ``response`` says the rate-limit window is spent."""
 
     def validate_credentials(self) -> AccountInfo: ...
 

@@ -67,7 +67,7 @@ def postgres_url(postgres_engine):
 def make_settings(tmp_path, database_url: str, **overrides) -> Settings:
     values = dict(data_dir=tmp_path, database_url=database_url, redis_url=None, mode="sandbox",
                   secret_keys=Fernet.generate_key().decode(), reconcile_delay_seconds=0, catalog_min_age_seconds=0,
-                  http_timeout_seconds=5.0)
+                  http_timeout_seconds=5.0, erp_rate_limit_per_minute=60000, circuit_first_pause_seconds=0.5)
     values.update(overrides)
     return Settings(**values)
 

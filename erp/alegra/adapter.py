@@ -14,7 +14,14 @@ from channels.base import AccountInfo, CredentialField
 from connector.errors import ConfigurationError, InvalidPayload
 from connector.http import RateLimitPolicy, iter_offset_pages
 from erp.alegra import parsing
-from erp.alegra.client import DEFAULT_BASE_URL, MAX_PAGE_SIZE, AlegraRateLimitHeaders, build_requestor
+from erp.alegra.client import (
+    DEFAULT_BASE_URL,
+    MAX_PAGE_SIZE,
+    RATE_LIMIT_PER_MINUTE,
+    AlegraRateLimitHeaders,
+    build_requestor,
+    window_signal,
+)
 from erp.alegra.payloads import contact_payload, invoice_payload
 from erp.base import CatalogItem, Choice, ContactDraft, ERPOptions, InvoiceDraft, InvoiceResult
 
@@ -36,6 +43,15 @@ class AlegraAdapter:
                         help="En Alegra: Configuración > Integraciones > API."),
         CredentialField("country", "País de la cuenta", required=False, help="Código ISO, por ejemplo CO."),
     )
+
+    # The limit is per Alegra user: workers share one bucket keyed by the user (see connector/ratelimit.py).
+    rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
+    window_signal = staticmethod(window_signal)
+
+    @staticmethod
+    def rate_limit_user(credentials: dict[str, Any]) -> str:
+        """Who the API counts requests against: the Alegra user (its e-mail)."""
+        return str(credentials.get("email") or "").strip().lower()
 
     def __init__(self, credentials: dict[str, Any], options: ERPOptions | None = None, *,
                  rate_limit: RateLimitPolicy | None = None, transport: httpx.BaseTransport | None = None,

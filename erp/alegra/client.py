@@ -75,6 +75,18 @@ def rate_limit_reset_seconds(headers: httpx.Headers, *, now: Callable[[], float]
     return min(reset, MAX_RESET_SECONDS)
 
 
+RATE_LIMIT_PER_MINUTE = 150  # per Alegra user (API_NOTES)
+
+
+def window_signal(response: httpx.Response) -> float | None:
+    """Seconds every worker must pause when this answer says the user's window is spent, else None."""
+    remaining = _int_header(response.headers.get("X-Rate-Limit-Remaining"))
+    if response.status_code != 429 and (remaining is None or remaining > 0):
+        return None
+    reset = rate_limit_reset_seconds(response.headers)
+    return reset if reset is not None else (60.0 if response.status_code == 429 else None)
+
+
 class AlegraRateLimitHeaders:
     """A :class:`~connector.http.RateLimitPolicy` driven by Alegra's ``X-Rate-Limit-*`` headers.
 
