@@ -158,6 +158,9 @@ class ERPAdapter(Protocol):
     def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
         """Look for an invoice carrying ``marker`` near ``around`` (for that contact when known)."""
 
+    def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
+        """Every invoice dated between ``start`` and ``end`` (inclusive); ``raw`` keeps the ERP's record."""
+
     @property
     def calls(self) -> int:
         """HTTP requests sent so far (benchmarks read it)."""

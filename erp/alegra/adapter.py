@@ -178,6 +178,14 @@ class AlegraAdapter:
                     return parsing.parse_invoice(raw)
         return None
 
+    def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
+        """Every invoice dated ``start``..``end`` (inclusive), day by day (the documented ``date`` filter)."""
+        day = start
+        while day <= end:
+            for raw in self._iter_list("/invoices", date=day.isoformat()):
+                yield parsing.parse_invoice(raw)
+            day += timedelta(days=1)
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _iter_list(self, path: str, **filters: Any) -> Iterator[dict[str, Any]]:

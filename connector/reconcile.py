@@ -1,0 +1,124 @@
+"""``connector reconcile``: compare the ERP's invoices with our records for a date range.
+
+The ERP is the fiscal truth. Each invoice we create carries its order's marker (``[CX-<channel
+connection>-<order>]``) in its internal observations, so the two sides can be matched exactly:
+
+* **missing here** — the ERP has an invoice for one of our orders that we never recorded (a crash
+  between the ERP's commit and ours). ``--repair`` records it and marks the order invoiced.
+* **duplicated in the ERP** — more than one ERP invoice carries the same marker. A fiscal document
+  cannot be deleted by us: the report names them so a person voids the extra one in the ERP.
+* **missing in the ERP** — we recorded an invoice the ERP no longer lists (voided or deleted there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+
+from connector.context import AppContext
+from connector.invoice_builder import COLOMBIA
+from connector.models import ChannelConnection, Invoice, Order
+from connector.pipeline import record_invoice
+from connector.services import find_account, get_erp_connection
+from erp.base import InvoiceResult
+
+MARKER = re.compile(r"\[CX-(\d+)-([^\]\s]+)\]")
+
+
+@dataclass
+class Finding:
+    kind: str  # missing_here | duplicated_in_erp | missing_in_erp | unknown_order
+    marker: str
+    erp_ids: list[str]
+    order_id: int | None = None
+    detail: str = ""
+    repaired: bool = False
+
+
+@dataclass
+class ReconcileReport:
+    start: date
+    end: date
+    erp_invoices: int = 0
+    matched: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not any(not f.repaired for f in self.findings)
+
+    def as_dict(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "erp_invoices": self.erp_invoices,
+                "matched": self.matched, "clean": self.clean,
+                "findings": [f.__dict__ for f in self.findings]}
+
+
+def reconcile_invoices(ctx: AppContext, account_ref, start: date, end: date, *, repair: bool = False,
+                       actor: str = "reconcile") -> ReconcileReport:
+    """Compare the ERP's invoices dated ``start``..``end`` with ours; repair what is safe when asked."""
+    if end < start:
+        raise ValueError("el final del rango es anterior al inicio")
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        erp = get_erp_connection(session, account)
+        connection_ids = set(session.scalars(
+            select(ChannelConnection.id).where(ChannelConnection.account_id == account.id)))
+    by_marker: dict[str, list[InvoiceResult]] = defaultdict(list)
+    report = ReconcileReport(start, end)
+    for invoice in ctx.erp_adapter(erp).iter_invoices(start, end):  # read before any transaction
+        report.erp_invoices += 1
+        found = MARKER.search(str(invoice.raw.get("observations") or ""))
+        if found and int(found.group(1)) in connection_ids:
+            by_marker[found.group(0)].append(invoice)
+    seen_erp_ids: set[str] = set()
+    with ctx.db.session() as session:
+        for marker, invoices in sorted(by_marker.items()):
+            seen_erp_ids.update(i.erp_id for i in invoices)
+            report.findings.extend(_check_marker(session, erp, marker, invoices, report, repair, actor))
+        report.findings.extend(_missing_in_erp(session, erp.id, start, end, seen_erp_ids))
+        session.commit()
+    return report
+
+
+def _check_marker(session, erp, marker: str, invoices: list[InvoiceResult], report: ReconcileReport,
+                  repair: bool, actor: str) -> list[Finding]:
+    connection_id, external_id = MARKER.fullmatch(marker).groups()
+    order = session.scalar(select(Order).where(Order.channel_connection_id == int(connection_id),
+                                               Order.external_id == external_id))
+    erp_ids = sorted(i.erp_id for i in invoices)
+    findings = []
+    if len(invoices) > 1:
+        findings.append(Finding("duplicated_in_erp", marker, erp_ids, order.id if order else None,
+                                "Varias facturas del ERP para la misma orden: anula las sobrantes en el ERP."))
+    if order is None:
+        findings.append(Finding("unknown_order", marker, erp_ids, None,
+                                "El ERP tiene una factura de una orden que no está en la base de datos."))
+        return findings
+    recorded = session.scalar(select(Invoice).where(Invoice.order_id == order.id))
+    if recorded is not None and recorded.erp_id in erp_ids:
+        report.matched += 1
+        return findings
+    if recorded is not None:
+        findings.append(Finding("missing_here", marker, erp_ids, order.id,
+                                f"Registrada localmente con otra factura del ERP ({recorded.erp_id})."))
+        return findings
+    finding = Finding("missing_here", marker, erp_ids, order.id, "El ERP tiene la factura y aquí no consta.")
+    if repair and len(invoices) == 1:
+        record_invoice(session, order, erp, invoices[0], marker, actor=actor, recovered=True)
+        finding.repaired = True
+    findings.append(finding)
+    return findings
+
+
+def _missing_in_erp(session, erp_id: int, start: date, end: date, seen_erp_ids: set[str]) -> list[Finding]:
+    since = datetime.combine(start, time.min, COLOMBIA)
+    until = datetime.combine(end + timedelta(days=1), time.min, COLOMBIA)
+    rows = session.scalars(select(Invoice).where(Invoice.erp_connection_id == erp_id, Invoice.created_at >= since,
+                                                 Invoice.created_at < until))
+    return [Finding("missing_in_erp", row.marker, [row.erp_id], row.order_id,
+                    "Registrada aquí pero el ERP ya no la lista (¿anulada o borrada en el ERP?).")
+            for row in rows if row.erp_id not in seen_erp_ids]
