@@ -124,7 +124,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"Facturas en Alegra (sandbox): {after}; total facturado {total:,.2f} COP (pagado {paid:,.2f} COP)")
     if invoiced:
         sample = invoiced[0]
-        print(f"Ejemplo: orden ML {sample.external_id} → factura {sample.invoice.number}, total {sample.invoice.total}")
+        print(f"Ejemplo: orden ML {sample.external_id} → factura {sample.invoice.number}, "
+              f"total {sample.invoice.total:,.2f} COP")
     print(f"\nDónde mirar (la base de datos de la demo queda en {ctx.settings.data_dir}/):")
     env = f"CONNECTOR_DATA_DIR={ctx.settings.data_dir} CONNECTOR_MODE=sandbox"
     print(f"  {env} .venv/bin/connector orders list")
