@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint sandbox worker clean
+.PHONY: demo demo-serve test install lint sandbox worker web clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/connector demo
 
+## The demo, then keep the sandbox and the admin UI running until Ctrl+C.
+demo-serve: $(STAMP)
+	$(BIN)/connector demo --serve
+
 ## Installs and runs the whole test suite (SQLite and PostgreSQL, the Celery path on Redis).
 test: $(STAMP)
 	$(BIN)/pytest -q
@@ -32,6 +36,9 @@ sandbox: $(STAMP)
 
 worker: $(STAMP)
 	$(BIN)/connector worker
+
+web: $(STAMP)
+	$(BIN)/connector web
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

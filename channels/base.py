@@ -1,17 +1,63 @@
-"""What a channel adapter declares and provides.
+"""What a channel adapter declares and provides: the contract every marketplace package meets.
 
 A channel adapter knows one marketplace and nothing about ERPs. The core talks to it only through
-this interface and only receives canonical :class:`~connector.canonical.Order` objects.
+:class:`ChannelAdapter` and only receives canonical :class:`~connector.canonical.Order` objects.
+Adding a marketplace is one package (``channels/<name>/``: client, endpoints, parser, adapter), its
+tests and one line in ``channels/registry.py``; ``tests/channels/test_contract.py`` runs the same
+suite over every registered adapter.
+
+The contract, point by point:
+
+* **Declarations** (class attributes): ``name`` (the registry key), ``display_name``,
+  ``credential_fields`` (the connect form; ``secret=True`` fields are masked everywhere),
+  ``webhook_secret_field`` (the credential that authenticates webhooks),
+  ``generates_webhook_secret`` (True when the connector chooses that secret and shows it to the
+  seller; False when the marketplace dictates it, e.g. a Shopify app's secret) and ``rate_limit``
+  (a :class:`RateLimitSpec` saying how the marketplace limits us and how the client honours it).
+* **Construction**: ``cls(credentials, ChannelOptions(...), on_credentials_changed=..., transport=...)``.
+  Construction never does network I/O; missing credentials raise ``ConfigurationError``.
+* **Credentials**: ``validate_credentials()`` calls the API once and returns :class:`AccountInfo`;
+  a refusal is ``InvalidCredentials`` with a Spanish message that never contains a secret.
+* **Orders**: ``pull_orders(since)`` yields every order changed since the cursor, across all pages
+  (the shared paginators of :mod:`connector.http`), each as a :class:`PulledOrder` with its raw
+  documents; ``fetch_order(id)`` gets one; ``parse_order`` is pure and raises only ``InvalidPayload``.
+* **Status**: the parser normalises the marketplace's status to the five canonical ones with the
+  same meaning on every channel: *pending* = paid, waiting to be shipped; *shipped* = on its way,
+  not confirmed delivered; *completed* = delivered/closed; *cancelled* = cancelled, voided, refunded,
+  failed; *other* = not paid yet or anything else (so "pending" never invoices an unpaid order).
+  Each parser's module docstring has its table.
+* **Money**: ``OrderLine.unit_price`` is what the buyer paid per unit, ``discount`` an amount off the
+  line, ``shipping_cost`` what the buyer paid for shipping, all in the order's tax convention
+  (``prices_include_tax``), so the invoice total equals what the buyer paid.
+* **Webhooks**: ``verify_webhook(headers, raw_body, query=...)`` authenticates a delivery on the
+  *raw bytes* with a constant-time comparison and raises :class:`~connector.errors.WebhookRejected`
+  when the signature is missing or wrong; ``parse_webhook`` (called only after a successful
+  verification) says which delivery it is (for duplicates), its topic and which order to fetch.
+  ``webhook_registration(url)`` tells the seller what to register in the marketplace. Webhooks are
+  hints: the handler fetches the order from the API, and polling stays on as the backstop.
+* **Rate limits**: honoured inside the client (one :class:`~connector.http.Requestor` per API) so a
+  caller never sees a 429 that a wait would have avoided.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import base64
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
 
-from connector.canonical import Order, PulledOrder
+from pydantic import ValidationError
+
+from connector.canonical import Identification, Order, PulledOrder
+from connector.errors import InvalidPayload, WebhookRejected
 
 
 @dataclass(frozen=True)
@@ -39,24 +85,74 @@ class ChannelOptions:
     """Process-level options handed to an adapter (never module globals).
 
     ``base_url`` overrides the public API address; the core only passes one in sandbox/dev mode.
+    ``allow_private_network`` lets a user-supplied store address point at a private, loopback or
+    link-local host (sandbox/dev mode only; WooCommerce's SSRF guard reads it).
     """
 
     base_url: str | None = None
     timeout: float = 20.0
     page_size: int | None = None
+    allow_private_network: bool = False
+
+
+@dataclass(frozen=True)
+class RateLimitSpec:
+    """How a marketplace limits our calls and how its client honours the limit.
+
+    ``strategy``: ``leaky_bucket`` (a bucket of ``capacity`` requests draining ``refill_per_second``,
+    read from response headers before it overflows) or ``backoff`` (nothing to read ahead: 429s are
+    retried with exponential backoff and jitter). ``retry_after`` says whether a 429's
+    ``Retry-After`` header is honoured.
+    """
+
+    strategy: str
+    description: str
+    capacity: int | None = None
+    refill_per_second: float | None = None
+    retry_after: bool = True
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified webhook delivery, reduced to what the core needs.
+
+    ``delivery_id`` identifies the delivery (the same id on a re-delivery; ``None`` when the
+    marketplace gives none, e.g. a set-up ping). ``external_order_id`` is the order to fetch, or
+    ``None`` when the delivery concerns no order (pings, other topics): it is acknowledged and
+    nothing is queued.
+    """
+
+    delivery_id: str | None
+    topic: str
+    external_order_id: str | None
+
+
+@dataclass(frozen=True)
+class WebhookRegistration:
+    """What a seller registers in the marketplace so it delivers webhooks to the connector."""
+
+    url: str
+    topics: tuple[str, ...]
+    instructions: str
+    secret: str | None = None  # to paste into the marketplace, when the connector chose it
 
 
 # Called by an adapter when the remote side rotated its credentials (Mercado Libre's refresh token):
 # the core persists the new values, encrypted, before the adapter goes on.
 CredentialsChanged = Callable[[dict[str, Any]], None]
 
+Headers = Mapping[str, str]
+
 
 class ChannelAdapter(Protocol):
-    """One marketplace."""
+    """One marketplace (see the module docstring for the whole contract)."""
 
     name: ClassVar[str]  # registry key, e.g. "mercadolibre"
     display_name: ClassVar[str]  # "Mercado Libre"
     credential_fields: ClassVar[tuple[CredentialField, ...]]
+    webhook_secret_field: ClassVar[str]  # the credential that authenticates webhooks
+    generates_webhook_secret: ClassVar[bool]  # the connector chooses the secret (True) or the marketplace
+    rate_limit: ClassVar[RateLimitSpec]
 
     def validate_credentials(self) -> AccountInfo:
         """Call the API once to prove the credentials work; raise ``InvalidCredentials`` if not."""
@@ -70,8 +166,220 @@ class ChannelAdapter(Protocol):
     def parse_order(self, pulled: PulledOrder) -> Order:
         """Turn raw documents into a canonical order; raise ``InvalidPayload`` with a clear reason."""
 
+    def verify_webhook(self, headers: Headers, raw_body: bytes, *, query: Mapping[str, str] | None = None) -> None:
+        """Authenticate a delivery on its raw bytes; raise ``WebhookRejected`` if it is not genuine."""
+
+    def parse_webhook(self, headers: Headers, raw_body: bytes, *,
+                      query: Mapping[str, str] | None = None) -> WebhookEvent:
+        """The delivery id, topic and order of a verified delivery; ``WebhookRejected`` if unreadable."""
+
+    def webhook_registration(self, url: str) -> WebhookRegistration:
+        """What to register in the marketplace for deliveries to ``url``."""
+
     def close(self) -> None:
         """Release HTTP connections."""
 
 
 ChannelFactory = Callable[..., ChannelAdapter]
+
+
+# -- helpers every adapter's webhook code uses --------------------------------------------------
+
+
+def header(headers: Headers, name: str) -> str | None:
+    """A header's value, case-insensitively, stripped; ``None`` when absent or blank."""
+    getter = getattr(headers, "get", None)
+    value = getter(name) if getter is not None else None
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def hmac_sha256_base64(secret: str, raw_body: bytes) -> str:
+    """``base64(HMAC-SHA256(raw_body, secret))``: Shopify's and WooCommerce's webhook signature."""
+    digest = hmac.new(secret.encode("utf-8"), raw_body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def require_matching_secret(expected: str | None, given: str | None, channel: str, what: str = "firma") -> None:
+    """Constant-time comparison of ``given`` with ``expected``; :class:`WebhookRejected` unless equal.
+
+    No configured secret rejects everything: an unauthenticated delivery is never trusted.
+    """
+    if not expected:
+        raise WebhookRejected(f"La conexión de {channel} no tiene secreto de webhooks configurado; "
+                              "se rechaza la notificación.", detail="no webhook secret configured")
+    if not given:
+        raise WebhookRejected(f"Notificación de {channel} sin {what}: rechazada.", detail=f"missing {what}")
+    if not hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8")):
+        raise WebhookRejected(f"Notificación de {channel} con {what} incorrecta: rechazada.",
+                              detail=f"{what} mismatch")
+
+
+def new_webhook_secret() -> str:
+    """A fresh random secret for webhooks the connector authenticates (URL-safe, 192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+# -- helpers every adapter's parser uses --------------------------------------------------------
+
+
+class PayloadReader:
+    """Reads one order's fields, raising ``InvalidPayload`` that names the channel, the order and the
+    field, in Spanish. No ``KeyError``/``TypeError`` escapes a parser built on it."""
+
+    def __init__(self, channel_label: str, order_id: str | None):
+        self.channel_label = channel_label
+        self.order_id = order_id
+
+    def invalid(self, reason: str, field_name: str) -> InvalidPayload:
+        who = (f"El pedido {self.order_id} de {self.channel_label}" if self.order_id
+               else f"Un pedido de {self.channel_label}")
+        return InvalidPayload(f"{who} no se puede leer: {reason} (campo {field_name}).",
+                              detail=f"field {field_name}")
+
+    def decimal(self, value: Any, field_name: str, *, label: str) -> Decimal:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise self.invalid(f"falta {label}", field_name)
+        if isinstance(value, bool):
+            raise self.invalid(f"{label} no es un número", field_name)
+        try:
+            if isinstance(value, int | Decimal):
+                number = Decimal(value)
+            elif isinstance(value, float):
+                number = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
+            elif isinstance(value, str):
+                number = Decimal(value.strip())
+            else:
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            raise self.invalid(f"{label} no es un número ({shown(value)})", field_name) from None
+        if not number.is_finite():
+            raise self.invalid(f"{label} no es un número ({shown(value)})", field_name)
+        return number
+
+    def amount(self, value: Any, field_name: str, *, label: str) -> Decimal:
+        """A non-negative amount."""
+        number = self.decimal(value, field_name, label=label)
+        if number < 0:
+            raise self.invalid(f"{label} es negativo ({number})", field_name)
+        return number
+
+    def optional_amount(self, value: Any, field_name: str, *, label: str) -> Decimal:
+        """An amount that may be missing (0 then)."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return Decimal("0")
+        return self.amount(value, field_name, label=label)
+
+    def date(self, value: Any, field_name: str, *, label: str) -> datetime:
+        parsed = parse_iso_datetime(value)
+        if parsed is None:
+            raise self.invalid(f"{label} falta o no es una fecha válida ({shown(value)})", field_name)
+        return parsed
+
+
+def parse_iso_datetime(value: Any, *, naive_tz=UTC) -> datetime | None:
+    """An ISO 8601 string as an aware datetime (naive values in ``naive_tz``); None if unusable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=naive_tz)
+
+
+def shown(value: Any) -> str:
+    """A short ``repr`` for error messages."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def text_of(value: Any) -> str | None:
+    """A non-empty stripped string from a str or an int id; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def dict_of(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def list_of(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def parse_safely(parse: Callable[[PulledOrder], Order], pulled: PulledOrder, channel_label: str) -> Order:
+    """Run a parser; anything but ``InvalidPayload`` (a validation error, a parser bug) becomes one."""
+    try:
+        return parse(pulled)
+    except InvalidPayload:
+        raise
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        raise InvalidPayload(
+            f"El pedido {pulled.external_id} de {channel_label} no es válido: {first.get('msg', exc)} ({where}).",
+            detail=str(exc)[:500]) from None
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:  # safety net
+        raise InvalidPayload(f"El pedido {pulled.external_id} de {channel_label} tiene un formato inesperado.",
+                             detail=f"{type(exc).__name__}: {exc}"[:500]) from None
+
+
+def split_document(number: str, id_type: str | None) -> tuple[str, str | None]:
+    """``900123456-7`` as a NIT: the number and its verification digit; other documents unchanged."""
+    if id_type == "NIT" and "-" in number:
+        base, _, dv = number.rpartition("-")
+        return base, (dv.strip() or None)
+    return number, None
+
+
+# Names stores give the field where buyers type their tax id (folded: lower case, no accents).
+DOCUMENT_FIELD_NAMES = frozenset({
+    "cedula", "cc", "nit", "documento", "documento de identidad", "numero de documento", "identificacion",
+    "numero de identificacion", "rut", "dni", "document", "tax id", "cedula o nit", "cedula/nit", "nit/cedula",
+    "ruc", "rfc", "curp", "cpf", "cnpj", "id number", "billing cedula", "billing nit", "billing documento",
+    "billing document", "billing dni", "billing rut", "billing identificacion", "billing id number",
+})
+_NIT_SHAPE = re.compile(r"[89]\d{8}-\d")
+DOCUMENT_SHAPE = re.compile(r"[0-9][0-9.\s]{4,}(-[0-9kK])?")
+
+
+def fold_label(text: str) -> str:
+    """``"Número de Cédula:"`` -> ``"numero de cedula"`` (no accents, lower case, single spaces)."""
+    without_accents = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    cleaned = without_accents.lower().replace(".", " ").replace(":", " ").replace("_", " ")
+    return " ".join(cleaned.split())
+
+
+def document_type(source: str | None, number: str) -> str | None:
+    """NIT or CC when the field's name or the number's shape says so; None leaves the seller's default."""
+    words = set(re.split(r"[\s/]+", fold_label(source))) if source else set()
+    if "nit" in words and not words & {"cedula", "cc"}:
+        return "NIT"
+    if words & {"cedula", "cc"} and "nit" not in words:
+        return "CC"
+    return "NIT" if _NIT_SHAPE.fullmatch(number) else None
+
+
+def identification_from(value: str, source: str | None, read: PayloadReader,
+                        field_name: str) -> Identification:
+    """A buyer's document typed in a store field (``"1.017.234.567"``, ``"900123456-7"``)."""
+    compact = value.replace(".", "").replace(" ", "")
+    id_type = document_type(source, compact)
+    number, dv = split_document(compact, id_type)
+    if not any(ch.isalnum() for ch in number):
+        raise read.invalid(f"el documento del comprador no es válido ({shown(value)})", field_name)
+    return Identification(type=id_type, number=number, dv=dv)

@@ -6,6 +6,8 @@ from connector.plugins import load_registered
 
 CHANNELS: dict[str, str] = {
     "mercadolibre": "channels.mercadolibre.adapter:MercadoLibreAdapter",
+    "shopify": "channels.shopify.adapter:ShopifyAdapter",
+    "woocommerce": "channels.woocommerce.adapter:WooCommerceAdapter",
 }
 
 

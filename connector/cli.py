@@ -93,13 +93,71 @@ def cmd_erp_connect(ctx, args) -> int:
     return 0
 
 
+# Environment variables that may hold a secret instead of its flag (kept from the first CLI).
+_LEGACY_SECRET_ENV = {("mercadolibre", "client_secret"): "ML_CLIENT_SECRET",
+                      ("mercadolibre", "refresh_token"): "ML_REFRESH_TOKEN"}
+
+
+def _credential_flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _credential_env(kind: str, field_name: str) -> str:
+    return _LEGACY_SECRET_ENV.get((kind, field_name)) or f"{kind}_{field_name}".upper()
+
+
+def _all_credential_fields() -> dict[str, list[tuple[str, Any]]]:
+    """Every credential field of every registered channel: name -> [(kind, field), ...]."""
+    from channels.registry import channel_class
+
+    fields: dict[str, list[tuple[str, Any]]] = {}
+    for kind in sorted(CHANNELS):
+        for field in channel_class(kind).credential_fields:
+            fields.setdefault(field.name, []).append((kind, field))
+    return fields
+
+
 def cmd_channel_connect(ctx, args) -> int:
+    from channels.registry import channel_class
     from connector.services import connect_channel
 
-    credentials = {"client_id": args.client_id, "client_secret": args.client_secret or os.environ.get("ML_CLIENT_SECRET"),
-                   "refresh_token": args.refresh_token or os.environ.get("ML_REFRESH_TOKEN"), "site_id": args.site_id}
+    cls = channel_class(args.kind)
+    own = {field.name for field in cls.credential_fields}
+    foreign = sorted(_credential_flag(name) for name in _all_credential_fields()
+                     if name not in own and getattr(args, f"cred_{name}", None) not in (None, ""))
+    if foreign:
+        raise ConnectorError(f"{', '.join(foreign)} no aplica a {cls.display_name}.")
+    credentials = {}
+    for field in cls.credential_fields:
+        value = getattr(args, f"cred_{field.name}", None)
+        if value in (None, "") and field.secret:
+            value = os.environ.get(_credential_env(args.kind, field.name))
+        if value not in (None, ""):
+            credentials[field.name] = value
     connection = connect_channel(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
     print(f"Canal conectado: {connection.id} {connection.name} [{connection.credential_hint}]")
+    print(f"Webhooks: «connector channel webhook-url --channel {connection.id}» muestra la URL a registrar.")
+    return 0
+
+
+def cmd_channel_webhook_url(ctx, args) -> int:
+    from connector.services import find_account, find_channel_connection
+    from connector.webhooks import webhook_registration
+
+    with ctx.db.session() as session:
+        connection = find_channel_connection(session, find_account(session, args.account), args.channel)
+    public_url = args.public_url or os.environ.get("CONNECTOR_PUBLIC_URL") or "http://127.0.0.1:8000"
+    registration = webhook_registration(ctx, connection.id, public_url)
+    if args.json:
+        _json({"channel_connection_id": connection.id, "kind": connection.kind, "url": registration.url,
+               "topics": list(registration.topics), "secret": registration.secret,
+               "instructions": registration.instructions})
+        return 0
+    print(f"URL de webhooks de {connection.name}:\n  {registration.url}")
+    print(f"Temas: {', '.join(registration.topics)}")
+    if registration.secret:
+        print(f"Secreto (pégalo al crear el webhook): {registration.secret}")
+    print(registration.instructions)
     return 0
 
 
@@ -254,8 +312,9 @@ def cmd_mismatches(ctx, args) -> int:
 
     rows = [{"channel_connection_id": m.channel_connection_id, "sku": m.sku_key, "title": m.title,
              "blocked_orders": m.blocked_orders} for m in list_mismatches(ctx, args.account)]
-    _json(rows) if args.json else _table([[r["sku"], r["title"], r["blocked_orders"]] for r in rows],
-                                         ["sku", "título", "órdenes bloqueadas"])
+    _json(rows) if args.json else _table(
+        [[r["channel_connection_id"], r["sku"], r["title"], r["blocked_orders"]] for r in rows],
+        ["canal", "sku", "título", "órdenes bloqueadas"])
     return 0
 
 
@@ -293,6 +352,29 @@ def cmd_retry(ctx, args) -> int:
     return _print_invoiced(retry_error_queue(ctx, args.account), args.json)
 
 
+def cmd_reconcile(ctx, args) -> int:
+    from datetime import date
+
+    from connector.reconcile import reconcile_invoices
+
+    try:
+        start, end = date.fromisoformat(args.start), date.fromisoformat(args.end or args.start)
+    except ValueError:
+        print("error: las fechas van como AAAA-MM-DD (por ejemplo 2026-11-20).", file=sys.stderr)
+        return 2
+    report = reconcile_invoices(ctx, args.account, start, end, repair=args.repair)
+    if args.json:
+        _json(report.as_dict())
+        return 0 if report.clean else 1
+    print(f"{report.erp_invoices} facturas en el ERP del {start} al {end}; {report.matched} coinciden.")
+    for finding in report.findings:
+        fixed = " (reparado)" if finding.repaired else ""
+        print(f"  {finding.kind:18} {finding.marker} ERP {', '.join(finding.erp_ids)} — {finding.detail}{fixed}")
+    if report.clean:
+        print("Todo cuadra.")
+    return 0 if report.clean else 1
+
+
 def cmd_worker(ctx, args) -> int:
     if ctx.settings.uses_celery:
         from connector.tasks import celery_app
@@ -320,6 +402,55 @@ def cmd_demo(ctx, args) -> int:
     from connector.demo import run_demo
 
     return run_demo(orders=args.orders, keep_running=args.serve)
+
+
+def _read_password(args) -> str:
+    """--password, else asked twice on a terminal, else one line from stdin (scripts)."""
+    if args.password:
+        return args.password
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Contraseña: ")
+        if first != getpass.getpass("Repite la contraseña: "):
+            from connector.errors import ConfigurationError
+
+            raise ConfigurationError("Las contraseñas no coinciden.")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_user_create(ctx, args) -> int:
+    from connector.users import create_user
+
+    user = create_user(ctx, args.account, args.email, _read_password(args), locale=args.locale)
+    _json({"id": user.id, "email": user.email, "account_id": user.account_id}) if args.json else \
+        print(f"Usuario {user.id}: {user.email} (cuenta {user.account_id})")
+    return 0
+
+
+def cmd_user_password(ctx, args) -> int:
+    from connector.users import set_password
+
+    user = set_password(ctx, args.email, _read_password(args))
+    print(f"Contraseña actualizada para {user.email}.")
+    return 0
+
+
+def cmd_web(ctx, args) -> int:
+    """Serve the admin UI (werkzeug's threaded server; put it behind a TLS proxy in production)."""
+    from werkzeug.serving import make_server
+
+    from admin_ui import create_app
+
+    app = create_app(ctx, PROXY_FIX=args.behind_proxy)
+    server = make_server(args.host, args.port, app, threaded=True)
+    print(f"Panel web en http://{args.host}:{server.server_port}  (Ctrl+C para terminar)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -356,13 +487,19 @@ def build_parser() -> argparse.ArgumentParser:
     channel = sub.add_parser("channel", help="canales de venta").add_subparsers(dest="sub", required=True)
     p = add("connect", cmd_channel_connect, "conectar un canal (se validan las credenciales antes de guardar)", channel)
     p.add_argument("kind", choices=sorted(CHANNELS))
-    p.add_argument("--client-id", required=True)
-    p.add_argument("--client-secret", help="o variable ML_CLIENT_SECRET")
-    p.add_argument("--refresh-token", help="o variable ML_REFRESH_TOKEN")
-    p.add_argument("--site-id", default="MCO")
+    for name, owners in _all_credential_fields().items():
+        kinds = ", ".join(kind for kind, _ in owners)
+        labels = "; ".join(dict.fromkeys(field.label for _, field in owners))
+        envs = ", ".join(_credential_env(kind, name) for kind, field in owners if field.secret)
+        p.add_argument(_credential_flag(name), dest=f"cred_{name}", metavar="VALOR",
+                       help=f"{labels} ({kinds})" + (f"; o variable {envs}" if envs else ""))
     p.add_argument("--name")
     p.add_argument("--base-url", help="solo en modo sandbox/dev")
     add("list", cmd_channel_list, "listar canales conectados", channel)
+    p = add("webhook-url", cmd_channel_webhook_url, "la URL (y el secreto) de webhooks que el vendedor registra "
+                                                    "en el canal", channel)
+    p.add_argument("--channel", help="conexión de canal (id, tipo o nombre); opcional si solo hay una")
+    p.add_argument("--public-url", help="dirección pública del conector (o variable CONNECTOR_PUBLIC_URL)")
 
     rules = sub.add_parser("rules", help="configuración y facturación automática").add_subparsers(dest="sub", required=True)
     p = add("show", cmd_rules_show, "ver la configuración", rules)
@@ -395,12 +532,29 @@ def build_parser() -> argparse.ArgumentParser:
     add("invoice", cmd_invoice, "facturar ya estas órdenes (botón «Facturar»)").add_argument(
         "order_ids", type=int, nargs="+")
     add("retry", cmd_retry, "reintentar toda la cola de errores")
+    p = add("reconcile", cmd_reconcile, "comparar las facturas del ERP con las registradas aquí (y reparar)")
+    p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
+    p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
+    p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
     p = add("worker", cmd_worker, "trabajador: Celery con REDIS_URL, o sincronización periódica en proceso")
     p.add_argument("--concurrency", type=int, default=2)
     add("beat", cmd_beat, "planificador de Celery (sincronización y barrido periódicos)")
+    user = sub.add_parser("user", help="usuarios del panel web").add_subparsers(dest="sub", required=True)
+    p = add("create", cmd_user_create, "crear un usuario de la cuenta (--account) para el panel web", user)
+    p.add_argument("email")
+    p.add_argument("--password", help="sin esto se pide en la terminal, o se lee una línea de stdin")
+    p.add_argument("--locale", choices=["es", "en"], default="es")
+    p = add("password", cmd_user_password, "cambiar la contraseña de un usuario", user)
+    p.add_argument("email")
+    p.add_argument("--password", help="sin esto se pide en la terminal, o se lee una línea de stdin")
+    p = add("web", cmd_web, "servir el panel web")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--behind-proxy", action="store_true", help="confiar en X-Forwarded-* de un proxy TLS")
     p = add("demo", cmd_demo, "demostración completa contra el sandbox local")
     p.add_argument("--orders", type=int, default=60)
-    p.add_argument("--serve", action="store_true", help="dejar el sandbox corriendo al terminar")
+    p.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
+                   help="dejar el sandbox y el panel corriendo al terminar (por defecto: si hay terminal)")
     return parser
 
 

@@ -82,7 +82,8 @@ class AppContext:
 
     def new_channel_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None,
                             on_credentials_changed=None) -> ChannelAdapter:
-        options = ChannelOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds)
+        options = ChannelOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds,
+                                 allow_private_network=self.settings.allows_custom_api_urls)
         kwargs = {"transport": self.channel_transport} if self.channel_transport is not None else {}
         return channel_class(kind)(credentials, options, on_credentials_changed=on_credentials_changed, **kwargs)
 

@@ -9,6 +9,7 @@ second sync invoices nothing twice.
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -16,25 +17,37 @@ from pathlib import Path
 
 from connector import services
 from connector.context import AppContext
+from connector.demo_channels import connect_extra_channels
 from connector.settings import Settings
 from connector.states import STATE_LABELS, OrderState
 from connector.sync import sync_once
 from sandbox import server as sandbox_server
 from sandbox.catalog import UNMAPPED_SKUS
+from sandbox.knobs import Knobs
 
 DEMO_DIR = Path("var/demo")
+DEMO_RATE_LIMIT = 600
+DEMO_LOGIN = ("demo@tiendacafetera.co", "cafe-de-origen-2026")
+DEMO_UI_PORT = 8000
 
 
 def _title(text: str) -> None:
     print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
 
 
-def run_demo(*, orders: int = 60, keep_running: bool = False, data_dir: Path = DEMO_DIR) -> int:
+def run_demo(*, orders: int = 60, keep_running: bool | None = None, data_dir: Path = DEMO_DIR) -> int:
+    """Narrate the whole flow. ``keep_running``: keep the sandbox and the admin UI up afterwards
+    (default: when run from a terminal, so a script or CI is never left waiting)."""
+    if keep_running is None:
+        keep_running = sys.stdin.isatty()
     if data_dir.exists():
         shutil.rmtree(data_dir)  # every demo starts from an empty database
+    # The sandbox enforces Alegra's rate-limit mechanics at 600/min (4× the real 150) so the demo's
+    # ~180 orders take seconds; `python -m benchmarks.throughput` measures against the real ratio.
     settings = Settings(data_dir=data_dir, mode="sandbox", database_url=None, redis_url=None,
-                        reconcile_delay_seconds=0)
-    sandbox = sandbox_server.Sandbox(order_count=orders).start()
+                        reconcile_delay_seconds=0, erp_rate_limit_per_minute=DEMO_RATE_LIMIT)
+    sandbox = sandbox_server.Sandbox(order_count=orders, alegra_knobs=Knobs(rate_limit_per_minute=DEMO_RATE_LIMIT))
+    sandbox.start()
     ctx = AppContext.from_settings(settings)
     try:
         return _narrate(ctx, sandbox, keep_running)
@@ -45,7 +58,8 @@ def run_demo(*, orders: int = 60, keep_running: bool = False, data_dir: Path = D
 
 def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     _title("1. Sandbox local")
-    print(f"Mercado Libre: {sandbox.ml_url}\nAlegra:        {sandbox.alegra_url}")
+    print(f"Mercado Libre: {sandbox.ml_url}\nShopify:       {sandbox.shopify_url}\n"
+          f"WooCommerce:   {sandbox.woo_url}\nAlegra:        {sandbox.alegra_url}")
     ctx.db.migrate()
 
     _title("2. Cuenta y conexiones (credenciales validadas contra la API antes de guardarlas)")
@@ -63,6 +77,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
         "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": "MCO"}, base_url=sandbox.ml_url)
     print(f"Canal: {channel.name} [{channel.credential_hint}]")
+    for extra in connect_extra_channels(ctx, account.id, sandbox):
+        print(f"Canal: {extra.name} [{extra.credential_hint}]")
 
     _title("3. Reglas de facturación automática")
     shipping_item = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
@@ -78,19 +94,21 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
 
     _title("4. Sincronización: leer → emparejar → facturar")
     summary = sync_once(ctx, account.id)
-    print(f"Órdenes leídas de Mercado Libre: {summary.pulled}")
+    kinds = {c.id: c.kind for c in services.list_channel_connections(ctx, account.id)}
+    for pull in summary.pulls:
+        print(f"Órdenes leídas de {kinds[pull.channel_connection_id]}: {pull.pulled}")
     _print_states(ctx, account.id)
 
     _title("5. Cola de errores (con el motivo)")
     queue = services.error_queue(ctx, account.id)
     for order in queue[:8]:
-        print(f"orden {order.id} (ML {order.external_id}): {order.state_reason}")
+        print(f"orden {order.id} ({order.channel_connection.kind} {order.external_id}): {order.state_reason}")
     if len(queue) > 8:
         print(f"... y {len(queue) - 8} más")
     mismatches = services.list_mismatches(ctx, account.id)
     print("\nSKU sin producto en Alegra:")
     for m in mismatches:
-        print(f"  {m.sku_key:16} «{m.title}» bloquea {m.blocked_orders} órdenes")
+        print(f"  {kinds[m.channel_connection_id]:13} {m.sku_key:16} «{m.title}» bloquea {m.blocked_orders} órdenes")
 
     _title("6. Arreglo: asignar el SKU al producto correcto y facturar con un comando")
     fixed = 0
@@ -99,8 +117,9 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
         if target is None:
             continue
         item = next(i for i in services.search_catalog(ctx, account.id, "Vela") if i.reference == "VEL-SOY-200")
-        print(f"$ connector map {m.sku_key} {item.erp_id}")
-        _, results = services.map_sku(ctx, account.id, m.sku_key, item.erp_id, actor="demo")
+        print(f"$ connector map {m.sku_key} {item.erp_id} --channel {kinds[m.channel_connection_id]}")
+        _, results = services.map_sku(ctx, account.id, m.sku_key, item.erp_id, actor="demo",
+                                      channel_ref=m.channel_connection_id)
         for order in results.values():
             number = order.invoice.number if order.invoice else order.state_reason
             print(f"  orden {order.id}: {STATE_LABELS[OrderState(order.state)]} — {number}")
@@ -119,25 +138,55 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     _title("8. Resultado")
     _print_states(ctx, account.id)
     invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
-    total = sum((o.invoice.total for o in invoiced if o.invoice), Decimal("0"))
-    paid = sum((o.total_paid or Decimal("0")) for o in invoiced)
-    print(f"Facturas en Alegra (sandbox): {after}; total facturado {total:,.2f} COP (pagado {paid:,.2f} COP)")
+    print(f"Facturas en Alegra (sandbox): {after}")
+    for kind in sorted({o.channel_connection.kind for o in invoiced}):
+        mine = [o for o in invoiced if o.channel_connection.kind == kind]
+        total = sum((o.invoice.total for o in mine if o.invoice), Decimal("0"))
+        paid = sum((o.total_paid or Decimal("0")) for o in mine)
+        note = "" if total == paid else "  (la diferencia: recargos de WooCommerce, que no se facturan)"
+        print(f"  {kind:13} {len(mine):3} facturas, total {total:,.2f} COP; pagado {paid:,.2f} COP{note}")
     if invoiced:
         sample = invoiced[0]
-        print(f"Ejemplo: orden ML {sample.external_id} → factura {sample.invoice.number}, "
+        print(f"Ejemplo: orden {sample.channel_connection.kind} {sample.external_id} → factura {sample.invoice.number}, "
               f"total {sample.invoice.total:,.2f} COP")
     print(f"\nDónde mirar (la base de datos de la demo queda en {ctx.settings.data_dir}/):")
     env = f"CONNECTOR_DATA_DIR={ctx.settings.data_dir} CONNECTOR_MODE=sandbox"
     print(f"  {env} .venv/bin/connector orders list")
     print(f"  {env} .venv/bin/connector errors")
     print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
-    if keep_running:
-        print("\nSandbox corriendo; Ctrl+C para terminar.")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+    _title("9. Panel web")
+    url, web = _serve_ui(ctx, sandbox, account.id)
+    print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
+    print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
+    try:
+        if keep_running:
+            print("\nSandbox y panel corriendo; Ctrl+C para terminar.")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        else:
+            print("\n(Sin terminal interactiva: el panel se detiene al salir. Para dejarlo corriendo: "
+                  "make demo-serve, o .venv/bin/connector demo --serve)")
+    finally:
+        web.shutdown()
     return 0 if after == before and not duplicates else 1
+
+
+def _serve_ui(ctx: AppContext, sandbox, account_id: int):
+    """The admin UI on port 8000 (or a free one), with the demo login and the sandbox's addresses."""
+    from admin_ui import serve_in_thread
+    from connector.users import create_user
+
+    create_user(ctx, account_id, *DEMO_LOGIN)
+    config = {"API_BASE_URLS": sandbox.urls(), "SANDBOX_CREDENTIALS": {
+        "alegra": {"email": sandbox_server.ALEGRA_EMAIL, "token": sandbox_server.ALEGRA_TOKEN},
+        "mercadolibre": {"client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET},
+    }}
+    try:
+        return serve_in_thread(ctx, port=DEMO_UI_PORT, **config)
+    except OSError:  # port taken: any free one
+        return serve_in_thread(ctx, port=0, **config)
 
 
 def _print_states(ctx: AppContext, account_id: int) -> None:

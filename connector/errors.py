@@ -13,7 +13,9 @@
     ├── PermanentRejection              the remote API refused this record (4xx with its message):
     │                                   goes to the error queue with the API's own words
     │   └── NotFound                    the resource does not exist (404)
-    └── InvalidPayload                  a record we cannot understand: error queue, never a crash
+    ├── InvalidPayload                  a record we cannot understand: error queue, never a crash
+    └── WebhookRejected                 a webhook whose signature (or origin) could not be verified:
+                                        answered 401, nothing stored, nothing queued
 
 Messages shown to users are in Spanish first (the sellers' language) and never contain secrets.
 """
@@ -78,3 +80,11 @@ class NotFound(PermanentRejection):
 
 class InvalidPayload(ConnectorError):
     """A payload we cannot turn into a valid record (missing or malformed fields)."""
+
+
+class WebhookRejected(ConnectorError):
+    """A webhook delivery whose signature or origin could not be verified (missing, wrong, stale).
+
+    The HTTP answer is 401 and nothing is stored or queued. ``user_message`` never echoes the
+    signature, the secret or the body.
+    """

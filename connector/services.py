@@ -4,6 +4,7 @@ in either of them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import distinct, func, select
@@ -171,6 +172,11 @@ def connect_channel(ctx: AppContext, account_ref: str | int | None, kind: str, c
                                            settings_overrides={}, credentials_encrypted="")
             session.add(connection)
         connection.name = name or f"{cls.display_name} ({info.display_name})"
+        if connection.credentials_encrypted:  # a reconnect keeps the webhook secret the seller registered
+            previous = ctx.vault.decrypt(connection.credentials_encrypted)
+            secret_field = getattr(cls, "webhook_secret_field", None)
+            if secret_field and previous.get(secret_field) and not latest.get(secret_field):
+                latest[secret_field] = previous[secret_field]
         connection.credentials_encrypted = ctx.vault.encrypt(latest)
         connection.credential_hint = _hint(cls.credential_fields, latest)
         connection.api_base_url = base_url or None
@@ -307,13 +313,35 @@ def search_catalog(ctx: AppContext, account_ref, text: str) -> list[CatalogItem]
 # -- orders and the error queue ------------------------------------------------------------------
 
 
-def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None = None, limit: int = 200) -> list[Order]:
+def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None = None, limit: int = 200,
+                channel_connection_id: int | None = None, created_from: datetime | None = None,
+                created_to: datetime | None = None, text: str | None = None, offset: int = 0) -> list[Order]:
+    """The account's orders, newest first. Filters: states, one channel connection, marketplace creation
+    time in ``[created_from, created_to)``, and ``text`` found in the order id, buyer, document or a line's
+    SKU or title."""
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
         query = select(Order).where(Order.account_id == account.id)
         if states:
             query = query.where(Order.state.in_(states))
-        orders = list(session.scalars(query.order_by(Order.id.desc()).limit(limit)))
+        if channel_connection_id is not None:
+            query = query.where(Order.channel_connection_id == channel_connection_id)
+        created = func.coalesce(Order.remote_created_at, Order.created_at)
+        if created_from is not None:
+            query = query.where(created >= created_from)
+        if created_to is not None:
+            query = query.where(created < created_to)
+        if text and text.strip():
+            like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            in_lines = (select(OrderLine.id).where(OrderLine.order_id == Order.id,
+                                                   func.lower(OrderLine.sku).like(like, escape="\\")
+                                                   | func.lower(OrderLine.title).like(like, escape="\\"))
+                        .exists())
+            query = query.where(func.lower(Order.external_id).like(like, escape="\\")
+                                | func.lower(func.coalesce(Order.buyer_name, "")).like(like, escape="\\")
+                                | func.lower(func.coalesce(Order.buyer_document, "")).like(like, escape="\\")
+                                | in_lines)
+        orders = list(session.scalars(query.order_by(Order.id.desc()).offset(max(0, offset)).limit(limit)))
         for order in orders:  # load what callers print, before the session closes
             _ = order.invoice, order.lines, order.channel_connection
         return orders
@@ -349,6 +377,57 @@ def retry_error_queue(ctx: AppContext, account_ref=None, *, actor: str = "cli") 
     """Send every order of the error queue through the pipeline again (after a fix)."""
     ids = [o.id for o in error_queue(ctx, account_ref)]
     return invoice_orders(ctx, ids, account_ref=account_ref, actor=actor)
+
+
+def orders_held_by_outage(ctx: AppContext, account_ref=None) -> list[Order]:
+    """Orders an ERP outage holds: parked while the ERP is down (``waiting_erp``), or ready to invoice
+    with their last attempt failed by a 5xx, 429 or maintenance and waiting for ``next_attempt_at``."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        held = (Order.state == OrderState.WAITING_ERP.value) | (
+            (Order.state == OrderState.READY.value) & Order.next_attempt_at.is_not(None))
+        orders = list(session.scalars(select(Order).where(Order.account_id == account.id, held).order_by(Order.id)))
+        for order in orders:
+            _ = order.invoice, order.lines, order.channel_connection
+        return orders
+
+
+def retry_orders_held_by_outage(ctx: AppContext, account_ref=None, *, actor: str = "cli") -> dict[int, Order]:
+    """The ERP is back: invoice now every order an outage held, without waiting for its retry time."""
+    ids = [o.id for o in orders_held_by_outage(ctx, account_ref)]
+    return invoice_orders(ctx, ids, account_ref=account_ref, actor=actor)
+
+
+def invoice_order_with_items(ctx: AppContext, account_ref, order_id: int, items_by_sku: dict[str, str], *,
+                             actor: str = "cli") -> Order:
+    """The error queue's "Facturar" after picking ERP items: remember each pick as the SKU's mapping,
+    then invoice this order now. Other orders the same SKUs held go back to the rules."""
+    order = get_order(ctx, order_id, account_ref)
+    keys = {line.sku_key for line in order.lines}
+    for sku_key, item_id in items_by_sku.items():
+        if not str(item_id or "").strip():
+            continue
+        if sku_key not in keys:
+            raise ConfigurationError(f"El SKU «{sku_key}» no es de la orden {order_id}.")
+        map_sku(ctx, order.account_id, sku_key, str(item_id).strip(), channel_ref=order.channel_connection_id,
+                actor=actor, invoice=False)
+    return invoice_orders(ctx, [order_id], account_ref=order.account_id, actor=actor)[order_id]
+
+
+def count_orders_by_state(ctx: AppContext, account_ref=None) -> dict[str, int]:
+    """How many of the account's orders are in each state."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        rows = session.execute(select(Order.state, func.count()).where(Order.account_id == account.id)
+                               .group_by(Order.state))
+        return {state: count for state, count in rows}
+
+
+def find_erp_connection(ctx: AppContext, account_ref=None) -> ERPConnection | None:
+    """The account's ERP connection, or None when it has not connected one yet."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        return session.scalar(select(ERPConnection).where(ERPConnection.account_id == account.id))
 
 
 @dataclass

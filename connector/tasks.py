@@ -75,6 +75,14 @@ def process_order_task(order_id: int) -> str:
     return process_order(worker_context(), order_id)
 
 
+@celery_app.task(name="connector.handle_webhook_delivery")
+def handle_webhook_delivery_task(webhook_delivery_id: int) -> str:
+    """Fetch, store and process the order a recorded webhook delivery points at."""
+    from connector.webhooks import handle_webhook_delivery
+
+    return handle_webhook_delivery(worker_context(), webhook_delivery_id)
+
+
 @celery_app.task(name="connector.sweep_due_orders")
 def sweep_due_orders_task() -> int:
     """Enqueue every order that is due (new, retry time reached, in-flight past its lease)."""

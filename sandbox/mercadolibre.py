@@ -9,7 +9,9 @@ cope with: dates carry ``-04:00``; ``/orders/search`` sorts by *creation* date a
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import secrets
 import threading
 import time
@@ -18,8 +20,9 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, render_template_string, request
 
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
@@ -202,6 +205,8 @@ class MercadoLibreState:
         self.user_id, self.nickname, self.site_id = int(user_id), nickname, site_id
         self.client_id, self.client_secret, self.refresh_token = str(client_id), client_secret, refresh_token
         self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self.authorization_codes: dict[str, dict] = {}  # code -> client_id, redirect_uri, PKCE, expiry
+        self.authorizations = 0
         self.token_grants = 0
         self.max_offset = 10_000
         self.orders: dict[int, dict] = {}
@@ -267,10 +272,45 @@ class MercadoLibreState:
 
     # -- API behaviour ------------------------------------------------------------------------
 
-    def grant(self, form: dict[str, str]) -> dict | None:
-        """A token answer for a valid refresh-token grant (rotating the refresh token), else None."""
+    def authorize(self, *, client_id: str, redirect_uri: str, code_challenge: str | None = None,
+                  code_challenge_method: str | None = None) -> str | None:
+        """The seller said "Permitir": a one-use code (10 minutes) bound to the client and redirect_uri."""
         with self._lock:
-            if (form.get("grant_type") != "refresh_token" or form.get("client_id") != self.client_id
+            if client_id != self.client_id or not redirect_uri:
+                return None
+            code = f"TG-{secrets.token_hex(12)}-{self.user_id}"
+            self.authorization_codes[code] = {"client_id": client_id, "redirect_uri": redirect_uri,
+                                              "code_challenge": code_challenge,
+                                              "code_challenge_method": code_challenge_method or "plain",
+                                              "expires_at": time.time() + 600}
+            self.authorizations += 1
+            return code
+
+    def _code_is_valid(self, form: dict[str, str]) -> bool:
+        issued = self.authorization_codes.pop(form.get("code") or "", None)  # one use, even when refused
+        if issued is None or issued["expires_at"] < time.time():
+            return False
+        if form.get("client_id") != issued["client_id"] or form.get("redirect_uri") != issued["redirect_uri"]:
+            return False
+        if form.get("client_secret") != self.client_secret:
+            return False
+        if issued["code_challenge"]:
+            verifier = form.get("code_verifier") or ""
+            if issued["code_challenge_method"] == "S256":
+                digest = hashlib.sha256(verifier.encode()).digest()
+                verifier = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if not secrets.compare_digest(verifier, issued["code_challenge"]):
+                return False
+        return True
+
+    def grant(self, form: dict[str, str]) -> dict | None:
+        """A token answer for a valid refresh-token or authorization-code grant (a new refresh token
+        every time: the previous one stops working), else None."""
+        with self._lock:
+            if form.get("grant_type") == "authorization_code":
+                if not self._code_is_valid(form):
+                    return None
+            elif (form.get("grant_type") != "refresh_token" or form.get("client_id") != self.client_id
                     or form.get("client_secret") != self.client_secret
                     or not form.get("refresh_token") or form.get("refresh_token") != self.refresh_token):
                 return None
@@ -333,13 +373,31 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
             return None
         if knobs.chance(knobs.burst_429_rate) or _over_rate_limit(knobs, recent, recent_lock):
             return _error(429, "too_many_requests", "Too Many Requests")  # no headers, as documented
-        if request.path == "/oauth/token":
+        if request.path in ("/oauth/token", "/authorization"):
             return None
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         if not token or not state.token_is_valid(token):
             return _error(401, "unauthorized", "invalid access token")
         return None
+
+    @app.route("/authorization", methods=["GET", "POST"])
+    def authorization():
+        """Mercado Libre's consent page, reduced to "Permitir" / "Cancelar"."""
+        params = request.values
+        client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
+        if params.get("response_type") != "code" or client_id != state.client_id or not redirect_uri:
+            return render_template_string(_AUTHORIZATION_ERROR_PAGE), 400
+        if request.method == "GET":
+            return render_template_string(_AUTHORIZATION_PAGE, params=params, nickname=state.nickname)
+        back = {"state": params["state"]} if params.get("state") else {}
+        if params.get("decision") != "allow":
+            return redirect(_with_query(redirect_uri, error="access_denied",
+                                        error_description="The user denied the authorization", **back))
+        code = state.authorize(client_id=client_id, redirect_uri=redirect_uri,
+                               code_challenge=params.get("code_challenge"),
+                               code_challenge_method=params.get("code_challenge_method"))
+        return redirect(_with_query(redirect_uri, code=code, **back))
 
     @app.post("/oauth/token")
     def oauth_token():
@@ -400,6 +458,25 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
         return jsonify(new_format_shipment(shipment) if new_format else shipment)
 
     return app
+
+
+_AUTHORIZATION_PAGE = """<!doctype html><html lang="es"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Autorizar aplicación</title></head>
+<body style="font-family: sans-serif; max-width: 28rem; margin: 3rem auto; padding: 0 1rem">
+<h1 style="font-size: 1.3rem">Mercado Libre (sandbox)</h1>
+<p>Hola, <strong>{{ nickname }}</strong>. La aplicación <strong>{{ params.client_id }}</strong> quiere acceder a
+tus ventas para facturarlas.</p>
+<form method="post">
+{% for key in ("response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method") %}
+{% if params.get(key) %}<input type="hidden" name="{{ key }}" value="{{ params[key] }}">{% endif %}{% endfor %}
+<button name="decision" value="allow">Permitir</button> <button name="decision" value="deny">Cancelar</button>
+</form></body></html>"""
+_AUTHORIZATION_ERROR_PAGE = """<!doctype html><html lang="es"><head><meta charset="utf-8"><title>Error</title></head>
+<body><h1>La aplicación no es válida</h1><p>Revisa el client_id y el redirect_uri.</p></body></html>"""
+
+
+def _with_query(url: str, **params: str) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 def _parse_filter(value: str) -> datetime:

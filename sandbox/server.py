@@ -12,9 +12,10 @@ from pathlib import Path
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sandbox import alegra, mercadolibre
+from sandbox import alegra, mercadolibre, shopify, woocommerce
 from sandbox.catalog import generate_sales
 from sandbox.knobs import Knobs
+from sandbox.webhooks import MercadoLibreNotifier
 
 # The demo seller's credentials in the sandbox. They only open the loopback sandbox.
 ALEGRA_EMAIL = "facturacion@tiendacafetera.co"
@@ -23,6 +24,14 @@ ML_CLIENT_ID = "5501234567890123"
 ML_CLIENT_SECRET = "sandbox-ml-secret-7d1e"
 ML_REFRESH_TOKEN = "TG-sandbox-refresh-0001"
 ML_USER_ID = 187654321
+SHOPIFY_SHOP = "tienda-cafetera.myshopify.com"
+SHOPIFY_ACCESS_TOKEN = "shpat_sandbox_5c0ffee0a1b2c3d4"
+SHOPIFY_WEBHOOK_SECRET = "sandbox-shopify-webhook-secret-3e7a"
+WOO_CONSUMER_KEY = "ck_sandbox_4f1e2d3c4b5a69788796a5b4c3d2e1f0"
+WOO_CONSUMER_SECRET = "cs_sandbox_0f1e2d3c4b5a69788796a5b4c3d2e1f4"
+# Each channel's seeded sales come from its own seed, so the three stores sell different orders.
+SHOPIFY_SEED_OFFSET = 101
+WOO_SEED_OFFSET = 202
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -45,7 +54,12 @@ class _Served:
 
 @dataclass
 class Sandbox:
-    """Both sandbox APIs, their state and their knobs. ``start()`` serves them on loopback threads."""
+    """Every sandbox API, its state and its knobs. ``start()`` serves them on loopback threads.
+
+    Shopify and WooCommerce are seeded with ``order_count`` sales each (their own seeds). Webhooks:
+    ``shopify_state.subscribe``/``woo_state.subscribe`` and ``ml_notifier.subscribe`` point the
+    stores at the connector; changes made through them are then delivered, signed as the real ones.
+    """
 
     order_count: int = 60
     seed: int = 7
@@ -54,6 +68,10 @@ class Sandbox:
     alegra_port: int = 0
     ml_port: int = 0
     quiet: bool = True
+    shopify_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=0))
+    woo_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=0))
+    shopify_port: int = 0
+    woo_port: int = 0
 
     def __post_init__(self) -> None:
         self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
@@ -62,11 +80,21 @@ class Sandbox:
             user_id=ML_USER_ID, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
             refresh_token=ML_REFRESH_TOKEN,
         )
+        self.ml_notifier = MercadoLibreNotifier(self.ml_state, application_id=ML_CLIENT_ID)
+        self.shopify_state = shopify.ShopifyState.seeded(
+            generate_sales(self.order_count, seed=self.seed + SHOPIFY_SEED_OFFSET),
+            shop=SHOPIFY_SHOP, access_token=SHOPIFY_ACCESS_TOKEN)
+        self.woo_state = woocommerce.WooCommerceState.seeded(
+            generate_sales(self.order_count, seed=self.seed + WOO_SEED_OFFSET),
+            consumer_key=WOO_CONSUMER_KEY, consumer_secret=WOO_CONSUMER_SECRET)
         self._served: dict[str, _Served] = {}
 
     def start(self) -> Sandbox:
         self._serve("alegra", alegra.create_app(self.alegra_state, self.alegra_knobs), self.alegra_port)
         self._serve("mercadolibre", mercadolibre.create_app(self.ml_state, self.ml_knobs), self.ml_port)
+        self._serve("shopify", shopify.create_app(self.shopify_state, self.shopify_knobs), self.shopify_port)
+        self._serve("woocommerce", woocommerce.create_app(self.woo_state, self.woo_knobs), self.woo_port)
+        self.woo_state.home = self.woo_url
         return self
 
     def _serve(self, name: str, app, port: int) -> None:
@@ -85,12 +113,31 @@ class Sandbox:
     def ml_url(self) -> str:
         return self._served["mercadolibre"].url
 
+    @property
+    def shopify_url(self) -> str:
+        """Stands for ``https://{shop}``: the Shopify adapter adds ``/admin/api/{version}``."""
+        return self._served["shopify"].url
+
+    @property
+    def woo_url(self) -> str:
+        """The store's address: the WooCommerce adapter adds ``/wp-json/wc/v3``."""
+        return self._served["woocommerce"].url
+
     def urls(self) -> dict[str, str]:
-        return {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
+        urls = {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
+        for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url")):
+            if name in self._served:
+                urls[name] = getattr(self, prop)
+        return urls
 
     def stop(self) -> None:
+        # All at once: each shutdown waits for its serve loop's next poll (up to half a second).
+        stoppers = [threading.Thread(target=served.server.shutdown) for served in self._served.values()]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         for served in self._served.values():
-            served.server.shutdown()
             served.server.server_close()
         self._served.clear()
 
@@ -107,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="random seed of the order stream")
     parser.add_argument("--alegra-port", type=int, default=8702)
     parser.add_argument("--ml-port", type=int, default=8701)
+    parser.add_argument("--shopify-port", type=int, default=8703)
+    parser.add_argument("--woo-port", type=int, default=8704)
     parser.add_argument("--rate-limit", type=int, default=150, help="Alegra requests per minute per user")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0)
@@ -115,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sandbox = Sandbox(
         order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
+        shopify_port=args.shopify_port, woo_port=args.woo_port,
         alegra_knobs=Knobs(rate_limit_per_minute=args.rate_limit, latency_ms=args.latency_ms,
                            error_rate=args.error_rate),
     ).start()

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from channels.base import AccountInfo, ChannelOptions, CredentialField, CredentialsChanged
-from channels.mercadolibre import endpoints
+from channels.base import (
+    AccountInfo,
+    ChannelOptions,
+    CredentialField,
+    CredentialsChanged,
+    Headers,
+    RateLimitSpec,
+    WebhookEvent,
+    WebhookRegistration,
+)
+from channels.mercadolibre import endpoints, webhooks
 from channels.mercadolibre.client import DEFAULT_BASE_URL, MercadoLibreClient
 from channels.mercadolibre.parser import parse_ml_datetime, parse_order
 from connector.canonical import Order, PulledOrder
@@ -53,7 +62,14 @@ class MercadoLibreAdapter:
         CredentialField("user_id", "ID del vendedor", required=False,
                         help="Se completa solo al validar la conexión."),
         CredentialField("site_id", "Sitio de Mercado Libre", required=False, help="MCO para Colombia."),
+        CredentialField("webhook_secret", "Clave de la URL de notificaciones", secret=True, required=False,
+                        help="La genera el conector (connector channel webhook-url)."),
     )
+    webhook_secret_field: ClassVar[str] = "webhook_secret"
+    generates_webhook_secret: ClassVar[bool] = True
+    rate_limit: ClassVar[RateLimitSpec] = RateLimitSpec(
+        "backoff", "Límite por aplicación sin cabeceras documentadas: un 429 se reintenta con espera "
+                   "exponencial y variación aleatoria (5 intentos, ~8-15 s en total).", retry_after=False)
 
     max_search_offset: int = MAX_SEARCH_OFFSET
 
@@ -100,6 +116,24 @@ class MercadoLibreAdapter:
 
     def parse_order(self, pulled: PulledOrder) -> Order:
         return parse_order(pulled)
+
+    # -- webhooks (see channels.mercadolibre.webhooks for why a URL secret) ------------------
+
+    def verify_webhook(self, headers: Headers, raw_body: bytes, *, query: Mapping[str, str] | None = None) -> None:
+        webhooks.verify_notification(self.credentials, raw_body, query)
+
+    def parse_webhook(self, headers: Headers, raw_body: bytes, *,
+                      query: Mapping[str, str] | None = None) -> WebhookEvent:
+        return webhooks.parse_notification(raw_body)
+
+    def webhook_registration(self, url: str) -> WebhookRegistration:
+        secret = self.credentials.get(self.webhook_secret_field)
+        separator = "&" if "?" in url else "?"
+        return WebhookRegistration(
+            url=f"{url}{separator}{webhooks.SECRET_PARAMETER}={secret}" if secret else url,
+            topics=webhooks.ORDER_TOPICS,
+            instructions="En developers.mercadolibre.com.co › tus aplicaciones › esta aplicación: pega esta URL "
+                         "en «URL de retorno de notificaciones» y activa el tema orders_v2.")
 
     def close(self) -> None:
         self.client.close()

@@ -1,0 +1,95 @@
+"""Orders: the list with filters, one order's detail (lines, ERP items, invoice, trail) and "Facturar"."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+
+from admin_ui import security
+from admin_ui.blueprints import ctx, signed_in_blueprint
+from admin_ui.i18n import gettext as _
+from connector import services
+from connector.errors import ConnectorError
+from connector.states import SETTLED_STATES, OrderState
+
+bp = signed_in_blueprint("orders", __name__, url_prefix="/orders")
+
+PAGE_SIZE = 50
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
+
+
+def _parse_day(raw: str, errors: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors.append(_("La fecha «%(value)s» no es válida (usa AAAA-MM-DD).", value=raw))
+        return None
+
+
+@bp.get("")
+def index():
+    account = security.account_id()
+    channels = services.list_channel_connections(ctx(), account)
+    args = request.args
+    filters = {"channel": args.get("channel", ""), "state": args.get("state", ""), "from": args.get("from", ""),
+               "to": args.get("to", ""), "q": args.get("q", "").strip()}
+    errors: list[str] = []
+    channel_id = int(filters["channel"]) if filters["channel"].isdigit() else None
+    if channel_id is not None and channel_id not in {c.id for c in channels}:
+        errors.append(_("Ese canal no es de tu cuenta."))
+        channel_id = -1  # nothing of another account is listed
+    state = filters["state"] if filters["state"] in OrderState._value2member_map_ else None
+    day_from, day_to = _parse_day(filters["from"], errors), _parse_day(filters["to"], errors)
+    page = max(1, int(args.get("page", "1"))) if args.get("page", "1").isdigit() else 1
+    orders = services.list_orders(
+        ctx(), account, states=[state] if state else None, channel_connection_id=channel_id,
+        created_from=_local_midnight(day_from) if day_from else None,
+        created_to=_local_midnight(day_to + timedelta(days=1)) if day_to else None,
+        text=filters["q"] or None, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    has_next = len(orders) > PAGE_SIZE
+    return render_template("orders/list.html", orders=orders[:PAGE_SIZE], channels=channels, filters=filters,
+                           errors=errors, page=page, has_next=has_next, states=list(OrderState))
+
+
+@bp.get("/<int:order_id>")
+def detail(order_id: int):
+    order = services.get_order(ctx(), order_id, security.account_id())
+    return render_template("orders/detail.html", order=order, can_invoice=order.state not in SETTLED_STATES)
+
+
+def picked_items(form) -> dict[str, str]:
+    """``item[<sku key>]`` fields of a "Facturar" form: the ERP item picked for each unmatched SKU."""
+    picks = {}
+    for key, values in form.lists():
+        chosen = [v.strip() for v in values if v.strip()]  # without JavaScript a typed id follows the hidden one
+        if key.startswith("item[") and key.endswith("]") and chosen:
+            picks[key[5:-1]] = chosen[-1]
+    return picks
+
+
+@bp.post("/<int:order_id>/invoice")
+def invoice(order_id: int):
+    """The "Facturar" button: remember the picked items (if any) and invoice this order now."""
+    back = security.safe_next(request.form.get("next"), url_for("orders.detail", order_id=order_id))
+    try:
+        order = services.invoice_order_with_items(ctx(), security.account_id(), order_id, picked_items(request.form),
+                                                  actor=security.actor())
+    except services.NotFoundLocally:
+        raise
+    except ConnectorError as exc:
+        flash(exc.user_message, "error")
+        return redirect(back)
+    if order.state == OrderState.INVOICED:
+        number = order.invoice.number if order.invoice else ""
+        flash(_("Orden %(order)s facturada: factura %(number)s.", order=order.external_id, number=number), "success")
+    else:
+        flash(_("La orden %(order)s no se pudo facturar: %(reason)s", order=order.external_id,
+                reason=order.state_reason), "error")
+    return redirect(back)

@@ -1,0 +1,180 @@
+"""The WooCommerce channel adapter: orders by page number (``X-WP-TotalPages``) and webhooks.
+
+Webhooks: WooCommerce signs each delivery with ``X-WC-Webhook-Signature`` = base64(HMAC-SHA256(raw
+body, secret)), the secret typed when the webhook was created (the connector generates one and shows
+it, unless the seller gave theirs). ``X-WC-Webhook-Delivery-ID`` identifies the delivery.
+
+When a webhook is created WooCommerce sends an **unsigned ping** (body ``webhook_id=N``) and refuses
+to save the webhook unless it is answered 200. The ping carries no data and triggers nothing, so it
+is acknowledged without a signature and nothing is stored or queued; every other delivery without
+a valid signature is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from channels.base import (
+    AccountInfo,
+    ChannelOptions,
+    CredentialField,
+    CredentialsChanged,
+    Headers,
+    RateLimitSpec,
+    WebhookEvent,
+    WebhookRegistration,
+    header,
+    hmac_sha256_base64,
+    parse_iso_datetime,
+    require_matching_secret,
+    text_of,
+)
+from channels.woocommerce import endpoints
+from channels.woocommerce.client import Resolver, WooCommerceClient, resolve_host
+from channels.woocommerce.parser import parse_order
+from connector.canonical import Order, PulledOrder
+from connector.errors import ConfigurationError, InvalidPayload, NotFound
+from connector.http import iter_page_number_pages
+
+ORDER_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
+_PING = re.compile(rb"webhook_id=\d+")
+
+
+class WooCommerceAdapter:
+    """One WooCommerce store (see :class:`channels.base.ChannelAdapter`).
+
+    ``credentials``: ``store_url``, ``consumer_key``, ``consumer_secret`` (required),
+    ``webhook_secret``, ``auth_method`` (``basic`` or ``query``) and ``document_field`` (where the
+    store keeps the buyer's document, see :mod:`channels.woocommerce.parser`).
+    """
+
+    name: ClassVar[str] = "woocommerce"
+    display_name: ClassVar[str] = "WooCommerce"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField("store_url", "Dirección de la tienda (https://mitienda.com)"),
+        CredentialField("consumer_key", "Consumer key (ck_...)", secret=True,
+                        help="WooCommerce › Ajustes › Avanzado › API REST, con permiso de lectura."),
+        CredentialField("consumer_secret", "Consumer secret (cs_...)", secret=True),
+        CredentialField("webhook_secret", "Secreto de los webhooks", secret=True, required=False,
+                        help="Si lo dejas vacío, el conector genera uno para pegarlo al crear el webhook."),
+        CredentialField("auth_method", "Autenticación", required=False,
+                        help="basic (por defecto) o query, si el hosting elimina la cabecera Authorization."),
+        CredentialField("document_field", "Dónde guarda la tienda el documento del comprador", required=False,
+                        help="auto, meta:<clave>, billing_company o none."),
+    )
+    webhook_secret_field: ClassVar[str] = "webhook_secret"
+    generates_webhook_secret: ClassVar[bool] = True
+    rate_limit: ClassVar[RateLimitSpec] = RateLimitSpec(
+        "backoff", "WooCommerce no documenta un límite; el hosting puede responder 429 (se respeta Retry-After) "
+                   "o 503: se reintenta con espera exponencial y variación aleatoria.")
+
+    def __init__(self, credentials: dict[str, Any], options: ChannelOptions | None = None, *,
+                 on_credentials_changed: CredentialsChanged | None = None,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+                 resolve: Resolver = resolve_host):
+        options = options or ChannelOptions()
+        self.client = WooCommerceClient(credentials, base_url=options.base_url, timeout=options.timeout,
+                                        allow_private_network=options.allow_private_network, transport=transport,
+                                        sleep=sleep, resolve=resolve)
+        self.credentials = self.client.credentials
+        self.page_size = min(options.page_size or endpoints.MAX_PAGE_SIZE, endpoints.MAX_PAGE_SIZE)
+        self.document_field = str(credentials.get("document_field") or "auto")
+
+    # -- ChannelAdapter ---------------------------------------------------------------------
+
+    def validate_credentials(self) -> AccountInfo:
+        """List one order (proves the keys can read orders), then read the site's name."""
+        try:
+            endpoints.list_orders(self.client.api, page=1, per_page=1, modified_after=None)
+        except NotFound as exc:
+            raise ConfigurationError("Esa dirección no responde como una tienda WooCommerce (no se encontró "
+                                     "/wp-json/wc/v3); revisa la URL y que los enlaces permanentes estén activos.",
+                                     detail=exc.detail) from exc
+        store = self.client.store_url
+        host = urlsplit(store).netloc + urlsplit(store).path
+        try:
+            name = text_of(endpoints.get_site_index(self.client.api).get("name"))
+        except (NotFound, ConfigurationError):
+            name = None
+        return AccountInfo(remote_id=host, display_name=name or host, extra={"store_url": store})
+
+    def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
+        """Every order changed since ``since`` (inclusive), all pages, oldest change first."""
+        found: dict[str, dict[str, Any]] = {}
+
+        def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
+            return endpoints.list_orders(self.client.api, page=page, per_page=self.page_size, modified_after=since)
+
+        for order in iter_page_number_pages(fetch):
+            if text_of(order.get("id")) is not None:
+                found[str(order["id"])] = order  # an order that moved between pages is read once
+        pulled = [_pulled(order) for order in found.values()]
+        pulled.sort(key=lambda p: (p.updated_at is None, p.updated_at or datetime.min, p.external_id))
+        yield from pulled
+
+    def fetch_order(self, external_id: str) -> PulledOrder:
+        """One order by id; ``NotFound`` if it does not exist."""
+        order_id = str(external_id).strip()
+        if not order_id.isdigit():
+            raise NotFound(f"El pedido «{order_id[:30]}» no es un pedido de WooCommerce.",
+                           detail="non-numeric order id")
+        order = endpoints.get_order(self.client.api, order_id)
+        return _pulled(order if order.get("id") is not None else {**order, "id": order_id})
+
+    def parse_order(self, pulled: PulledOrder) -> Order:
+        return parse_order(pulled, document_field=self.document_field)
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def verify_webhook(self, headers: Headers, raw_body: bytes, *, query: Mapping[str, str] | None = None) -> None:
+        """``X-WC-Webhook-Signature`` must be the HMAC of the raw bytes (the unsigned set-up ping aside)."""
+        given = header(headers, "X-WC-Webhook-Signature")
+        if given is None and is_ping(raw_body):
+            return
+        secret = text_of(self.credentials.get(self.webhook_secret_field))
+        require_matching_secret(hmac_sha256_base64(secret, raw_body) if secret else None, given, self.display_name)
+
+    def parse_webhook(self, headers: Headers, raw_body: bytes, *,
+                      query: Mapping[str, str] | None = None) -> WebhookEvent:
+        if header(headers, "X-WC-Webhook-Signature") is None and is_ping(raw_body):
+            return WebhookEvent(None, "ping", None)
+        topic = header(headers, "X-WC-Webhook-Topic") or ""
+        delivery_id = header(headers, "X-WC-Webhook-Delivery-ID")
+        if not topic.startswith("order."):
+            return WebhookEvent(delivery_id, topic, None)
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            body = None
+        order_id = text_of(body.get("id")) if isinstance(body, dict) else None
+        if order_id is None:
+            raise InvalidPayload("La notificación de WooCommerce no trae el pedido.", detail="webhook body without id")
+        return WebhookEvent(delivery_id, topic, order_id)
+
+    def webhook_registration(self, url: str) -> WebhookRegistration:
+        return WebhookRegistration(
+            url=url, topics=ORDER_TOPICS, secret=text_of(self.credentials.get(self.webhook_secret_field)),
+            instructions="En WordPress: WooCommerce › Ajustes › Avanzado › Webhooks › Añadir webhook. Estado "
+                         "activo, versión API v3, esta URL de entrega y este secreto; uno por cada tema.")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def is_ping(raw_body: bytes) -> bool:
+    """WooCommerce's set-up ping: ``webhook_id=<n>`` and nothing else."""
+    return bool(_PING.fullmatch(raw_body.strip()))
+
+
+def _pulled(order: dict[str, Any]) -> PulledOrder:
+    updated = (parse_iso_datetime(order.get("date_modified_gmt")) or parse_iso_datetime(order.get("date_modified"))
+               or parse_iso_datetime(order.get("date_created_gmt")))
+    return PulledOrder(external_id=str(order["id"]), updated_at=updated, raw={"order": order})

@@ -1,0 +1,119 @@
+"""People who sign in to the admin UI. Each user belongs to one seller account and sees only it.
+
+Passwords are hashed with scrypt (``werkzeug.security``; argon2-cffi is not a dependency). A failed
+sign-in costs the same whether the e-mail exists or not (a dummy hash is checked), and says the same
+thing in both cases, so the form cannot be used to find out who has an account.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from connector.context import AppContext
+from connector.errors import ConfigurationError, ConnectorError
+from connector.models import User, utcnow
+
+HASH_METHOD = "scrypt"
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 200  # scrypt takes any length; a cap keeps a huge body from costing CPU
+LOCALES = ("es", "en")
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked when the e-mail is unknown, so both failure paths cost one scrypt verification."""
+    return generate_password_hash("no-such-user-password", method=HASH_METHOD)
+
+
+class AuthenticationFailed(ConnectorError):
+    """Wrong e-mail or password, or a deactivated user. The message never says which."""
+
+
+def normalise_email(email: str | None) -> str:
+    return (email or "").strip().lower()
+
+
+def check_password_rules(password: str | None) -> str:
+    """The password as given, or a clear Spanish error when it is too short or too long."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigurationError(f"La contraseña debe tener al menos {MIN_PASSWORD_LENGTH} caracteres.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ConfigurationError(f"La contraseña no puede tener más de {MAX_PASSWORD_LENGTH} caracteres.")
+    if not password.strip():
+        raise ConfigurationError("La contraseña no puede ser solo espacios.")
+    return password
+
+
+def create_user(ctx: AppContext, account_ref: str | int | None, email: str, password: str, *,
+                locale: str = "es") -> User:
+    """A new user of ``account_ref`` (id or name). E-mails are unique across the installation."""
+    from connector.services import find_account
+
+    email = normalise_email(email)
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        raise ConfigurationError(f"«{email}» no es un e-mail válido.")
+    password = check_password_rules(password)
+    if locale not in LOCALES:
+        raise ConfigurationError(f"Idioma no disponible: {locale}. Opciones: {', '.join(LOCALES)}.")
+    password_hash = generate_password_hash(password, method=HASH_METHOD)
+    with ctx.db.transaction() as session:
+        account = find_account(session, account_ref)
+        if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
+            raise ConfigurationError(f"Ya existe un usuario con el e-mail {email}.")
+        user = User(account_id=account.id, email=email, password_hash=password_hash, locale=locale, is_active=True)
+        session.add(user)
+        session.flush()
+        return user
+
+
+def authenticate(ctx: AppContext, email: str, password: str) -> User:
+    """The active user with this e-mail and password, else :class:`AuthenticationFailed`."""
+    email = normalise_email(email)
+    password = password or ""
+    with ctx.db.transaction() as session:
+        user = session.scalar(select(User).where(func.lower(User.email) == email)) if email else None
+        # Always one scrypt check, also for unknown e-mails and over-long passwords (constant cost).
+        candidate = password[:MAX_PASSWORD_LENGTH]
+        valid = check_password_hash(user.password_hash if user is not None else _dummy_hash(), candidate)
+        if user is None or not valid or len(password) > MAX_PASSWORD_LENGTH or not user.is_active:
+            raise AuthenticationFailed("Correo o contraseña incorrectos.")
+        user.last_login_at = utcnow()
+        session.flush()
+        return user
+
+
+def get_active_user(ctx: AppContext, user_id: int | None) -> User | None:
+    """The user a session points at, if it still exists and is active."""
+    if not user_id:
+        return None
+    with ctx.db.session() as session:
+        user = session.get(User, int(user_id))
+        return user if user is not None and user.is_active else None
+
+
+def set_user_locale(ctx: AppContext, user_id: int, locale: str) -> None:
+    if locale not in LOCALES:
+        raise ConfigurationError(f"Idioma no disponible: {locale}.")
+    with ctx.db.transaction() as session:
+        user = session.get(User, int(user_id))
+        if user is not None:
+            user.locale = locale
+
+
+def set_password(ctx: AppContext, email: str, password: str) -> User:
+    """Replace a user's password (operators reset it from the CLI)."""
+    password = check_password_rules(password)
+    with ctx.db.transaction() as session:
+        user = session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+        if user is None:
+            raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
+        user.password_hash = generate_password_hash(password, method=HASH_METHOD)
+        session.flush()
+        return user

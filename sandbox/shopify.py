@@ -1,0 +1,395 @@
+"""A loopback Shopify Admin REST API: ``shop.json``, ``orders.json`` and webhooks, with its rate limit.
+
+Each :class:`~sandbox.catalog.SaleSpec` is rendered into a documented Admin REST order. Faithful
+details the adapter must cope with: amounts are strings; ``taxes_included`` (a store setting, on
+by default as Colombian stores show IVA-included prices); discounts live in each line's and
+shipping line's ``discount_allocations`` (a 10 % code on some orders, half-price shipping on some);
+``orders.json`` pages with ``Link`` headers whose ``page_info`` refuses any other filter;
+``status`` defaults to ``open``; a **leaky bucket** of 40 requests draining 2/s answers
+``X-Shopify-Shop-Api-Call-Limit`` and, when full, 429 with ``Retry-After``. Webhooks
+(``orders/create``, ``orders/updated``) are signed with the subscription's secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import math
+import threading
+import time
+import zlib
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from sandbox.catalog import PRODUCTS, TAX_RATES, SaleLine, SaleSpec
+from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.webhooks import Subscription, WebhookSender, json_body, shopify_headers
+
+SHOP_TZ = timezone(timedelta(hours=-5))
+ORDER_ID_BASE = 5_100_000_000
+CENT = Decimal("0.01")
+MAX_LIMIT = 250
+LINE_DISCOUNT = Decimal("0.10")  # "BIENVENIDA10" on orders whose number % 4 == 1
+ORDER_TOPICS = ("orders/create", "orders/updated")
+
+_RATES_BY_SKU = {p.barcode: TAX_RATES[p.tax_id] for p in PRODUCTS if p.barcode}
+_RATES_BY_SKU.update({barcode: TAX_RATES[p.tax_id] for p in PRODUCTS for _, barcode in p.variants})
+
+
+def sku_tax_rate(sku: str | None) -> Decimal:
+    """The IVA rate (percent) of the catalog product a SKU is; 19 for SKUs the catalog does not know."""
+    return _RATES_BY_SKU.get(sku or "", Decimal("19"))
+
+
+def stable_id(text: str, base: int, modulo: int = 10**9) -> int:
+    return base + zlib.crc32(text.encode()) % modulo
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(CENT, ROUND_HALF_UP))
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
+def tax_part(gross: Decimal, rate: Decimal) -> Decimal:
+    """The tax inside a tax-included amount, to the cent."""
+    return cents(gross - gross / (1 + rate / 100))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(SHOP_TZ).isoformat(timespec="seconds")
+
+
+def _line(spec: SaleSpec, index: int, line: SaleLine, taxes_included: bool) -> tuple[dict, Decimal]:
+    """A line item and what the buyer paid for it (tax included)."""
+    rate = sku_tax_rate(line.sku)
+    gross = line.unit_price * line.quantity
+    discount_gross = cents(gross * LINE_DISCOUNT) if spec.number % 4 == 1 else Decimal("0")
+    paid = gross - discount_gross
+    if taxes_included:
+        price, discount, tax = line.unit_price, discount_gross, tax_part(paid, rate)
+    else:
+        price = cents(line.unit_price / (1 + rate / 100))
+        discount = cents(price * line.quantity * LINE_DISCOUNT) if discount_gross else Decimal("0")
+        tax = cents((price * line.quantity - discount) * rate / 100)
+        paid = price * line.quantity - discount + tax
+    variant_title = " / ".join(line.variation.values()) or None
+    base_title = line.title.removesuffix(" " + " ".join(line.variation.values())) if line.variation else line.title
+    item = {
+        "id": ORDER_ID_BASE * 10 + spec.number * 10 + index, "admin_graphql_api_id": None,
+        "variant_id": stable_id(line.sku or line.title, 40_000_000_000), "product_id": stable_id(base_title, 7_000_000_000),
+        "title": base_title, "variant_title": variant_title,
+        "name": f"{base_title} - {variant_title}" if variant_title else base_title,
+        "sku": line.sku or "", "vendor": "Tienda Cafetera", "quantity": line.quantity, "current_quantity": line.quantity,
+        "price": money(price), "total_discount": "0.00", "fulfillable_quantity": 0 if spec.shipped else line.quantity,
+        "fulfillment_status": "fulfilled" if spec.shipped else None, "requires_shipping": True, "taxable": rate > 0,
+        "gift_card": False, "grams": 500, "properties": [], "product_exists": True, "duties": [],
+        "tax_lines": [{"title": "IVA", "price": money(tax), "rate": float(rate / 100), "channel_liable": False}],
+        "discount_allocations": [{"amount": money(discount), "discount_application_index": 0}] if discount else [],
+    }
+    item["admin_graphql_api_id"] = f"gid://shopify/LineItem/{item['id']}"
+    return item, paid
+
+
+def _shipping(spec: SaleSpec, taxes_included: bool, discount_index: int) -> tuple[list[dict], Decimal]:
+    if spec.shipping_cost <= 0:
+        return [{"id": stable_id(f"free{spec.number}", 4_000_000_000), "title": "Envío gratis", "code": "GRATIS",
+                 "source": "shopify", "price": "0.00", "discounted_price": "0.00", "discount_allocations": [],
+                 "tax_lines": []}], Decimal("0")
+    gross = spec.shipping_cost
+    discount_gross = cents(gross / 2) if spec.number % 3 == 0 else Decimal("0")  # "ENVIOMITAD"
+    if taxes_included:
+        price, discount = gross, discount_gross
+        paid = price - discount
+        tax = tax_part(paid, Decimal("19"))
+    else:
+        price = cents(gross / Decimal("1.19"))
+        discount = cents(price / 2) if discount_gross else Decimal("0")
+        tax = cents((price - discount) * Decimal("0.19"))
+        paid = price - discount + tax
+    allocations = [{"amount": money(discount), "discount_application_index": discount_index}] if discount else []
+    return [{"id": stable_id(f"ship{spec.number}", 4_000_000_000), "title": "Envío estándar", "code": "ESTANDAR",
+             "source": "shopify", "price": money(price), "discounted_price": money(price - discount),
+             "discount_allocations": allocations,
+             "tax_lines": [{"title": "IVA", "price": money(tax), "rate": 0.19, "channel_liable": False}]}], paid
+
+
+def render_sale(spec: SaleSpec, *, taxes_included: bool = True, shop_tz=SHOP_TZ) -> dict[str, Any]:
+    """The Admin REST order of one sale."""
+    order_id = ORDER_ID_BASE + spec.number
+    created = spec.created_at.astimezone(shop_tz)
+    lines = [_line(spec, i, line, taxes_included) for i, line in enumerate(spec.lines)]
+    shipping_lines, shipping_paid = _shipping(spec, taxes_included, 1 if spec.number % 4 == 1 else 0)
+    delivered = spec.shipped and spec.number % 3 == 0
+    updated = created + (timedelta(hours=50) if delivered else timedelta(hours=18) if spec.shipped
+                         else timedelta(minutes=45) if spec.status == "cancelled" else timedelta(minutes=3))
+    buyer = spec.buyer
+    email = f"{buyer.nickname.lower()}@correo.example"
+    name = " ".join(p for p in (buyer.first_name, buyer.last_name) if p) or buyer.nickname.title()
+    legal = buyer.id_type == "NIT"
+    financial = {"paid": "paid", "cancelled": "refunded"}.get(spec.status, "pending")
+    total = sum((paid for _, paid in lines), Decimal("0")) + shipping_paid
+    discount_applications = []
+    if spec.number % 4 == 1:
+        discount_applications.append({"type": "discount_code", "code": "BIENVENIDA10", "value": "10.0",
+                                      "value_type": "percentage", "allocation_method": "across",
+                                      "target_selection": "all", "target_type": "line_item"})
+    if any(s["discount_allocations"] for s in shipping_lines):
+        discount_applications.append({"type": "discount_code", "code": "ENVIOMITAD", "value": "50.0",
+                                      "value_type": "percentage", "allocation_method": "each",
+                                      "target_selection": "all", "target_type": "shipping_line"})
+    address = {"first_name": buyer.first_name or buyer.nickname.title(), "last_name": buyer.last_name or "",
+               "name": name, "company": buyer.first_name if legal else None, "address1": buyer.street,
+               "address2": None, "city": buyer.city, "province": buyer.department, "country": "Colombia",
+               "country_code": "CO", "zip": None, "phone": buyer.phone or "+57 300 555 0101"}
+    notes = []
+    if buyer.id_type:
+        notes.append({"name": "NIT" if legal else "Cédula", "value": buyer.id_number})
+    return {
+        "id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}", "name": f"#{1001 + spec.number}",
+        "order_number": 1001 + spec.number, "email": email, "contact_email": email, "phone": None,
+        "created_at": _iso(created), "updated_at": _iso(updated), "processed_at": _iso(created),
+        "cancelled_at": _iso(created + timedelta(minutes=45)) if spec.status == "cancelled" else None,
+        "cancel_reason": "customer" if spec.status == "cancelled" else None,
+        "closed_at": _iso(updated) if delivered else None, "currency": "COP", "presentment_currency": "COP",
+        "financial_status": financial, "fulfillment_status": "fulfilled" if spec.shipped else None,
+        "taxes_included": taxes_included, "test": False, "source_name": "web", "tags": "",
+        "total_price": money(total), "total_tax": money(sum((Decimal(t["price"]) for item, _ in lines
+                                                              for t in item["tax_lines"]), Decimal("0"))),
+        "total_discounts": money(sum((Decimal(a["amount"]) for item, _ in lines for a in item["discount_allocations"]),
+                                     Decimal("0"))),
+        "discount_applications": discount_applications,
+        "discount_codes": [{"code": d["code"], "type": "percentage"} for d in discount_applications if d.get("code")],
+        "note": None, "note_attributes": notes,
+        "line_items": [item for item, _ in lines], "shipping_lines": shipping_lines,
+        "billing_address": address, "shipping_address": {**address, "company": None},
+        "customer": {"id": stable_id(buyer.nickname, 6_000_000_000), "email": email, "first_name": address["first_name"],
+                     "last_name": address["last_name"], "phone": None, "state": "enabled", "currency": "COP"},
+        "fulfillments": [{"id": stable_id(f"f{spec.number}", 5_000_000_000), "order_id": order_id, "status": "success",
+                          "shipment_status": "delivered" if delivered else "in_transit",
+                          "tracking_company": "Servientrega", "tracking_number": f"SV{order_id}"}]
+        if spec.shipped else [],
+        "refunds": [],
+    }
+
+
+class ShopifyState:
+    """One store's Shopify world, in memory and thread-safe, with its leaky bucket and webhooks."""
+
+    def __init__(self, *, shop: str, access_token: str, shop_id: int = 60_123_456_789, name: str = "Tienda Cafetera",
+                 taxes_included: bool = True, bucket_capacity: int = 40, leak_per_second: float = 2.0):
+        self.shop, self.access_token, self.shop_id, self.name = shop, access_token, shop_id, name
+        self.taxes_included = taxes_included
+        self.bucket_capacity, self.leak_per_second = bucket_capacity, leak_per_second
+        self.orders: dict[int, dict] = {}
+        self.specs: dict[int, SaleSpec] = {}
+        self.subscriptions: list[Subscription] = []
+        self.sender = WebhookSender()
+        self.api_version = "2024-10"
+        self.requests = 0
+        self.throttled = 0
+        self._level, self._level_at = 0.0, time.monotonic()
+        self._clock = datetime(2000, 1, 1, tzinfo=SHOP_TZ)
+        self._lock = threading.RLock()
+
+    @classmethod
+    def seeded(cls, sales: list[SaleSpec], **kwargs) -> ShopifyState:
+        state = cls(**kwargs)
+        for spec in sales:
+            state.add_sale(spec, notify=False)
+        return state
+
+    # -- helpers for tests, the demo and the chaos suite ------------------------------------
+
+    def add_sale(self, spec: SaleSpec, *, notify: bool = True) -> int:
+        order = render_sale(spec, taxes_included=self.taxes_included)
+        with self._lock:
+            self.orders[order["id"]] = order
+            self.specs[order["id"]] = spec
+            self._clock = max(self._clock, datetime.fromisoformat(order["updated_at"]))
+        if notify:
+            self.deliver("orders/create", order["id"])
+        return order["id"]
+
+    def order(self, order_id: int) -> dict:
+        with self._lock:
+            return copy.deepcopy(self.orders[int(order_id)])
+
+    def order_ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self.orders)
+
+    def set_taxes_included(self, taxes_included: bool) -> None:
+        """Switch the store's tax setting and render every seeded order again under it."""
+        with self._lock:
+            self.taxes_included = taxes_included
+            for order_id, spec in self.specs.items():
+                self.orders[order_id] = render_sale(spec, taxes_included=taxes_included)
+
+    def update_order(self, order_id: int, *, notify: bool = True, **changes: Any) -> dict:
+        """Change fields of an order (e.g. ``financial_status``, ``fulfillment_status``); bumps
+        ``updated_at`` past every other order's and delivers ``orders/updated``."""
+        with self._lock:
+            order = self.orders[int(order_id)]
+            self._clock = max(self._clock + timedelta(seconds=1), datetime.now(SHOP_TZ).replace(microsecond=0))
+            order.update(copy.deepcopy(changes))
+            order["updated_at"] = _iso(self._clock)
+        if notify:
+            self.deliver("orders/updated", int(order_id))
+        return self.order(order_id)
+
+    def subscribe(self, url: str, secret: str, topics: tuple[str, ...] = ORDER_TOPICS) -> Subscription:
+        subscription = Subscription(url, secret, topics, webhook_id=len(self.subscriptions) + 1)
+        with self._lock:
+            self.subscriptions.append(subscription)
+        return subscription
+
+    def deliver(self, topic: str, order_id: int) -> list:
+        """Deliver ``topic`` for one order to every subscription that wants it (signed)."""
+        body = json_body(self.order(order_id))
+        deliveries = []
+        for subscription in list(self.subscriptions):
+            if subscription.wants(topic):
+                headers = shopify_headers(secret=subscription.secret or "", body=body, topic=topic,
+                                          shop_domain=self.shop, api_version=self.api_version)
+                deliveries.append(self.sender.post(subscription.url, body, headers))
+        return deliveries
+
+    # -- API behaviour ------------------------------------------------------------------------
+
+    def take_from_bucket(self) -> tuple[bool, int]:
+        """One request into the bucket: (accepted, level after it)."""
+        with self._lock:
+            now = time.monotonic()
+            self._level = max(0.0, self._level - (now - self._level_at) * self.leak_per_second)
+            self._level_at = now
+            self.requests += 1
+            if self._level + 1 > self.bucket_capacity:
+                self.throttled += 1
+                return False, math.ceil(self._level)
+            self._level += 1
+            return True, math.ceil(self._level)
+
+    def listing(self, *, status: str, updated_at_min: datetime | None, order: str) -> list[dict]:
+        with self._lock:
+            orders = list(self.orders.values())
+            if status == "open":
+                orders = [o for o in orders if not o["cancelled_at"] and not o["closed_at"]]
+            elif status == "closed":
+                orders = [o for o in orders if o["closed_at"]]
+            elif status == "cancelled":
+                orders = [o for o in orders if o["cancelled_at"]]
+            if updated_at_min is not None:
+                orders = [o for o in orders if datetime.fromisoformat(o["updated_at"]) >= updated_at_min]
+            field, _, direction = (order or "id asc").partition(" ")
+            field = field if field in ("updated_at", "created_at", "id") else "id"
+            orders.sort(key=lambda o: (str(o[field]) if field != "id" else o["id"], o["id"]),
+                        reverse=direction.strip().lower() == "desc")
+            return copy.deepcopy(orders)
+
+
+def _errors(status: int, errors: Any, **headers: str):
+    response = jsonify({"errors": errors})
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def _encode_cursor(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+
+
+def create_app(state: ShopifyState, knobs: Knobs | None = None) -> Flask:
+    """The Flask app serving ``state`` like ``https://{shop}`` (the API under ``/admin/api/{version}``)."""
+    knobs = knobs or Knobs(rate_limit_per_minute=0)
+    app = Flask("sandbox.shopify")
+    install_fault_hooks(app, knobs, maintenance_body={"errors": "Service Unavailable"})
+
+    @app.before_request
+    def _bucket_and_token():
+        if request.path.startswith("/_sandbox"):
+            return None
+        if knobs.chance(knobs.burst_429_rate):
+            return _errors(429, "Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                                "uninterrupted service.", **{"Retry-After": "1.0"})
+        if request.headers.get("X-Shopify-Access-Token") != state.access_token:
+            return _errors(401, "[API] Invalid API key or access token (unrecognized login or wrong password)")
+        accepted, level = state.take_from_bucket()
+        if not accepted:
+            return _errors(429, "Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                                "uninterrupted service.", **{"Retry-After": "1.0"})
+        request.environ["sandbox.bucket_level"] = level
+        return None
+
+    @app.after_request
+    def _call_limit(response):
+        level = request.environ.get("sandbox.bucket_level")
+        if level is not None:
+            response.headers["X-Shopify-Shop-Api-Call-Limit"] = f"{level}/{state.bucket_capacity}"
+        return response
+
+    @app.get("/admin/api/<version>/shop.json")
+    def shop(version: str):
+        return jsonify({"shop": {"id": state.shop_id, "name": state.name, "email": "hola@tiendacafetera.co",
+                                 "domain": state.shop, "myshopify_domain": state.shop, "currency": "COP",
+                                 "country_code": "CO", "iana_timezone": "America/Bogota",
+                                 "taxes_included": state.taxes_included, "plan_name": "basic"}})
+
+    @app.get("/admin/api/<version>/orders.json")
+    def orders(version: str):
+        args = request.args
+        try:
+            limit = int(args.get("limit", 50))
+        except ValueError:
+            return _errors(400, {"limit": ["is invalid"]})
+        if not 1 <= limit <= MAX_LIMIT:
+            return _errors(400, {"limit": [f"must be less than or equal to {MAX_LIMIT}"]})
+        if "page_info" in args:
+            extra = set(args) - {"page_info", "limit", "fields"}
+            if extra:
+                return _errors(400, {"page_info": [f"cannot be combined with {', '.join(sorted(extra))}"]})
+            try:
+                cursor = _decode_cursor(args["page_info"])
+            except ValueError:
+                return _errors(400, {"page_info": ["is invalid"]})
+        else:
+            cursor = {"offset": 0, "status": args.get("status", "open"), "order": args.get("order", "id asc"),
+                      "updated_at_min": args.get("updated_at_min")}
+        try:
+            since = datetime.fromisoformat(cursor["updated_at_min"].replace(" ", "+")) if cursor["updated_at_min"] else None
+        except ValueError:
+            return _errors(400, {"updated_at_min": ["is invalid"]})
+        everything = state.listing(status=cursor["status"], updated_at_min=since, order=cursor["order"])
+        offset = int(cursor["offset"])
+        page = everything[offset:offset + limit]
+        base = f"{request.host_url.rstrip('/')}{request.path}"
+        links = []
+        if offset > 0:
+            links.append(f'<{base}?limit={limit}&page_info={_encode_cursor({**cursor, "offset": max(0, offset - limit)})}>; '
+                         'rel="previous"')
+        if offset + limit < len(everything):
+            links.append(f'<{base}?limit={limit}&page_info={_encode_cursor({**cursor, "offset": offset + limit})}>; '
+                         'rel="next"')
+        response = jsonify({"orders": page})
+        if links:
+            response.headers["Link"] = ", ".join(links)
+        return response
+
+    @app.get("/admin/api/<version>/orders/<int:order_id>.json")
+    def order(version: str, order_id: int):
+        with state._lock:
+            found = state.orders.get(order_id)
+            found = copy.deepcopy(found) if found else None
+        return jsonify({"order": found}) if found else _errors(404, "Not Found")
+
+    return app

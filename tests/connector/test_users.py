@@ -1,0 +1,73 @@
+"""Users of the admin UI: scrypt hashes, clear Spanish errors, one message for every failed sign-in."""
+
+import pytest
+from sqlalchemy import select
+
+from connector import services
+from connector.errors import ConfigurationError
+from connector.models import User
+from connector.services import NotFoundLocally
+from connector.users import AuthenticationFailed, authenticate, create_user, set_password, set_user_locale
+
+
+@pytest.fixture
+def account(ctx):
+    return services.create_account(ctx, "Tienda Usuarios").id
+
+
+def test_create_and_authenticate(ctx, account):
+    user = create_user(ctx, account, "  Yo@Tienda.CO ", "una-clave-segura")
+    assert user.email == "yo@tienda.co" and user.account_id == account and user.locale == "es"
+    with ctx.db.session() as session:
+        stored = session.scalar(select(User.password_hash).where(User.id == user.id))
+    assert stored.startswith("scrypt:32768:8:1$") and "una-clave-segura" not in stored  # the real work factor
+    signed_in = authenticate(ctx, "YO@tienda.co", "una-clave-segura")
+    assert signed_in.id == user.id and signed_in.last_login_at is not None
+
+
+@pytest.mark.parametrize("email, password, message", [
+    ("no-es-correo", "una-clave-segura", "no es un e-mail válido"),
+    ("a@b.co", "corta", "al menos 10 caracteres"),
+    ("a@b.co", " " * 12, "solo espacios"),
+    ("a@b.co", "x" * 201, "más de 200 caracteres"),
+])
+def test_bad_input_is_explained(ctx, account, email, password, message):
+    with pytest.raises(ConfigurationError, match=message):
+        create_user(ctx, account, email, password)
+
+
+def test_emails_are_unique_and_accounts_must_exist(ctx, account):
+    create_user(ctx, account, "dueño@tienda.co", "una-clave-segura")
+    with pytest.raises(ConfigurationError, match="Ya existe un usuario con el e-mail dueño@tienda.co"):
+        create_user(ctx, account, "DUEÑO@tienda.co", "otra-clave-segura")
+    with pytest.raises(NotFoundLocally):
+        create_user(ctx, "no existe", "otro@tienda.co", "una-clave-segura")
+
+
+@pytest.mark.parametrize("email, password", [("yo@tienda.co", "clave-equivocada"), ("nadie@tienda.co", "una-clave-segura"),
+                                             ("", ""), ("yo@tienda.co", "x" * 500)])
+def test_every_failure_says_the_same(ctx, account, email, password):
+    create_user(ctx, account, "yo@tienda.co", "una-clave-segura")
+    with pytest.raises(AuthenticationFailed) as caught:
+        authenticate(ctx, email, password)
+    assert caught.value.user_message == "Correo o contraseña incorrectos."
+
+
+def test_inactive_users_cannot_sign_in(ctx, account):
+    user = create_user(ctx, account, "yo@tienda.co", "una-clave-segura")
+    with ctx.db.transaction() as session:
+        session.get(User, user.id).is_active = False
+    with pytest.raises(AuthenticationFailed):
+        authenticate(ctx, "yo@tienda.co", "una-clave-segura")
+
+
+def test_password_and_locale_changes(ctx, account):
+    user = create_user(ctx, account, "yo@tienda.co", "una-clave-segura")
+    set_password(ctx, "yo@tienda.co", "la-clave-nueva-1")
+    authenticate(ctx, "yo@tienda.co", "la-clave-nueva-1")
+    with pytest.raises(AuthenticationFailed):
+        authenticate(ctx, "yo@tienda.co", "una-clave-segura")
+    set_user_locale(ctx, user.id, "en")
+    assert authenticate(ctx, "yo@tienda.co", "la-clave-nueva-1").locale == "en"
+    with pytest.raises(ConfigurationError):
+        set_user_locale(ctx, user.id, "fr")

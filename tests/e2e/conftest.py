@@ -1,0 +1,82 @@
+"""End-to-end helpers for the channels: a seller with Alegra and any of the three channels connected
+to the sandbox, and what each channel's buyer paid for an order (read from its raw document)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from connector import services
+from connector.context import AppContext
+from connector.demo_channels import connect_extra_channels
+from connector.webhooks import background_work
+from sandbox import server as sandbox_server
+from sandbox.catalog import BOGOTA, PRODUCTS, SaleBuyer, SaleLine, SaleSpec
+from tests.conftest import DEMO_RULES
+
+
+@dataclass
+class Seller:
+    account_id: int
+    connections: dict[str, int] = field(default_factory=dict)  # kind -> channel connection id
+
+
+def connect_channels_seller(ctx: AppContext, box, kinds: tuple[str, ...]) -> Seller:
+    """A seller with Alegra and ``kinds`` connected to the sandbox, and the demo's invoicing rules."""
+    account = services.create_account(ctx, f"Tienda {uuid.uuid4().hex[:6]}")
+    seller = Seller(account.id)
+    services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
+                                                     "token": sandbox_server.ALEGRA_TOKEN, "country": "CO"},
+                         base_url=box.alegra_url)
+    if "mercadolibre" in kinds:
+        connection = services.connect_channel(ctx, account.id, "mercadolibre", {
+            "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
+            "refresh_token": sandbox_server.ML_REFRESH_TOKEN}, base_url=box.ml_url)
+        seller.connections["mercadolibre"] = connection.id
+    if {"shopify", "woocommerce"} <= set(kinds):
+        seller.connections.update({c.kind: c.id for c in connect_extra_channels(ctx, account.id, box)})
+    elif "shopify" in kinds:
+        seller.connections["shopify"] = services.connect_channel(ctx, account.id, "shopify", {
+            "shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
+            "webhook_secret": sandbox_server.SHOPIFY_WEBHOOK_SECRET}, base_url=box.shopify_url).id
+    elif "woocommerce" in kinds:
+        seller.connections["woocommerce"] = services.connect_channel(ctx, account.id, "woocommerce", {
+            "store_url": box.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
+            "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, base_url=box.woo_url).id
+    shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
+    services.update_settings(ctx, account.id, DEMO_RULES + [f"shipping_item_id={shipping.erp_id}"])
+    return seller
+
+
+def buyer_paid(kind: str, raw: dict) -> Decimal:
+    """What the buyer paid for what the connector invoices, from the channel's own raw document."""
+    order = raw["order"]
+    if kind == "shopify":
+        return Decimal(order["total_price"])
+    if kind == "woocommerce":  # positive fees (surcharges) are not invoiced, by design
+        fees = sum((Decimal(f["total"]) + Decimal(f["total_tax"] or 0) for f in order["fee_lines"]
+                    if Decimal(f["total"]) > 0), Decimal(0))
+        return Decimal(order["total"]) - fees
+    shipment = raw.get("shipment") or {}
+    items = sum((Decimal(str(i["unit_price"])) * i["quantity"] for i in order["order_items"]), Decimal(0))
+    cost = (shipment.get("shipping_option") or {}).get("cost") or (shipment.get("lead_time") or {}).get("cost") or 0
+    return items + Decimal(str(cost))
+
+
+def new_sale(number: int, *, quantity: int = 2, shipping: Decimal = Decimal("9900")) -> SaleSpec:
+    """A paid sale of a product the ERP knows by barcode, with shipping, created now."""
+    product = next(p for p in PRODUCTS if p.key == "termo")
+    return SaleSpec(number=number, scenario="shipping", status="paid", created_at=datetime.now(BOGOTA),
+                    lines=(SaleLine(product.barcode, product.name, quantity, product.price_with_tax()),),
+                    buyer=SaleBuyer(f"WEBHOOK{number}", "Ana", "Ríos", "CC", "52111222"), shipping_cost=shipping)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_work_outlives_its_test():
+    """Webhook work runs on a background pool: let it finish before the test's database goes away."""
+    yield
+    assert background_work.wait_idle(timeout=60), "background webhook work did not finish"
