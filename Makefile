@@ -24,9 +24,10 @@ demo: $(STAMP)
 demo-serve: $(STAMP)
 	$(BIN)/connector demo --serve
 
-## Installs and runs the whole test suite (SQLite and PostgreSQL, the Celery path on Redis).
+## Installs and runs the whole test suite (SQLite and PostgreSQL, the Celery path on Redis, the
+## browser tests), on two workers: every test has its own database, sandbox ports and temp files.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
