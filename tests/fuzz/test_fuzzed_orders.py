@@ -249,7 +249,6 @@ def test_parsers_raise_only_invalid_payload_and_keep_the_invariants(channel):
     finally:
         adapter.close()
     # The mutations must exercise both sides, or the test proves little.
-    print(channel, outcomes)
     assert outcomes["parsed"] > 0 and outcomes["invalid"] > 0, outcomes
 
 
@@ -321,5 +320,4 @@ def test_fuzzed_orders_through_the_pipeline_never_crash_nor_invoice_twice(tmp_pa
         adapter.close()
         ctx.close()
         ctx.db.dispose()
-    print(seen)
     assert seen["bad"] > 0 and seen["parsed"] > 0, seen
