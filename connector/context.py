@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,9 @@ class AppContext:
     erp_transport: httpx.BaseTransport | None = None
     _erp_adapters: dict[int, tuple[str, ERPAdapter]] = field(default_factory=dict)
     _rate_backend: RateLimitBackend | None = None
+    # Adapters and the rate-limit backend are created lazily; threads sharing this context (the web
+    # app, the webhook pool, benchmark workers) must not create two of either.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> AppContext:
@@ -60,25 +64,33 @@ class AppContext:
         return cls(credentials, options, **kwargs)
 
     def erp_rate_limit(self, cls, credentials: dict[str, Any]) -> SharedRateLimit:
-        """The ERP user's rate limit, shared by every worker (Redis) or every thread (embedded)."""
-        if self._rate_backend is None:
-            self._rate_backend = (RedisBackend.from_url(self.settings.redis_url) if self.settings.uses_celery
-                                  else LocalBackend())
+        """The ERP user's rate limit, shared by every worker (Redis) or every thread (embedded).
+
+        Celery workers never sleep long on one seller's window (``rate_limit_max_sleep_seconds``):
+        the order waits in the database instead and the worker serves other sellers meanwhile.
+        """
+        with self._lock:
+            if self._rate_backend is None:
+                self._rate_backend = (RedisBackend.from_url(self.settings.redis_url) if self.settings.uses_celery
+                                      else LocalBackend())
         user = hashlib.sha256(cls.rate_limit_user(credentials).encode()).hexdigest()[:20]
         per_minute = self.settings.erp_rate_limit_per_minute or cls.rate_limit_per_minute
-        return SharedRateLimit(self._rate_backend, f"{cls.name}:{user}", per_minute, cls.window_signal)
+        max_wait = self.settings.rate_limit_max_sleep_seconds if self.settings.uses_celery else None
+        return SharedRateLimit(self._rate_backend, f"{cls.name}:{user}", per_minute, cls.read_window,
+                               max_wait=max_wait)
 
     def erp_adapter(self, connection: ERPConnection) -> ERPAdapter:
         """One adapter per ERP connection per process: its rate-limit state and HTTP pool are shared."""
-        cached = self._erp_adapters.get(connection.id)
-        if cached and cached[0] == connection.credentials_encrypted:
-            return cached[1]
-        if cached:
-            cached[1].close()
-        adapter = self.new_erp_adapter(connection.kind, self.vault.decrypt(connection.credentials_encrypted),
-                                       connection.api_base_url)
-        self._erp_adapters[connection.id] = (connection.credentials_encrypted, adapter)
-        return adapter
+        with self._lock:
+            cached = self._erp_adapters.get(connection.id)
+            if cached and cached[0] == connection.credentials_encrypted:
+                return cached[1]
+            if cached:
+                cached[1].close()
+            adapter = self.new_erp_adapter(connection.kind, self.vault.decrypt(connection.credentials_encrypted),
+                                           connection.api_base_url)
+            self._erp_adapters[connection.id] = (connection.credentials_encrypted, adapter)
+            return adapter
 
     def new_channel_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None,
                             on_credentials_changed=None) -> ChannelAdapter:
@@ -102,6 +114,7 @@ class AppContext:
                                         connection.api_base_url, persist)
 
     def close(self) -> None:
-        for _, adapter in self._erp_adapters.values():
-            adapter.close()
-        self._erp_adapters.clear()
+        with self._lock:
+            for _, adapter in self._erp_adapters.values():
+                adapter.close()
+            self._erp_adapters.clear()

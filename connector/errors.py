@@ -8,6 +8,8 @@
     │   └── FeatureNotAvailable         the ERP plan lacks the feature (Alegra 402)
     ├── TransientError                  retry later with backoff; nothing was decided
     │   ├── RateLimited                 429; ``retry_after`` seconds when the API says so
+    │   │   └── RateLimitDeferred       our own limiter: the window is spent for longer than a
+    │   │                               worker should sleep; nothing was sent, come back later
     │   └── AmbiguousOutcome            a write may or may not have happened (timeout/reset/5xx
     │                                   after sending): reconcile before any new attempt
     ├── PermanentRejection              the remote API refused this record (4xx with its message):
@@ -61,6 +63,16 @@ class RateLimited(TransientError):
     def __init__(self, user_message: str, *, retry_after: float | None = None, **kwargs):
         super().__init__(user_message, **kwargs)
         self.retry_after = retry_after
+
+
+class RateLimitDeferred(RateLimited):
+    """The ERP user's window is spent for longer than this worker should sleep (see
+    :class:`connector.ratelimit.SharedRateLimit`). Nothing was sent: try again in ``retry_after``
+    seconds. Never retried in place, never counted as an outage or as a failed attempt."""
+
+    def __init__(self, retry_after: float):
+        super().__init__("El límite de peticiones del ERP está agotado por ahora; se continúa solo en unos "
+                         "segundos.", retry_after=retry_after, detail=f"rate window spent for {retry_after:.1f} s")
 
 
 class AmbiguousOutcome(TransientError):

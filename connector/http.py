@@ -35,6 +35,7 @@ from connector.errors import (
     InvalidCredentials,
     NotFound,
     PermanentRejection,
+    RateLimitDeferred,
     RateLimited,
     TransientError,
 )
@@ -58,7 +59,11 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 
 
 class RateLimitPolicy(Protocol):
-    """Decides how long to wait before a request and learns from each response's headers."""
+    """Decides how long to wait before a request and learns from each response's headers.
+
+    A policy with ``waits_for_window = True`` learns the window from a 429 and makes the next
+    ``acquire`` wait for it, so the requestor does not sleep on the 429 itself.
+    """
 
     def acquire(self) -> None: ...
 
@@ -209,7 +214,7 @@ class Requestor:
 
     @staticmethod
     def _should_retry(exc: BaseException, idempotent: bool) -> bool:
-        if isinstance(exc, AmbiguousOutcome):
+        if isinstance(exc, AmbiguousOutcome | RateLimitDeferred):  # reconcile first / come back later
             return False
         if isinstance(exc, TransientError):
             # A write is retried only when it never left (connection errors); RateLimited (429)
@@ -219,6 +224,8 @@ class Requestor:
 
     def _wait_seconds(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and getattr(self.rate_limit, "waits_for_window", False):
+            return 0.0  # the policy learned the window from this 429; its acquire() waits for it
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return exc.retry_after + self.jitter() * 0.25
         exponential = min(self.backoff_cap, self.backoff_base * 2 ** (state.attempt_number - 1))

@@ -145,6 +145,9 @@ class Order(Base):
     next_attempt_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
+    # When the sweeper last handed the order to the queue; cleared when a worker picks it up
+    # (connector/dispatch.py). Keeps one message per order in the queue.
+    dispatched_at: Mapped[datetime | None]
     # Optimistic lock: every UPDATE checks the version it read, so two processes that loaded the
     # same order cannot overwrite each other's state (the loser gets StaleDataError and re-reads).
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -15,9 +15,10 @@ Exactly once, in three guards:
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import ValidationError
@@ -30,12 +31,14 @@ from connector import circuit
 from connector.canonical import Order as CanonicalOrder
 from connector.canonical import OrderStatus, PulledOrder
 from connector.context import AppContext
+from connector.dispatch import due_order_ids
 from connector.errors import (
     AmbiguousOutcome,
     ConfigurationError,
     ConnectorError,
     InvalidPayload,
     PermanentRejection,
+    RateLimited,
     TransientError,
 )
 from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
@@ -333,7 +336,6 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
     """Nothing was created: give the order back, to wait for the ERP (outage) or for its retry time.
 
     Called with no transaction open in ``session`` (the breaker writes in its own)."""
-    order.attempts += 1
     order.claim_token = None
     if circuit.is_outage(exc):
         until = circuit.record_failure(ctx, erp_id, exc)
@@ -341,11 +343,19 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
             _wait_for_erp(session, order, until, exc, actor)
             session.commit()
             return order.state
-    delay = min(3600, 30 * 2 ** min(order.attempts - 1, 7))
-    order.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    order.next_attempt_at = _retry_time(order, exc)
     transition(session, order, S.READY, f"{exc.user_message} Se reintentará automáticamente.", actor=actor)
     session.commit()
     return order.state
+
+
+def _retry_time(order: Order, exc: ConnectorError) -> datetime:
+    """When to try again after a transient error. A spent rate-limit window is not a failed attempt:
+    the order comes back when the window ends. Anything else backs off exponentially."""
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        return utcnow() + timedelta(seconds=min(max(exc.retry_after, 0.0), 3600.0))
+    order.attempts += 1
+    return utcnow() + timedelta(seconds=min(3600, 30 * 2 ** min(order.attempts - 1, 7)))
 
 
 def _wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
@@ -395,6 +405,46 @@ def resolve_contact(ctx: AppContext, erp_connection_id: int, adapter: ERPAdapter
     return contact_id
 
 
+class ClaimKeeper:
+    """Renews an order's claim while this process works on it.
+
+    The sweeper takes over a claim older than ``claim_lease_seconds``: that is how the order of a
+    process that died is settled. A live process must therefore never look dead, however long the
+    ERP makes it wait (rate-limit windows, slow answers, retries), or a reconciler could search the
+    ERP before this process's POST lands and send a second invoice. So while the work runs, a
+    thread refreshes ``claimed_at`` every third of the lease; a killed process stops refreshing.
+    """
+
+    def __init__(self, ctx: AppContext, order_id: int, token: str):
+        self.ctx, self.order_id, self.token = ctx, order_id, token
+        self.interval = max(0.5, ctx.settings.claim_lease_seconds / 3)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"claim-{order_id}", daemon=True)
+
+    def __enter__(self) -> ClaimKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.ctx.db.transaction() as session:
+                    renewed = session.execute(
+                        update(Order).where(Order.id == self.order_id, Order.claim_token == self.token,
+                                            Order.state == S.INVOICING.value)
+                        .values(claimed_at=utcnow(), updated_at=Order.updated_at)
+                        .execution_options(synchronize_session=False)).rowcount
+            except Exception:  # noqa: BLE001 - a failed renewal is retried at the next tick
+                log.warning("order %s: could not renew the claim", self.order_id, exc_info=True)
+                continue
+            if not renewed:
+                return  # settled or taken over: nothing left to keep
+
+
 # -- reconciling ambiguous outcomes --------------------------------------------------------------
 
 
@@ -424,8 +474,9 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             return order.state
         session.commit()  # never hold a transaction while asking the ERP
         try:
-            found = ctx.erp_adapter(erp).find_invoice_by_marker(
-                attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
+            with ClaimKeeper(ctx, order_id, token):
+                found = ctx.erp_adapter(erp).find_invoice_by_marker(
+                    attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
         except TransientError as exc:
             until = circuit.record_failure(ctx, erp.id, exc) if circuit.is_outage(exc) else None
             order.next_attempt_at = max(utcnow() + timedelta(seconds=max(30, ctx.settings.reconcile_delay_seconds)),
@@ -482,10 +533,15 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
                 return order.state
             if not ready:
                 return order.state
-        until = circuit.open_until(_erp_of(session, order))
+        erp = _erp_of(session, order)
+        until = circuit.open_until(erp)
         if until is not None:  # the ERP is down: wait without spending a request or a retry
-            erp = _erp_of(session, order)
             _wait_for_erp(session, order, until, erp.circuit_reason or "mantenimiento", actor)
+            session.commit()
+            return order.state
+        deferral = ctx.erp_adapter(erp).rate_limit.deferral()
+        if deferral is not None:  # the seller's ERP window is spent: come back when it ends, quietly
+            order.next_attempt_at = utcnow() + timedelta(seconds=deferral)
             session.commit()
             return order.state
         session.rollback()
@@ -495,7 +551,8 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             order = session.get(Order, order_id)
             return order.state if order else "gone"
     try:
-        return invoice_claimed_order(ctx, order_id, token, actor)
+        with ClaimKeeper(ctx, order_id, token):
+            return invoice_claimed_order(ctx, order_id, token, actor)
     except StaleDataError:
         # Our lease ran out and a reconciler took the order over; it settles it from the ERP's records.
         log.warning("order %s: claim taken over while invoicing", order_id)
@@ -513,29 +570,11 @@ def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> s
             _wait_for_erp(session, order, until, exc, actor)
             session.commit()
             return order.state
-        order.attempts += 1
-        order.next_attempt_at = utcnow() + timedelta(seconds=min(3600, 30 * 2 ** min(order.attempts - 1, 7)))
+        order.next_attempt_at = _retry_time(order, exc)
         transition(session, order, OrderState(order.state), f"{exc.user_message} Se reintentará automáticamente.",
                    actor=actor)
         session.commit()
         return order.state
-
-
-def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 500) -> list[int]:
-    """Orders the pipeline should look at now: new ones, ready ones whose retry time came, and
-    in-flight ones whose reconciliation is due or whose owner died."""
-    now = utcnow()
-    lease = now - timedelta(seconds=ctx.settings.claim_lease_seconds)
-    due = or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now)
-    query = select(Order.id).where(or_(
-        Order.state == S.RECEIVED.value,
-        Order.state.in_([S.READY.value, S.WAITING_ERP.value]) & due,
-        (Order.state == S.INVOICING.value) & or_(Order.next_attempt_at <= now, Order.claimed_at <= lease),
-    )).order_by(Order.id).limit(limit)
-    if account_id is not None:
-        query = query.where(Order.account_id == account_id)
-    with ctx.db.session() as session:
-        return list(session.scalars(query))
 
 
 def process_due_orders(ctx: AppContext, account_id: int | None = None) -> dict[str, int]:
@@ -543,15 +582,22 @@ def process_due_orders(ctx: AppContext, account_id: int | None = None) -> dict[s
     counts: dict[str, int] = {}
     refreshes = CatalogRefreshes()
     for order_id in due_order_ids(ctx, account_id):
-        try:
-            state = process_order(ctx, order_id, refreshes=refreshes)
-        except StaleDataError:
-            state = "busy"
-        except Exception as exc:  # noqa: BLE001 - one bad order must never stop the others
-            log.exception("order %s: unexpected error", order_id)
-            state = _mark_crashed(ctx, order_id, exc)
+        state = process_order_safely(ctx, order_id, refreshes=refreshes)
         counts[state] = counts.get(state, 0) + 1
     return counts
+
+
+def process_order_safely(ctx: AppContext, order_id: int, *, refreshes: CatalogRefreshes | None = None) -> str:
+    """:func:`process_order` for the loops and tasks: an unexpected error parks the order with the
+    error named (unless an invoice is in flight) instead of stopping the loop or failing the task
+    forever."""
+    try:
+        return process_order(ctx, order_id, refreshes=refreshes)
+    except StaleDataError:
+        return "busy"
+    except Exception as exc:  # noqa: BLE001 - one bad order must never stop the others
+        log.exception("order %s: unexpected error", order_id)
+        return _mark_crashed(ctx, order_id, exc)
 
 
 def _mark_crashed(ctx: AppContext, order_id: int, exc: Exception) -> str:

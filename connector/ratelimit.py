@@ -1,150 +1,288 @@
 """One rate limit per ERP user, shared by every worker that talks to that ERP account.
 
-Alegra allows 150 requests a minute per user; the ceiling is the account's, not the process's, so
-the bucket lives in Redis when workers run on Celery (``REDIS_URL``) and in memory in the embedded
-default. Two mechanisms work together:
+Alegra allows 150 requests a minute per user in a fixed window, and says so on every answer
+(``X-Rate-Limit-Limit/Remaining/Reset``). The ceiling is the account's, not the process's, so the
+window's state lives in Redis when workers run on Celery (``REDIS_URL``) and in memory in the
+embedded default.
 
-* a **token bucket** paces requests at the documented rate, so a backlog runs close to the limit
-  without tripping it;
-* a **shared pause**: when the ERP says the window is spent (``X-Rate-Limit-Remaining: 0`` or a
-  429 with ``X-Rate-Limit-Reset``), every worker waits for the window instead of hammering.
+The state is a **window counter aligned with the ERP's own window** (:class:`WindowState`):
+
+* every request takes one slot of the current window; when the window is full, everyone waits for
+  its end — so several workers never have more requests in flight than the window has room for,
+  and nobody spends a request on a 429;
+* the window's end is learned from the ERP's answers. The answer with ``Remaining = Limit - 1`` is
+  the first of a window: it started between our sending and our receiving, so its end is at most
+  ``received + Reset``. Every other answer bounds the end too (``Reset`` is rounded up to whole
+  seconds), and an estimate that contradicts one is replaced. Resuming at the learned end instead of
+  at "now + Reset" when the window is seen spent saves up to a second per window (1.7 % of a
+  60-second window; 17 % of a 6-second test window);
+* the ERP's count wins when it is higher than ours (another integration using the same user), and a
+  429 fills the window whatever the count said.
+
+The same pure functions drive both backends, so threads and processes agree on every rule.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import httpx
 
-# Returns how long to pause when a response says the window is spent, else None.
-WindowSignal = Callable[[httpx.Response], "float | None"]
+from connector.errors import RateLimitDeferred
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_SECONDS = 60.0  # until the ERP's answers tell the window's real length
+# An estimated end this much earlier than an answer allows is wrong (Reset is rounded up to a
+# whole second; the slack covers the time between the ERP reading its clock and us reading ours).
+_ROUNDING = 1.0
+_SLACK = 0.1
+_FULL = 1_000_000  # "spent" when the ERP did not say its limit
+
+
+@dataclass(frozen=True)
+class WindowReading:
+    """What one ERP answer says about the user's rate-limit window (None: the answer did not say)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_seconds: float | None = None  # seconds left in the window, rounded up by the ERP
+    spent: bool = False  # a 429: the window is spent, whatever the count said
+
+
+# Reads an ERP answer's rate-limit headers; None when it carries none.
+ReadWindow = Callable[[httpx.Response], "WindowReading | None"]
+
+
+@dataclass
+class WindowState:
+    """One ERP user's current window, as every worker sees it. Times are the backend's clock."""
+
+    end: float = 0.0  # when the current window ends; 0: no window running
+    used: int = 0  # requests counted in it: ours, or the ERP's count when that is higher
+    limit: int = 0  # the ERP's own limit per window, from its headers (0: not told)
+    length: float = 0.0  # the window's length, learned from the first answer of a window (0: not yet)
+
+    def capacity(self, per_minute: float) -> int:
+        """Requests allowed per window: the configured rate over the window's length, capped by the ERP's."""
+        length = self.length or DEFAULT_WINDOW_SECONDS
+        configured = max(1, int(per_minute * length / 60.0 + 1e-9))
+        return min(configured, self.limit) if self.limit else configured
+
+    def peek(self, now: float, per_minute: float) -> tuple[float, int]:
+        """(seconds until a request may be sent, requests left in the window) without taking one."""
+        capacity = self.capacity(per_minute)
+        if now >= self.end:
+            return 0.0, capacity
+        room = max(0, capacity - self.used)
+        return (0.0 if room else self.end - now), room
+
+    def take(self, now: float, per_minute: float) -> float:
+        """Count one request when there is room (returns 0.0), else the seconds until the window ends."""
+        if now >= self.end:  # a new window starts with this request
+            self.end, self.used = now + (self.length or DEFAULT_WINDOW_SECONDS), 0
+        if self.used < self.capacity(per_minute):
+            self.used += 1
+            return 0.0
+        return self.end - now
+
+    def learn(self, now: float, reading: WindowReading) -> None:
+        """Correct the window with what an answer received at ``now`` says."""
+        if reading.limit:
+            self.limit = reading.limit
+        reset = reading.reset_seconds
+        if reset is not None:
+            latest = now + reset  # the window cannot end later than this
+            first_of_window = (reading.limit and reading.remaining is not None
+                               and reading.remaining == reading.limit - 1 and not reading.spent)
+            if first_of_window:
+                self.end, self.length = latest, reset
+            elif self.end > latest or self.end < latest - _ROUNDING - _SLACK:
+                self.end = latest
+        if reading.limit and reading.remaining is not None:
+            self.used = max(self.used, reading.limit - reading.remaining)
+        if reading.spent or reading.remaining == 0:
+            self.used = max(self.used, self.limit) if self.limit else _FULL
+            if reset is None and self.end <= now:  # a 429 without a reset: assume a whole window
+                self.end = now + (self.length or DEFAULT_WINDOW_SECONDS)
 
 
 class RateLimitBackend(Protocol):
-    def take(self, key: str, rate_per_second: float, capacity: float) -> float:
-        """Take one token; 0.0 when granted, else the seconds until one is available."""
+    def take(self, key: str, per_minute: float) -> float:
+        """Count one request of ``key``'s window: 0.0 when granted, else the seconds to wait."""
 
-    def pause(self, key: str, seconds: float) -> None:
-        """Nobody may send for ``key`` during the next ``seconds``."""
+    def peek(self, key: str, per_minute: float) -> tuple[float, int]:
+        """(seconds until ``key`` may send, requests left in its window), counting nothing."""
 
-    def paused_for(self, key: str) -> float:
-        """Seconds left in the current pause of ``key`` (0.0 when none)."""
+    def learn(self, key: str, reading: WindowReading) -> None:
+        """Correct ``key``'s window with what an answer says."""
 
 
 @dataclass
 class LocalBackend:
-    """In-process buckets (embedded default: one process, several threads)."""
+    """Windows in this process's memory (embedded default: one process, several threads)."""
 
     clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, at)
-    _pauses: dict[str, float] = field(default_factory=dict)  # key -> until
+    _states: dict[str, WindowState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, key: str, rate_per_second: float, capacity: float) -> float:
+    def take(self, key: str, per_minute: float) -> float:
         with self._lock:
-            now = self.clock()
-            tokens, at = self._buckets.get(key, (capacity, now))
-            tokens = min(capacity, tokens + (now - at) * rate_per_second)
-            if tokens >= 1 - _EPSILON:  # float refill lands a hair under 1 after an exact wait
-                self._buckets[key] = (max(0.0, tokens - 1), now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1 - tokens) / rate_per_second
+            return self._states.setdefault(key, WindowState()).take(self.clock(), per_minute)
 
-    def pause(self, key: str, seconds: float) -> None:
+    def peek(self, key: str, per_minute: float) -> tuple[float, int]:
         with self._lock:
-            self._pauses[key] = max(self._pauses.get(key, 0.0), self.clock() + seconds)
+            return self._states.setdefault(key, WindowState()).peek(self.clock(), per_minute)
 
-    def paused_for(self, key: str) -> float:
+    def learn(self, key: str, reading: WindowReading) -> None:
         with self._lock:
-            return max(0.0, self._pauses.get(key, 0.0) - self.clock())
-
-
-_EPSILON = 1e-9
-
-# Atomic refill-and-take on the Redis server's clock, so workers on different machines agree.
-_TAKE = """
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local rate, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(state[1]), tonumber(state[2])
-if tokens == nil then tokens, at = capacity, t end
-tokens = math.min(capacity, tokens + (t - at) * rate)
-local wait = 0
-if tokens >= 1 - 1e-9 then tokens = math.max(0, tokens - 1) else wait = (1 - tokens) / rate end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(t))
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 60000)
-return tostring(wait)
-"""
+            self._states.setdefault(key, WindowState()).learn(self.clock(), reading)
 
 
 class RedisBackend:
-    """Buckets and pauses in Redis, shared by every worker process and machine."""
+    """Windows in Redis, shared by every worker process and machine, on the Redis server's clock.
+
+    Each change is an optimistic transaction (WATCH, read, compute with :class:`WindowState`,
+    MULTI/EXEC), so the rules are the same Python as the local backend's. When Redis cannot be
+    reached (a restart, a failover) the process falls back to its own in-memory window for that
+    call: a few requests may then meet a 429, which is safe, rather than stopping invoicing.
+    """
+
+    # After Redis fails, use the fallback this long before trying Redis again (a restart takes about
+    # a second; paying a connection timeout on every request meanwhile would stall invoicing).
+    retry_after_failure = 2.0
 
     def __init__(self, client, prefix: str = "connector:ratelimit:"):
         self.client = client
         self.prefix = prefix
-        self._take = client.register_script(_TAKE)
+        self.fallback = LocalBackend()
+        self._down_until = 0.0
+        self._warned_at = 0.0
 
     @classmethod
     def from_url(cls, url: str) -> RedisBackend:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
+        # One quick try per call: the fallback, not a retry loop, keeps invoicing going while Redis is away.
+        return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)))
 
-    def take(self, key: str, rate_per_second: float, capacity: float) -> float:
-        return float(self._take(keys=[f"{self.prefix}bucket:{key}"], args=[rate_per_second, capacity]))
+    def take(self, key: str, per_minute: float) -> float:
+        return self._change(key, lambda state, now: state.take(now, per_minute),
+                            lambda: self.fallback.take(key, per_minute))
 
-    def pause(self, key: str, seconds: float) -> None:
-        milliseconds = max(1, int(seconds * 1000))
-        pause_key = f"{self.prefix}pause:{key}"
-        # Keep the longer of the current and the new pause.
-        current = self.client.pttl(pause_key)
-        if current is None or current < milliseconds:
-            self.client.set(pause_key, "1", px=milliseconds)
+    def learn(self, key: str, reading: WindowReading) -> None:
+        self._change(key, lambda state, now: state.learn(now, reading), lambda: self.fallback.learn(key, reading))
 
-    def paused_for(self, key: str) -> float:
-        ttl = self.client.pttl(f"{self.prefix}pause:{key}")
-        return ttl / 1000 if ttl and ttl > 0 else 0.0
+    def peek(self, key: str, per_minute: float) -> tuple[float, int]:
+        import redis
+
+        if time.monotonic() < self._down_until:
+            return self.fallback.peek(key, per_minute)
+        try:
+            with self.client.pipeline() as pipe:
+                pipe.hgetall(self._key(key))
+                pipe.time()
+                raw, (seconds, micros) = pipe.execute()
+            return _state_from(raw).peek(seconds + micros / 1e6, per_minute)
+        except redis.RedisError as exc:
+            self._warn(exc)
+            return self.fallback.peek(key, per_minute)
+
+    def _change(self, key: str, change: Callable[[WindowState, float], float | None], fallback: Callable[[], float | None]):
+        import redis
+
+        if time.monotonic() < self._down_until:
+            return fallback()
+        name = self._key(key)
+        try:
+            with self.client.pipeline() as pipe:
+                while True:
+                    try:
+                        pipe.watch(name)
+                        state = _state_from(pipe.hgetall(name))
+                        seconds, micros = pipe.time()
+                        now = seconds + micros / 1e6
+                        result = change(state, now)
+                        pipe.multi()
+                        pipe.hset(name, mapping={k: repr(v) for k, v in asdict(state).items()})
+                        # Kept a little past the window's end: the learned length outlives one window.
+                        pipe.pexpire(name, int(max(state.end - now, 0) * 1000) + 600_000)
+                        pipe.execute()
+                        return result
+                    except redis.WatchError:
+                        continue  # another worker changed the window meanwhile: read it again
+        except redis.RedisError as exc:
+            self._warn(exc)
+            return fallback()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}window:{key}"
+
+    def _warn(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + self.retry_after_failure
+        if time.monotonic() - self._warned_at > 30:
+            self._warned_at = time.monotonic()
+            log.warning("rate limit: Redis unreachable (%s); using this process's own window meanwhile", exc)
+
+
+def _state_from(raw: dict) -> WindowState:
+    values = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+    return WindowState(end=values.get("end", 0.0), used=int(values.get("used", 0)),
+                       limit=int(values.get("limit", 0)), length=values.get("length", 0.0))
 
 
 @dataclass
 class SharedRateLimit:
-    """A :class:`connector.http.RateLimitPolicy` over a shared backend, for one ERP user."""
+    """A :class:`connector.http.RateLimitPolicy` over a shared backend, for one ERP user.
+
+    ``max_wait``: a worker that would have to wait longer than this raises
+    :class:`~connector.errors.RateLimitDeferred` instead of sleeping (Celery workers: a task asleep
+    on one seller's window would hold a worker other sellers need). None: always sleep (embedded).
+    """
 
     backend: RateLimitBackend
     key: str
     per_minute: float
-    window_signal: WindowSignal
-    # A whole window may be spent at once (a small batch goes out at full speed); a backlog is then
-    # paced at the documented rate, and the shared pause catches the ERP's own window.
-    burst: float | None = None
+    read_window: ReadWindow
+    max_wait: float | None = None
     sleep: Callable[[float], None] = time.sleep
     waited: float = 0.0  # seconds this process spent waiting (benchmarks read it)
-    rate_limited: int = 0  # responses that said the window was spent
+    rate_limited: int = 0  # 429 answers seen
+    # The requestor need not sleep on a 429 itself: the next acquire() waits for the window.
+    waits_for_window: bool = True
 
     def acquire(self) -> None:
         while True:
-            paused = self.backend.paused_for(self.key)
-            if paused > 0:
-                self._wait(paused)
-                continue
-            wait = self.backend.take(self.key, self.per_minute / 60.0, self.burst or self.per_minute)
+            wait = self.backend.take(self.key, self.per_minute)
             if wait <= 0:
                 return
-            self._wait(wait)
+            if self.max_wait is not None and wait > self.max_wait:
+                raise RateLimitDeferred(wait)
+            self.waited += wait
+            self.sleep(wait)
+
+    def peek(self) -> tuple[float, int]:
+        """(seconds until a request of this user could be sent, requests left in the window)."""
+        return self.backend.peek(self.key, self.per_minute)
+
+    def deferral(self) -> float | None:
+        """Seconds a worker should put its order aside for, when it would otherwise sleep longer
+        than ``max_wait``; None when it may go on now."""
+        if self.max_wait is None:
+            return None
+        wait, _room = self.peek()
+        return wait if wait > self.max_wait else None
 
     def observe(self, response: httpx.Response) -> None:
-        pause = self.window_signal(response)
-        if pause is not None and pause > 0:
-            self.rate_limited += response.status_code == 429
-            self.backend.pause(self.key, pause)
-
-    def _wait(self, seconds: float) -> None:
-        self.waited += seconds
-        self.sleep(seconds)
+        reading = self.read_window(response)
+        if reading is None:
+            return
+        self.rate_limited += reading.spent
+        self.backend.learn(self.key, reading)

@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     mode: Literal["production", "sandbox", "dev"] = Field(
         "production", validation_alias=AliasChoices("CONNECTOR_MODE"))
     sync_interval_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_SYNC_INTERVAL"))
-    sweep_interval_seconds: int = Field(60, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
+    sweep_interval_seconds: int = Field(10, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
+    # An order handed to the queue is not handed out again before a worker picks it up or this many
+    # seconds pass (a message lost with a dead worker or a restarted Redis delays it this long).
+    dispatch_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_DISPATCH_LEASE"))
     # How far back each pull re-reads before its cursor, for orders whose update landed late.
     cursor_overlap_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_CURSOR_OVERLAP"))
     # The ERP catalog is re-read when older than this, or when a line misses and it is older than the minimum.
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     # 0 = the ERP's documented limit (Alegra: 150 per minute per user). Lower it to leave room for
     # other integrations using the same ERP user.
     erp_rate_limit_per_minute: int = Field(0, validation_alias=AliasChoices("CONNECTOR_ERP_RATE_LIMIT"))
+    # Celery workers: when an ERP user's window is spent for longer than this, the order waits in the
+    # database (next_attempt_at) instead of the worker sleeping, so other sellers keep being served.
+    rate_limit_max_sleep_seconds: float = Field(2.0, validation_alias=AliasChoices("CONNECTOR_RATE_LIMIT_MAX_SLEEP"))
     # Circuit breaker per ERP connection: after this many consecutive outage failures invoicing pauses
     # for the first pause, doubling on each failed probe up to the maximum.
     circuit_threshold: int = Field(3, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_THRESHOLD"))

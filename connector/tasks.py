@@ -16,7 +16,8 @@ from celery.signals import worker_process_init
 
 from connector.context import AppContext
 from connector.db import forget_connections_after_fork
-from connector.pipeline import due_order_ids, process_order
+from connector.dispatch import dispatch_due_orders, mark_picked
+from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
 
@@ -72,7 +73,9 @@ def pull_channel_connection_task(channel_connection_id: int) -> dict:
 
 @celery_app.task(name="connector.process_order")
 def process_order_task(order_id: int) -> str:
-    return process_order(worker_context(), order_id)
+    ctx = worker_context()
+    mark_picked(ctx, order_id)
+    return process_order_safely(ctx, order_id)
 
 
 @celery_app.task(name="connector.handle_webhook_delivery")
@@ -85,11 +88,9 @@ def handle_webhook_delivery_task(webhook_delivery_id: int) -> str:
 
 @celery_app.task(name="connector.sweep_due_orders")
 def sweep_due_orders_task() -> int:
-    """Enqueue every order that is due (new, retry time reached, in-flight past its lease)."""
-    ids = due_order_ids(worker_context())
-    for order_id in ids:
-        process_order_task.delay(order_id)
-    return len(ids)
+    """Enqueue the due orders (new, retry time reached, in-flight past its lease), fairly across
+    sellers and within each seller's ERP rate-limit window (see connector/dispatch.py)."""
+    return dispatch_due_orders(worker_context(), process_order_task.delay)
 
 
 @celery_app.task(name="connector.sync_all_connections")

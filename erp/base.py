@@ -126,8 +126,9 @@ class ERPAdapter(Protocol):
         """Who the API counts requests against (the limit is shared by every worker for that user)."""
 
     @staticmethod
-    def window_signal(response) -> float | None:
-        """Seconds to pause everyone when ``response`` says the rate-limit window is spent."""
+    def read_window(response):
+        """What an answer says of the user's rate-limit window (a ``connector.ratelimit.WindowReading``),
+        or None when it says nothing; the shared limiter keeps every worker inside the window."""
 
     def validate_credentials(self) -> AccountInfo: ...
 

@@ -13,14 +13,14 @@ import httpx
 from channels.base import AccountInfo, CredentialField
 from connector.errors import ConfigurationError, InvalidPayload
 from connector.http import RateLimitPolicy, iter_offset_pages
+from connector.ratelimit import LocalBackend, SharedRateLimit
 from erp.alegra import parsing
 from erp.alegra.client import (
     DEFAULT_BASE_URL,
     MAX_PAGE_SIZE,
     RATE_LIMIT_PER_MINUTE,
-    AlegraRateLimitHeaders,
     build_requestor,
-    window_signal,
+    read_window,
 )
 from erp.alegra.payloads import contact_payload, invoice_payload
 from erp.base import CatalogItem, Choice, ContactDraft, ERPOptions, InvoiceDraft, InvoiceResult
@@ -46,7 +46,7 @@ class AlegraAdapter:
 
     # The limit is per Alegra user: workers share one bucket keyed by the user (see connector/ratelimit.py).
     rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
-    window_signal = staticmethod(window_signal)
+    read_window = staticmethod(read_window)
 
     @staticmethod
     def rate_limit_user(credentials: dict[str, Any]) -> str:
@@ -63,7 +63,9 @@ class AlegraAdapter:
             raise ConfigurationError(f"Falta {missing} de Alegra: complétalo en la conexión con Alegra.")
         self.options = options or ERPOptions()
         self.country = str(credentials.get("country") or "CO").strip().upper()
-        self.rate_limit = rate_limit or AlegraRateLimitHeaders(clock=clock, sleep=sleep)
+        # Standalone (tests, one-off scripts): a window of its own. The connector passes the shared one.
+        self.rate_limit = rate_limit or SharedRateLimit(LocalBackend(clock=clock), f"alegra:{email.lower()}",
+                                                        RATE_LIMIT_PER_MINUTE, read_window, sleep=sleep)
         self.requestor = build_requestor(
             email=email, token=token, base_url=self.options.base_url or DEFAULT_BASE_URL,
             timeout=self.options.timeout, rate_limit=self.rate_limit, transport=transport, sleep=sleep,

@@ -6,15 +6,14 @@ timeouts, retries and the status -> error table stay in ``connector/http.py``. W
 * Error bodies come in three envelopes — ``{"message", "code"}``, ``{"error": {"message", ...}}``
   and ``{"error": "text"}`` — and the seller must read Alegra's own words (:func:`alegra_error_message`).
 * 429 answers carry ``X-Rate-Limit-Reset`` (seconds left in the window), not ``Retry-After``.
-* Every answer carries ``X-Rate-Limit-Limit/Remaining/Reset``: :class:`AlegraRateLimitHeaders` waits
-  for the window to reset once ``Remaining`` hits 0 instead of burning a request on a 429.
+* Every answer carries ``X-Rate-Limit-Limit/Remaining/Reset``: :func:`read_window` hands them to the
+  shared limiter (:mod:`connector.ratelimit`), which keeps every worker inside the window.
 """
 
 from __future__ import annotations
 
 import base64
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -22,6 +21,7 @@ import httpx
 
 from connector.errors import ConnectorError, FeatureNotAvailable, RateLimited
 from connector.http import DEFAULT_STATUS_ERRORS, RateLimitPolicy, Requestor, parse_retry_after
+from connector.ratelimit import WindowReading
 
 DEFAULT_BASE_URL = "https://api.alegra.com/api/v1"
 SERVICE_NAME = "Alegra"
@@ -78,53 +78,19 @@ def rate_limit_reset_seconds(headers: httpx.Headers, *, now: Callable[[], float]
 RATE_LIMIT_PER_MINUTE = 150  # per Alegra user (API_NOTES)
 
 
-def window_signal(response: httpx.Response) -> float | None:
-    """Seconds every worker must pause when this answer says the user's window is spent, else None."""
-    remaining = _int_header(response.headers.get("X-Rate-Limit-Remaining"))
-    if response.status_code != 429 and (remaining is None or remaining > 0):
-        return None
-    reset = rate_limit_reset_seconds(response.headers)
-    return reset if reset is not None else (60.0 if response.status_code == 429 else None)
+def read_window(response: httpx.Response) -> WindowReading | None:
+    """What an Alegra answer says about the user's rate-limit window (None: no rate-limit headers).
 
-
-class AlegraRateLimitHeaders:
-    """A :class:`~connector.http.RateLimitPolicy` driven by Alegra's ``X-Rate-Limit-*`` headers.
-
-    After a response says ``Remaining: 0`` (or after a 429) the next :meth:`acquire` sleeps until the
-    window resets. ``clock`` (monotonic seconds) and ``sleep`` are injectable so tests control time.
-    After a 429 the requestor itself waits ``retry_after`` (the same reset) before retrying; the
-    deadline here is absolute, so that wait is not paid twice.
+    ``X-Rate-Limit-Reset`` is documented as the seconds left in the window; a 429 without it is
+    still a spent window (the limiter then assumes a whole one).
     """
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._blocked_until = 0.0
-        self.limit: int | None = None
-        self.remaining: int | None = None
-        self.waited: list[float] = []  # every wait acquire() made (observability and tests)
-
-    def acquire(self) -> None:
-        with self._lock:
-            wait = self._blocked_until - self._clock()
-        if wait > 0:
-            self.waited.append(wait)
-            self._sleep(wait)
-
-    def observe(self, response: httpx.Response) -> None:
-        headers = response.headers
-        limit = _int_header(headers.get("X-Rate-Limit-Limit"))
-        remaining = _int_header(headers.get("X-Rate-Limit-Remaining"))
-        reset = rate_limit_reset_seconds(headers)
-        with self._lock:
-            if limit is not None:
-                self.limit = limit
-            if remaining is not None:
-                self.remaining = remaining
-            exhausted = response.status_code == 429 or (remaining is not None and remaining <= 0)
-            if exhausted and reset is not None:
-                self._blocked_until = max(self._blocked_until, self._clock() + reset)
+    headers = response.headers
+    limit = _int_header(headers.get("X-Rate-Limit-Limit"))
+    remaining = _int_header(headers.get("X-Rate-Limit-Remaining"))
+    reading = WindowReading(limit=limit if limit and limit > 0 else None,
+                            remaining=max(0, remaining) if remaining is not None else None,
+                            reset_seconds=rate_limit_reset_seconds(headers), spent=response.status_code == 429)
+    return None if reading == WindowReading() else reading
 
 
 def _int_header(value: str | None) -> int | None:

@@ -21,8 +21,9 @@ from connector.errors import (
     RateLimited,
     TransientError,
 )
+from connector.ratelimit import WindowReading
 from erp.alegra.adapter import AlegraAdapter
-from erp.alegra.client import AlegraRateLimitHeaders, alegra_error_message, rate_limit_reset_seconds
+from erp.alegra.client import alegra_error_message, rate_limit_reset_seconds, read_window
 from erp.base import ERPOptions, InvoiceDraft, InvoiceLineDraft
 
 BASE = "https://alegra.test/api/v1"
@@ -145,7 +146,7 @@ def test_a_429_waits_the_reset_seconds_then_succeeds(adapter, clock):
         route = router.get("/taxes").mock(side_effect=[limited, httpx.Response(200, json=fixture("taxes.json"))])
         assert len(adapter.list_taxes()) == 2
     assert route.call_count == 2
-    assert clock.sleeps == [7.0]  # waited once: the requestor's retry and the policy agree on the deadline
+    assert [s for s in clock.sleeps if s] == [7.0]  # waited once, for the window the 429 announced
 
 
 def test_a_429_without_reset_header_uses_retry_after(adapter, clock):
@@ -155,7 +156,7 @@ def test_a_429_without_reset_header_uses_retry_after(adapter, clock):
             httpx.Response(200, json=[]),
         ])
         assert adapter.list_taxes() == []
-    assert clock.sleeps == [4.0]
+    assert [s for s in clock.sleeps if s] == [4.0]
 
 
 def test_remaining_zero_makes_the_next_request_wait_for_the_window(adapter, clock):
@@ -167,18 +168,22 @@ def test_remaining_zero_makes_the_next_request_wait_for_the_window(adapter, cloc
         assert clock.sleeps == []
         adapter.list_warehouses()
     assert clock.sleeps == [12.0]
-    assert adapter.rate_limit.remaining == 149
+    assert adapter.rate_limit.peek() == (0.0, 149)  # a new window, one request spent
 
 
-def test_rate_limit_policy_reads_headers_and_ignores_garbage():
-    clock = FakeClock()
-    policy = AlegraRateLimitHeaders(clock=clock, sleep=clock.sleep)
-    policy.observe(httpx.Response(200, headers={"X-Rate-Limit-Limit": "150", "X-Rate-Limit-Remaining": "3"}))
-    policy.acquire()
-    assert (policy.limit, policy.remaining, clock.sleeps) == (150, 3, [])
-    policy.observe(httpx.Response(200, headers={"X-Rate-Limit-Remaining": "abc", "X-Rate-Limit-Reset": "x"}))
-    policy.acquire()
-    assert clock.sleeps == []
+@pytest.mark.parametrize(("status", "headers", "reading"), [
+    (200, {"X-Rate-Limit-Limit": "150", "X-Rate-Limit-Remaining": "3", "X-Rate-Limit-Reset": "9"},
+     WindowReading(limit=150, remaining=3, reset_seconds=9.0)),
+    (200, {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": "9"}, WindowReading(remaining=0, reset_seconds=9.0)),
+    (429, {"X-Rate-Limit-Reset": "5"}, WindowReading(reset_seconds=5.0, spent=True)),
+    (429, {"Retry-After": "4"}, WindowReading(reset_seconds=4.0, spent=True)),
+    (429, {}, WindowReading(spent=True)),
+    (200, {}, None),
+    (200, {"X-Rate-Limit-Remaining": "abc", "X-Rate-Limit-Reset": "x", "X-Rate-Limit-Limit": "-3"}, None),
+    (200, {"X-Rate-Limit-Limit": "0", "X-Rate-Limit-Remaining": "-2"}, WindowReading(remaining=0)),
+])
+def test_read_window_takes_what_the_headers_say_and_ignores_garbage(status, headers, reading):
+    assert read_window(httpx.Response(status, headers=headers)) == reading
 
 
 def test_reset_header_given_as_epoch_is_turned_into_seconds():

@@ -1,0 +1,109 @@
+"""Which orders are due, and handing them to workers fairly.
+
+The database is the system of record; a queue message is only a hint that an order is due. The
+sweeper (``connector.sweep_due_orders``, every ``CONNECTOR_SWEEP_INTERVAL`` seconds) hands due
+orders to the Celery workers with :func:`dispatch_due_orders`:
+
+* **round-robin across sellers** — due orders are ranked within each account and taken rank by
+  rank, so one seller's backlog never queues in front of everyone else's;
+* **never more than the seller's ERP window has room for** — orders that need the ERP are handed
+  out only up to the requests left in that seller's rate-limit window (none while it is spent),
+  so workers do not pick up orders only to put them back;
+* **once per message** — a handed-out order is stamped ``dispatched_at`` and not handed out again
+  until a worker picks it up (:func:`mark_picked`) or ``CONNECTOR_DISPATCH_LEASE`` seconds pass: a
+  message lost with a dead worker or a restarted Redis only delays its order by the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select, update
+
+from connector.context import AppContext
+from connector.models import ERPConnection, Order, utcnow
+from connector.states import OrderState
+
+log = logging.getLogger(__name__)
+S = OrderState
+_UNLIMITED = 10**9
+
+
+def _due_condition(ctx: AppContext):
+    """New orders, ready/waiting ones whose time came, and in-flight ones whose reconciliation is
+    due or whose owner stopped renewing its claim."""
+    now = utcnow()
+    lease = now - timedelta(seconds=ctx.settings.claim_lease_seconds)
+    due = or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now)
+    return or_(
+        Order.state == S.RECEIVED.value,
+        Order.state.in_([S.READY.value, S.WAITING_ERP.value]) & due,
+        (Order.state == S.INVOICING.value) & or_(Order.next_attempt_at <= now, Order.claimed_at <= lease),
+    )
+
+
+def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 500) -> list[int]:
+    """Orders the pipeline should look at now, interleaved across sellers (oldest first in each)."""
+    rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
+    ranked = select(Order.id, Order.account_id, rank).where(_due_condition(ctx))
+    if account_id is not None:
+        ranked = ranked.where(Order.account_id == account_id)
+    ranked = ranked.subquery()
+    query = select(ranked.c.id).order_by(ranked.c.rank, ranked.c.account_id).limit(limit)
+    with ctx.db.session() as session:
+        return list(session.scalars(query))
+
+
+def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, limit: int = 500) -> int:
+    """Hand due orders to ``enqueue`` (the Celery task's ``delay``), fairly; returns how many."""
+    now = utcnow()
+    not_in_queue = or_(Order.dispatched_at.is_(None),
+                       Order.dispatched_at <= now - timedelta(seconds=ctx.settings.dispatch_lease_seconds))
+    rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
+    ranked = select(Order.id, Order.account_id, Order.state, rank).where(_due_condition(ctx), not_in_queue).subquery()
+    with ctx.db.session() as session:
+        rows = session.execute(select(ranked.c.id, ranked.c.account_id, ranked.c.state)
+                               .order_by(ranked.c.rank, ranked.c.account_id).limit(limit)).all()
+        room = _window_room(ctx, session, {account for _, account, state in rows if state != S.RECEIVED})
+    chosen = []
+    for order_id, account_id, state in rows:
+        if state != S.RECEIVED:  # new orders may end without the ERP (rules, unknown SKUs): always go
+            if room.get(account_id, 0) <= 0:
+                continue
+            room[account_id] -= 1
+        chosen.append(order_id)
+    if not chosen:
+        return 0
+    with ctx.db.transaction() as session:
+        session.execute(update(Order).where(Order.id.in_(chosen))
+                        .values(dispatched_at=now, updated_at=Order.updated_at)
+                        .execution_options(synchronize_session=False))
+    for order_id in chosen:
+        enqueue(order_id)
+    return len(chosen)
+
+
+def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, int]:
+    """Requests left in each account's ERP rate-limit window (0 while it is spent)."""
+    if not account_ids:
+        return {}
+    room = {}
+    for erp in session.scalars(select(ERPConnection).where(ERPConnection.account_id.in_(account_ids))):
+        try:
+            wait, left = ctx.erp_adapter(erp).rate_limit.peek()
+        except Exception:  # noqa: BLE001 - a connection that cannot even build its adapter: let the task say why
+            log.warning("erp connection %s: rate-limit window unknown", erp.id, exc_info=True)
+            wait, left = 0.0, 1
+        room[erp.account_id] = left if wait <= 0 else 0
+    # An account without an ERP: its orders go, to land in the error queue with the reason.
+    return {account: room.get(account, _UNLIMITED) for account in account_ids}
+
+
+def mark_picked(ctx: AppContext, order_id: int) -> None:
+    """A worker took the order's message: the sweeper may hand it out again when it is due again."""
+    with ctx.db.transaction() as session:
+        session.execute(update(Order).where(Order.id == order_id, Order.dispatched_at.is_not(None))
+                        .values(dispatched_at=None, updated_at=Order.updated_at)
+                        .execution_options(synchronize_session=False))

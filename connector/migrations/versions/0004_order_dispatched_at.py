@@ -1,0 +1,23 @@
+"""orders.dispatched_at: one queue message per order (connector/dispatch.py)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29 08:10:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_column('dispatched_at')
