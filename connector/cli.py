@@ -379,7 +379,12 @@ def cmd_worker(ctx, args) -> int:
     if ctx.settings.uses_celery:
         from connector.tasks import celery_app
 
-        celery_app.worker_main(["worker", "--loglevel", ctx.settings.log_level, "--concurrency", str(args.concurrency)])
+        argv = ["worker", "--loglevel", ctx.settings.log_level, "--concurrency", str(args.concurrency),
+                # Workers share nothing but the database and the queue: no start-up handshake needed.
+                "--without-mingle", "--without-gossip"]
+        if args.name:
+            argv += ["--hostname", f"{args.name}@%h"]  # several workers on one machine need distinct names
+        celery_app.worker_main(argv)
         return 0
     from connector.tasks import run_embedded_worker
 
@@ -394,7 +399,10 @@ def cmd_beat(ctx, args) -> int:
     if not ctx.settings.uses_celery:
         print("beat necesita REDIS_URL; sin él, «connector worker» ya sincroniza periódicamente.", file=sys.stderr)
         return 2
-    celery_app.start(["beat", "--loglevel", ctx.settings.log_level])
+    # Beat's schedule file lives with the rest of the data, not in whatever directory it was started from.
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", "--loglevel", ctx.settings.log_level,
+                      "--schedule", str(ctx.settings.data_dir / "celerybeat-schedule")])
     return 0
 
 
@@ -538,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
     p = add("worker", cmd_worker, "trabajador: Celery con REDIS_URL, o sincronización periódica en proceso")
     p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--name", help="nombre del trabajador (varios en una máquina), p. ej. w1")
     add("beat", cmd_beat, "planificador de Celery (sincronización y barrido periódicos)")
     user = sub.add_parser("user", help="usuarios del panel web").add_subparsers(dest="sub", required=True)
     p = add("create", cmd_user_create, "crear un usuario de la cuenta (--account) para el panel web", user)

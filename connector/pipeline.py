@@ -244,8 +244,10 @@ def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | Non
             update(Order)
             .where(Order.id == order_id, Order.state == current,
                    or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now))
-            .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, state_reason="Facturando en el ERP.",
-                    updated_at=now, version=Order.version + 1)
+            # next_attempt_at is cleared: a stale retry time on an in-flight order would make it look due
+            # for reconciliation, and a reconciler would take over a live claim.
+            .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, next_attempt_at=None,
+                    state_reason="Facturando en el ERP.", updated_at=now, version=Order.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return None
@@ -286,6 +288,10 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
                                  issue_date=draft.issue_date.isoformat())
         session.add(attempt)
+        if not _still_claimed(session, order.id, token):
+            # A reconciler took the order over while we prepared (our claim looked dead): it decides now.
+            session.rollback()
+            return "busy"
         session.commit()  # the attempt exists before the ERP hears about it
 
         try:
@@ -314,6 +320,15 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
         if erp.circuit_failures or erp.circuit_open_until:
             circuit.record_success(ctx, erp.id)
         return order.state
+
+
+def _still_claimed(session: Session, order_id: int, token: str) -> bool:
+    """Fencing, in the transaction that records the attempt: renew the claim only if it is still ours.
+    Without it a process that lost its claim could still send an invoice the new owner sends too."""
+    return session.execute(
+        update(Order).where(Order.id == order_id, Order.claim_token == token, Order.state == S.INVOICING.value)
+        .values(claimed_at=utcnow(), updated_at=Order.updated_at)
+        .execution_options(synchronize_session=False)).rowcount == 1
 
 
 def record_invoice(session: Session, order: Order, erp: ERPConnection, result: InvoiceResult, marker: str, *,
@@ -433,11 +448,7 @@ class ClaimKeeper:
         while not self._stop.wait(self.interval):
             try:
                 with self.ctx.db.transaction() as session:
-                    renewed = session.execute(
-                        update(Order).where(Order.id == self.order_id, Order.claim_token == self.token,
-                                            Order.state == S.INVOICING.value)
-                        .values(claimed_at=utcnow(), updated_at=Order.updated_at)
-                        .execution_options(synchronize_session=False)).rowcount
+                    renewed = _still_claimed(session, self.order_id, self.token)
             except Exception:  # noqa: BLE001 - a failed renewal is retried at the next tick
                 log.warning("order %s: could not renew the claim", self.order_id, exc_info=True)
                 continue

@@ -61,6 +61,7 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         session.commit()
         since = cursor.cursor_at - timedelta(seconds=ctx.settings.cursor_overlap_seconds) if cursor.cursor_at else None
         newest: datetime | None = cursor.cursor_at
+        started_at = utcnow()
         adapter = ctx.channel_adapter(connection)
         try:
             for pulled in adapter.pull_orders(since):
@@ -74,7 +75,9 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
                 # (SQLite has one writer), and a crash mid-pull loses nothing already read.
                 session.commit()
             session.commit()
-            cursor.cursor_at = newest
+            # Never past the moment this pull began: an order stamped in the future (a marketplace clock
+            # ahead of ours) would otherwise move the cursor beyond every order that changes meanwhile.
+            cursor.cursor_at = min(newest, started_at) if newest else newest
             run.status = "ok"
         except ConnectorError as exc:
             session.rollback()  # the uncommitted tail is re-read next time; the cursor did not move

@@ -409,7 +409,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
             if not allowed:
                 return jsonify({"message": "Has superado el límite de peticiones por minuto. "
                                            "Intenta de nuevo en unos segundos.", "code": 429}), 429
-        if knobs.chance(knobs.burst_429_rate):
+        if knobs.chance(knobs.burst_429_rate, "burst_429_rate"):
             g.rate_headers = getattr(g, "rate_headers", None) or {"Retry-After": "1"}
             return jsonify({"message": "Demasiadas peticiones, intenta más tarde.", "code": 429}), 429
         return None
@@ -490,11 +490,13 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
     @app.post(f"{API}/invoices")
     def create_invoice():
         body = _json_body()
+        if knobs.chance(knobs.reset_before_commit_rate, "reset_before_commit_rate"):
+            return _drop_connection()
         with state.lock:
             invoice = copy.deepcopy(_create_invoice(state, body))
-        if knobs.chance(knobs.reset_after_commit_rate):
+        if knobs.chance(knobs.reset_after_commit_rate, "reset_after_commit_rate"):
             return _drop_connection()
-        if knobs.chance(knobs.timeout_after_commit_rate):
+        if knobs.chance(knobs.timeout_after_commit_rate, "timeout_after_commit_rate"):
             time.sleep(knobs.commit_stall_seconds)
         return jsonify(invoice), 201
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from collections import Counter
+from dataclasses import dataclass, field, fields
 
 from flask import Flask, jsonify, request
 
@@ -21,24 +22,40 @@ class Knobs:
     timeout_after_commit_rate: float = 0.0  # write committed, then the answer is delayed past timeouts
     commit_stall_seconds: float = 30.0  # how long that delay is
     reset_after_commit_rate: float = 0.0  # write committed, then the connection is dropped
+    reset_before_commit_rate: float = 0.0  # the connection is dropped before the write is done
     maintenance_until: float = 0.0  # epoch seconds; until then every request gets 503
     rate_limit_per_minute: int = 150  # Alegra: per user
     rate_window_seconds: float = 60.0
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # How many times each fault was injected ("error_rate", "maintenance", ...): the chaos suite reports it.
+    injected: Counter = field(default_factory=Counter, repr=False)
 
-    def chance(self, probability: float) -> bool:
+    def chance(self, probability: float, fault: str | None = None) -> bool:
+        """True with ``probability``; counted under ``fault`` when it fires."""
         if probability <= 0:
             return False
         with self._lock:
-            return self._rng.random() < probability
+            fired = self._rng.random() < probability
+            if fired and fault:
+                self.injected[fault] += 1
+            return fired
+
+    def count(self, fault: str) -> None:
+        with self._lock:
+            self.injected[fault] += 1
 
     def public(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        """The settable knobs and their values (what ``/_sandbox/knobs`` answers)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in self._settable()}
+
+    @classmethod
+    def _settable(cls) -> set[str]:
+        return {f.name for f in fields(cls) if not f.name.startswith("_") and f.name != "injected"}
 
     def update(self, values: dict) -> None:
-        allowed = {f.name: f.type for f in fields(self) if not f.name.startswith("_")}
+        allowed = self._settable()
         for key, value in values.items():
             if key not in allowed:
                 raise KeyError(key)
@@ -60,9 +77,10 @@ def install_fault_hooks(app: Flask, knobs: Knobs, *, maintenance_body: dict | No
         if knobs.latency_ms:
             time.sleep(knobs.latency_ms / 1000)
         if knobs.in_maintenance():
+            knobs.count("maintenance")
             body = maintenance_body or {"message": "Estamos en mantenimiento programado.", "code": 503}
             return jsonify(body), 503
-        if knobs.chance(knobs.error_rate):
+        if knobs.chance(knobs.error_rate, "error_rate"):
             return jsonify({"message": "Internal server error", "code": 500}), 500
         return None
 

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector.context import AppContext
 from connector.models import ChannelConnection, ERPConnection, Invoice, InvoiceAttempt, Order
@@ -122,3 +122,55 @@ def test_a_process_dying_mid_call_is_reconciled_not_resent(ctx, sandbox, seller,
         assert order.state == OrderState.INVOICED
         assert session.scalar(select(Invoice).where(Invoice.order_id == stuck.id)).recovered
     assert_one_invoice_per_order(ctx, sandbox)
+
+
+def _ready_order(ctx, seller) -> int:
+    with ctx.db.session() as session:
+        channel_id = session.scalar(select(ChannelConnection.id))
+    pull_channel_connection(ctx, channel_id)
+    with ctx.db.session() as session:
+        return session.scalar(select(Order.id).where(Order.buyer_document.is_not(None)).order_by(Order.id))
+
+
+def test_a_claimed_order_never_looks_due_for_reconciliation_because_of_an_old_retry_time(ctx, sandbox, seller):
+    """A retry time left from an earlier attempt made an in-flight order look due: a reconciler took the
+    live claim over, found nothing yet, and a second invoice followed (found by the chaos suite)."""
+    from datetime import timedelta
+
+    from connector.dispatch import due_order_ids
+    from connector.models import utcnow
+    from connector.pipeline import CatalogRefreshes, claim_for_invoicing, prepare_order
+
+    order_id = _ready_order(ctx, seller)
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        assert prepare_order(ctx, session, order, manual=False, actor="test", refreshes=CatalogRefreshes())
+        order.next_attempt_at = utcnow() - timedelta(seconds=5)  # a retry whose time has come
+        session.commit()
+    assert claim_for_invoicing(ctx, order_id, "worker-1")
+    assert order_id not in due_order_ids(ctx, limit=1000)
+
+
+def test_a_worker_whose_claim_was_taken_over_while_preparing_sends_nothing(ctx, sandbox, seller, monkeypatch):
+    """Fencing: the attempt is recorded (and the invoice sent) only while the claim is still ours."""
+    import connector.pipeline as pipeline
+
+    order_id = _ready_order(ctx, seller)
+    real_resolve = pipeline.resolve_contact
+
+    def resolve_then_lose_the_claim(*args, **kwargs):
+        contact_id = real_resolve(*args, **kwargs)
+        with ctx.db.transaction() as session:  # a reconciler decided this worker was dead
+            session.execute(update(Order).where(Order.id == order_id).values(claim_token="someone-else"))
+        return contact_id
+
+    monkeypatch.setattr(pipeline, "resolve_contact", resolve_then_lose_the_claim)
+    assert process_due_orders(ctx, seller).get("busy", 0) >= 1
+    assert sandbox.alegra_state.invoices_for_marker(f"-{_external_id(ctx, order_id)}]") == []
+    with ctx.db.session() as session:
+        assert session.scalars(select(InvoiceAttempt).where(InvoiceAttempt.order_id == order_id)).all() == []
+
+
+def _external_id(ctx, order_id) -> str:
+    with ctx.db.session() as session:
+        return session.get(Order, order_id).external_id

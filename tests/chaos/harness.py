@@ -1,0 +1,384 @@
+"""The chaos run: the production shape under fire, judged by the ERP's own records.
+
+Several Celery worker processes and beat run on PostgreSQL and a real Redis server, against the
+loopback sandbox (one per seller: its own Alegra user, Mercado Libre account, Shopify and
+WooCommerce stores). While they pull and invoice the backlog — and new sales keep arriving — the
+run injects what production will do to them:
+
+* the sandbox Alegra answers 5xx, bursts of 429, stalls after committing an invoice (the client
+  times out), drops connections before and after committing, and goes into maintenance windows;
+  the stores answer some 5xx too;
+* workers are SIGKILLed at random — the whole process group (a lost machine) or one pool child
+  (a crashed task) — and started again; beat is killed once;
+* the Redis server is killed and restarted (every queued message and rate-limit window is lost).
+
+Then faults stop, the backlog settles, and :func:`tests.chaos.oracle.verify` checks from the
+sandbox's stored invoices: exactly one invoice per eligible order, for what the buyer paid; none
+lost; every other order in its expected state with a reason; nothing left in flight; and
+``reconcile`` agrees.
+
+``python -m tests.chaos --help`` runs it from the command line (``make chaos``: 10 000 orders).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from connector import services
+from connector.context import AppContext
+from connector.models import InvoiceAttempt
+from connector.settings import Settings
+from sandbox import server as sandbox_server
+from sandbox.catalog import BOGOTA, SaleSpec
+from sandbox.knobs import Knobs
+from tests.chaos.oracle import ACTIVE_STATES, SellerWorld, channel_sales, state_counts, trails, verify
+from tests.chaos.processes import ManagedProcess, PrivateRedis, connector_command
+from tests.conftest import DEMO_RULES
+
+log = logging.getLogger("chaos")
+CHANNELS = ("mercadolibre", "shopify", "woocommerce")
+
+
+@dataclass
+class ChaosPlan:
+    """What to run and what to throw at it. ``orders`` and ``trickle`` are per seller and channel."""
+
+    sellers: int = 2
+    orders: int = 25  # in each store before the workers start
+    trickle: int = 10  # more sales arriving in each store during the run
+    workers: int = 3
+    concurrency: int = 2
+    kill_every: float = 3.0  # mean seconds between two kills
+    redis_restart_at: float = 8.0  # seconds into the run
+    beat_kill_at: float = 12.0
+    # (seconds into the run, how long) of each Alegra maintenance window: a short one the requestor's
+    # retries ride out, a long one that opens the circuit breaker (orders wait in waiting_erp).
+    maintenance: tuple[tuple[float, float], ...] = ((10.0, 4.0), (22.0, 12.0))
+    trickle_seconds: float = 15.0  # new sales arrive over this long
+    error_rate: float = 0.03  # Alegra 5xx before doing anything (every endpoint)
+    burst_429_rate: float = 0.02
+    timeout_after_commit_rate: float = 0.03
+    reset_after_commit_rate: float = 0.03
+    reset_before_commit_rate: float = 0.02
+    channel_error_rate: float = 0.02  # the stores' 5xx
+    limit: int = 40  # Alegra's limit per window and user, as the sandbox enforces it
+    window_seconds: float = 2.0
+    chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
+    settle_timeout: float = 180.0  # then everything must settle within this long
+    seed: int = 11
+
+    @classmethod
+    def large(cls, orders_total: int = 10_000, sellers: int = 2) -> ChaosPlan:
+        """About ``orders_total`` orders in all, the faults of the small run, events spread over the run."""
+        per_channel = max(1, orders_total // (sellers * len(CHANNELS)))
+        return cls(sellers=sellers, orders=int(per_channel * 0.9), trickle=per_channel - int(per_channel * 0.9),
+                   workers=4, concurrency=2, kill_every=6.0, redis_restart_at=90.0, beat_kill_at=150.0,
+                   maintenance=((40.0, 5.0), (200.0, 20.0), (400.0, 30.0)), trickle_seconds=300.0,
+                   limit=400, window_seconds=2.0, chaos_timeout=3600.0, settle_timeout=900.0)
+
+
+@dataclass
+class ChaosReport:
+    plan: dict
+    problems: list[str] = field(default_factory=list)
+    orders: int = 0
+    eligible: int = 0
+    invoiced: int = 0
+    error_queue: int = 0
+    skipped_or_waiting: int = 0
+    erp_invoices: int = 0
+    recovered_invoices: int = 0
+    kills: Counter = field(default_factory=Counter)
+    redis_restarts: int = 0
+    maintenance_windows: int = 0
+    injected: Counter = field(default_factory=Counter)
+    attempts: Counter = field(default_factory=Counter)
+    waited_for_erp: int = 0  # orders that waited in waiting_erp (the circuit breaker) at least once
+    chaos_seconds: float = 0.0
+    settle_seconds: float = 0.0
+    end_states: dict = field(default_factory=dict)
+    logs: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in asdict(self).items()}
+
+    def summary(self) -> str:
+        lines = [
+            f"orders {self.orders}: eligible {self.eligible}, invoiced {self.invoiced} (ERP holds {self.erp_invoices}; "
+            f"{self.recovered_invoices} found in the ERP after an ambiguous answer), error queue {self.error_queue}, "
+            f"skipped/waiting by rule {self.skipped_or_waiting}",
+            f"chaos {self.chaos_seconds:.1f} s, settle {self.settle_seconds:.1f} s; "
+            f"kills {dict(self.kills)}, Redis restarts {self.redis_restarts}, maintenance windows "
+            f"{self.maintenance_windows}",
+            f"faults injected {dict(self.injected)}",
+            f"invoice attempts by outcome {dict(self.attempts)}; {self.waited_for_erp} orders waited for the ERP",
+            f"end states {self.end_states}",
+        ]
+        if self.problems:
+            lines += ["PROBLEMS:", *self.problems, "LOGS:", self.logs]
+        return "\n".join(lines)
+
+
+def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosReport:
+    """Run ``plan`` on ``database_url`` (a fresh PostgreSQL schema), files in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(plan.seed)
+    report = ChaosReport(plan=asdict(plan))
+    redis_server = PrivateRedis(workdir).start()
+    boxes: list[sandbox_server.Sandbox] = []
+    processes: list[ManagedProcess] = []
+    ctx = None
+    try:
+        settings = _settings(plan, database_url, redis_server.url, workdir)
+        ctx = AppContext.from_settings(settings)
+        ctx.db.migrate()
+        sellers = [_seller(ctx, plan, i, boxes) for i in range(plan.sellers)]
+        env = _environment(settings)
+        beat = ManagedProcess("beat", connector_command("beat"), env=env, cwd=workdir, log_dir=workdir)
+        workers = [ManagedProcess(f"worker{i}", connector_command("worker", "--concurrency", str(plan.concurrency),
+                                                                  "--name", f"chaos{i}"),
+                                  env=env, cwd=workdir, log_dir=workdir) for i in range(plan.workers)]
+        processes = [beat, *workers]
+        for process in processes:
+            process.start()
+        for box in boxes:
+            _faults_on(plan, box)
+        started = time.monotonic()
+        _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, started)
+        report.chaos_seconds = time.monotonic() - started
+        for box in boxes:
+            _faults_off(box)
+        settle_started = time.monotonic()
+        for process in processes:  # everything that was killed is back
+            if not process.alive():
+                process.start()
+        _wait_settled(ctx, plan, sellers, deadline=settle_started + plan.settle_timeout)
+        report.settle_seconds = time.monotonic() - settle_started
+        for process in processes:
+            process.stop()
+        verdict = verify(ctx, sellers)
+        report.problems = verdict.problems
+        for name in ("orders", "eligible", "invoiced", "error_queue", "skipped_or_waiting", "erp_invoices"):
+            setattr(report, name, getattr(verdict, name))
+        report.recovered_invoices = verdict.recovered
+        report.redis_restarts = redis_server.restarts
+        report.end_states = dict(state_counts(ctx))
+        for box in boxes:
+            report.injected.update(box.alegra_knobs.injected)
+            for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
+                report.injected.update({f"store_{k}": n for k, n in knobs.injected.items()})
+        report.attempts = _attempt_outcomes(ctx)
+        report.waited_for_erp = _orders_that_waited_for_the_erp(ctx)
+        if report.problems:
+            report.logs = trails(ctx, verdict.suspects) + "\n" + "\n".join(
+                f"== {p.name} ==\n{p.tail(25)}" for p in [*processes, redis_server.process])
+        return report
+    finally:
+        for process in processes:
+            process.stop()
+        redis_server.stop()
+        for box in boxes:
+            box.stop()
+        if ctx is not None:
+            ctx.close()
+            ctx.db.dispose()
+
+
+def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path) -> Settings:
+    return Settings(
+        _env_file=None, data_dir=workdir, database_url=database_url, redis_url=redis_url, mode="sandbox",
+        secret_keys=Fernet.generate_key().decode(), log_level="WARNING",
+        sync_interval_seconds=2, sweep_interval_seconds=1, dispatch_lease_seconds=5,
+        reconcile_delay_seconds=1, claim_lease_seconds=6, http_timeout_seconds=1.5,
+        circuit_threshold=3, circuit_first_pause_seconds=1.0, circuit_max_pause_seconds=4.0,
+        erp_rate_limit_per_minute=round(plan.limit * 60 / plan.window_seconds), rate_limit_max_sleep_seconds=0.5)
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The same settings for the worker and beat processes, as environment variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_") and k not in ("DATABASE_URL",
+                                                                                                "REDIS_URL")}
+    env.update({
+        "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, "CONNECTOR_MODE": settings.mode,
+        "CONNECTOR_DATA_DIR": str(settings.data_dir), "CONNECTOR_LOG_LEVEL": settings.log_level,
+        "CONNECTOR_SECRET_KEYS": settings.secret_keys.get_secret_value(),
+        "CONNECTOR_SYNC_INTERVAL": str(settings.sync_interval_seconds),
+        "CONNECTOR_SWEEP_INTERVAL": str(settings.sweep_interval_seconds),
+        "CONNECTOR_DISPATCH_LEASE": str(settings.dispatch_lease_seconds),
+        "CONNECTOR_RECONCILE_DELAY": str(settings.reconcile_delay_seconds),
+        "CONNECTOR_CLAIM_LEASE": str(settings.claim_lease_seconds),
+        "CONNECTOR_HTTP_TIMEOUT": str(settings.http_timeout_seconds),
+        "CONNECTOR_CIRCUIT_THRESHOLD": str(settings.circuit_threshold),
+        "CONNECTOR_CIRCUIT_PAUSE": str(settings.circuit_first_pause_seconds),
+        "CONNECTOR_CIRCUIT_MAX_PAUSE": str(settings.circuit_max_pause_seconds),
+        "CONNECTOR_ERP_RATE_LIMIT": str(settings.erp_rate_limit_per_minute),
+        "CONNECTOR_RATE_LIMIT_MAX_SLEEP": str(settings.rate_limit_max_sleep_seconds),
+    })
+    return env
+
+
+def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> SellerWorld:
+    """A sandbox of the seller's own (Alegra user, three stores) and an account connected to it."""
+    seed = plan.seed + 100 * index
+    box = sandbox_server.Sandbox(order_count=plan.orders, seed=seed, alegra_knobs=Knobs(
+        rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds, commit_stall_seconds=3.0)).start()
+    boxes.append(box)
+    for offset, knobs in enumerate((box.alegra_knobs, box.ml_knobs, box.shopify_knobs, box.woo_knobs)):
+        knobs.update({"seed": seed + offset})  # the same faults, run after run
+    email, token = f"chaos{index}@tienda{index}.co", f"chaos-token-{index}-{seed}"
+    box.alegra_state.users = {email: token}
+    account = services.create_account(ctx, f"Chaos {index}")
+    services.connect_erp(ctx, account.id, "alegra", {"email": email, "token": token, "country": "CO"},
+                         base_url=box.alegra_url)
+    connections = {"mercadolibre": services.connect_channel(ctx, account.id, "mercadolibre", {
+        "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
+        "refresh_token": sandbox_server.ML_REFRESH_TOKEN}, base_url=box.ml_url).id}
+    connections["shopify"] = services.connect_channel(ctx, account.id, "shopify", {
+        "shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
+        "webhook_secret": sandbox_server.SHOPIFY_WEBHOOK_SECRET}, base_url=box.shopify_url).id
+    connections["woocommerce"] = services.connect_channel(ctx, account.id, "woocommerce", {
+        "store_url": box.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
+        "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, base_url=box.woo_url).id
+    shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
+    services.update_settings(ctx, account.id, DEMO_RULES + [f"shipping_item_id={shipping.erp_id}"])
+    world = SellerWorld(account.id, connections, box)
+    world.sales = {kind: channel_sales(kind, seed, plan.orders + plan.trickle) for kind in CHANNELS}
+    return world
+
+
+def _faults_on(plan: ChaosPlan, box) -> None:
+    box.alegra_knobs.update({
+        "error_rate": plan.error_rate, "burst_429_rate": plan.burst_429_rate,
+        "timeout_after_commit_rate": plan.timeout_after_commit_rate,
+        "reset_after_commit_rate": plan.reset_after_commit_rate,
+        "reset_before_commit_rate": plan.reset_before_commit_rate})
+    for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
+        knobs.update({"error_rate": plan.channel_error_rate})
+
+
+def _faults_off(box) -> None:
+    box.alegra_knobs.update({"error_rate": 0.0, "burst_429_rate": 0.0, "timeout_after_commit_rate": 0.0,
+                             "reset_after_commit_rate": 0.0, "reset_before_commit_rate": 0.0,
+                             "maintenance_until": 0.0})
+    for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
+        knobs.update({"error_rate": 0.0})
+
+
+def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, started) -> None:
+    """Kill, restart, add sales and open maintenance windows until the backlog settles (or time is up)."""
+    next_kill = started + rng.expovariate(1 / plan.kill_every)
+    maintenance = sorted((started + at, seconds) for at, seconds in plan.maintenance)
+    redis_due, beat_due = started + plan.redis_restart_at, started + plan.beat_kill_at
+    trickled = 0
+    restart_at: dict[str, float] = {}
+    while True:
+        now = time.monotonic()
+        trickled = _add_trickle(plan, sellers, trickled, now - started)
+        if now >= next_kill:
+            _kill_someone(rng, report, workers, restart_at, now)
+            next_kill = now + rng.expovariate(1 / plan.kill_every)
+        for process in workers + [beat]:
+            if not process.alive() and now >= restart_at.get(process.name, 0):
+                process.start()
+        if redis_due and now >= redis_due:
+            log.info("restarting Redis")
+            redis_server.restart()
+            redis_due = 0
+        if beat_due and now >= beat_due:
+            beat.kill()
+            report.kills["beat"] += 1
+            restart_at[beat.name] = now + 2.0
+            beat_due = 0
+        if maintenance and now >= maintenance[0][0]:
+            _, seconds = maintenance.pop(0)
+            box = rng.choice(sellers).box
+            box.alegra_knobs.update({"maintenance_until": time.time() + seconds})
+            report.maintenance_windows += 1
+        events_done = not maintenance and not redis_due and not beat_due and trickled >= plan.trickle
+        if events_done and _settled(ctx, plan, sellers):
+            return
+        if now - started > plan.chaos_timeout:
+            log.warning("chaos timeout: stopping the faults with work left")
+            return
+        time.sleep(0.25)
+
+
+def _kill_someone(rng, report, workers, restart_at, now) -> None:
+    target = rng.choice(workers)
+    children = target.children()
+    if children and rng.random() < 0.5:  # a crashed task: the pool replaces the child
+        try:
+            os.kill(rng.choice(children), 9)
+            report.kills["pool_child"] += 1
+        except ProcessLookupError:
+            pass
+        return
+    if target.alive():  # a lost machine: the worker and its children, gone at once
+        target.kill()
+        report.kills["worker"] += 1
+        restart_at[target.name] = now + rng.uniform(0.5, 2.0)
+
+
+def _add_trickle(plan: ChaosPlan, sellers: list[SellerWorld], trickled: int, elapsed: float) -> int:
+    """New sales keep arriving in every store while the workers run."""
+    if trickled >= plan.trickle:
+        return trickled
+    due = plan.trickle if elapsed >= plan.trickle_seconds else int(plan.trickle * elapsed / plan.trickle_seconds)
+    for n in range(trickled, due):
+        for seller in sellers:
+            box = seller.box
+            for kind in CHANNELS:
+                seller.sales[kind][plan.orders + n] = spec = arriving_now(seller.sales[kind][plan.orders + n])
+                if kind == "mercadolibre":
+                    box.ml_state.add_sale(spec)
+                else:
+                    getattr(box, f"{'woo' if kind == 'woocommerce' else kind}_state").add_sale(spec, notify=False)
+    return max(trickled, due)
+
+
+def arriving_now(spec: SaleSpec) -> SaleSpec:
+    """The sale as a store shows it the moment it arrives: created a moment ago and not shipped yet,
+    so its last update is now (the seeded stream's dates lie weeks back, behind any cursor)."""
+    settled = timedelta(minutes=46 if spec.status == "cancelled" else 4)  # the sandbox's update delays
+    return replace(spec, created_at=datetime.now(BOGOTA) - settled, shipped=False)
+
+
+def _settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld]) -> bool:
+    counts = state_counts(ctx)
+    expected = sum(len(sales) for s in sellers for sales in s.sales.values())
+    return sum(counts.values()) >= expected and not any(counts.get(s.value, 0) for s in ACTIVE_STATES)
+
+
+def _wait_settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld], *, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if _settled(ctx, plan, sellers):
+            return
+        time.sleep(0.5)
+
+
+def _orders_that_waited_for_the_erp(ctx) -> int:
+    from sqlalchemy import distinct, func, select
+
+    from connector.models import ActivityEvent
+    from connector.states import OrderState
+
+    with ctx.db.session() as session:
+        return session.scalar(select(func.count(distinct(ActivityEvent.order_id)))
+                              .where(ActivityEvent.to_state == OrderState.WAITING_ERP.value)) or 0
+
+
+def _attempt_outcomes(ctx) -> Counter:
+    from sqlalchemy import func, select
+
+    with ctx.db.session() as session:
+        return Counter({str(k): n for k, n in session.execute(
+            select(InvoiceAttempt.outcome, func.count()).group_by(InvoiceAttempt.outcome)).all()})

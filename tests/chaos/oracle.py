@@ -1,0 +1,189 @@
+"""What a chaos run must end with, checked against the sandbox ERP's own records.
+
+The oracle knows why each sale is in each store's stream (its scenario), so it knows which orders
+must be invoiced — exactly once, for what the buyer paid — and which must wait in the error queue
+or be skipped, each with a reason. It reads the Alegra sandbox's stored invoices (by the marker
+each one carries), not the connector's word for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from connector.context import AppContext
+from connector.invoice_builder import invoice_marker
+from connector.models import Invoice, Order
+from connector.reconcile import reconcile_invoices
+from connector.states import OrderState
+from sandbox.catalog import SaleSpec, generate_sales
+from sandbox.mercadolibre import ORDER_ID_BASE as ML_BASE
+from sandbox.server import SHOPIFY_SEED_OFFSET, WOO_SEED_OFFSET
+from sandbox.shopify import ORDER_ID_BASE as SHOPIFY_BASE
+from sandbox.woocommerce import ORDER_ID_BASE as WOO_BASE
+from tests.e2e.conftest import buyer_paid
+
+S = OrderState
+MARKER = re.compile(r"\[CX-\d+-[^\]\s]+\]")
+
+# Where each scenario must end (the rules of tests/conftest.py DEMO_RULES). Mercado Libre's "Full"
+# orders are skipped; the stores have no Full, so theirs are ordinary sales.
+EXPECTED = {
+    "mercadolibre": {"matched": S.INVOICED, "variant": S.INVOICED, "shipping": S.INVOICED,
+                     "no_document": S.INVOICED, "mismatched": S.ERROR, "fulfillment": S.SKIPPED,
+                     "cancelled": S.WAITING_RULE, "pending": S.WAITING_RULE},
+    "shopify": {"matched": S.INVOICED, "variant": S.INVOICED, "shipping": S.INVOICED, "no_document": S.INVOICED,
+                "fulfillment": S.INVOICED, "mismatched": S.ERROR, "cancelled": S.WAITING_RULE,
+                "pending": S.WAITING_RULE},
+}
+EXPECTED["woocommerce"] = EXPECTED["shopify"]
+ID_BASE = {"mercadolibre": ML_BASE, "shopify": SHOPIFY_BASE, "woocommerce": WOO_BASE}
+SEED_OFFSET = {"mercadolibre": 0, "shopify": SHOPIFY_SEED_OFFSET, "woocommerce": WOO_SEED_OFFSET}
+ACTIVE_STATES = (S.RECEIVED, S.READY, S.INVOICING, S.WAITING_ERP)
+
+
+def channel_sales(kind: str, seed: int, count: int) -> list[SaleSpec]:
+    """The sales a seller's sandbox store of ``kind`` holds (the sandbox's own seeds)."""
+    return generate_sales(count, seed=seed + SEED_OFFSET[kind])
+
+
+def external_id(kind: str, spec: SaleSpec) -> str:
+    return str(ID_BASE[kind] + spec.number)
+
+
+@dataclass
+class SellerWorld:
+    """One seller as the oracle sees it: its account, its channel connections and its sandbox."""
+
+    account_id: int
+    connections: dict[str, int]  # kind -> channel connection id
+    box: object  # sandbox.server.Sandbox
+    sales: dict[str, list[SaleSpec]] = field(default_factory=dict)  # kind -> every sale the store holds
+
+
+@dataclass
+class Verdict:
+    problems: list[str] = field(default_factory=list)
+    orders: int = 0
+    eligible: int = 0
+    invoiced: int = 0
+    error_queue: int = 0
+    skipped_or_waiting: int = 0
+    recovered: int = 0
+    erp_invoices: int = 0
+    reconcile_clean: bool = False
+    suspects: list[int] = field(default_factory=list)  # orders behind the problems (their trails help)
+
+    def problem(self, text: str, order: Order | None = None) -> None:
+        if len(self.problems) < 50:
+            self.problems.append(text)
+        if order is not None and len(self.suspects) < 10:
+            self.suspects.append(order.id)
+
+
+def verify(ctx: AppContext, sellers: list[SellerWorld]) -> Verdict:
+    """Every sale in every store: invoiced exactly once when eligible (for what the buyer paid), in its
+    expected state with a reason otherwise; nothing lost, nothing left in flight; ERP and records agree."""
+    verdict = Verdict()
+    for seller in sellers:
+        with seller.box.alegra_state.lock:
+            erp_invoices = list(seller.box.alegra_state.invoices)
+        verdict.erp_invoices += len(erp_invoices)
+        by_marker: dict[str, list[dict]] = {}
+        for invoice in erp_invoices:
+            for marker in set(MARKER.findall(str(invoice.get("observations") or ""))):
+                by_marker.setdefault(marker, []).append(invoice)
+        with ctx.db.session() as session:
+            orders = {(o.channel_connection_id, o.external_id): o for o in session.scalars(
+                select(Order).where(Order.account_id == seller.account_id))}
+            invoices = {i.order_id: i for i in session.scalars(
+                select(Invoice).join(Order).where(Order.account_id == seller.account_id))}
+        expected_markers = set()
+        for kind, sales in seller.sales.items():
+            connection_id = seller.connections[kind]
+            for spec in sales:
+                verdict.orders += 1
+                eid = external_id(kind, spec)
+                marker = invoice_marker(connection_id, eid)
+                expected_markers.add(marker)
+                want = EXPECTED[kind][spec.scenario]
+                found = by_marker.get(marker, [])
+                order = orders.get((connection_id, eid))
+                where = f"seller {seller.account_id} {kind} order {eid} ({spec.scenario})"
+                if order is None:
+                    verdict.problem(f"{where}: LOST — never stored")
+                    continue
+                if order.state in ACTIVE_STATES:
+                    verdict.problem(f"{where}: still {order.state} ({order.state_reason})", order)
+                if want == S.INVOICED:
+                    verdict.eligible += 1
+                    _check_invoiced(verdict, where, kind, order, invoices.get(order.id), found)
+                else:
+                    if found:
+                        verdict.problem(f"{where}: {len(found)} invoice(s) in the ERP for an order that must not "
+                                        f"be invoiced", order)
+                    if order.state != want:
+                        verdict.problem(f"{where}: {order.state}, expected {want}", order)
+                    elif not order.state_reason.strip():
+                        verdict.problem(f"{where}: {order.state} without a reason", order)
+                    verdict.error_queue += order.state in (S.ERROR, S.FAILED)
+                    verdict.skipped_or_waiting += order.state in (S.SKIPPED, S.WAITING_RULE)
+        strangers = set(by_marker) - expected_markers
+        if strangers:
+            verdict.problem(f"seller {seller.account_id}: ERP invoices for unknown orders {sorted(strangers)[:5]}")
+        verdict.recovered += sum(1 for i in invoices.values() if i.recovered)
+        if erp_invoices:
+            days = sorted(date.fromisoformat(i["date"]) for i in erp_invoices)
+            report = reconcile_invoices(ctx, seller.account_id, days[0], days[-1])
+            if not report.clean:
+                verdict.problem(f"seller {seller.account_id}: reconcile found {[f.kind for f in report.findings]}")
+    verdict.reconcile_clean = not any("reconcile" in p for p in verdict.problems)
+    return verdict
+
+
+def _check_invoiced(verdict: Verdict, where: str, kind: str, order: Order, recorded: Invoice | None,
+                    found: list[dict]) -> None:
+    if len(found) != 1:
+        verdict.problem(f"{where}: {len(found)} invoices in the ERP (must be exactly 1)", order)
+    if order.state != S.INVOICED or recorded is None:
+        verdict.problem(f"{where}: {order.state} ({order.state_reason}); must be invoiced", order)
+        return
+    verdict.invoiced += 1
+    if found and str(found[0]["id"]) != recorded.erp_id:
+        verdict.problem(f"{where}: recorded ERP invoice {recorded.erp_id}, the ERP has {found[0]['id']}")
+    if found:
+        total = Decimal(str(found[0]["total"]))
+        tolerance = Decimal("0.01") * (len(order.canonical["lines"]) + 1 if order.canonical else 2)
+        paid = buyer_paid(kind, order.raw)
+        if abs(total - paid) > tolerance:
+            verdict.problem(f"{where}: invoice total {total} but the buyer paid {paid}")
+
+
+def trails(ctx: AppContext, order_ids: list[int]) -> str:
+    """Each order's activity trail and invoice attempts, for the report of a failed run."""
+    from connector.models import ActivityEvent, InvoiceAttempt
+
+    out = []
+    with ctx.db.session() as session:
+        for order_id in order_ids:
+            out.append(f"-- order {order_id}")
+            for event in session.scalars(select(ActivityEvent).where(ActivityEvent.order_id == order_id)
+                                         .order_by(ActivityEvent.id)):
+                out.append(f"   {event.created_at:%H:%M:%S.%f} {event.actor:>14} {event.from_state}->{event.to_state}"
+                           f" {event.message[:120]}")
+            for attempt in session.scalars(select(InvoiceAttempt).where(InvoiceAttempt.order_id == order_id)
+                                           .order_by(InvoiceAttempt.id)):
+                out.append(f"   attempt {attempt.id} {attempt.outcome} {attempt.detail or ''}"[:200])
+    return "\n".join(out)
+
+
+def state_counts(ctx: AppContext) -> Counter:
+    from sqlalchemy import func
+
+    with ctx.db.session() as session:
+        return Counter(dict(session.execute(select(Order.state, func.count()).group_by(Order.state)).all()))

@@ -1,0 +1,22 @@
+"""The chaos run in a size that fits CI (about 200 orders, two sellers, three channels each); the
+10 000-order run is ``make chaos`` and its figures are in docs/chaos.md."""
+
+import pytest
+
+from tests.chaos.harness import ChaosPlan, run_chaos
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.chaos]
+
+
+def test_workers_killed_redis_restarted_erp_failing_yet_every_order_is_invoiced_exactly_once(tmp_path, postgres_url):
+    report = run_chaos(ChaosPlan(), database_url=postgres_url, workdir=tmp_path)
+    print(report.summary())
+    assert report.problems == [], report.summary()
+    # The run really was under fire.
+    assert report.kills["worker"] + report.kills["pool_child"] >= 3 and report.kills["beat"] == 1
+    assert report.redis_restarts == 1 and report.maintenance_windows >= 1
+    assert report.injected["timeout_after_commit_rate"] and report.injected["reset_after_commit_rate"]
+    assert report.injected["error_rate"] and report.injected["maintenance"]
+    assert report.waited_for_erp > 0  # the long maintenance window opened the circuit breaker
+    assert report.recovered_invoices > 0  # some invoices were found in the ERP after an ambiguous answer
+    assert report.invoiced == report.eligible > 100
