@@ -360,7 +360,8 @@ def collect(results, processes: list, count: int) -> list[dict]:
     return collected
 
 
-def _process_worker(settings_kwargs: dict, erp_connection_ids: list[int], tasks, results, use_tracemalloc: bool):
+def _process_worker(settings_kwargs: dict, erp_connection_ids: list[int], tasks, dispatch: str,
+                    max_sleep: float, results, use_tracemalloc: bool):
     """One invoicing worker process (spawned): its own context, HTTP pool and rate-limit state."""
     logging.basicConfig(level=logging.WARNING, format="%(processName)s %(levelname)s %(name)s: %(message)s")
     if use_tracemalloc:
@@ -375,7 +376,9 @@ def _process_worker(settings_kwargs: dict, erp_connection_ids: list[int], tasks,
     def take() -> int | None:
         return tasks.get()
 
-    states = invoice_loop(ctx, take)
+    for adapter in adapters.values():  # sweeper: as a Celery worker, defer instead of sleeping long
+        adapter.rate_limit.max_wait = max_sleep if dispatch == "sweeper" else None
+    states = sweeper_worker_loop(ctx, take) if dispatch == "sweeper" else invoice_loop(ctx, take)
     cpu = time.process_time() - cpu0
     results.put({"states": dict(states), "cpu_s": cpu, "peak_rss_mb": peak_rss_mb(),
                  "tracemalloc_peak_mb": tracemalloc.get_traced_memory()[1] / 2**20 if use_tracemalloc else None,
@@ -429,8 +432,8 @@ def run_throughput(args) -> dict:
     from sqlalchemy import func, select
 
     from connector.context import AppContext
+    from connector.dispatch import due_order_ids
     from connector.models import Order
-    from connector.pipeline import due_order_ids
     from connector.sync import pull_channel_connection
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-throughput-"))
@@ -441,7 +444,8 @@ def run_throughput(args) -> dict:
     per_minute = connector_rate_per_minute(args.limit, args.window_seconds)
     settings_kwargs = dict(data_dir=str(workdir), database_url=database_url, redis_url=args.redis_url,
                            mode="sandbox", secret_keys=Fernet.generate_key().decode(),
-                           erp_rate_limit_per_minute=per_minute, log_level="WARNING")
+                           erp_rate_limit_per_minute=per_minute, log_level="WARNING",
+                           dispatch_lease_seconds=10, rate_limit_max_sleep_seconds=args.max_sleep)
     sellers = seller_configs(args, orders=args.orders, limit=args.limit, window=args.window_seconds)
     result: dict[str, Any] = {"mode": "throughput", "config": {
         "sellers": args.sellers, "orders_per_seller": args.orders, "mix": args.mix, "workers": args.workers,
@@ -486,7 +490,7 @@ def run_throughput(args) -> dict:
             tracemalloc.start()
         cpu0, wall0, t0 = time.process_time(), time.time(), time.monotonic()
         passes = []
-        for _ in range(args.passes):
+        for _ in range(args.passes if args.dispatch != "sweeper" else 0):
             due = {a: lst for a, lst in order_ids.items() if lst}
             if not due:
                 break
@@ -497,6 +501,11 @@ def run_throughput(args) -> dict:
             passes.append({"orders": sum(map(len, due.values())), "states": dict(states)})
             probe = AppContext.from_settings(make_settings(settings_kwargs))
             order_ids = {i["account_id"]: due_order_ids(probe, i["account_id"], limit=10**9) for i in ids}
+            if worker_stats is not None:
+                result.setdefault("worker_processes", []).extend(worker_stats)
+        if args.dispatch == "sweeper":
+            states, worker_stats = _run_sweeper(settings_kwargs, run_ctx, erp_ids, args)
+            passes.append({"orders": sum(map(len, order_ids.values())), "states": dict(states)})
             if worker_stats is not None:
                 result.setdefault("worker_processes", []).extend(worker_stats)
         elapsed = time.monotonic() - t0
@@ -537,6 +546,90 @@ def run_throughput(args) -> dict:
         if not args.keep and not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _run_sweeper(settings_kwargs: dict, run_ctx, erp_ids: list[int], args) -> tuple[Counter, list[dict] | None]:
+    """The production dispatch: a sweeper (:func:`connector.dispatch.dispatch_due_orders`, what beat's
+    sweep task runs) fills one FIFO every ``--sweep-seconds``; workers take from it as Celery workers
+    do (``mark_picked`` + ``process_order_safely``) and put an order aside rather than sleep on a
+    spent window. Ends when no order is left in flight."""
+    from connector.context import AppContext
+    from connector.dispatch import dispatch_due_orders
+
+    threads = args.worker_kind == "threads"
+    if threads:
+        fifo: Any = queue.Queue()
+        for erp_id in erp_ids:  # as on a Celery worker: defer instead of sleeping long
+            erp_adapters(run_ctx, [erp_id])[erp_id].rate_limit.max_wait = args.max_sleep
+        sweeper_ctx = run_ctx
+    else:
+        mp = multiprocessing.get_context("spawn")
+        fifo = mp.Queue()
+        sweeper_ctx = AppContext.from_settings(make_settings(settings_kwargs))
+    workers_done: Counter = Counter()
+    lock = threading.Lock()
+
+    def sweep() -> None:
+        while True:
+            dispatch_due_orders(sweeper_ctx, fifo.put)
+            if _nothing_in_flight(sweeper_ctx):
+                break
+            time.sleep(args.sweep_seconds)
+        for _ in range(args.workers):
+            fifo.put(None)
+
+    def thread_worker() -> None:
+        states = sweeper_worker_loop(run_ctx, fifo.get)
+        with lock:
+            workers_done.update(states)
+
+    sweeper = threading.Thread(target=sweep, name="sweeper")
+    if threads:
+        pool = [threading.Thread(target=thread_worker, name=f"invoicer-{n}") for n in range(args.workers)]
+        for thread in [sweeper, *pool]:
+            thread.start()
+        for thread in [sweeper, *pool]:
+            thread.join()
+        return workers_done, None
+    results = mp.Queue()
+    processes = [mp.Process(target=process_worker_main, name=f"invoicer-{n}",
+                            args=(settings_kwargs, erp_ids, fifo, "sweeper", args.max_sleep, results, args.tracemalloc))
+                 for n in range(args.workers)]
+    for process in processes:
+        process.start()
+    sweeper.start()
+    stats = collect(results, processes, len(processes))
+    sweeper.join()
+    for process in processes:
+        process.join()
+    sweeper_ctx.close()
+    for s in stats:
+        workers_done.update(s["states"])
+    return workers_done, stats
+
+
+def _nothing_in_flight(ctx) -> bool:
+    from sqlalchemy import func, select
+
+    from connector.models import Order
+    from connector.states import OrderState
+
+    active = [OrderState.RECEIVED.value, OrderState.READY.value, OrderState.INVOICING.value,
+              OrderState.WAITING_ERP.value]
+    with ctx.db.session() as session:
+        return not session.scalar(select(func.count()).select_from(Order).where(Order.state.in_(active)))
+
+
+def sweeper_worker_loop(ctx, take: Callable[[], int | None]) -> Counter:
+    """What a Celery worker does with each ``connector.process_order`` message."""
+    from connector.dispatch import mark_picked
+    from connector.pipeline import process_order_safely
+
+    states: Counter = Counter()
+    while (order_id := take()) is not None:
+        mark_picked(ctx, order_id)
+        states[process_order_safely(ctx, order_id)] += 1
+    return states
 
 
 def _dispatchers(due: dict[int, list[int]], workers: int, dispatch: str) -> list[list[int]]:
@@ -603,7 +696,8 @@ def _run_processes(settings_kwargs: dict, erp_ids: list[int], due: dict[int, lis
         queues[accounts[0]].put(None)
     results = mp.Queue()
     processes = [mp.Process(target=process_worker_main, name=f"invoicer-{n}",
-                            args=(settings_kwargs, erp_ids, queues[accounts[0]], results, args.tracemalloc))
+                            args=(settings_kwargs, erp_ids, queues[accounts[0]], args.dispatch, args.max_sleep,
+                                  results, args.tracemalloc))
                  for n, accounts in enumerate(assignments)]
     for process in processes:
         process.start()
@@ -918,9 +1012,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="concurrent invoicers (default: one per seller)")
     parser.add_argument("--worker-kind", choices=("threads", "processes"), default="threads",
                         help="threads share one context; processes are spawned, each with its own")
-    parser.add_argument("--dispatch", choices=("queue", "per-seller"), default="queue",
-                        help="queue: one FIFO of order ids in id order, as the sweeper enqueues them; "
+    parser.add_argument("--dispatch", choices=("sweeper", "queue", "per-seller"), default="sweeper",
+                        help="sweeper: the production dispatch (connector.dispatch: round-robin across sellers, "
+                             "within each seller's window; workers defer instead of sleeping); queue: one FIFO "
+                             "of every due order in id order, workers sleep on spent windows (the old model); "
                              "per-seller: worker w only takes seller (w mod sellers)'s orders")
+    parser.add_argument("--sweep-seconds", type=float, default=1.0, help="sweeper interval (sweeper dispatch)")
+    parser.add_argument("--max-sleep", type=float, default=2.0,
+                        help="longest a worker sleeps on a spent window before deferring (sweeper dispatch)")
     parser.add_argument("--limit", type=int, default=15, help="Alegra requests allowed per window (default 15)")
     parser.add_argument("--window-seconds", type=float, default=6.0,
                         help="the sandbox's rate window (default 6: 15 per 6 s keeps 150/minute)")

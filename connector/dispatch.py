@@ -7,8 +7,9 @@ orders to the Celery workers with :func:`dispatch_due_orders`:
 * **round-robin across sellers** — due orders are ranked within each account and taken rank by
   rank, so one seller's backlog never queues in front of everyone else's;
 * **never more than the seller's ERP window has room for** — orders that need the ERP are handed
-  out only up to the requests left in that seller's rate-limit window (none while it is spent),
-  so workers do not pick up orders only to put them back;
+  out only up to the requests left in that seller's rate-limit window (none while it is spent,
+  unless it ends within ``CONNECTOR_RATE_LIMIT_MAX_SLEEP``: then workers are waiting when it
+  opens), so workers do not pick up orders only to put them back;
 * **once per message** — a handed-out order is stamped ``dispatched_at`` and not handed out again
   until a worker picks it up (:func:`mark_picked`) or ``CONNECTOR_DISPATCH_LEASE`` seconds pass: a
   message lost with a dead worker or a restarted Redis only delays its order by the lease.
@@ -86,17 +87,16 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
 
 
 def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, int]:
-    """Requests left in each account's ERP rate-limit window (0 while it is spent)."""
+    """Requests each account's ERP rate-limit window has room for now (see ``SharedRateLimit.dispatchable``)."""
     if not account_ids:
         return {}
     room = {}
     for erp in session.scalars(select(ERPConnection).where(ERPConnection.account_id.in_(account_ids))):
         try:
-            wait, left = ctx.erp_adapter(erp).rate_limit.peek()
+            room[erp.account_id] = ctx.erp_adapter(erp).rate_limit.dispatchable()
         except Exception:  # noqa: BLE001 - a connection that cannot even build its adapter: let the task say why
             log.warning("erp connection %s: rate-limit window unknown", erp.id, exc_info=True)
-            wait, left = 0.0, 1
-        room[erp.account_id] = left if wait <= 0 else 0
+            room[erp.account_id] = 1
     # An account without an ERP: its orders go, to land in the error queue with the reason.
     return {account: room.get(account, _UNLIMITED) for account in account_ids}
 

@@ -67,8 +67,9 @@ class RateLimited(TransientError):
 
 class RateLimitDeferred(RateLimited):
     """The ERP user's window is spent for longer than this worker should sleep (see
-    :class:`connector.ratelimit.SharedRateLimit`). Nothing was sent: try again in ``retry_after``
-    seconds. Never retried in place, never counted as an outage or as a failed attempt."""
+    :class:`connector.ratelimit.SharedRateLimit`). Nothing was sent: come back in ``retry_after``
+    seconds (when a short sleep will reach the window's end). Never retried in place, never
+    counted as an outage or as a failed attempt."""
 
     def __init__(self, retry_after: float):
         super().__init__("El límite de peticiones del ERP está agotado por ahora; se continúa solo en unos "

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import httpx
 
@@ -59,6 +59,12 @@ class WindowReading:
 ReadWindow = Callable[[httpx.Response], "WindowReading | None"]
 
 
+class WindowPeek(NamedTuple):
+    wait: float  # seconds until a request may be sent (0.0: now)
+    room: int  # requests left in the current window
+    capacity: int  # requests a whole window allows
+
+
 @dataclass
 class WindowState:
     """One ERP user's current window, as every worker sees it. Times are the backend's clock."""
@@ -74,13 +80,13 @@ class WindowState:
         configured = max(1, int(per_minute * length / 60.0 + 1e-9))
         return min(configured, self.limit) if self.limit else configured
 
-    def peek(self, now: float, per_minute: float) -> tuple[float, int]:
-        """(seconds until a request may be sent, requests left in the window) without taking one."""
+    def peek(self, now: float, per_minute: float) -> WindowPeek:
+        """The window as it stands, without taking a request."""
         capacity = self.capacity(per_minute)
         if now >= self.end:
-            return 0.0, capacity
+            return WindowPeek(0.0, capacity, capacity)
         room = max(0, capacity - self.used)
-        return (0.0 if room else self.end - now), room
+        return WindowPeek(0.0 if room else self.end - now, room, capacity)
 
     def take(self, now: float, per_minute: float) -> float:
         """Count one request when there is room (returns 0.0), else the seconds until the window ends."""
@@ -116,8 +122,8 @@ class RateLimitBackend(Protocol):
     def take(self, key: str, per_minute: float) -> float:
         """Count one request of ``key``'s window: 0.0 when granted, else the seconds to wait."""
 
-    def peek(self, key: str, per_minute: float) -> tuple[float, int]:
-        """(seconds until ``key`` may send, requests left in its window), counting nothing."""
+    def peek(self, key: str, per_minute: float) -> WindowPeek:
+        """``key``'s window as it stands, counting nothing."""
 
     def learn(self, key: str, reading: WindowReading) -> None:
         """Correct ``key``'s window with what an answer says."""
@@ -135,7 +141,7 @@ class LocalBackend:
         with self._lock:
             return self._states.setdefault(key, WindowState()).take(self.clock(), per_minute)
 
-    def peek(self, key: str, per_minute: float) -> tuple[float, int]:
+    def peek(self, key: str, per_minute: float) -> WindowPeek:
         with self._lock:
             return self._states.setdefault(key, WindowState()).peek(self.clock(), per_minute)
 
@@ -180,7 +186,7 @@ class RedisBackend:
     def learn(self, key: str, reading: WindowReading) -> None:
         self._change(key, lambda state, now: state.learn(now, reading), lambda: self.fallback.learn(key, reading))
 
-    def peek(self, key: str, per_minute: float) -> tuple[float, int]:
+    def peek(self, key: str, per_minute: float) -> WindowPeek:
         import redis
 
         if time.monotonic() < self._down_until:
@@ -264,21 +270,28 @@ class SharedRateLimit:
             if wait <= 0:
                 return
             if self.max_wait is not None and wait > self.max_wait:
-                raise RateLimitDeferred(wait)
+                raise RateLimitDeferred(wait - self.max_wait)
             self.waited += wait
             self.sleep(wait)
 
-    def peek(self) -> tuple[float, int]:
-        """(seconds until a request of this user could be sent, requests left in the window)."""
+    def peek(self) -> WindowPeek:
         return self.backend.peek(self.key, self.per_minute)
 
     def deferral(self) -> float | None:
-        """Seconds a worker should put its order aside for, when it would otherwise sleep longer
-        than ``max_wait``; None when it may go on now."""
+        """How long a worker should put its order aside (None: go on now). It comes back when at most
+        ``max_wait`` of the window is left, so a worker is already waiting when the window opens."""
         if self.max_wait is None:
             return None
-        wait, _room = self.peek()
-        return wait if wait > self.max_wait else None
+        wait = self.peek().wait
+        return wait - self.max_wait if wait > self.max_wait else None
+
+    def dispatchable(self) -> int:
+        """Requests that may be handed to workers now: the window's room, or a whole window's when the
+        current one ends within ``max_wait`` (the worker sleeps that little, then sends at once)."""
+        window = self.peek()
+        if window.wait <= 0:
+            return window.room
+        return window.capacity if self.max_wait is not None and window.wait <= self.max_wait else 0
 
     def observe(self, response: httpx.Response) -> None:
         reading = self.read_window(response)

@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     mode: Literal["production", "sandbox", "dev"] = Field(
         "production", validation_alias=AliasChoices("CONNECTOR_MODE"))
     sync_interval_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_SYNC_INTERVAL"))
-    sweep_interval_seconds: int = Field(10, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
+    # Short: an order put aside for a spent rate-limit window must be handed out again about when the
+    # window opens (see CONNECTOR_RATE_LIMIT_MAX_SLEEP); the sweep query only reads due orders.
+    sweep_interval_seconds: int = Field(2, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
     # An order handed to the queue is not handed out again before a worker picks it up or this many
     # seconds pass (a message lost with a dead worker or a restarted Redis delays it this long).
     dispatch_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_DISPATCH_LEASE"))
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
     erp_rate_limit_per_minute: int = Field(0, validation_alias=AliasChoices("CONNECTOR_ERP_RATE_LIMIT"))
     # Celery workers: when an ERP user's window is spent for longer than this, the order waits in the
     # database (next_attempt_at) instead of the worker sleeping, so other sellers keep being served.
+    # Keep it at least the sweep interval: the order comes back this long before the window opens.
     rate_limit_max_sleep_seconds: float = Field(2.0, validation_alias=AliasChoices("CONNECTOR_RATE_LIMIT_MAX_SLEEP"))
     # Circuit breaker per ERP connection: after this many consecutive outage failures invoicing pauses
     # for the first pause, doubling on each failed probe up to the maximum.

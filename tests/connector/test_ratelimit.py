@@ -131,7 +131,7 @@ def test_another_integration_spending_the_same_user_is_counted_from_the_erps_ans
     limiter = SharedRateLimit(backend, "alegra:u", 150, read_window, sleep=time.sleep)
     limiter.acquire()
     limiter.observe(response(X_Rate_Limit_Limit=150, X_Rate_Limit_Remaining=10, X_Rate_Limit_Reset=30))
-    assert limiter.peek() == (0.0, 10)
+    assert limiter.peek()[:2] == (0.0, 10)
     for _ in range(10):
         limiter.acquire()
     assert time.slept == []
@@ -166,14 +166,16 @@ def test_a_worker_that_would_sleep_long_is_told_to_come_back_instead():
     limiter = SharedRateLimit(LocalBackend(clock=time.clock), "k", 150, read_window, max_wait=2.0, sleep=time.sleep)
     limiter.acquire()
     limiter.observe(response(200, X_Rate_Limit_Limit=150, X_Rate_Limit_Remaining=0, X_Rate_Limit_Reset=25))
-    assert limiter.deferral() == pytest.approx(25.0)
+    assert limiter.deferral() == pytest.approx(23.0)  # back when two seconds of the window are left
+    assert limiter.dispatchable() == 0
     with pytest.raises(RateLimitDeferred) as deferred:
         limiter.acquire()
-    assert deferred.value.retry_after == pytest.approx(25.0) and time.slept == []
-    time.now += 24.0
-    assert limiter.deferral() is None  # one second left: short enough to sleep
+    assert deferred.value.retry_after == pytest.approx(23.0) and time.slept == []
+    time.now += 23.5
+    assert limiter.deferral() is None  # 1.5 seconds left: short enough to sleep
+    assert limiter.dispatchable() == 150  # hand out a whole window: the workers wait for it to open
     limiter.acquire()
-    assert time.slept == [pytest.approx(1.0)]
+    assert time.slept == [pytest.approx(1.5)]
 
 
 def test_an_estimate_an_answer_contradicts_is_replaced():
@@ -194,7 +196,7 @@ def test_redis_windows_are_shared_between_processes():
     assert granted == 5  # five per (assumed) minute, shared
     assert 59 < first.take(key, 5) <= 60
     second.learn(key, WindowReading(limit=5, remaining=0, reset_seconds=30))
-    wait, room = first.peek(key, 5)
+    wait, room, _capacity = first.peek(key, 5)
     assert 29 < wait <= 30 and room == 0
     client.delete(f"connector:ratelimit:window:{key}")
 
