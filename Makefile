@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve test install lint sandbox worker web clean
+.PHONY: demo demo-serve test chaos install lint sandbox worker web clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo-serve: $(STAMP)
 ## browser tests), on two workers: every test has its own database, sandbox ports and temp files.
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2
+
+## The chaos run at 10 000 orders (make test runs it at about 200): workers SIGKILLed, Redis restarted,
+## the sandbox ERP failing; exactly one invoice per eligible order, none lost. Needs PostgreSQL and redis-server.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos --orders 10000 --json-out var/chaos/large.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

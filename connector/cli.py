@@ -247,7 +247,8 @@ def cmd_sync(ctx, args) -> int:
         _json(summary.as_dict())
         return 0
     for pull in summary.pulls:
-        status = f"error: {pull.error}" if pull.error else "ok"
+        status = (f"error: {pull.error}" if pull.error
+                  else "otra sincronización de este canal ya está en curso" if pull.busy else "ok")
         print(f"canal {pull.channel_connection_id}: {pull.pulled} órdenes leídas ({pull.new} nuevas, "
               f"{pull.updated} cambiadas) — {status}")
     processed = ", ".join(f"{STATE_LABELS.get(OrderState(k), k) if k in OrderState._value2member_map_ else k}: {v}"

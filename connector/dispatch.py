@@ -58,15 +58,21 @@ def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 5
 
 
 def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, limit: int = 500) -> int:
-    """Hand due orders to ``enqueue`` (the Celery task's ``delay``), fairly; returns how many."""
+    """Hand due orders to ``enqueue`` (the Celery task's ``delay``), fairly; returns how many.
+
+    At most ``limit`` orders wait in the queue at any time: a big backlog is fed to the workers as
+    they drain it, not poured into Redis all at once (and re-poured when the lease runs out)."""
     now = utcnow()
-    not_in_queue = or_(Order.dispatched_at.is_(None),
-                       Order.dispatched_at <= now - timedelta(seconds=ctx.settings.dispatch_lease_seconds))
+    lease_start = now - timedelta(seconds=ctx.settings.dispatch_lease_seconds)
+    not_in_queue = or_(Order.dispatched_at.is_(None), Order.dispatched_at <= lease_start)
     rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
     ranked = select(Order.id, Order.account_id, Order.state, rank).where(_due_condition(ctx), not_in_queue).subquery()
     with ctx.db.session() as session:
+        queued = session.scalar(select(func.count()).select_from(Order).where(Order.dispatched_at > lease_start)) or 0
+        if queued >= limit:
+            return 0
         rows = session.execute(select(ranked.c.id, ranked.c.account_id, ranked.c.state)
-                               .order_by(ranked.c.rank, ranked.c.account_id).limit(limit)).all()
+                               .order_by(ranked.c.rank, ranked.c.account_id).limit(limit - queued)).all()
         room = _window_room(ctx, session, {account for _, account, state in rows if state != S.RECEIVED})
     chosen = []
     for order_id, account_id, state in rows:

@@ -121,6 +121,7 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("channel_connection_id", "external_id", name="uq_order_per_connection"),
         Index("ix_orders_state_due", "state", "next_attempt_at"),
+        Index("ix_orders_dispatched_at", "dispatched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -304,6 +305,8 @@ class SyncCursor(Base):
     channel_connection_id: Mapped[int] = mapped_column(
         ForeignKey("channel_connections.id", ondelete="CASCADE"), unique=True)
     cursor_at: Mapped[datetime | None]
+    # One pull per connection at a time (connector/sync.py): the puller holds this lease and renews it.
+    leased_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # An order handed to the queue is not handed out again before a worker picks it up or this many
     # seconds pass (a message lost with a dead worker or a restarted Redis delays it this long).
     dispatch_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_DISPATCH_LEASE"))
+    # One pull per channel connection at a time: a pull holds a lease this long and renews it as it
+    # goes; a pull whose process died frees the connection when its lease runs out.
+    pull_lease_seconds: int = Field(600, validation_alias=AliasChoices("CONNECTOR_PULL_LEASE"))
     # How far back each pull re-reads before its cursor, for orders whose update landed late.
     cursor_overlap_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_CURSOR_OVERLAP"))
     # The ERP catalog is re-read when older than this, or when a line misses and it is older than the minimum.

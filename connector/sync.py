@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +27,7 @@ class PullSummary:
     new: int = 0
     updated: int = 0
     error: str = ""
+    busy: bool = False  # another pull of this connection was running: nothing was read this time
 
 
 @dataclass
@@ -45,20 +47,26 @@ class SyncSummary:
 
 def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> PullSummary:
     """Pull everything new or changed since the cursor and store it. The cursor moves only after
-    the orders it covers are committed, so a crash mid-pull re-reads instead of losing."""
+    the orders it covers are committed, so a crash mid-pull re-reads instead of losing.
+
+    One pull per connection at a time: a second one (beat's next tick while a big backlog is still
+    being read, a "sync now" click) returns at once with ``busy`` set instead of reading it all again.
+    """
     summary = PullSummary(channel_connection_id)
     with ctx.db.session() as session:
         connection = session.get(ChannelConnection, channel_connection_id)
         if connection is None or not connection.enabled:
             summary.error = "conexión inexistente o desactivada"
             return summary
+        cursor = _cursor_of(session, connection.id)
+        lease = PullLease(ctx, cursor.id)
+        if not lease.take():
+            summary.busy = True
+            return summary
         run = SyncRun(channel_connection_id=connection.id)
         session.add(run)
-        cursor = session.scalar(select(SyncCursor).where(SyncCursor.channel_connection_id == connection.id))
-        if cursor is None:
-            cursor = SyncCursor(channel_connection_id=connection.id)
-            session.add(cursor)
         session.commit()
+        session.refresh(cursor)
         since = cursor.cursor_at - timedelta(seconds=ctx.settings.cursor_overlap_seconds) if cursor.cursor_at else None
         newest: datetime | None = cursor.cursor_at
         started_at = utcnow()
@@ -71,6 +79,7 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
                 summary.updated += outcome == "updated"
                 if pulled.updated_at and (newest is None or pulled.updated_at > newest):
                     newest = pulled.updated_at
+                lease.renew_if_due(session)
                 # Committed before the next one is fetched: no transaction stays open across HTTP calls
                 # (SQLite has one writer), and a crash mid-pull loses nothing already read.
                 session.commit()
@@ -92,8 +101,54 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         finally:
             adapter.close()
         run.pulled, run.new, run.updated, run.finished_at = summary.pulled, summary.new, summary.updated, utcnow()
+        cursor.leased_until = None
         session.commit()
     return summary
+
+
+def _cursor_of(session, connection_id: int) -> SyncCursor:
+    """The connection's cursor row, created on its first pull (two first pulls at once: one wins)."""
+    cursor = session.scalar(select(SyncCursor).where(SyncCursor.channel_connection_id == connection_id))
+    if cursor is None:
+        try:
+            with session.begin_nested():
+                session.add(SyncCursor(channel_connection_id=connection_id))
+        except IntegrityError:
+            pass
+        session.commit()
+        cursor = session.scalar(select(SyncCursor).where(SyncCursor.channel_connection_id == connection_id))
+    session.commit()
+    return cursor
+
+
+class PullLease:
+    """Who is pulling a connection now: a conditional UPDATE takes the lease, the puller renews it as
+    it stores orders, and a puller that died frees the connection when the lease runs out."""
+
+    def __init__(self, ctx: AppContext, cursor_id: int):
+        self.ctx, self.cursor_id = ctx, cursor_id
+        self.seconds = ctx.settings.pull_lease_seconds
+        self._renewed_at = 0.0
+
+    def take(self) -> bool:
+        now = utcnow()
+        with self.ctx.db.transaction() as session:
+            taken = session.execute(
+                update(SyncCursor).where(SyncCursor.id == self.cursor_id,
+                                         or_(SyncCursor.leased_until.is_(None), SyncCursor.leased_until < now))
+                .values(leased_until=now + timedelta(seconds=self.seconds))
+                .execution_options(synchronize_session=False)).rowcount == 1
+        self._renewed_at = time.monotonic()
+        return taken
+
+    def renew_if_due(self, session) -> None:
+        """Extend the lease (in the caller's transaction) once a third of it has passed."""
+        if time.monotonic() - self._renewed_at < self.seconds / 3:
+            return
+        session.execute(update(SyncCursor).where(SyncCursor.id == self.cursor_id)
+                        .values(leased_until=utcnow() + timedelta(seconds=self.seconds))
+                        .execution_options(synchronize_session=False))
+        self._renewed_at = time.monotonic()
 
 
 def _store(session, connection, adapter, pulled) -> str:

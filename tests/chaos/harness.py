@@ -72,6 +72,7 @@ class ChaosPlan:
     channel_error_rate: float = 0.02  # the stores' 5xx
     limit: int = 40  # Alegra's limit per window and user, as the sandbox enforces it
     window_seconds: float = 2.0
+    dispatch_lease: int = 5  # a message lost with a killed worker or Redis delays its order this long
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
@@ -83,7 +84,7 @@ class ChaosPlan:
         return cls(sellers=sellers, orders=int(per_channel * 0.9), trickle=per_channel - int(per_channel * 0.9),
                    workers=4, concurrency=2, kill_every=6.0, redis_restart_at=90.0, beat_kill_at=150.0,
                    maintenance=((40.0, 5.0), (200.0, 20.0), (400.0, 30.0)), trickle_seconds=300.0,
-                   limit=400, window_seconds=2.0, chaos_timeout=3600.0, settle_timeout=900.0)
+                   limit=400, window_seconds=2.0, dispatch_lease=30, chaos_timeout=3600.0, settle_timeout=900.0)
 
 
 @dataclass
@@ -197,7 +198,8 @@ def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path)
     return Settings(
         _env_file=None, data_dir=workdir, database_url=database_url, redis_url=redis_url, mode="sandbox",
         secret_keys=Fernet.generate_key().decode(), log_level="WARNING",
-        sync_interval_seconds=2, sweep_interval_seconds=1, dispatch_lease_seconds=5,
+        sync_interval_seconds=2, sweep_interval_seconds=1, dispatch_lease_seconds=plan.dispatch_lease,
+        pull_lease_seconds=15,
         reconcile_delay_seconds=1, claim_lease_seconds=6, http_timeout_seconds=1.5,
         circuit_threshold=3, circuit_first_pause_seconds=1.0, circuit_max_pause_seconds=4.0,
         erp_rate_limit_per_minute=round(plan.limit * 60 / plan.window_seconds), rate_limit_max_sleep_seconds=0.5)
@@ -214,6 +216,7 @@ def _environment(settings: Settings) -> dict[str, str]:
         "CONNECTOR_SYNC_INTERVAL": str(settings.sync_interval_seconds),
         "CONNECTOR_SWEEP_INTERVAL": str(settings.sweep_interval_seconds),
         "CONNECTOR_DISPATCH_LEASE": str(settings.dispatch_lease_seconds),
+        "CONNECTOR_PULL_LEASE": str(settings.pull_lease_seconds),
         "CONNECTOR_RECONCILE_DELAY": str(settings.reconcile_delay_seconds),
         "CONNECTOR_CLAIM_LEASE": str(settings.claim_lease_seconds),
         "CONNECTOR_HTTP_TIMEOUT": str(settings.http_timeout_seconds),

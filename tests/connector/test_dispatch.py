@@ -73,6 +73,17 @@ def test_an_order_is_handed_out_once_until_a_worker_picks_it_up(ctx, two_sellers
     assert dispatch_due_orders(ctx, sent.append) == 80
 
 
+def test_a_backlog_is_fed_to_the_queue_as_workers_drain_it(ctx, two_sellers):
+    sent: list[int] = []
+    assert dispatch_due_orders(ctx, sent.append, limit=10) == 10
+    assert dispatch_due_orders(ctx, sent.append, limit=10) == 0  # ten are waiting in the queue already
+    for order_id in sent[:3]:
+        mark_picked(ctx, order_id)
+        process_order(ctx, order_id)
+    assert dispatch_due_orders(ctx, sent.append, limit=10) == 3
+    assert len(set(sent)) == 13  # new ones, not the three that were processed
+
+
 def test_orders_that_need_the_erp_are_handed_out_only_up_to_the_windows_room(ctx, two_sellers):
     account = two_sellers[0]
     _make_ready(ctx, account)

@@ -25,3 +25,24 @@ def test_an_order_stamped_in_the_future_does_not_move_the_cursor_past_now(ctx, s
     assert pull_channel_connection(ctx, channel_id).new == 1
     with ctx.db.session() as session:
         assert session.scalar(select(Order.id).where(Order.external_id == str(ORDER_ID_BASE + later.number)))
+
+
+def test_one_pull_per_connection_at_a_time_and_a_dead_pullers_lease_runs_out(ctx, sandbox, seller):
+    from connector.sync import PullLease, _cursor_of
+
+    with ctx.db.session() as session:
+        channel_id = session.scalar(select(ChannelConnection.id))
+        cursor_id = _cursor_of(session, channel_id).id
+    ctx.settings.pull_lease_seconds = 1
+    assert PullLease(ctx, cursor_id).take()  # a pull in another process, still running
+    busy = pull_channel_connection(ctx, channel_id)
+    assert busy.busy and busy.pulled == 0 and not busy.error
+
+    import time
+
+    time.sleep(1.1)  # that process died: its lease runs out
+    done = pull_channel_connection(ctx, channel_id)
+    assert not done.busy and done.new == 40
+    with ctx.db.session() as session:
+        assert session.scalar(select(SyncCursor.leased_until)) is None  # released at the end
+    assert pull_channel_connection(ctx, channel_id).busy is False
