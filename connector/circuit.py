@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 
 from connector.context import AppContext
-from connector.errors import ConnectorError, RateLimited, TransientError
+from connector.errors import ConnectorError, Contended, RateLimited, TransientError
 from connector.models import ERPConnection, utcnow
 
 
 def is_outage(exc: BaseException) -> bool:
-    """An ERP outage, as opposed to a record problem or a rate limit (which has its own pause)."""
-    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited)
+    """An ERP outage, as opposed to a record problem, a rate limit (which has its own pause) or work
+    another worker holds."""
+    return isinstance(exc, TransientError) and not isinstance(exc, RateLimited | Contended)
 
 
 def open_until(erp: ERPConnection) -> datetime | None:

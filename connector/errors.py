@@ -10,6 +10,8 @@
     │   ├── RateLimited                 429; ``retry_after`` seconds when the API says so
     │   │   └── RateLimitDeferred       our own limiter: the window is spent for longer than a
     │   │                               worker should sleep; nothing was sent, come back later
+    │   ├── Contended                   another worker holds what this needs (e.g. it is creating
+    │   │                               the same contact): come back in ``retry_after`` seconds
     │   └── AmbiguousOutcome            a write may or may not have happened (timeout/reset/5xx
     │                                   after sending): reconcile before any new attempt
     ├── PermanentRejection              the remote API refused this record (4xx with its message):
@@ -74,6 +76,15 @@ class RateLimitDeferred(RateLimited):
     def __init__(self, retry_after: float):
         super().__init__("El límite de peticiones del ERP está agotado por ahora; se continúa solo en unos "
                          "segundos.", retry_after=retry_after, detail=f"rate window spent for {retry_after:.1f} s")
+
+
+class Contended(TransientError):
+    """Another worker holds what this work needs right now. Not the remote side's fault (never an
+    outage) and not a failed attempt: come back in ``retry_after`` seconds."""
+
+    def __init__(self, user_message: str, *, retry_after: float, **kwargs):
+        super().__init__(user_message, **kwargs)
+        self.retry_after = retry_after
 
 
 class AmbiguousOutcome(TransientError):

@@ -250,7 +250,10 @@ class CatalogCode(Base):
 
 
 class ERPContact(Base):
-    """ERP contact ids already found or created, by identification number (saves ERP calls)."""
+    """ERP contact ids already found or created, by identification number (saves ERP calls).
+
+    A row without ``erp_contact_id`` is a claim: a worker is creating that contact until
+    ``claimed_until`` (connector/contacts.py)."""
 
     __tablename__ = "erp_contacts"
     __table_args__ = (UniqueConstraint("erp_connection_id", "identification_number"),)
@@ -258,7 +261,8 @@ class ERPContact(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
     identification_number: Mapped[str] = mapped_column(String(60))
-    erp_contact_id: Mapped[str] = mapped_column(String(60))
+    erp_contact_id: Mapped[str | None] = mapped_column(String(60))
+    claimed_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

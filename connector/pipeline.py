@@ -30,12 +30,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from connector import circuit
 from connector.canonical import Order as CanonicalOrder
 from connector.canonical import OrderStatus, PulledOrder
+from connector.contacts import resolve_contact
 from connector.context import AppContext
 from connector.dispatch import due_order_ids
 from connector.errors import (
     AmbiguousOutcome,
     ConfigurationError,
     ConnectorError,
+    Contended,
     InvalidPayload,
     PermanentRejection,
     RateLimited,
@@ -46,7 +48,6 @@ from connector.models import (
     ActivityEvent,
     ChannelConnection,
     ERPConnection,
-    ERPContact,
     Invoice,
     InvoiceAttempt,
     Order,
@@ -55,7 +56,7 @@ from connector.models import (
 )
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
-from erp.base import ERPAdapter, InvoiceResult
+from erp.base import InvoiceResult
 from mapping.catalog import catalog_age, fetch_catalog, get_cached_item, replace_catalog
 from mapping.resolver import LineMatch, LineMiss, record_mismatch, resolve_line_sku, sku_key
 
@@ -365,9 +366,10 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
 
 
 def _retry_time(order: Order, exc: ConnectorError) -> datetime:
-    """When to try again after a transient error. A spent rate-limit window is not a failed attempt:
-    the order comes back when the window ends. Anything else backs off exponentially."""
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+    """When to try again after a transient error. A spent rate-limit window or work another worker
+    holds is not a failed attempt: the order comes back when told. Anything else backs off
+    exponentially."""
+    if isinstance(exc, RateLimited | Contended) and exc.retry_after is not None:
         return utcnow() + timedelta(seconds=min(max(exc.retry_after, 0.0), 3600.0))
     order.attempts += 1
     return utcnow() + timedelta(seconds=min(3600, 30 * 2 ** min(order.attempts - 1, 7)))
@@ -400,24 +402,6 @@ def _shipping_match(session: Session, erp: ERPConnection, shipping_item_id: str 
     if item is None:
         raise ConfigurationError(f"El producto de envío {shipping_item_id} no existe en el catálogo del ERP.")
     return LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids), Decimal(item.tax_rate))
-
-
-def resolve_contact(ctx: AppContext, erp_connection_id: int, adapter: ERPAdapter, contact) -> str:
-    """The ERP contact id for ``contact``: local cache, then an exact search, then create."""
-    number = contact.identification_number
-    with ctx.db.session() as session:
-        cached = session.scalar(select(ERPContact.erp_contact_id).where(
-            ERPContact.erp_connection_id == erp_connection_id, ERPContact.identification_number == number))
-    if cached is not None:
-        return cached
-    contact_id = adapter.find_contact(number) or adapter.create_contact(contact)
-    try:
-        with ctx.db.transaction() as session:
-            session.add(ERPContact(erp_connection_id=erp_connection_id, identification_number=number,
-                                   erp_contact_id=contact_id))
-    except IntegrityError:
-        pass  # another worker cached it first
-    return contact_id
 
 
 class ClaimKeeper:

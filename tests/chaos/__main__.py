@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plan = ChaosPlan.large(args.orders, args.sellers) if args.orders else ChaosPlan(sellers=args.sellers)
     plan = replace(plan, seed=args.seed, **({"workers": args.workers} if args.workers else {}))
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))).resolve()
     engine = create_engine(args.database_url)
     schema = f"chaos_{uuid.uuid4().hex[:10]}"
     with engine.begin() as connection:

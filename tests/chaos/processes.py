@@ -105,11 +105,11 @@ class PrivateRedis:
 
     def __init__(self, workdir: Path):
         self.port = free_port()
-        self.workdir = workdir
+        self.workdir = workdir.resolve()
         self.process = ManagedProcess("redis", [
             redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"],
-            env=dict(os.environ), cwd=workdir, log_dir=workdir)
+            "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"],
+            env=dict(os.environ), cwd=self.workdir, log_dir=self.workdir)
         self.restarts = 0
 
     @property
