@@ -9,6 +9,7 @@ COPY mapping mapping
 COPY sandbox sandbox
 COPY admin_ui admin_ui
 RUN pip install --no-cache-dir .
-RUN useradd --create-home connector
+# var/ holds what the processes write (beat's schedule, a generated web key): the app user owns it.
+RUN useradd --create-home connector && mkdir -p /app/var && chown connector /app/var
 USER connector
 CMD ["connector", "worker"]
