@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, help="write the report here as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A SIGTERM (Ctrl+C's cousin) must still stop the workers, beat and Redis this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     plan = ChaosPlan.large(args.orders, args.sellers) if args.orders else ChaosPlan(sellers=args.sellers)
     plan = replace(plan, seed=args.seed, **({"workers": args.workers} if args.workers else {}))
