@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 from connector.context import AppContext
 from connector.invoice_builder import COLOMBIA
+from connector.invoicing import record_invoice
 from connector.models import ChannelConnection, Invoice, Order
-from connector.pipeline import record_invoice
 from connector.services import find_account, get_erp_connection
 from erp.base import InvoiceResult
 

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from connector.dispatch import dispatch_due_orders, due_order_ids, mark_picked
+from connector.invoicing import ClaimKeeper, claim_for_invoicing
 from connector.models import ActivityEvent, ChannelConnection, ERPConnection, Order, utcnow
-from connector.pipeline import ClaimKeeper, claim_for_invoicing, process_order
+from connector.pipeline import process_order
 from connector.ratelimit import WindowReading
 from connector.states import OrderState
 from connector.sync import pull_channel_connection

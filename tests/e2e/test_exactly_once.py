@@ -138,8 +138,9 @@ def test_a_claimed_order_never_looks_due_for_reconciliation_because_of_an_old_re
     from datetime import timedelta
 
     from connector.dispatch import due_order_ids
+    from connector.invoicing import claim_for_invoicing
     from connector.models import utcnow
-    from connector.pipeline import CatalogRefreshes, claim_for_invoicing, prepare_order
+    from connector.pipeline import CatalogRefreshes, prepare_order
 
     order_id = _ready_order(ctx, seller)
     with ctx.db.session() as session:
@@ -153,10 +154,10 @@ def test_a_claimed_order_never_looks_due_for_reconciliation_because_of_an_old_re
 
 def test_a_worker_whose_claim_was_taken_over_while_preparing_sends_nothing(ctx, sandbox, seller, monkeypatch):
     """Fencing: the attempt is recorded (and the invoice sent) only while the claim is still ours."""
-    import connector.pipeline as pipeline
+    import connector.invoicing as invoicing
 
     order_id = _ready_order(ctx, seller)
-    real_resolve = pipeline.resolve_contact
+    real_resolve = invoicing.resolve_contact
 
     def resolve_then_lose_the_claim(*args, **kwargs):
         contact_id = real_resolve(*args, **kwargs)
@@ -164,7 +165,7 @@ def test_a_worker_whose_claim_was_taken_over_while_preparing_sends_nothing(ctx, 
             session.execute(update(Order).where(Order.id == order_id).values(claim_token="someone-else"))
         return contact_id
 
-    monkeypatch.setattr(pipeline, "resolve_contact", resolve_then_lose_the_claim)
+    monkeypatch.setattr(invoicing, "resolve_contact", resolve_then_lose_the_claim)
     assert process_due_orders(ctx, seller).get("busy", 0) >= 1
     assert sandbox.alegra_state.invoices_for_marker(f"-{_external_id(ctx, order_id)}]") == []
     with ctx.db.session() as session:
