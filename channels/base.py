@@ -20,7 +20,12 @@ The contract, point by point:
   a refusal is ``InvalidCredentials`` with a Spanish message that never contains a secret.
 * **Orders**: ``pull_orders(since)`` yields every order changed since the cursor, across all pages
   (the shared paginators of :mod:`connector.http`), each as a :class:`PulledOrder` with its raw
-  documents; ``fetch_order(id)`` gets one; ``parse_order`` is pure and raises only ``InvalidPayload``.
+  documents. It streams: each order is yielded as its page arrives, in whatever order the
+  marketplace lists them, and the adapter keeps at most a page and the few ids it needs to skip
+  an order listed twice, so a backlog of any length is pulled in the same memory. No sort is
+  needed because the core moves the cursor (to the newest ``updated_at`` seen) only once the whole
+  pull has succeeded. ``fetch_order(id)`` gets one order; ``parse_order`` is pure and raises only
+  ``InvalidPayload``.
 * **Status**: the parser normalises the marketplace's status to the five canonical ones with the
   same meaning on every channel: *pending* = paid, waiting to be shipped; *shipped* = on its way,
   not confirmed delivered; *completed* = delivered/closed; *cancelled* = cancelled, voided, refunded,
@@ -158,7 +163,8 @@ class ChannelAdapter(Protocol):
         """Call the API once to prove the credentials work; raise ``InvalidCredentials`` if not."""
 
     def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
-        """Yield every order created or changed since ``since`` (all pages), oldest change first."""
+        """Yield every order created or changed since ``since`` (all pages) as the pages arrive, in any
+        order, keeping no more than a page in memory (see the module docstring)."""
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """Fetch one order with everything ``parse_order`` needs."""
