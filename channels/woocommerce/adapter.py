@@ -12,7 +12,6 @@ a valid signature is rejected.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,15 +32,16 @@ from channels.base import (
     WebhookRegistration,
     header,
     hmac_sha256_base64,
-    parse_iso_datetime,
+    numeric_order_id,
+    order_id_in_webhook,
     require_matching_secret,
-    text_of,
 )
+from channels.payloads import parse_iso_datetime, text_of
 from channels.woocommerce import endpoints
 from channels.woocommerce.client import Resolver, WooCommerceClient, resolve_host
 from channels.woocommerce.parser import parse_order
 from connector.canonical import Order, PulledOrder
-from connector.errors import ConfigurationError, InvalidPayload, NotFound
+from connector.errors import ConfigurationError, NotFound
 from connector.http import iter_page_number_pages
 
 ORDER_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
@@ -127,10 +127,7 @@ class WooCommerceAdapter:
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """One order by id; ``NotFound`` if it does not exist."""
-        order_id = str(external_id).strip()
-        if not order_id.isdigit():
-            raise NotFound(f"El pedido «{order_id[:30]}» no es un pedido de WooCommerce.",
-                           detail="non-numeric order id")
+        order_id = numeric_order_id(external_id, self.display_name)
         order = endpoints.get_order(self.client.api, order_id)
         return _pulled(order if order.get("id") is not None else {**order, "id": order_id})
 
@@ -155,13 +152,7 @@ class WooCommerceAdapter:
         delivery_id = header(headers, "X-WC-Webhook-Delivery-ID")
         if not topic.startswith("order."):
             return WebhookEvent(delivery_id, topic, None)
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            body = None
-        order_id = text_of(body.get("id")) if isinstance(body, dict) else None
-        if order_id is None:
-            raise InvalidPayload("La notificación de WooCommerce no trae el pedido.", detail="webhook body without id")
+        order_id = order_id_in_webhook(raw_body, self.display_name)
         return WebhookEvent(delivery_id, topic, order_id)
 
     def webhook_registration(self, url: str) -> WebhookRegistration:
