@@ -3,8 +3,8 @@
 ``pull_orders`` lists the seller's orders changed since a cursor (``order.date_last_updated.from``)
 with ``sort=date_asc``, which ML applies to the *creation* date, so offset pages stay stable while
 orders change during the pull. Each order is enriched and yielded as soon as its page arrives: the
-adapter holds one page and a few ids, never the listing, so pulling a backlog of any length needs
-the same memory.
+adapter holds one page and the ids of the orders sharing the last creation date it saw (see below),
+never the listing, so pulling a backlog of any length needs the same memory.
 
 The orders arrive in creation order, not in order of their last change, and the cursor does not
 need more: the core (:func:`connector.sync.pull_channel_connection`) commits each order as it
