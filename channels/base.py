@@ -20,7 +20,12 @@ The contract, point by point:
   a refusal is ``InvalidCredentials`` with a Spanish message that never contains a secret.
 * **Orders**: ``pull_orders(since)`` yields every order changed since the cursor, across all pages
   (the shared paginators of :mod:`connector.http`), each as a :class:`PulledOrder` with its raw
-  documents; ``fetch_order(id)`` gets one; ``parse_order`` is pure and raises only ``InvalidPayload``.
+  documents. It streams: each order is yielded as its page arrives, in whatever order the
+  marketplace lists them, and the adapter keeps at most a page and the few ids it needs to skip
+  an order listed twice, so a backlog of any length is pulled in the same memory. No sort is
+  needed because the core moves the cursor (to the newest ``updated_at`` seen) only once the whole
+  pull has succeeded. ``fetch_order(id)`` gets one order; ``parse_order`` is pure and raises only
+  ``InvalidPayload``.
 * **Status**: the parser normalises the marketplace's status to the five canonical ones with the
   same meaning on every channel: *pending* = paid, waiting to be shipped; *shipped* = on its way,
   not confirmed delivered; *completed* = delivered/closed; *cancelled* = cancelled, voided, refunded,
@@ -35,6 +40,9 @@ The contract, point by point:
   verification) says which delivery it is (for duplicates), its topic and which order to fetch.
   ``webhook_registration(url)`` tells the seller what to register in the marketplace. Webhooks are
   hints: the handler fetches the order from the API, and polling stays on as the backstop.
+* **Reading documents**: parsers and endpoints build on :mod:`channels.payloads` (the
+  :class:`~channels.payloads.PayloadReader`, :func:`~channels.payloads.parse_safely`,
+  :func:`~channels.payloads.json_document`) so every channel words a bad payload the same way.
 * **Rate limits**: honoured inside the client (one :class:`~connector.http.Requestor` per API) so a
   caller never sees a 429 that a wait would have avoided.
 """
@@ -44,20 +52,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
-import re
+import json
 import secrets
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
-from pydantic import ValidationError
-
-from connector.canonical import Identification, Order, PulledOrder
-from connector.errors import InvalidPayload, WebhookRejected
+from channels.payloads import text_of
+from connector.canonical import Order, PulledOrder
+from connector.errors import InvalidPayload, NotFound, WebhookRejected
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,8 @@ class ChannelAdapter(Protocol):
         """Call the API once to prove the credentials work; raise ``InvalidCredentials`` if not."""
 
     def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
-        """Yield every order created or changed since ``since`` (all pages), oldest change first."""
+        """Yield every order created or changed since ``since`` (all pages) as the pages arrive, in any
+        order, keeping no more than a page in memory (see the module docstring)."""
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """Fetch one order with everything ``parse_order`` needs."""
@@ -225,161 +230,28 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-# -- helpers every adapter's parser uses --------------------------------------------------------
-
-
-class PayloadReader:
-    """Reads one order's fields, raising ``InvalidPayload`` that names the channel, the order and the
-    field, in Spanish. No ``KeyError``/``TypeError`` escapes a parser built on it."""
-
-    def __init__(self, channel_label: str, order_id: str | None):
-        self.channel_label = channel_label
-        self.order_id = order_id
-
-    def invalid(self, reason: str, field_name: str) -> InvalidPayload:
-        who = (f"El pedido {self.order_id} de {self.channel_label}" if self.order_id
-               else f"Un pedido de {self.channel_label}")
-        return InvalidPayload(f"{who} no se puede leer: {reason} (campo {field_name}).",
-                              detail=f"field {field_name}")
-
-    def decimal(self, value: Any, field_name: str, *, label: str) -> Decimal:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise self.invalid(f"falta {label}", field_name)
-        if isinstance(value, bool):
-            raise self.invalid(f"{label} no es un número", field_name)
-        try:
-            if isinstance(value, int | Decimal):
-                number = Decimal(value)
-            elif isinstance(value, float):
-                number = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
-            elif isinstance(value, str):
-                number = Decimal(value.strip())
-            else:
-                raise InvalidOperation
-        except (InvalidOperation, ValueError):
-            raise self.invalid(f"{label} no es un número ({shown(value)})", field_name) from None
-        if not number.is_finite():
-            raise self.invalid(f"{label} no es un número ({shown(value)})", field_name)
-        return number
-
-    def amount(self, value: Any, field_name: str, *, label: str) -> Decimal:
-        """A non-negative amount."""
-        number = self.decimal(value, field_name, label=label)
-        if number < 0:
-            raise self.invalid(f"{label} es negativo ({number})", field_name)
-        return number
-
-    def optional_amount(self, value: Any, field_name: str, *, label: str) -> Decimal:
-        """An amount that may be missing (0 then)."""
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return Decimal("0")
-        return self.amount(value, field_name, label=label)
-
-    def date(self, value: Any, field_name: str, *, label: str) -> datetime:
-        parsed = parse_iso_datetime(value)
-        if parsed is None:
-            raise self.invalid(f"{label} falta o no es una fecha válida ({shown(value)})", field_name)
-        return parsed
-
-
-def parse_iso_datetime(value: Any, *, naive_tz=UTC) -> datetime | None:
-    """An ISO 8601 string as an aware datetime (naive values in ``naive_tz``); None if unusable."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
+def order_id_in_webhook(raw_body: bytes, channel_label: str) -> str:
+    """The ``id`` of the order a verified delivery carries as its JSON body (Shopify, WooCommerce);
+    :class:`InvalidPayload` when there is none (nothing can be fetched)."""
     try:
-        parsed = datetime.fromisoformat(text)
+        body = json.loads(raw_body)
     except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=naive_tz)
+        body = None
+    order_id = text_of(body.get("id")) if isinstance(body, dict) else None
+    if order_id is None:
+        raise InvalidPayload(f"La notificación de {channel_label} no trae el pedido.",
+                             detail="webhook body without id")
+    return order_id
 
 
-def shown(value: Any) -> str:
-    """A short ``repr`` for error messages."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+# -- helpers every adapter's fetch_order uses -------------------------------------------------
 
 
-def text_of(value: Any) -> str | None:
-    """A non-empty stripped string from a str or an int id; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def dict_of(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def list_of(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def parse_safely(parse: Callable[[PulledOrder], Order], pulled: PulledOrder, channel_label: str) -> Order:
-    """Run a parser; anything but ``InvalidPayload`` (a validation error, a parser bug) becomes one."""
-    try:
-        return parse(pulled)
-    except InvalidPayload:
-        raise
-    except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        raise InvalidPayload(
-            f"El pedido {pulled.external_id} de {channel_label} no es válido: {first.get('msg', exc)} ({where}).",
-            detail=str(exc)[:500]) from None
-    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:  # safety net
-        raise InvalidPayload(f"El pedido {pulled.external_id} de {channel_label} tiene un formato inesperado.",
-                             detail=f"{type(exc).__name__}: {exc}"[:500]) from None
-
-
-def split_document(number: str, id_type: str | None) -> tuple[str, str | None]:
-    """``900123456-7`` as a NIT: the number and its verification digit; other documents unchanged."""
-    if id_type == "NIT" and "-" in number:
-        base, _, dv = number.rpartition("-")
-        return base, (dv.strip() or None)
-    return number, None
-
-
-# Names stores give the field where buyers type their tax id (folded: lower case, no accents).
-DOCUMENT_FIELD_NAMES = frozenset({
-    "cedula", "cc", "nit", "documento", "documento de identidad", "numero de documento", "identificacion",
-    "numero de identificacion", "rut", "dni", "document", "tax id", "cedula o nit", "cedula/nit", "nit/cedula",
-    "ruc", "rfc", "curp", "cpf", "cnpj", "id number", "billing cedula", "billing nit", "billing documento",
-    "billing document", "billing dni", "billing rut", "billing identificacion", "billing id number",
-})
-_NIT_SHAPE = re.compile(r"[89]\d{8}-\d")
-DOCUMENT_SHAPE = re.compile(r"[0-9][0-9.\s]{4,}(-[0-9kK])?")
-
-
-def fold_label(text: str) -> str:
-    """``"Número de Cédula:"`` -> ``"numero de cedula"`` (no accents, lower case, single spaces)."""
-    without_accents = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    cleaned = without_accents.lower().replace(".", " ").replace(":", " ").replace("_", " ")
-    return " ".join(cleaned.split())
-
-
-def document_type(source: str | None, number: str) -> str | None:
-    """NIT or CC when the field's name or the number's shape says so; None leaves the seller's default."""
-    words = set(re.split(r"[\s/]+", fold_label(source))) if source else set()
-    if "nit" in words and not words & {"cedula", "cc"}:
-        return "NIT"
-    if words & {"cedula", "cc"} and "nit" not in words:
-        return "CC"
-    return "NIT" if _NIT_SHAPE.fullmatch(number) else None
-
-
-def identification_from(value: str, source: str | None, read: PayloadReader,
-                        field_name: str) -> Identification:
-    """A buyer's document typed in a store field (``"1.017.234.567"``, ``"900123456-7"``)."""
-    compact = value.replace(".", "").replace(" ", "")
-    id_type = document_type(source, compact)
-    number, dv = split_document(compact, id_type)
-    if not any(ch.isalnum() for ch in number):
-        raise read.invalid(f"el documento del comprador no es válido ({shown(value)})", field_name)
-    return Identification(type=id_type, number=number, dv=dv)
+def numeric_order_id(external_id: str, channel_label: str) -> str:
+    """An order id that is all digits (Shopify, WooCommerce), stripped; :class:`NotFound` otherwise,
+    before any request: such an order cannot exist, and the id never reaches a URL path."""
+    order_id = str(external_id).strip()
+    if not order_id.isdigit():
+        raise NotFound(f"El pedido «{order_id[:30]}» no es un pedido de {channel_label}.",
+                       detail="non-numeric order id")
+    return order_id

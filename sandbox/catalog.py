@@ -13,6 +13,9 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import accumulate
+
+from sandbox.backlog import gc_paused
 
 BOGOTA = timezone(timedelta(hours=-5))
 
@@ -198,22 +201,25 @@ def _variant_line(rng: random.Random, product: Product) -> SaleLine:
     return SaleLine(barcode, title, rng.choice([1, 1, 2]), product.price_with_tax(), variation)
 
 
+@gc_paused()  # every sale lives as long as the sandbox: the collector could free nothing
 def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None) -> list[SaleSpec]:
     """A deterministic stream of ``count`` sales mixing every scenario the connector must handle."""
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 2, 8, 0, tzinfo=BOGOTA)
     names, weights = zip(*SCENARIO_WEIGHTS, strict=True)
+    cum_weights = list(accumulate(weights))  # the same draws as choices(names, weights), not summed per sale
+    simple, variants = _simple_products(), _variant_products()
     sales = []
     for i in range(count):
-        scenario = rng.choices(names, weights)[0]
+        scenario = rng.choices(names, cum_weights=cum_weights)[0]
         created = start + timedelta(minutes=7 * i + rng.randrange(5))
         buyer = _buyer(rng, i, with_document=scenario != "no_document")
-        lines: list[SaleLine] = [_simple_line(rng, rng.choice(_simple_products()), rng.random() < 0.1)]
+        lines: list[SaleLine] = [_simple_line(rng, rng.choice(simple), rng.random() < 0.1)]
         status, shipping, fulfillment = "paid", Decimal("0"), False
         if scenario == "variant":
-            lines = [_variant_line(rng, rng.choice(_variant_products()))]
+            lines = [_variant_line(rng, rng.choice(variants))]
             if rng.random() < 0.4:
-                lines.append(_simple_line(rng, rng.choice(_simple_products())))
+                lines.append(_simple_line(rng, rng.choice(simple)))
         elif scenario == "shipping":
             shipping = Decimal(rng.choice([7900, 9900, 12500, 14900]))
         elif scenario == "mismatched":

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, jsonify, redirect, render_template_string, request
 
+from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
 
@@ -213,14 +214,16 @@ class MercadoLibreState:
         self.shipments: dict[int, dict] = {}
         self.billing_infos: dict[str, dict] = {}
         self._clock = datetime(2000, 1, 1, tzinfo=ML_TZ)  # latest last_updated handed out
+        self._listings = ListingCache()  # /orders/search listings; change orders through the methods below
         self._lock = threading.RLock()
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], *, user_id: int, client_id: str, client_secret: str,
                refresh_token: str) -> MercadoLibreState:
         state = cls(user_id=user_id, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token)
-        for spec in sales:
-            state.add_sale(spec)
+        with gc_paused():
+            for spec in sales:
+                state.add_sale(spec)
         return state
 
     # -- helpers for tests, the demo and the chaos suite ------------------------------------
@@ -234,6 +237,7 @@ class MercadoLibreState:
             if billing is not None:
                 self.billing_infos[order["buyer"]["billing_info"]["id"]] = billing
             self._clock = max(self._clock, datetime.fromisoformat(order["last_updated"]))
+            self._listings.forget()
         return order["id"]
 
     def order_ids(self) -> list[int]:
@@ -254,6 +258,7 @@ class MercadoLibreState:
             shipment = self.shipments.get(order["shipping"]["id"])
             self._clock = max(self._clock + timedelta(seconds=1), datetime.now(ML_TZ).replace(microsecond=0))
             order["status"], order["last_updated"] = status, _iso(self._clock)
+            self._listings.forget()
             if status == "cancelled" and shipment is not None:
                 shipment_status = shipment_status or "cancelled"
             if status == "paid" and not order["paid_amount"]:
@@ -328,14 +333,22 @@ class MercadoLibreState:
 
     def search(self, *, offset: int, limit: int, sort: str, filters: dict[str, datetime],
                status: str | None) -> dict:
+        """One page of ``/orders/search``: the orders matching ``filters`` and ``status`` by creation
+        date (``date_asc``/``date_desc``), with ``paging.total``."""
+        query = (sort, status, tuple(sorted(filters.items())))
         with self._lock:
-            orders = [o for o in self.orders.values() if _matches(o, filters, status)]
-            orders.sort(key=lambda o: (o["date_created"], o["id"]), reverse=sort == "date_desc")
-            page = copy.deepcopy(orders[offset:offset + limit])
+            ids = self._listings.ids(query, lambda: self._listing_ids(sort, filters, status))
+            page = [copy.deepcopy(self.orders[order_id]) for order_id in ids[offset:offset + limit]]
+            total = len(ids)
         return {"query": None, "results": page, "display": "complete",
                 "sort": {"id": sort, "name": "Date ascending" if sort == "date_asc" else "Date descending"},
                 "available_sorts": [{"id": s, "name": s} for s in ("date_asc", "date_desc") if s != sort],
-                "filters": [], "paging": {"total": len(orders), "offset": offset, "limit": limit}}
+                "filters": [], "paging": {"total": total, "offset": offset, "limit": limit}}
+
+    def _listing_ids(self, sort: str, filters: dict[str, datetime], status: str | None) -> list[int]:
+        orders = [o for o in self.orders.values() if _matches(o, filters, status)]
+        orders.sort(key=lambda o: (o["date_created"], o["id"]), reverse=sort == "date_desc")
+        return [o["id"] for o in orders]
 
     def find(self, collection: str, key: Any) -> dict | None:
         with self._lock:

@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import PRODUCTS, TAX_RATES, SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
 from sandbox.webhooks import Subscription, WebhookSender, json_body, shopify_headers
@@ -196,13 +197,15 @@ class ShopifyState:
         self.throttled = 0
         self._level, self._level_at = 0.0, time.monotonic()
         self._clock = datetime(2000, 1, 1, tzinfo=SHOP_TZ)
+        self._listings = ListingCache()  # /orders.json listings; change orders through the methods below
         self._lock = threading.RLock()
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], **kwargs) -> ShopifyState:
         state = cls(**kwargs)
-        for spec in sales:
-            state.add_sale(spec, notify=False)
+        with gc_paused():
+            for spec in sales:
+                state.add_sale(spec, notify=False)
         return state
 
     # -- helpers for tests, the demo and the chaos suite ------------------------------------
@@ -213,6 +216,7 @@ class ShopifyState:
             self.orders[order["id"]] = order
             self.specs[order["id"]] = spec
             self._clock = max(self._clock, datetime.fromisoformat(order["updated_at"]))
+            self._listings.forget()
         if notify:
             self.deliver("orders/create", order["id"])
         return order["id"]
@@ -231,6 +235,7 @@ class ShopifyState:
             self.taxes_included = taxes_included
             for order_id, spec in self.specs.items():
                 self.orders[order_id] = render_sale(spec, taxes_included=taxes_included)
+            self._listings.forget()
 
     def update_order(self, order_id: int, *, notify: bool = True, **changes: Any) -> dict:
         """Change fields of an order (e.g. ``financial_status``, ``fulfillment_status``); bumps
@@ -240,6 +245,7 @@ class ShopifyState:
             self._clock = max(self._clock + timedelta(seconds=1), datetime.now(SHOP_TZ).replace(microsecond=0))
             order.update(copy.deepcopy(changes))
             order["updated_at"] = _iso(self._clock)
+            self._listings.forget()
         if notify:
             self.deliver("orders/updated", int(order_id))
         return self.order(order_id)
@@ -276,22 +282,30 @@ class ShopifyState:
             self._level += 1
             return True, math.ceil(self._level)
 
-    def listing(self, *, status: str, updated_at_min: datetime | None, order: str) -> list[dict]:
+    def listing_page(self, *, status: str, updated_at_min: datetime | None, order: str, offset: int,
+                     limit: int) -> tuple[list[dict], int]:
+        """``limit`` orders of the listing from ``offset`` (a ``page_info`` cursor holds both) and
+        how many orders the whole listing has."""
+        query = (status, updated_at_min, order)
         with self._lock:
-            orders = list(self.orders.values())
-            if status == "open":
-                orders = [o for o in orders if not o["cancelled_at"] and not o["closed_at"]]
-            elif status == "closed":
-                orders = [o for o in orders if o["closed_at"]]
-            elif status == "cancelled":
-                orders = [o for o in orders if o["cancelled_at"]]
-            if updated_at_min is not None:
-                orders = [o for o in orders if datetime.fromisoformat(o["updated_at"]) >= updated_at_min]
-            field, _, direction = (order or "id asc").partition(" ")
-            field = field if field in ("updated_at", "created_at", "id") else "id"
-            orders.sort(key=lambda o: (str(o[field]) if field != "id" else o["id"], o["id"]),
-                        reverse=direction.strip().lower() == "desc")
-            return copy.deepcopy(orders)
+            ids = self._listings.ids(query, lambda: self._listing_ids(status, updated_at_min, order))
+            return [copy.deepcopy(self.orders[order_id]) for order_id in ids[offset:offset + limit]], len(ids)
+
+    def _listing_ids(self, status: str, updated_at_min: datetime | None, order: str) -> list[int]:
+        orders = list(self.orders.values())
+        if status == "open":
+            orders = [o for o in orders if not o["cancelled_at"] and not o["closed_at"]]
+        elif status == "closed":
+            orders = [o for o in orders if o["closed_at"]]
+        elif status == "cancelled":
+            orders = [o for o in orders if o["cancelled_at"]]
+        if updated_at_min is not None:
+            orders = [o for o in orders if datetime.fromisoformat(o["updated_at"]) >= updated_at_min]
+        field, _, direction = (order or "id asc").partition(" ")
+        field = field if field in ("updated_at", "created_at", "id") else "id"
+        orders.sort(key=lambda o: (str(o[field]) if field != "id" else o["id"], o["id"]),
+                    reverse=direction.strip().lower() == "desc")
+        return [o["id"] for o in orders]
 
 
 def _errors(status: int, errors: Any, **headers: str):
@@ -369,15 +383,15 @@ def create_app(state: ShopifyState, knobs: Knobs | None = None) -> Flask:
             since = datetime.fromisoformat(cursor["updated_at_min"].replace(" ", "+")) if cursor["updated_at_min"] else None
         except ValueError:
             return _errors(400, {"updated_at_min": ["is invalid"]})
-        everything = state.listing(status=cursor["status"], updated_at_min=since, order=cursor["order"])
         offset = int(cursor["offset"])
-        page = everything[offset:offset + limit]
+        page, total = state.listing_page(status=cursor["status"], updated_at_min=since, order=cursor["order"],
+                                         offset=offset, limit=limit)
         base = f"{request.host_url.rstrip('/')}{request.path}"
         links = []
         if offset > 0:
             links.append(f'<{base}?limit={limit}&page_info={_encode_cursor({**cursor, "offset": max(0, offset - limit)})}>; '
                          'rel="previous"')
-        if offset + limit < len(everything):
+        if offset + limit < total:
             links.append(f'<{base}?limit={limit}&page_info={_encode_cursor({**cursor, "offset": offset + limit})}>; '
                          'rel="next"')
         response = jsonify({"orders": page})

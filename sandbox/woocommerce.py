@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
 from sandbox.shopify import cents, money, sku_tax_rate, stable_id, tax_part
@@ -163,13 +164,15 @@ class WooCommerceState:
         self.subscriptions: list[Subscription] = []
         self.sender = WebhookSender()
         self._clock = datetime(2000, 1, 1, tzinfo=UTC)
+        self._listings = ListingCache()  # /orders listings; change orders through the methods below
         self._lock = threading.RLock()
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], **kwargs) -> WooCommerceState:
         state = cls(**kwargs)
-        for spec in sales:
-            state.add_sale(spec, notify=False)
+        with gc_paused():
+            for spec in sales:
+                state.add_sale(spec, notify=False)
         return state
 
     # -- helpers for tests, the demo and the chaos suite ------------------------------------
@@ -179,6 +182,7 @@ class WooCommerceState:
         with self._lock:
             self.orders[order["id"]] = order
             self._clock = max(self._clock, datetime.fromisoformat(order["date_modified_gmt"]).replace(tzinfo=UTC))
+            self._listings.forget()
         if notify:
             self.deliver("order.created", order["id"])
         return order["id"]
@@ -198,6 +202,7 @@ class WooCommerceState:
             order["date_modified"] = _local(self._clock)
             if status == "completed":
                 order["date_completed_gmt"], order["date_completed"] = order["date_modified_gmt"], order["date_modified"]
+            self._listings.forget()
         if notify:
             self.deliver("order.updated", int(order_id))
         return self.order(order_id)
@@ -234,16 +239,24 @@ class WooCommerceState:
             key, secret = request.args.get("consumer_key"), request.args.get("consumer_secret")
         return key == self.consumer_key and secret == self.consumer_secret
 
-    def listing(self, *, status: str, modified_after: datetime | None, orderby: str, order: str) -> list[dict]:
+    def listing_page(self, *, status: str, modified_after: datetime | None, orderby: str, order: str, page: int,
+                     per_page: int) -> tuple[list[dict], int]:
+        """One page of ``/orders`` (``page`` from 1) and how many orders the whole listing has."""
+        query = (status, modified_after, orderby, order)
         with self._lock:
-            orders = [o for o in self.orders.values() if (o["status"] != "trash" if status == "any"
-                                                          else o["status"] in status.split(","))]
-            if modified_after is not None:
-                orders = [o for o in orders
-                          if datetime.fromisoformat(o["date_modified_gmt"]).replace(tzinfo=UTC) > modified_after]
-            key = {"date": "date_created_gmt", "modified": "date_modified_gmt", "id": "id"}.get(orderby, "date_created_gmt")
-            orders.sort(key=lambda o: (o[key], o["id"]), reverse=order == "desc")
-            return copy.deepcopy(orders)
+            ids = self._listings.ids(query, lambda: self._listing_ids(status, modified_after, orderby, order))
+            start = (page - 1) * per_page
+            return [copy.deepcopy(self.orders[order_id]) for order_id in ids[start:start + per_page]], len(ids)
+
+    def _listing_ids(self, status: str, modified_after: datetime | None, orderby: str, order: str) -> list[int]:
+        orders = [o for o in self.orders.values() if (o["status"] != "trash" if status == "any"
+                                                      else o["status"] in status.split(","))]
+        if modified_after is not None:
+            orders = [o for o in orders
+                      if datetime.fromisoformat(o["date_modified_gmt"]).replace(tzinfo=UTC) > modified_after]
+        key = {"date": "date_created_gmt", "modified": "date_modified_gmt", "id": "id"}.get(orderby, "date_created_gmt")
+        orders.sort(key=lambda o: (o[key], o["id"]), reverse=order == "desc")
+        return [o["id"] for o in orders]
 
 
 def _error(status: int, code: str, message: str, **headers: str):
@@ -292,11 +305,12 @@ def create_app(state: WooCommerceState, knobs: Knobs | None = None) -> Flask:
             since = since.replace(tzinfo=UTC if gmt else STORE_TZ)
         if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
             return _error(400, "rest_invalid_param", "Parámetro(s) no válido(s): per_page")
-        everything = state.listing(status=args.get("status", "any"), modified_after=since,
-                                   orderby=args.get("orderby", "date"), order=args.get("order", "desc"))
-        pages = max(1, -(-len(everything) // per_page))
-        response = jsonify(everything[(page - 1) * per_page: page * per_page])
-        response.headers["X-WP-Total"] = str(len(everything))
+        listed, total = state.listing_page(status=args.get("status", "any"), modified_after=since,
+                                           orderby=args.get("orderby", "date"), order=args.get("order", "desc"),
+                                           page=page, per_page=per_page)
+        pages = max(1, -(-total // per_page))
+        response = jsonify(listed)
+        response.headers["X-WP-Total"] = str(total)
         response.headers["X-WP-TotalPages"] = str(pages)
         base = f"{request.host_url.rstrip('/')}{request.path}"
         links = []

@@ -1,9 +1,26 @@
 """The Mercado Libre channel adapter: pulls orders with their shipment and billing info.
 
 ``pull_orders`` lists the seller's orders changed since a cursor (``order.date_last_updated.from``)
-with ``sort=date_asc``, which ML applies to the *creation* date: offset pages stay stable while
-orders change during the pull, but they are not in last-update order, so the listing is collected
-first and yielded sorted by ``last_updated`` ("oldest change first", as the core's cursor needs).
+with ``sort=date_asc``, which ML applies to the *creation* date, so offset pages stay stable while
+orders change during the pull. Each order is enriched and yielded as soon as its page arrives: the
+adapter holds one page and the ids of the orders sharing the last creation date it saw (see below),
+never the listing, so pulling a backlog of any length needs the same memory.
+
+The orders arrive in creation order, not in order of their last change, and the cursor does not
+need more: the core (:func:`connector.sync.pull_channel_connection`) commits each order as it
+arrives and moves the cursor only once the whole pull has succeeded, to the newest ``last_updated``
+it saw. A pull that fails part-way leaves the cursor where it was, so the next pull reads the same
+orders again (storing an order that did not change is a no-op).
+
+``/orders/search`` refuses offsets past a cap. A longer listing goes on in a new *window* that
+starts at the last creation date seen (``order.date_created.from``, inclusive), so the orders of
+the previous window created at that very date are listed again: only their ids are remembered, and
+each of them is yielded once. Orders created at that date that the previous window did not reach
+are new to the pull and are yielded.
+
+An order that starts matching the filter during the pull (it changed after the pull began) enters
+the listing at its creation date; when that is before the current offset it pushes the rest one
+place down and one order is listed twice. That duplicate is yielded again and stored as unchanged.
 """
 
 from __future__ import annotations
@@ -11,7 +28,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import httpx
@@ -40,8 +59,6 @@ DEFAULT_SITE_ID = "MCO"  # Colombia
 # ML refuses offsets past a cap on /orders/search (unconfirmed value; reports vary). When a listing
 # is longer, the next window starts at the last seen creation date (order.date_created.from).
 MAX_SEARCH_OFFSET = 10_000
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MercadoLibreAdapter:
@@ -101,10 +118,9 @@ class MercadoLibreAdapter:
                            extra={"site_id": site_id})
 
     def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
-        """Every order changed since ``since`` (inclusive), enriched, oldest ``last_updated`` first."""
-        orders = self._search_orders(since)
-        orders.sort(key=lambda order: (_last_updated(order) or _EPOCH, str(order.get("id"))))
-        for order in orders:
+        """Every order changed since ``since`` (inclusive), enriched, in creation order as the pages
+        arrive (see the module docstring for why that is all the cursor needs)."""
+        for order in self._search_orders(since):
             yield self._enrich(order)
 
     def fetch_order(self, external_id: str) -> PulledOrder:
@@ -151,42 +167,41 @@ class MercadoLibreAdapter:
             return str(me["id"])
         return self.client.auth.user_id
 
-    def _search_orders(self, since: datetime | None) -> list[dict[str, Any]]:
-        """All orders of the listing, deduplicated by id, across offset-cap windows."""
+    def _search_orders(self, since: datetime | None) -> Iterator[dict[str, Any]]:
+        """The listing's orders as their pages arrive, window after offset-capped window; an order
+        listed again at the start of a window (it shares the boundary creation date) comes once."""
         seller_id = self._seller_id()
-        found: dict[str, dict[str, Any]] = {}
         created_from: str | None = None
+        listed_before: set[str] = set()  # ids the previous window listed at ``created_from``
         while True:
-            window: list[dict[str, Any]] = []
-            reported_total: list[int | None] = [None]
-
-            def fetch(offset: int, limit: int, created_from=created_from, reported_total=reported_total):
-                page = endpoints.search_orders(self.client.api, seller_id=seller_id, offset=offset, limit=limit,
-                                               updated_from=since, created_from=created_from)
-                results = page.get("results")
-                if not isinstance(results, list):
-                    raise TransientError("Mercado Libre respondió una lista de pedidos inesperada.",
-                                         detail="orders/search without a results list")
-                total = endpoints.paging_total(page)
-                reported_total[0] = total
-                capped = self.max_search_offset if total is None else min(total, self.max_search_offset)
-                return [r for r in results if isinstance(r, dict)], capped
-
+            window = _SearchWindow()
+            fetch = partial(self._search_page, seller_id, since, created_from, window)
             for order in iter_offset_pages(fetch, page_size=self.page_size):
-                window.append(order)
+                window.note(order)
                 if order.get("id") is None:
                     log.warning("Mercado Libre listed an order without id; skipped")
-                    continue
-                found[str(order["id"])] = order
-            total = reported_total[0]
-            truncated = len(window) >= self.max_search_offset and (total is None or total > len(window))
-            next_from = window[-1].get("date_created") if window else None
-            if not truncated or not isinstance(next_from, str) or next_from == created_from:
-                if truncated:
-                    log.warning("more than %s orders share creation date %s; listing cut short",
-                                self.max_search_offset, next_from)
-                return list(found.values())
-            created_from = next_from
+                elif str(order["id"]) not in listed_before:
+                    yield order
+            if not window.truncated(self.max_search_offset):
+                return
+            if not isinstance(window.last_created, str) or window.last_created == created_from:
+                log.warning("more than %s orders share creation date %s; listing cut short",
+                            self.max_search_offset, window.last_created)
+                return
+            created_from, listed_before = window.last_created, window.ids_at_last_created
+
+    def _search_page(self, seller_id: str, since: datetime | None, created_from: str | None,
+                     window: _SearchWindow, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of ``/orders/search`` and how far the window can go (the total, capped)."""
+        page = endpoints.search_orders(self.client.api, seller_id=seller_id, offset=offset, limit=limit,
+                                       updated_from=since, created_from=created_from)
+        results = page.get("results")
+        if not isinstance(results, list):
+            raise TransientError("Mercado Libre respondió una lista de pedidos inesperada.",
+                                 detail="orders/search without a results list")
+        window.total = endpoints.paging_total(page)
+        reachable = self.max_search_offset if window.total is None else min(window.total, self.max_search_offset)
+        return [r for r in results if isinstance(r, dict)], reachable
 
     def _enrich(self, order: dict[str, Any]) -> PulledOrder:
         """The order with its shipment and billing info (``None`` for a part that is missing)."""
@@ -197,6 +212,28 @@ class MercadoLibreAdapter:
                         if billing_info_id else None)
         return PulledOrder(external_id=str(order["id"]), updated_at=_last_updated(order),
                            raw={"order": order, "shipment": shipment, "billing_info": billing_info})
+
+
+@dataclass
+class _SearchWindow:
+    """What one offset-capped run of ``/orders/search`` saw: enough to start the next run."""
+
+    listed: int = 0
+    total: int | None = None  # paging.total of the last page, when usable
+    last_created: Any = None  # date_created of the last order listed
+    ids_at_last_created: set[str] = field(default_factory=set)  # ids listed with that creation date
+
+    def note(self, order: dict[str, Any]) -> None:
+        self.listed += 1
+        created = order.get("date_created")
+        if created != self.last_created:
+            self.last_created, self.ids_at_last_created = created, set()
+        if order.get("id") is not None:
+            self.ids_at_last_created.add(str(order["id"]))
+
+    def truncated(self, cap: int) -> bool:
+        """Whether the cap cut this run short (more orders match than it could list)."""
+        return self.listed >= cap and (self.total is None or self.total > self.listed)
 
 
 def _last_updated(order: dict[str, Any]) -> datetime | None:

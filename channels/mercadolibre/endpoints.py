@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from connector.errors import NotFound, TransientError
+from channels.payloads import json_document
+from connector.errors import NotFound
 from connector.http import Requestor
 
 # /orders/search answers 400 to limit > 51 (50 is the usual page size in the docs' examples).
@@ -32,15 +33,7 @@ def format_ml_datetime(value: datetime) -> str:
 
 
 def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        # A 200 that is not JSON is a proxy or outage page: worth another try later.
-        raise TransientError(f"Mercado Libre respondió algo inesperado al leer {what}.",
-                             detail=f"{response.request.url.path}: not a JSON object")
-    return body
+    return json_document(response, "Mercado Libre", what)
 
 
 def get_me(api: Requestor) -> dict[str, Any]:

@@ -28,7 +28,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from channels.base import WebhookEvent, require_matching_secret, text_of
+from channels.base import WebhookEvent, require_matching_secret
+from channels.payloads import text_of
 from connector.errors import InvalidPayload, WebhookRejected
 
 ORDER_TOPICS = ("orders_v2",)

@@ -10,7 +10,6 @@ key shown under Settings › Notifications › Webhooks). A re-delivery keeps ``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -29,15 +28,16 @@ from channels.base import (
     WebhookRegistration,
     header,
     hmac_sha256_base64,
-    parse_iso_datetime,
+    numeric_order_id,
+    order_id_in_webhook,
     require_matching_secret,
-    text_of,
 )
+from channels.payloads import parse_iso_datetime, text_of
 from channels.shopify import endpoints
 from channels.shopify.client import BUCKET_CAPACITY, LEAK_PER_SECOND, ShopifyClient
 from channels.shopify.parser import parse_order
 from connector.canonical import Order, PulledOrder
-from connector.errors import InvalidPayload, NotFound, WebhookRejected
+from connector.errors import WebhookRejected
 from connector.http import iter_link_header_pages
 
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled")
@@ -106,9 +106,7 @@ class ShopifyAdapter:
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """One order by id; ``NotFound`` if it does not exist."""
-        order_id = str(external_id).strip()
-        if not order_id.isdigit():
-            raise NotFound(f"El pedido «{order_id[:30]}» no es un pedido de Shopify.", detail="non-numeric order id")
+        order_id = numeric_order_id(external_id, self.display_name)
         order = endpoints.get_order(self.client.api, order_id)
         return _pulled(order if order.get("id") is not None else {**order, "id": order_id})
 
@@ -133,13 +131,7 @@ class ShopifyAdapter:
         delivery_id = header(headers, "X-Shopify-Webhook-Id") or header(headers, "X-Shopify-Event-Id")
         if not topic.startswith("orders/"):
             return WebhookEvent(delivery_id, topic, None)
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            body = None
-        order_id = text_of(body.get("id")) if isinstance(body, dict) else None
-        if order_id is None:
-            raise InvalidPayload("La notificación de Shopify no trae el pedido.", detail="webhook body without id")
+        order_id = order_id_in_webhook(raw_body, self.display_name)
         return WebhookEvent(delivery_id, topic, order_id)
 
     def webhook_registration(self, url: str) -> WebhookRegistration:

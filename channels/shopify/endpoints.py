@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from channels.payloads import json_document
 from connector.errors import TransientError
 from connector.http import Requestor
 
@@ -29,15 +30,7 @@ def format_shopify_datetime(value: datetime) -> str:
 
 
 def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        # A 200 that is not JSON is a proxy or outage page: worth another try later.
-        raise TransientError(f"Shopify respondió algo inesperado al leer {what}.",
-                             detail=f"{response.request.url.path}: not a JSON object")
-    return body
+    return json_document(response, "Shopify", what)
 
 
 def get_shop(api: Requestor) -> dict[str, Any]:

@@ -42,16 +42,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from channels.base import (
+from channels.payloads import (
     DOCUMENT_FIELD_NAMES,
     DOCUMENT_SHAPE,
     PayloadReader,
+    address_or_none,
     dict_of,
     fold_label,
-    identification_from,
     list_of,
+    order_document,
     parse_safely,
     text_of,
+    typed_document,
 )
 from connector.canonical import (
     Address,
@@ -104,14 +106,7 @@ def parse_order(pulled: PulledOrder, *, document_field: str = "auto") -> Order:
 
 
 def _parse(pulled: PulledOrder, document_field: str) -> Order:
-    raw = pulled.raw if isinstance(pulled.raw, dict) else {}
-    order = raw.get("order")
-    if not isinstance(order, dict):
-        raise PayloadReader(LABEL, pulled.external_id).invalid("no viene el documento del pedido", "order")
-    order_id = text_of(order.get("id"))
-    read = PayloadReader(LABEL, text_of(order.get("name")) or order_id or pulled.external_id)
-    if order_id is None:
-        raise read.invalid("falta el identificador del pedido", "id")
+    order, order_id, read = order_document(pulled, LABEL, shown_id_key="name")
     if text_of(order.get("financial_status")) is None:
         raise read.invalid("falta el estado de pago", "financial_status")
     created_at = read.date(order.get("created_at"), "created_at", label="la fecha de creación")
@@ -133,7 +128,7 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
         shipping_cost=_shipping_cost(read, order.get("shipping_lines")),
         total_paid=read.optional_amount(order.get("total_price"), "total_price", label="el total") or None,
         buyer=_parse_buyer(read, order, document_field),
-        raw=raw,
+        raw=pulled.raw,
     )
 
 
@@ -153,10 +148,7 @@ def _parse_lines(read: PayloadReader, items: Any) -> list[OrderLine]:
         where = f"line_items[{index}]"
         if not isinstance(entry, dict):
             raise read.invalid(f"el producto {index + 1} no trae sus datos", where)
-        quantity = read.decimal(entry.get("quantity"), f"{where}.quantity", label=f"la cantidad del producto {index + 1}")
-        if quantity <= 0:
-            raise read.invalid(f"la cantidad del producto {index + 1} debe ser mayor que cero ({quantity})",
-                               f"{where}.quantity")
+        quantity = read.quantity(entry.get("quantity"), f"{where}.quantity", label=f"la cantidad del producto {index + 1}")
         unit_price = read.amount(entry.get("price"), f"{where}.price", label=f"el precio del producto {index + 1}")
         discount = _allocated(read, entry.get("discount_allocations"), where)
         if discount > unit_price * quantity:
@@ -220,12 +212,7 @@ def _parse_buyer(read: PayloadReader, order: dict[str, Any], document_field: str
     full_name = text_of(billing.get("name")) or " ".join(
         p for p in (text_of(customer.get("first_name")), text_of(customer.get("last_name"))) if p)
     company = text_of(billing.get("company"))
-    identification, kind = None, None
-    found = find_document(order, document_field)
-    if found is not None:
-        value, source = found
-        identification = identification_from(value, source, read, "note_attributes")
-        kind = {"NIT": KindOfPerson.LEGAL, "CC": KindOfPerson.PERSON}.get(identification.type or "")
+    identification, kind = typed_document(find_document(order, document_field), read, "note_attributes")
     legal_name = company if kind is KindOfPerson.LEGAL and company and not DOCUMENT_SHAPE.fullmatch(company) else None
     street = " ".join(p for p in (text_of(billing.get("address1")), text_of(billing.get("address2"))) if p)
     address = Address(street=street or None, city=text_of(billing.get("city")),
@@ -239,5 +226,5 @@ def _parse_buyer(read: PayloadReader, order: dict[str, Any], document_field: str
         phone=text_of(billing.get("phone")) or text_of(order.get("phone")) or text_of(customer.get("phone")),
         identification=identification,
         kind_of_person=kind,
-        address=address if any(address.model_dump().values()) else None,
+        address=address_or_none(address),
     )

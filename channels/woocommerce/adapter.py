@@ -12,7 +12,6 @@ a valid signature is rejected.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,15 +32,16 @@ from channels.base import (
     WebhookRegistration,
     header,
     hmac_sha256_base64,
-    parse_iso_datetime,
+    numeric_order_id,
+    order_id_in_webhook,
     require_matching_secret,
-    text_of,
 )
+from channels.payloads import parse_iso_datetime, text_of
 from channels.woocommerce import endpoints
 from channels.woocommerce.client import Resolver, WooCommerceClient, resolve_host
 from channels.woocommerce.parser import parse_order
 from connector.canonical import Order, PulledOrder
-from connector.errors import ConfigurationError, InvalidPayload, NotFound
+from connector.errors import ConfigurationError, NotFound
 from connector.http import iter_page_number_pages
 
 ORDER_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
@@ -107,25 +107,27 @@ class WooCommerceAdapter:
         return AccountInfo(remote_id=host, display_name=name or host, extra={"store_url": store})
 
     def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
-        """Every order changed since ``since`` (inclusive), all pages, oldest change first."""
-        found: dict[str, dict[str, Any]] = {}
+        """Every order changed since ``since``, all pages, in creation order as the pages arrive.
+
+        The order does not matter to the cursor: the core commits each order as it arrives and
+        moves the cursor to the newest change it saw only once the whole pull has succeeded.
+        """
+        recent = _PreviousPageIds()
 
         def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
-            return endpoints.list_orders(self.client.api, page=page, per_page=self.page_size, modified_after=since)
+            orders, total_pages = endpoints.list_orders(self.client.api, page=page, per_page=self.page_size,
+                                                        modified_after=since)
+            recent.turn_to(orders)
+            return orders, total_pages
 
         for order in iter_page_number_pages(fetch):
-            if text_of(order.get("id")) is not None:
-                found[str(order["id"])] = order  # an order that moved between pages is read once
-        pulled = [_pulled(order) for order in found.values()]
-        pulled.sort(key=lambda p: (p.updated_at is None, p.updated_at or datetime.min, p.external_id))
-        yield from pulled
+            order_id = text_of(order.get("id"))
+            if order_id is not None and not recent.on_previous_page(order_id):
+                yield _pulled(order)
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """One order by id; ``NotFound`` if it does not exist."""
-        order_id = str(external_id).strip()
-        if not order_id.isdigit():
-            raise NotFound(f"El pedido «{order_id[:30]}» no es un pedido de WooCommerce.",
-                           detail="non-numeric order id")
+        order_id = numeric_order_id(external_id, self.display_name)
         order = endpoints.get_order(self.client.api, order_id)
         return _pulled(order if order.get("id") is not None else {**order, "id": order_id})
 
@@ -150,13 +152,7 @@ class WooCommerceAdapter:
         delivery_id = header(headers, "X-WC-Webhook-Delivery-ID")
         if not topic.startswith("order."):
             return WebhookEvent(delivery_id, topic, None)
-        try:
-            body = json.loads(raw_body)
-        except ValueError:
-            body = None
-        order_id = text_of(body.get("id")) if isinstance(body, dict) else None
-        if order_id is None:
-            raise InvalidPayload("La notificación de WooCommerce no trae el pedido.", detail="webhook body without id")
+        order_id = order_id_in_webhook(raw_body, self.display_name)
         return WebhookEvent(delivery_id, topic, order_id)
 
     def webhook_registration(self, url: str) -> WebhookRegistration:
@@ -172,6 +168,37 @@ class WooCommerceAdapter:
 def is_ping(raw_body: bytes) -> bool:
     """WooCommerce's set-up ping: ``webhook_id=<n>`` and nothing else."""
     return bool(_PING.fullmatch(raw_body.strip()))
+
+
+class _PreviousPageIds:
+    """The ids of the page before the current one, to yield an order that moved between pages once.
+
+    Pages are sorted by creation date. An order that starts matching ``modified_after`` during the
+    pull (it changed after the pull began) enters the listing at its creation date; when that is
+    on a page already read, every later order moves one place down and the last order of the
+    previous page is listed again at the top of the next one: that repeat is skipped here.
+
+    What this cannot catch, and why it is acceptable: when more than a page of orders enters the
+    listing between two page requests, a repeat comes from an earlier page and is yielded again;
+    the core stores an order that did not change as unchanged, so it costs one write, nothing
+    else. An order trashed during the pull leaves the listing and moves later orders one place
+    up, so the order at the next page boundary is not listed by this pull (no memory of ids can see
+    what was never listed): its webhook brings it, and so does a later pull once it changes or
+    when the cursor this pull leaves is not past its last change. This was so before pages were
+    streamed too; only re-reading an overlapping page (``offset``) would close it.
+    """
+
+    def __init__(self) -> None:
+        self.previous: set[str] = set()
+        self.current: set[str] = set()
+
+    def turn_to(self, orders: list[dict[str, Any]]) -> None:
+        """A new page arrived: the current page's ids become the previous page's."""
+        self.previous = self.current
+        self.current = {order_id for order in orders if (order_id := text_of(order.get("id"))) is not None}
+
+    def on_previous_page(self, order_id: str) -> bool:
+        return order_id in self.previous
 
 
 def _pulled(order: dict[str, Any]) -> PulledOrder:

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from connector.errors import TransientError
+from channels.payloads import json_document
 from connector.http import Requestor
 
 MAX_PAGE_SIZE = 100
@@ -31,15 +31,7 @@ def format_woo_datetime(value: datetime) -> str:
 
 
 def _json(response: httpx.Response, what: str, kind: type) -> Any:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, kind):
-        # A 200 that is not the expected JSON is a cache, proxy or maintenance page: try later.
-        raise TransientError(f"WooCommerce respondió algo inesperado al leer {what}.",
-                             detail=f"{response.request.url.path}: not a JSON {kind.__name__}")
-    return body
+    return json_document(response, "WooCommerce", what, kind)
 
 
 def get_site_index(api: Requestor) -> dict[str, Any]:

@@ -43,17 +43,19 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from channels.base import (
+from channels.payloads import (
     DOCUMENT_FIELD_NAMES,
     DOCUMENT_SHAPE,
     PayloadReader,
+    address_or_none,
     dict_of,
     fold_label,
-    identification_from,
     list_of,
+    order_document,
     parse_iso_datetime,
     parse_safely,
     text_of,
+    typed_document,
 )
 from connector.canonical import Address, Buyer, KindOfPerson, Order, OrderLine, OrderStatus, PulledOrder
 
@@ -90,14 +92,7 @@ def _date(read: PayloadReader, order: dict[str, Any], name: str, label: str):
 
 
 def _parse(pulled: PulledOrder, document_field: str) -> Order:
-    raw = pulled.raw if isinstance(pulled.raw, dict) else {}
-    order = raw.get("order")
-    if not isinstance(order, dict):
-        raise PayloadReader(LABEL, pulled.external_id).invalid("no viene el documento del pedido", "order")
-    order_id = text_of(order.get("id"))
-    read = PayloadReader(LABEL, text_of(order.get("number")) or order_id or pulled.external_id)
-    if order_id is None:
-        raise read.invalid("falta el identificador del pedido", "id")
+    order, order_id, read = order_document(pulled, LABEL, shown_id_key="number")
     raw_status = text_of(order.get("status"))
     if raw_status is None:
         raise read.invalid("falta el estado del pedido", "status")
@@ -122,7 +117,7 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
         shipping_cost=_shipping_cost(read, order.get("shipping_lines")),
         total_paid=read.optional_amount(order.get("total"), "total", label="el total") or None,
         buyer=_parse_buyer(read, order, document_field),
-        raw=raw,
+        raw=pulled.raw,
     )
 
 
@@ -134,17 +129,15 @@ def _parse_lines(read: PayloadReader, items: Any) -> list[OrderLine]:
         where = f"line_items[{index}]"
         if not isinstance(entry, dict):
             raise read.invalid(f"el producto {index + 1} no trae sus datos", where)
-        label = f"el producto {index + 1}"
-        quantity = read.decimal(entry.get("quantity"), f"{where}.quantity", label=f"la cantidad de {label}")
-        if quantity <= 0:
-            raise read.invalid(f"la cantidad de {label} debe ser mayor que cero ({quantity})", f"{where}.quantity")
-        paid = read.amount(entry.get("total"), f"{where}.total", label=f"el total de {label}") + \
-            read.optional_amount(entry.get("total_tax"), f"{where}.total_tax", label=f"el impuesto de {label}")
+        label = f"producto {index + 1}"
+        quantity = read.quantity(entry.get("quantity"), f"{where}.quantity", label=f"la cantidad del {label}")
+        paid = read.amount(entry.get("total"), f"{where}.total", label=f"el total del {label}") + \
+            read.optional_amount(entry.get("total_tax"), f"{where}.total_tax", label=f"el impuesto del {label}")
         gross = paid
         if entry.get("subtotal") not in (None, "") and entry.get("subtotal_tax") not in (None, ""):
-            gross = max(paid, read.amount(entry["subtotal"], f"{where}.subtotal", label=f"el subtotal de {label}")
+            gross = max(paid, read.amount(entry["subtotal"], f"{where}.subtotal", label=f"el subtotal del {label}")
                         + read.amount(entry["subtotal_tax"], f"{where}.subtotal_tax",
-                                      label=f"el impuesto del subtotal de {label}"))
+                                      label=f"el impuesto del subtotal del {label}"))
         unit_price = (gross / quantity).quantize(UNIT_PLACES, rounding=ROUND_CEILING)
         variation_id = text_of(entry.get("variation_id"))
         lines.append(OrderLine(
@@ -240,11 +233,7 @@ def _parse_buyer(read: PayloadReader, order: dict[str, Any], document_field: str
     billing = dict_of(order.get("billing"))
     full_name = " ".join(p for p in (text_of(billing.get("first_name")), text_of(billing.get("last_name"))) if p)
     company = text_of(billing.get("company"))
-    identification, kind = None, None
-    found = find_document(order, document_field)
-    if found is not None:
-        identification = identification_from(found[0], found[1], read, "meta_data")
-        kind = {"NIT": KindOfPerson.LEGAL, "CC": KindOfPerson.PERSON}.get(identification.type or "")
+    identification, kind = typed_document(find_document(order, document_field), read, "meta_data")
     legal_name = company if kind is KindOfPerson.LEGAL and company and not DOCUMENT_SHAPE.fullmatch(company) else None
     street = " ".join(p for p in (text_of(billing.get("address_1")), text_of(billing.get("address_2"))) if p)
     address = Address(street=street or None, city=text_of(billing.get("city")),
@@ -258,5 +247,5 @@ def _parse_buyer(read: PayloadReader, order: dict[str, Any], document_field: str
         phone=text_of(billing.get("phone")),
         identification=identification,
         kind_of_person=kind,
-        address=address if any(address.model_dump().values()) else None,
+        address=address_or_none(address),
     )

@@ -73,11 +73,24 @@ def test_pull_orders_pages_through_the_search_with_the_date_cursor(api, adapter)
         assert params["seller"] == SELLER and params["sort"] == "date_asc"
         assert (params["offset"], params["limit"]) == (str(offset), "2")
         assert params["order.date_last_updated.from"] == "2026-11-05T07:30:00.000-05:00"
-    assert len(pulled) == 5
-    updated = [p.updated_at for p in pulled]
-    assert updated == sorted(updated)  # oldest change first, although ML sorts by creation date
-    assert [p.external_id for p in pulled][-2:] == ["2000008200000", "2000008200003"]
+    # as listed: by creation date (ML's date_asc), not by last change; the core's cursor needs no sort
+    assert [p.external_id for p in pulled] == [f"200000820000{n}" for n in range(5)]
+    assert [p.updated_at for p in pulled] != sorted(p.updated_at for p in pulled)
     assert all(p.raw["shipment"] is None and p.raw["billing_info"] is None for p in pulled)
+
+
+def test_each_page_is_yielded_before_the_next_page_is_fetched(api, adapter):
+    search = api.get("/orders/search").mock(side_effect=[
+        httpx.Response(200, json=fixture(f"orders-search-page-{n}.json")) for n in (1, 2, 3)
+    ])
+    pulled = adapter.pull_orders(None)
+
+    assert [next(pulled).external_id, next(pulled).external_id] == ["2000008200000", "2000008200001"]
+    assert search.call_count == 1  # the second page is not asked for until the first one is used up
+    assert next(pulled).external_id == "2000008200002"
+    assert search.call_count == 2
+    assert [p.external_id for p in pulled] == ["2000008200003", "2000008200004"]
+    assert search.call_count == 3
 
 
 def test_pull_orders_without_a_cursor_omits_the_date_filter(api, adapter):
@@ -140,19 +153,63 @@ def test_the_seller_id_comes_from_the_token_when_not_stored(api):
     assert adapter.credentials["user_id"] == "187654321"
 
 
-def test_a_long_listing_continues_past_the_offset_cap_by_creation_date(api, adapter):
-    pages = [fixture(f"orders-search-page-{n}.json")["results"] for n in (1, 2, 3)]
-    everything = pages[0] + pages[1] + pages[2]
+def listed_order(order_id: int, created: str) -> dict:
+    """A search result as documented (the first fixture's order), with its own id and creation time."""
+    order = fixture("orders-search-page-1.json")["results"][1]
+    return order | {"id": order_id, "date_created": f"2026-11-05T{created}:00.000-04:00"}
+
+
+def search_like_mercadolibre(listing: list[dict]):
+    """``/orders/search`` over ``listing``: ``sort=date_asc`` by creation date, ``order.date_created.from``
+    inclusive, offset/limit and ``paging.total``, as the documented answer."""
+    listing = sorted(listing, key=lambda o: o["date_created"])
 
     def search(request: httpx.Request) -> httpx.Response:
-        created_from = request.url.params.get("order.date_created.from")
-        matching = [o for o in everything if created_from is None or o["date_created"] >= created_from]
-        offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+        params = request.url.params
+        created_from = params.get("order.date_created.from")
+        matching = [o for o in listing if created_from is None or o["date_created"] >= created_from]
+        offset, limit = int(params["offset"]), int(params["limit"])
         return httpx.Response(200, json={"results": matching[offset:offset + limit],
                                          "paging": {"total": len(matching), "offset": offset, "limit": limit}})
 
-    route = api.get("/orders/search").mock(side_effect=search)
+    return search
+
+
+def test_a_long_listing_continues_past_the_offset_cap_by_creation_date(api, adapter):
+    pages = [fixture(f"orders-search-page-{n}.json")["results"] for n in (1, 2, 3)]
+    everything = pages[0] + pages[1] + pages[2]
+    route = api.get("/orders/search").mock(side_effect=search_like_mercadolibre(everything))
     adapter.max_search_offset = 2
-    pulled = list(adapter.pull_orders(None))
-    assert sorted(p.external_id for p in pulled) == sorted(str(o["id"]) for o in everything)
+    pulled = [p.external_id for p in adapter.pull_orders(None)]
+    assert pulled == [str(o["id"]) for o in everything]  # each once, in creation order
     assert route.call_count >= 3
+
+
+def test_orders_at_the_window_boundary_come_once_and_none_is_lost(api, adapter):
+    # A window reaches 4 orders (offsets 0 and 2 with a cap of 4). Three orders share 09:00: two end
+    # the first window and come again at the start of the second, the third is past the cap.
+    times = {1: "08:00", 2: "08:00", 3: "09:00", 4: "09:00", 5: "09:00", 6: "10:00", 7: "11:00"}
+    listing = [listed_order(2000008300000 + n, created) for n, created in times.items()]
+    route = api.get("/orders/search").mock(side_effect=search_like_mercadolibre(listing))
+    adapter.max_search_offset = 4
+
+    pulled = [p.external_id for p in adapter.pull_orders(None)]
+
+    assert pulled == [str(2000008300000 + n) for n in times]
+    windows = [(c.request.url.params.get("order.date_created.from"), c.request.url.params["offset"])
+               for c in route.calls]
+    assert windows == [(None, "0"), (None, "2"),
+                       ("2026-11-05T09:00:00.000-04:00", "0"), ("2026-11-05T09:00:00.000-04:00", "2"),
+                       ("2026-11-05T10:00:00.000-04:00", "0")]
+
+
+def test_a_window_full_of_one_creation_date_stops_with_what_it_could_list(api, adapter, caplog):
+    listing = [listed_order(2000008300000 + n, "09:00") for n in range(6)]
+    route = api.get("/orders/search").mock(side_effect=search_like_mercadolibre(listing))
+    adapter.max_search_offset = 4
+
+    pulled = [p.external_id for p in adapter.pull_orders(None)]
+
+    assert pulled == [str(2000008300000 + n) for n in range(4)]  # nothing twice, and no endless loop
+    assert route.call_count == 4
+    assert "share creation date" in caplog.text

@@ -195,6 +195,7 @@ _DELETE = object()
     (_set("order_items.0.unit_price", -10), "order_items[0].unit_price", "negativo"),
     (_set("order_items.0.unit_price", "NaN"), "order_items[0].unit_price", "no es un número"),
     (_set("order_items.0.unit_price", True), "order_items[0].unit_price", "no es un número"),
+    (_set("order_items.0.unit_price", "  "), "order_items[0].unit_price", "falta el precio"),
     (_set("order_items.0.item", None), "order_items[0].item", "no trae sus datos"),
     (_set("id", _DELETE), "id", "identificador"),
     (_set("status", None), "status", "estado"),
@@ -209,6 +210,11 @@ def test_malformed_payloads_are_invalid_payload_with_a_readable_reason(change, f
     message = caught.value.user_message
     assert field in message and words in message
     assert message.startswith(("El pedido", "Un pedido"))
+
+
+def test_a_date_without_an_offset_is_read_in_mercado_libre_s_server_zone():
+    order = with_changes("order-paid-with-variation.json", _set("date_created", "2026-11-02T09:03:00.000"))
+    assert parse_order(pulled(order)).created_at == datetime(2026, 11, 2, 9, 3, tzinfo=ML_TZ)
 
 
 def test_a_negative_shipping_cost_is_invalid():

@@ -64,9 +64,46 @@ def test_pages_by_number_until_the_last_page_with_the_modified_cursor(api):
     params = [dict(call.request.url.params) for call in route.calls]
     assert params == [{"page": str(n), "per_page": "2", "orderby": "date", "order": "asc",
                        "modified_after": "2026-11-05T12:30:00", "dates_are_gmt": "true"} for n in (1, 2)]
-    assert [p.external_id for p in pulled] == ["7403", "7401", "7402"]  # oldest change first
+    assert [p.external_id for p in pulled] == ["7401", "7402", "7403"]  # as listed (by creation date)
     expected = "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
     assert route.calls.last.request.headers["Authorization"] == expected
+
+
+def listed_order(order_id: int) -> dict:
+    """A listed order as documented (the first page's first order) with its own id."""
+    return fixture("woocommerce", "orders-page-1.json")[0] | {"id": order_id, "number": str(order_id)}
+
+
+def pages_of(*pages: list[int]) -> list[httpx.Response]:
+    return [httpx.Response(200, json=[listed_order(order_id) for order_id in ids],
+                           headers={"X-WP-Total": str(sum(map(len, pages))), "X-WP-TotalPages": str(len(pages))})
+            for ids in pages]
+
+
+def test_each_page_is_yielded_before_the_next_page_is_fetched(api):
+    route = api.get("/wc/v3/orders").mock(side_effect=pages_of([7401, 7402], [7403, 7404], [7405]))
+    pulled = make(page_size=2).pull_orders(None)
+
+    assert [next(pulled).external_id, next(pulled).external_id] == ["7401", "7402"]
+    assert route.call_count == 1
+    assert next(pulled).external_id == "7403"
+    assert route.call_count == 2
+    assert [p.external_id for p in pulled] == ["7404", "7405"]
+    assert route.call_count == 3
+
+
+def test_an_order_pushed_onto_the_next_page_is_yielded_once(api):
+    # An order changed during the pull entered page 1, so 7402 moved down and opens page 2 again.
+    api.get("/wc/v3/orders").mock(side_effect=pages_of([7401, 7402], [7402, 7403], [7404]))
+    assert [p.external_id for p in make(page_size=2).pull_orders(None)] == ["7401", "7402", "7403", "7404"]
+
+
+def test_only_the_previous_page_is_remembered(api):
+    # Memory stays one page: a repeat from two pages back (more than a page of orders entered the
+    # listing between two requests) is yielded again, and the core stores it as unchanged.
+    api.get("/wc/v3/orders").mock(side_effect=pages_of([7401, 7402], [7403, 7404], [7401, 7405]))
+    assert [p.external_id for p in make(page_size=2).pull_orders(None)] == ["7401", "7402", "7403", "7404",
+                                                                            "7401", "7405"]
 
 
 def test_query_string_auth_for_hosts_that_drop_the_authorization_header(api):

@@ -153,3 +153,14 @@ def test_malformed_orders_name_the_field_in_spanish(change, field):
         parse_order(pulled(COUPON, **change))
     assert error.value.user_message.startswith("El pedido 7342 de WooCommerce")
     assert f"(campo {field})" in error.value.user_message
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"line_items": [line("10.00", 0)]}, "la cantidad del producto 1 debe ser mayor que cero (0)"),
+    ({"line_items": [line("-10.00")]}, "el total del producto 1 es negativo (-10.00)"),
+    ({"line_items": [line("10.00", total_tax="IVA")]}, "el impuesto del producto 1 no es un número ('IVA')"),
+])
+def test_line_errors_read_as_plain_spanish(change, words):
+    with pytest.raises(InvalidPayload) as error:
+        parse_order(pulled(COUPON, **change))
+    assert words in error.value.user_message

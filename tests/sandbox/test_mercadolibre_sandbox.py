@@ -104,8 +104,8 @@ def test_pull_every_seeded_order_and_parse_each(sandbox):
 
     assert len(pulled) == len(SALES) == 120
     assert {p.external_id for p in pulled} == {str(i) for i in state.order_ids()}
-    updated = [p.updated_at for p in pulled]
-    assert updated == sorted(updated)
+    created = [p.raw["order"]["date_created"] for p in pulled]
+    assert created == sorted(created)  # streamed as listed: by creation date
     orders = [adapter.parse_order(p) for p in pulled]
 
     specs = {str(mercadolibre.ORDER_ID_BASE + s.number): s for s in SALES}
@@ -131,17 +131,18 @@ def test_the_since_cursor_returns_only_changed_orders(sandbox):
     state, _, url = sandbox
     adapter = adapter_for(url)
     everything = list(adapter.pull_orders(None))
-    cursor = everything[-1].updated_at
-    assert [p.external_id for p in adapter.pull_orders(cursor)] == [everything[-1].external_id]  # inclusive
+    newest = max(everything, key=lambda p: p.updated_at)
+    cursor = newest.updated_at  # where the core leaves the cursor after this pull
+    assert [p.external_id for p in adapter.pull_orders(cursor)] == [newest.external_id]  # inclusive
 
     first, second = state.order_ids()[3], state.order_ids()[10]
     state.update_status(second, "cancelled")
     state.update_status(first, "paid", shipment_status="delivered")
     changed = list(adapter.pull_orders(cursor + timedelta(milliseconds=1)))
 
-    assert [p.external_id for p in changed] == [str(second), str(first)]  # oldest change first
-    assert adapter.parse_order(changed[0]).status is OrderStatus.CANCELLED
-    assert adapter.parse_order(changed[1]).status is OrderStatus.COMPLETED
+    assert [p.external_id for p in changed] == [str(first), str(second)]  # by creation date, not by change
+    assert adapter.parse_order(changed[0]).status is OrderStatus.COMPLETED
+    assert adapter.parse_order(changed[1]).status is OrderStatus.CANCELLED
 
 
 def test_long_listings_survive_the_offset_cap(sandbox):
@@ -149,7 +150,8 @@ def test_long_listings_survive_the_offset_cap(sandbox):
     state.max_offset = 40
     adapter = adapter_for(url)
     adapter.max_search_offset = 40
-    assert len({p.external_id for p in adapter.pull_orders(None)}) == len(SALES)
+    pulled = [p.external_id for p in adapter.pull_orders(None)]
+    assert len(pulled) == len(set(pulled)) == len(SALES)  # every order, each once
 
 
 def test_search_refuses_a_foreign_seller_and_a_large_limit(sandbox):
