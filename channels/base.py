@@ -63,6 +63,9 @@ from channels.payloads import text_of
 from connector.canonical import Order, PulledOrder
 from connector.errors import InvalidPayload, NotFound, WebhookRejected
 
+# True when the connector already holds this order (external id) as of that update time.
+KnownOrder = Callable[[str, datetime | None], bool]
+
 
 @dataclass(frozen=True)
 class CredentialField:
@@ -161,9 +164,12 @@ class ChannelAdapter(Protocol):
     def validate_credentials(self) -> AccountInfo:
         """Call the API once to prove the credentials work; raise ``InvalidCredentials`` if not."""
 
-    def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
+    def pull_orders(self, since: datetime | None, *, known: KnownOrder | None = None) -> Iterator[PulledOrder]:
         """Yield every order created or changed since ``since`` (all pages) as the pages arrive, in any
-        order, keeping no more than a page in memory (see the module docstring)."""
+        order, keeping no more than a page in memory (see the module docstring). An order for which
+        ``known(external_id, updated_at)`` is true is already stored as of that change: skip it
+        without fetching anything more for it (a pull that starts again after a crash, or re-reads
+        its overlap, then costs only the listing pages)."""
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """Fetch one order with everything ``parse_order`` needs."""

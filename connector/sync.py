@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -67,12 +68,13 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         session.add(run)
         session.commit()
         session.refresh(cursor)
+        session.commit()  # no transaction stays open while the channel is read (SQLite: one writer)
         since = cursor.cursor_at - timedelta(seconds=ctx.settings.cursor_overlap_seconds) if cursor.cursor_at else None
         newest: datetime | None = cursor.cursor_at
         started_at = utcnow()
         adapter = ctx.channel_adapter(connection)
         try:
-            for pulled in adapter.pull_orders(since):
+            for pulled in adapter.pull_orders(since, known=partial(_known, ctx, connection.id)):
                 outcome = _store(session, connection, adapter, pulled)
                 summary.pulled += 1
                 summary.new += outcome == "new"
@@ -104,6 +106,17 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         cursor.leased_until = None
         session.commit()
     return summary
+
+
+def _known(ctx: AppContext, connection_id: int, external_id: str, updated_at: datetime | None) -> bool:
+    """Is the order stored already, as of ``updated_at``? (In its own short transaction: the pull's
+    session must not hold one across the HTTP calls that follow.)"""
+    if updated_at is None:
+        return False
+    with ctx.db.session() as session:
+        stored = session.scalar(select(Order.remote_updated_at).where(Order.channel_connection_id == connection_id,
+                                                                      Order.external_id == external_id))
+    return stored is not None and stored == updated_at
 
 
 def _cursor_of(session, connection_id: int) -> SyncCursor:

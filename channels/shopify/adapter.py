@@ -23,6 +23,7 @@ from channels.base import (
     CredentialField,
     CredentialsChanged,
     Headers,
+    KnownOrder,
     RateLimitSpec,
     WebhookEvent,
     WebhookRegistration,
@@ -92,7 +93,7 @@ class ShopifyAdapter:
                            extra={"domain": shop.get("myshopify_domain") or self.client.shop,
                                   "currency": shop.get("currency"), "taxes_included": shop.get("taxes_included")})
 
-    def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
+    def pull_orders(self, since: datetime | None, *, known: KnownOrder | None = None) -> Iterator[PulledOrder]:
         """Every order changed since ``since`` (inclusive), oldest ``updated_at`` first, all pages."""
         first = endpoints.first_orders_page_params(updated_since=since, limit=self.page_size)
 
@@ -102,7 +103,9 @@ class ShopifyAdapter:
         for order in iter_link_header_pages(fetch, endpoints.orders_of):
             if text_of(order.get("id")) is None:
                 continue  # nothing to key it by; the parser would refuse it anyway
-            yield _pulled(order)
+            pulled = _pulled(order)
+            if known is None or not known(pulled.external_id, pulled.updated_at):
+                yield pulled
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """One order by id; ``NotFound`` if it does not exist."""

@@ -27,6 +27,7 @@ from channels.base import (
     CredentialField,
     CredentialsChanged,
     Headers,
+    KnownOrder,
     RateLimitSpec,
     WebhookEvent,
     WebhookRegistration,
@@ -106,7 +107,7 @@ class WooCommerceAdapter:
             name = None
         return AccountInfo(remote_id=host, display_name=name or host, extra={"store_url": store})
 
-    def pull_orders(self, since: datetime | None) -> Iterator[PulledOrder]:
+    def pull_orders(self, since: datetime | None, *, known: KnownOrder | None = None) -> Iterator[PulledOrder]:
         """Every order changed since ``since``, all pages, in creation order as the pages arrive.
 
         The order does not matter to the cursor: the core commits each order as it arrives and
@@ -123,7 +124,9 @@ class WooCommerceAdapter:
         for order in iter_page_number_pages(fetch):
             order_id = text_of(order.get("id"))
             if order_id is not None and not recent.on_previous_page(order_id):
-                yield _pulled(order)
+                pulled = _pulled(order)
+                if known is None or not known(pulled.external_id, pulled.updated_at):
+                    yield pulled
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """One order by id; ``NotFound`` if it does not exist."""

@@ -112,6 +112,23 @@ def test_pull_orders_follows_every_page_and_each_order_parses(contract_kit, cont
     adapter.close()
 
 
+def test_pull_orders_skips_what_the_connector_already_holds(contract_kit, contract_api):
+    expected = contract_kit.mock_pages(contract_api)
+    adapter = contract_kit.make(page_size=contract_kit.page_size)
+    held = set(expected[::2])
+    asked: list[tuple[str, object]] = []
+
+    def known(external_id, updated_at):
+        asked.append((external_id, updated_at))
+        return external_id in held
+
+    pulled = [p.external_id for p in adapter.pull_orders(datetime(2026, 11, 1, tzinfo=UTC), known=known)]
+    assert sorted(pulled) == sorted(set(expected) - held)
+    assert {eid for eid, _ in asked} == set(expected)
+    assert all(updated is None or updated.tzinfo is not None for _, updated in asked)
+    adapter.close()
+
+
 def test_fetch_order(contract_kit, contract_api):
     order_id = contract_kit.mock_fetch(contract_api)
     adapter = contract_kit.make()

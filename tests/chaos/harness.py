@@ -73,6 +73,8 @@ class ChaosPlan:
     limit: int = 40  # Alegra's limit per window and user, as the sandbox enforces it
     window_seconds: float = 2.0
     dispatch_lease: int = 5  # a message lost with a killed worker or Redis delays its order this long
+    http_timeout: float = 1.5  # the connector's; an invoice answer stalled longer than this is "timed out"
+    commit_stall_seconds: float = 3.0  # how long the sandbox stalls after committing (> http_timeout)
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
@@ -82,9 +84,10 @@ class ChaosPlan:
         """About ``orders_total`` orders in all, the faults of the small run, events spread over the run."""
         per_channel = max(1, orders_total // (sellers * len(CHANNELS)))
         return cls(sellers=sellers, orders=int(per_channel * 0.9), trickle=per_channel - int(per_channel * 0.9),
-                   workers=4, concurrency=2, kill_every=6.0, redis_restart_at=90.0, beat_kill_at=150.0,
+                   workers=4, concurrency=2, kill_every=8.0, redis_restart_at=90.0, beat_kill_at=150.0,
                    maintenance=((40.0, 5.0), (200.0, 20.0), (400.0, 30.0)), trickle_seconds=300.0,
-                   limit=400, window_seconds=2.0, dispatch_lease=30, chaos_timeout=3600.0, settle_timeout=900.0)
+                   limit=400, window_seconds=2.0, dispatch_lease=30, http_timeout=5.0, commit_stall_seconds=8.0,
+                   chaos_timeout=3600.0, settle_timeout=900.0)
 
 
 @dataclass
@@ -200,7 +203,8 @@ def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path)
         secret_keys=Fernet.generate_key().decode(), log_level="WARNING",
         sync_interval_seconds=2, sweep_interval_seconds=1, dispatch_lease_seconds=plan.dispatch_lease,
         pull_lease_seconds=15,
-        reconcile_delay_seconds=1, claim_lease_seconds=6, http_timeout_seconds=1.5,
+        reconcile_delay_seconds=1, claim_lease_seconds=max(6, int(plan.http_timeout * 4)),
+        http_timeout_seconds=plan.http_timeout,
         circuit_threshold=3, circuit_first_pause_seconds=1.0, circuit_max_pause_seconds=4.0,
         erp_rate_limit_per_minute=round(plan.limit * 60 / plan.window_seconds), rate_limit_max_sleep_seconds=0.5)
 
@@ -233,7 +237,8 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
     """A sandbox of the seller's own (Alegra user, three stores) and an account connected to it."""
     seed = plan.seed + 100 * index
     box = sandbox_server.Sandbox(order_count=plan.orders, seed=seed, alegra_knobs=Knobs(
-        rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds, commit_stall_seconds=3.0)).start()
+        rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds,
+        commit_stall_seconds=plan.commit_stall_seconds)).start()
     boxes.append(box)
     for offset, knobs in enumerate((box.alegra_knobs, box.ml_knobs, box.shopify_knobs, box.woo_knobs)):
         knobs.update({"seed": seed + offset})  # the same faults, run after run

@@ -3,7 +3,7 @@
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector.models import ChannelConnection, Order, SyncCursor, utcnow
 from connector.sync import pull_channel_connection
@@ -46,3 +46,22 @@ def test_one_pull_per_connection_at_a_time_and_a_dead_pullers_lease_runs_out(ctx
     with ctx.db.session() as session:
         assert session.scalar(select(SyncCursor.leased_until)) is None  # released at the end
     assert pull_channel_connection(ctx, channel_id).busy is False
+
+
+def test_a_pull_that_starts_over_only_reads_what_changed(ctx, sandbox, seller):
+    """A pull killed part-way leaves the cursor where it was; the next one lists everything again,
+    but fetches and stores only the orders that changed (an interrupted backlog pull makes progress)."""
+    with ctx.db.session() as session:
+        channel_id = session.scalar(select(ChannelConnection.id))
+    assert pull_channel_connection(ctx, channel_id).new == 40
+    with ctx.db.transaction() as session:  # as if that pull had died before moving the cursor
+        session.execute(update(SyncCursor).values(cursor_at=None))
+    again = pull_channel_connection(ctx, channel_id)
+    assert (again.pulled, again.new, again.updated) == (0, 0, 0)
+
+    changed = sandbox.ml_state.order_ids()[3]
+    sandbox.ml_state.update_status(changed, "cancelled")
+    with ctx.db.transaction() as session:
+        session.execute(update(SyncCursor).values(cursor_at=None))
+    once_more = pull_channel_connection(ctx, channel_id)
+    assert (once_more.pulled, once_more.updated) == (1, 1)
