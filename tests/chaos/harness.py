@@ -40,7 +40,15 @@ from connector.settings import Settings
 from sandbox import server as sandbox_server
 from sandbox.catalog import BOGOTA, SaleSpec
 from sandbox.knobs import Knobs
-from tests.chaos.oracle import ACTIVE_STATES, SellerWorld, channel_sales, state_counts, trails, verify
+from tests.chaos.oracle import (
+    ACTIVE_STATES,
+    SellerWorld,
+    Verdict,
+    channel_sales,
+    state_counts,
+    trails,
+    verify,
+)
 from tests.chaos.processes import ManagedProcess, PrivateRedis, connector_command
 from tests.conftest import DEMO_RULES
 
@@ -91,16 +99,10 @@ class ChaosPlan:
 
 
 @dataclass
-class ChaosReport:
-    plan: dict
-    problems: list[str] = field(default_factory=list)
-    orders: int = 0
-    eligible: int = 0
-    invoiced: int = 0
-    error_queue: int = 0
-    skipped_or_waiting: int = 0
-    erp_invoices: int = 0
-    recovered_invoices: int = 0
+class ChaosReport(Verdict):
+    """The oracle's verdict (:class:`tests.chaos.oracle.Verdict`) and what the run threw at the system."""
+
+    plan: dict = field(default_factory=dict)
     kills: Counter = field(default_factory=Counter)
     redis_restarts: int = 0
     maintenance_windows: int = 0
@@ -113,12 +115,12 @@ class ChaosReport:
     logs: str = ""
 
     def as_dict(self) -> dict:
-        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in asdict(self).items()}
+        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in asdict(self).items() if k != "suspects"}
 
     def summary(self) -> str:
         lines = [
             f"orders {self.orders}: eligible {self.eligible}, invoiced {self.invoiced} (ERP holds {self.erp_invoices}; "
-            f"{self.recovered_invoices} found in the ERP after an ambiguous answer), error queue {self.error_queue}, "
+            f"{self.recovered} found in the ERP after an ambiguous answer), error queue {self.error_queue}, "
             f"skipped/waiting by rule {self.skipped_or_waiting}",
             f"chaos {self.chaos_seconds:.1f} s, settle {self.settle_seconds:.1f} s; "
             f"kills {dict(self.kills)}, Redis restarts {self.redis_restarts}, maintenance windows "
@@ -169,11 +171,7 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
         report.settle_seconds = time.monotonic() - settle_started
         for process in processes:
             process.stop()
-        verdict = verify(ctx, sellers)
-        report.problems = verdict.problems
-        for name in ("orders", "eligible", "invoiced", "error_queue", "skipped_or_waiting", "erp_invoices"):
-            setattr(report, name, getattr(verdict, name))
-        report.recovered_invoices = verdict.recovered
+        verify(ctx, sellers, into=report)
         report.redis_restarts = redis_server.restarts
         report.end_states = dict(state_counts(ctx))
         for box in boxes:
@@ -183,7 +181,7 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
         report.attempts = _attempt_outcomes(ctx)
         report.waited_for_erp = _orders_that_waited_for_the_erp(ctx)
         if report.problems:
-            report.logs = trails(ctx, verdict.suspects) + "\n" + "\n".join(
+            report.logs = trails(ctx, report.suspects) + "\n" + "\n".join(
                 f"== {p.name} ==\n{p.tail(25)}" for p in [*processes, redis_server.process])
         return report
     finally:

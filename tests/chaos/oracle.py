@@ -86,10 +86,11 @@ class Verdict:
             self.suspects.append(order.id)
 
 
-def verify(ctx: AppContext, sellers: list[SellerWorld]) -> Verdict:
+def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None = None) -> Verdict:
     """Every sale in every store: invoiced exactly once when eligible (for what the buyer paid), in its
-    expected state with a reason otherwise; nothing lost, nothing left in flight; ERP and records agree."""
-    verdict = Verdict()
+    expected state with a reason otherwise; nothing lost, nothing left in flight; ERP and records agree.
+    Fills ``into`` (a fresh :class:`Verdict` by default)."""
+    verdict = into if into is not None else Verdict()
     for seller in sellers:
         with seller.box.alegra_state.lock:
             erp_invoices = list(seller.box.alegra_state.invoices)
