@@ -53,9 +53,13 @@ def make_celery(settings: Settings) -> Celery:
         # Above the longest task (a big pull), so Redis does not redeliver a task still running.
         broker_transport_options={"visibility_timeout": 3600},
         broker_connection_retry_on_startup=True,
+        # A periodic message no worker started within its own interval is stale (the next one is on its
+        # way): it expires instead of piling up in front of the orders while workers are busy or down.
         beat_schedule={
-            "sync-all": {"task": "connector.sync_all_connections", "schedule": float(settings.sync_interval_seconds)},
-            "sweep": {"task": "connector.sweep_due_orders", "schedule": float(settings.sweep_interval_seconds)},
+            "sync-all": {"task": "connector.sync_all_connections", "schedule": float(settings.sync_interval_seconds),
+                         "options": {"expires": float(settings.sync_interval_seconds)}},
+            "sweep": {"task": "connector.sweep_due_orders", "schedule": float(settings.sweep_interval_seconds),
+                      "options": {"expires": float(settings.sweep_interval_seconds)}},
         },
     )
     return app
@@ -66,9 +70,12 @@ celery_app = make_celery(get_settings())
 
 @celery_app.task(name="connector.pull_channel_connection")
 def pull_channel_connection_task(channel_connection_id: int) -> dict:
-    summary = pull_channel_connection(worker_context(), channel_connection_id)
-    sweep_due_orders_task.delay()
-    return {"pulled": summary.pulled, "error": summary.error}
+    """Pull one channel connection, then sweep at once so what it stored is handed out."""
+    ctx = worker_context()
+    summary = pull_channel_connection(ctx, channel_connection_id)
+    if summary.new or summary.updated:
+        sweep_due_orders_task.apply_async(expires=float(ctx.settings.sweep_interval_seconds))
+    return {"pulled": summary.pulled, "error": summary.error, "busy": summary.busy}
 
 
 @celery_app.task(name="connector.process_order")
@@ -102,8 +109,8 @@ def sync_all_connections_task() -> int:
     ctx = worker_context()
     with ctx.db.session() as session:
         ids = list(session.scalars(select(ChannelConnection.id).where(ChannelConnection.enabled.is_(True))))
-    for connection_id in ids:
-        pull_channel_connection_task.delay(connection_id)
+    for connection_id in ids:  # stale once the next round is sent, like the round itself
+        pull_channel_connection_task.apply_async((connection_id,), expires=float(ctx.settings.sync_interval_seconds))
     return len(ids)
 
 
