@@ -37,11 +37,13 @@ from connector import services
 from connector.context import AppContext
 from connector.models import InvoiceAttempt
 from connector.settings import Settings
+from connector.states import OrderState
 from sandbox import server as sandbox_server
 from sandbox.catalog import BOGOTA, SaleSpec
 from sandbox.knobs import Knobs
 from tests.chaos.oracle import (
     ACTIVE_STATES,
+    EXPECTED,
     SellerWorld,
     Verdict,
     channel_sales,
@@ -65,12 +67,14 @@ class ChaosPlan:
     trickle: int = 10  # more sales arriving in each store during the run
     workers: int = 3
     concurrency: int = 2
-    kill_every: float = 3.0  # mean seconds between two kills
-    redis_restart_at: float = 8.0  # seconds into the run
-    beat_kill_at: float = 12.0
-    # (seconds into the run, how long) of each Alegra maintenance window: a short one the requestor's
+    kill_every: float = 5.0  # mean seconds between two kills
+    # Events happen at a share of the work done (invoices in the sandbox ERPs / eligible orders), so
+    # they hit a busy system however fast the machine is.
+    redis_restart_at: float = 0.3
+    beat_kill_at: float = 0.6
+    # (share of the work done, seconds) of each Alegra maintenance window: a short one the requestor's
     # retries ride out, a long one that opens the circuit breaker (orders wait in waiting_erp).
-    maintenance: tuple[tuple[float, float], ...] = ((10.0, 4.0), (22.0, 12.0))
+    maintenance: tuple[tuple[float, float], ...] = ((0.15, 4.0), (0.45, 12.0))
     trickle_seconds: float = 15.0  # new sales arrive over this long
     error_rate: float = 0.03  # Alegra 5xx before doing anything (every endpoint)
     burst_429_rate: float = 0.02
@@ -92,8 +96,8 @@ class ChaosPlan:
         """About ``orders_total`` orders in all, the faults of the small run, events spread over the run."""
         per_channel = max(1, orders_total // (sellers * len(CHANNELS)))
         return cls(sellers=sellers, orders=int(per_channel * 0.9), trickle=per_channel - int(per_channel * 0.9),
-                   workers=4, concurrency=2, kill_every=8.0, redis_restart_at=90.0, beat_kill_at=150.0,
-                   maintenance=((40.0, 5.0), (200.0, 20.0), (400.0, 30.0)), trickle_seconds=300.0,
+                   workers=4, concurrency=2, kill_every=8.0, redis_restart_at=0.3, beat_kill_at=0.5,
+                   maintenance=((0.1, 5.0), (0.4, 20.0), (0.7, 30.0)), trickle_seconds=300.0,
                    limit=400, window_seconds=2.0, dispatch_lease=30, http_timeout=5.0, commit_stall_seconds=8.0,
                    chaos_timeout=3600.0, settle_timeout=900.0)
 
@@ -282,12 +286,19 @@ def _faults_off(box) -> None:
 def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, started) -> None:
     """Kill, restart, add sales and open maintenance windows until the backlog settles (or time is up)."""
     next_kill = started + rng.expovariate(1 / plan.kill_every)
-    maintenance = sorted((started + at, seconds) for at, seconds in plan.maintenance)
-    redis_due, beat_due = started + plan.redis_restart_at, started + plan.beat_kill_at
+    maintenance = sorted(plan.maintenance)
+    redis_due, beat_due = plan.redis_restart_at, plan.beat_kill_at
+    eligible = sum(1 for seller in sellers for kind, sales in seller.sales.items() for spec in sales
+                   if EXPECTED[kind][spec.scenario] == OrderState.INVOICED)
     trickled = 0
     restart_at: dict[str, float] = {}
+    next_note = started
     while True:
         now = time.monotonic()
+        done = sum(len(seller.box.alegra_state.invoices) for seller in sellers) / eligible
+        if now >= next_note:
+            log.info("%5.0f s: %3.0f %% invoiced; orders %s", now - started, done * 100, dict(state_counts(ctx)))
+            next_note = now + 10
         trickled = _add_trickle(plan, sellers, trickled, now - started)
         if now >= next_kill:
             _kill_someone(rng, report, workers, restart_at, now)
@@ -295,21 +306,21 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
         for process in workers + [beat]:
             if not process.alive() and now >= restart_at.get(process.name, 0):
                 process.start()
-        if redis_due and now >= redis_due:
-            log.info("restarting Redis")
+        if redis_due is not None and done >= redis_due:
+            log.info("restarting Redis at %.0f %% of the work", done * 100)
             redis_server.restart()
-            redis_due = 0
-        if beat_due and now >= beat_due:
+            redis_due = None
+        if beat_due is not None and done >= beat_due:
             beat.kill()
             report.kills["beat"] += 1
             restart_at[beat.name] = now + 2.0
-            beat_due = 0
-        if maintenance and now >= maintenance[0][0]:
+            beat_due = None
+        if maintenance and done >= maintenance[0][0]:
             _, seconds = maintenance.pop(0)
             box = rng.choice(sellers).box
             box.alegra_knobs.update({"maintenance_until": time.time() + seconds})
             report.maintenance_windows += 1
-        events_done = not maintenance and not redis_due and not beat_due and trickled >= plan.trickle
+        events_done = not maintenance and redis_due is None and beat_due is None and trickled >= plan.trickle
         if events_done and _settled(ctx, plan, sellers):
             return
         if now - started > plan.chaos_timeout:
