@@ -193,20 +193,20 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
             wait_for_erp(session, order, until, exc, actor)
             session.commit()
             return order.state
-    order.next_attempt_at = retry_time(order, exc)
+    order.next_attempt_at = retry_time(order, exc, ctx.settings.retry_backoff_seconds)
     transition(session, order, S.READY, f"{exc.user_message} Se reintentará automáticamente.", actor=actor)
     session.commit()
     return order.state
 
 
-def retry_time(order: Order, exc: ConnectorError) -> datetime:
+def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
     """When to try again after a transient error. A spent rate-limit window or work another worker
     holds is not a failed attempt: the order comes back when told. Anything else backs off
-    exponentially."""
+    exponentially from ``backoff`` seconds (``CONNECTOR_RETRY_BACKOFF``), up to an hour."""
     if isinstance(exc, RateLimited | Contended) and exc.retry_after is not None:
         return utcnow() + timedelta(seconds=min(max(exc.retry_after, 0.0), 3600.0))
     order.attempts += 1
-    return utcnow() + timedelta(seconds=min(3600, 30 * 2 ** min(order.attempts - 1, 7)))
+    return utcnow() + timedelta(seconds=min(3600.0, backoff * 2 ** min(order.attempts - 1, 7)))
 
 
 def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
@@ -308,8 +308,10 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
                     attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
         except TransientError as exc:
             until = circuit.record_failure(ctx, erp.id, exc) if circuit.is_outage(exc) else None
-            order.next_attempt_at = max(utcnow() + timedelta(seconds=max(30, ctx.settings.reconcile_delay_seconds)),
-                                        until or utcnow())
+            told = exc.retry_after if isinstance(exc, RateLimited | Contended) else None
+            wait = told if told is not None else max(ctx.settings.retry_backoff_seconds,
+                                                     ctx.settings.reconcile_delay_seconds)
+            order.next_attempt_at = max(utcnow() + timedelta(seconds=wait), until or utcnow())
             transition(session, order, S.INVOICING, f"No se pudo verificar en el ERP: {exc.user_message}",
                        actor=actor)
             session.commit()

@@ -280,7 +280,7 @@ def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> s
             wait_for_erp(session, order, until, exc, actor)
             session.commit()
             return order.state
-        order.next_attempt_at = retry_time(order, exc)
+        order.next_attempt_at = retry_time(order, exc, ctx.settings.retry_backoff_seconds)
         transition(session, order, OrderState(order.state), f"{exc.user_message} Se reintentará automáticamente.",
                    actor=actor)
         session.commit()

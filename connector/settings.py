@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     catalog_min_age_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_CATALOG_MIN_AGE"))
     # After an ambiguous invoice outcome, wait this long before looking for the invoice in the ERP.
     reconcile_delay_seconds: int = Field(30, validation_alias=AliasChoices("CONNECTOR_RECONCILE_DELAY"))
+    # First wait after a transient failure (5xx after retries, connection refused...), doubling per attempt.
+    retry_backoff_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_RETRY_BACKOFF"))
     # A claim older than this belongs to a process that died; the sweeper reconciles it.
     claim_lease_seconds: int = Field(180, validation_alias=AliasChoices("CONNECTOR_CLAIM_LEASE"))
     # 0 = the ERP's documented limit (Alegra: 150 per minute per user). Lower it to leave room for

@@ -175,7 +175,7 @@ def trails(ctx: AppContext, order_ids: list[int]) -> str:
             out.append(f"-- order {order_id}")
             for event in session.scalars(select(ActivityEvent).where(ActivityEvent.order_id == order_id)
                                          .order_by(ActivityEvent.id)):
-                out.append(f"   {event.created_at:%H:%M:%S.%f} {event.actor:>14} {event.from_state}->{event.to_state}"
+                out.append(f"   {event.at:%H:%M:%S.%f} {event.actor:>14} {event.from_state}->{event.to_state}"
                            f" {event.message[:120]}")
             for attempt in session.scalars(select(InvoiceAttempt).where(InvoiceAttempt.order_id == order_id)
                                            .order_by(InvoiceAttempt.id)):
