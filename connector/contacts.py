@@ -5,7 +5,7 @@ item, all with the same buyer) and two workers would each search, find nothing a
 contact twice. So creating a contact is claimed first: the ``erp_contacts`` row is inserted with no
 contact id and a short claim; whoever inserted it searches and creates, everyone else waits a
 moment for the id (or comes back a few seconds later). A claimer that died stops blocking others
-when its claim runs out.
+when its claim runs out (a live claimer renews it: :mod:`connector.leases`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.context import AppContext
 from connector.errors import Contended
+from connector.leases import LeaseKeeper
 from connector.models import ERPContact, utcnow
 from erp.base import ContactDraft, ERPAdapter
 
-CLAIM_SECONDS = 60  # longer than one search + one creation, rate-limit sleeps included
+# A claim is renewed while its owner works, so it can be short: a killed owner blocks the buyer's
+# other orders only this long.
+CLAIM_SECONDS = 15
 WAIT_SECONDS = 3.0  # how long a second worker waits for the first one's contact before coming back later
 POLL_SECONDS = 0.1
 
@@ -43,7 +46,8 @@ def resolve_contact(ctx: AppContext, erp_connection_id: int, adapter: ERPAdapter
     if not _claim(ctx, erp_connection_id, number):
         return _wait_for_other(ctx, erp_connection_id, number)
     try:
-        contact_id = adapter.find_contact(number) or adapter.create_contact(contact)
+        with LeaseKeeper(lambda: _renew(ctx, erp_connection_id, number), CLAIM_SECONDS / 3, f"contact-{number[-4:]}"):
+            contact_id = adapter.find_contact(number) or adapter.create_contact(contact)
     except BaseException:
         _release(ctx, erp_connection_id, number)
         raise
@@ -77,6 +81,14 @@ def _claim(ctx: AppContext, erp_connection_id: int, number: str) -> bool:
                                      ERPContact.erp_contact_id.is_(None),
                                      or_(ERPContact.claimed_until.is_(None), ERPContact.claimed_until < utcnow()))
             .values(claimed_until=until)).rowcount == 1
+
+
+def _renew(ctx: AppContext, erp_connection_id: int, number: str) -> bool:
+    with ctx.db.transaction() as session:
+        return session.execute(
+            update(ERPContact).where(ERPContact.erp_connection_id == erp_connection_id,
+                                     ERPContact.identification_number == number, ERPContact.erp_contact_id.is_(None))
+            .values(claimed_until=utcnow() + timedelta(seconds=CLAIM_SECONDS))).rowcount == 1
 
 
 def _wait_for_other(ctx: AppContext, erp_connection_id: int, number: str) -> str:

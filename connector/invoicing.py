@@ -5,7 +5,7 @@ Alegra has no idempotency key, so exactly once rests on five guards:
 1. **The row is the claim.** ``ready → invoicing`` is a conditional UPDATE; only the process whose
    UPDATE changed the row goes on (PostgreSQL re-checks the condition after a concurrent writer
    commits; SQLite serialises writers).
-2. **A live claim never expires.** The owner renews it while it works (:class:`ClaimKeeper`); only a
+2. **A live claim never expires.** The owner renews it while it works (:func:`keep_claim`); only a
    dead process's claim runs out (``claim_lease_seconds``) and is taken over by a reconciler.
 3. **Fencing.** The attempt is recorded in a transaction that also checks the claim is still this
    process's; one that lost it sends nothing.
@@ -19,7 +19,6 @@ Alegra has no idempotency key, so exactly once rests on five guards:
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -43,6 +42,7 @@ from connector.errors import (
     TransientError,
 )
 from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
+from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
@@ -238,7 +238,7 @@ def _shipping_match(session: Session, erp: ERPConnection, shipping_item_id: str 
     return LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids), Decimal(item.tax_rate))
 
 
-class ClaimKeeper:
+def keep_claim(ctx: AppContext, order_id: int, token: str) -> LeaseKeeper:
     """Renews an order's claim while this process works on it.
 
     The sweeper takes over a claim older than ``claim_lease_seconds``: that is how the order of a
@@ -248,30 +248,11 @@ class ClaimKeeper:
     thread refreshes ``claimed_at`` every third of the lease; a killed process stops refreshing.
     """
 
-    def __init__(self, ctx: AppContext, order_id: int, token: str):
-        self.ctx, self.order_id, self.token = ctx, order_id, token
-        self.interval = max(0.5, ctx.settings.claim_lease_seconds / 3)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"claim-{order_id}", daemon=True)
+    def renew() -> bool:
+        with ctx.db.transaction() as session:
+            return _still_claimed(session, order_id, token)
 
-    def __enter__(self) -> ClaimKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                with self.ctx.db.transaction() as session:
-                    renewed = _still_claimed(session, self.order_id, self.token)
-            except Exception:  # noqa: BLE001 - a failed renewal is retried at the next tick
-                log.warning("order %s: could not renew the claim", self.order_id, exc_info=True)
-                continue
-            if not renewed:
-                return  # settled or taken over: nothing left to keep
+    return LeaseKeeper(renew, ctx.settings.claim_lease_seconds / 3, f"order-{order_id}")
 
 
 # -- reconciling ambiguous outcomes --------------------------------------------------------------
@@ -303,7 +284,7 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             return order.state
         session.commit()  # never hold a transaction while asking the ERP
         try:
-            with ClaimKeeper(ctx, order_id, token):
+            with keep_claim(ctx, order_id, token):
                 found = ctx.erp_adapter(erp).find_invoice_by_marker(
                     attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
         except TransientError as exc:

@@ -28,11 +28,11 @@ from connector.errors import (
     TransientError,
 )
 from connector.invoicing import (
-    ClaimKeeper,
     canonical_of,
     claim_for_invoicing,
     erp_of,
     invoice_claimed_order,
+    keep_claim,
     reconcile_order,
     retry_time,
     wait_for_erp,
@@ -261,7 +261,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             order = session.get(Order, order_id)
             return order.state if order else "gone"
     try:
-        with ClaimKeeper(ctx, order_id, token):
+        with keep_claim(ctx, order_id, token):
             return invoice_claimed_order(ctx, order_id, token, actor)
     except StaleDataError:
         # Our lease ran out and a reconciler took the order over; it settles it from the ERP's records.

@@ -298,8 +298,11 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
         now = time.monotonic()
         done = sum(len(seller.box.alegra_state.invoices) for seller in sellers) / eligible
         if now >= next_note:
-            log.info("%5.0f s: %3.0f %% invoiced; orders %s", now - started, done * 100, dict(state_counts(ctx)))
+            counts = state_counts(ctx)
+            log.info("%5.0f s: %3.0f %% invoiced; orders %s", now - started, done * 100, dict(counts))
             next_note = now + 10
+            if done > 0.97 and sum(counts.get(s.value, 0) for s in ACTIVE_STATES) <= 5:
+                log.info("what the last orders are waiting for:\n%s", trails(ctx, _active_order_ids(ctx)))
         trickled = _add_trickle(plan, sellers, trickled, now - started)
         if now >= next_kill:
             _kill_someone(rng, report, workers, restart_at, now)
@@ -368,6 +371,15 @@ def arriving_now(spec: SaleSpec) -> SaleSpec:
     so its last update is now (the seeded stream's dates lie weeks back, behind any cursor)."""
     settled = timedelta(minutes=46 if spec.status == "cancelled" else 4)  # the sandbox's update delays
     return replace(spec, created_at=datetime.now(BOGOTA) - settled, shipped=False)
+
+
+def _active_order_ids(ctx) -> list[int]:
+    from sqlalchemy import select
+
+    from connector.models import Order
+
+    with ctx.db.session() as session:
+        return list(session.scalars(select(Order.id).where(Order.state.in_([s.value for s in ACTIVE_STATES]))))
 
 
 def _settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld]) -> bool:

@@ -172,7 +172,9 @@ def trails(ctx: AppContext, order_ids: list[int]) -> str:
     out = []
     with ctx.db.session() as session:
         for order_id in order_ids:
-            out.append(f"-- order {order_id}")
+            order = session.get(Order, order_id)
+            out.append(f"-- order {order_id}: {order.state}, next attempt {order.next_attempt_at}, claimed "
+                       f"{order.claimed_at}, dispatched {order.dispatched_at}")
             for event in session.scalars(select(ActivityEvent).where(ActivityEvent.order_id == order_id)
                                          .order_by(ActivityEvent.id)):
                 out.append(f"   {event.at:%H:%M:%S.%f} {event.actor:>14} {event.from_state}->{event.to_state}"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from connector.dispatch import dispatch_due_orders, due_order_ids, mark_picked
-from connector.invoicing import ClaimKeeper, claim_for_invoicing
+from connector.invoicing import claim_for_invoicing, keep_claim
 from connector.models import ActivityEvent, ChannelConnection, ERPConnection, Order, utcnow
 from connector.pipeline import process_order
 from connector.ratelimit import WindowReading
@@ -137,7 +137,7 @@ def test_a_live_workers_claim_is_renewed_and_a_dead_ones_expires(ctx, sandbox, s
     ctx.settings.claim_lease_seconds = 1
     token = claim_for_invoicing(ctx, order_id, "test")
     assert token
-    with ClaimKeeper(ctx, order_id, token):
+    with keep_claim(ctx, order_id, token):
         time.sleep(2.2)  # twice the lease: a slow ERP call, not a dead worker
         assert order_id not in due_order_ids(ctx, limit=1000)
     time.sleep(1.2)  # nobody renews it any more: as if the worker had been killed
