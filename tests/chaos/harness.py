@@ -27,7 +27,7 @@ import os
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -119,7 +119,9 @@ class ChaosReport(Verdict):
     logs: str = ""
 
     def as_dict(self) -> dict:
-        return {k: (dict(v) if isinstance(v, Counter) else v) for k, v in asdict(self).items() if k != "suspects"}
+        # Not dataclasses.asdict: it rebuilds a Counter from (key, value) pairs, counting the pairs.
+        return {f.name: (dict(getattr(self, f.name)) if isinstance(getattr(self, f.name), Counter)
+                         else getattr(self, f.name)) for f in fields(self) if f.name != "suspects"}
 
     def summary(self) -> str:
         lines = [
