@@ -63,8 +63,8 @@ class ChaosPlan:
     """What to run and what to throw at it. ``orders`` and ``trickle`` are per seller and channel."""
 
     sellers: int = 2
-    orders: int = 25  # in each store before the workers start
-    trickle: int = 10  # more sales arriving in each store during the run
+    orders: int = 20  # in each store before the workers start
+    trickle: int = 6  # more sales arriving in each store during the run
     workers: int = 3
     concurrency: int = 2
     kill_every: float = 5.0  # mean seconds between two kills

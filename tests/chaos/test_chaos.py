@@ -1,4 +1,4 @@
-"""The chaos run in a size that fits CI (about 200 orders, two sellers, three channels each); the
+"""The chaos run in a size that fits CI (156 orders, two sellers, three channels each); the
 10 000-order run is ``make chaos`` and its figures are in docs/chaos.md."""
 
 import pytest
