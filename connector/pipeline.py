@@ -25,6 +25,7 @@ from connector.errors import (
     ConfigurationError,
     ConnectorError,
     InvalidPayload,
+    RateLimitDeferred,
     TransientError,
 )
 from connector.invoicing import (
@@ -250,8 +251,13 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             session.commit()
             return order.state
         deferral = ctx.erp_adapter(erp).rate_limit.deferral()
-        if deferral is not None:  # the seller's ERP window is spent: come back when it ends, quietly
+        if deferral is not None:  # the seller's ERP window is spent: come back when it ends
             order.next_attempt_at = utcnow() + timedelta(seconds=deferral)
+            why = f"{RateLimitDeferred(deferral).user_message} Se reintentará automáticamente."
+            if manual:  # the person who pressed "Facturar" sees why nothing happened yet
+                transition(session, order, OrderState(order.state), why, actor=actor)
+            else:  # quietly: the reason, without an activity entry for every window a backlog waits
+                order.state_reason = why
             session.commit()
             return order.state
         session.rollback()
