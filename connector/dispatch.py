@@ -7,9 +7,10 @@ orders to the Celery workers with :func:`dispatch_due_orders`:
 * **round-robin across sellers** — due orders are ranked within each account and taken rank by
   rank, so one seller's backlog never queues in front of everyone else's;
 * **never more than the seller's ERP window has room for** — orders that need the ERP are handed
-  out only up to the requests left in that seller's rate-limit window (none while it is spent,
-  unless it ends within ``CONNECTOR_RATE_LIMIT_MAX_SLEEP``: then workers are waiting when it
-  opens), so workers do not pick up orders only to put them back;
+  out only up to the requests left in that seller's rate-limit window, less the seller's orders
+  still in the queue (none while it is spent, unless it ends within
+  ``CONNECTOR_RATE_LIMIT_MAX_SLEEP``: then workers are waiting when it opens), so workers do not
+  pick up orders only to put them back;
 * **once per message** — a handed-out order is stamped ``dispatched_at`` and not handed out again
   until a worker picks it up (:func:`mark_picked`) or ``CONNECTOR_DISPATCH_LEASE`` seconds pass: a
   message lost with a dead worker or a restarted Redis only delays its order by the lease.
@@ -68,12 +69,17 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
     rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
     ranked = select(Order.id, Order.account_id, Order.state, rank).where(_due_condition(ctx), not_in_queue).subquery()
     with ctx.db.session() as session:
-        queued = session.scalar(select(func.count()).select_from(Order).where(Order.dispatched_at > lease_start)) or 0
+        in_queue = dict(session.execute(select(Order.account_id, func.count()).where(Order.dispatched_at > lease_start)
+                                        .group_by(Order.account_id)).all())
+        queued = sum(in_queue.values())
         if queued >= limit:
             return 0
         rows = session.execute(select(ranked.c.id, ranked.c.account_id, ranked.c.state)
                                .order_by(ranked.c.rank, ranked.c.account_id).limit(limit - queued)).all()
         room = _window_room(ctx, session, {account for _, account, state in rows if state != S.RECEIVED})
+    # Orders still waiting in the queue will spend this window too: handing out more would only have
+    # workers put them aside again (a wasted message, transaction and wake-up each).
+    room = {account: left - in_queue.get(account, 0) for account, left in room.items()}
     chosen = []
     for order_id, account_id, state in rows:
         if state != S.RECEIVED:  # new orders may end without the ERP (rules, unknown SKUs): always go

@@ -94,6 +94,10 @@ def test_orders_that_need_the_erp_are_handed_out_only_up_to_the_windows_room(ctx
     mine = [i for i, a in zip(sent, _account_of(ctx, sent), strict=True) if a == account]
     assert len(mine) == 3  # the other seller's new orders all went (both share the sandbox's user: they
     # are new orders, which may never need the ERP)
+    assert dispatch_due_orders(ctx, sent.append) == 0  # the window still has room for three, but the
+    # three in the queue will spend it
+    mark_picked(ctx, mine[0])  # a worker took one (and left it due, as if it had not sent anything)
+    assert dispatch_due_orders(ctx, sent.append) == 1
     _spend_window(ctx, account, remaining=0)
     ctx.settings.dispatch_lease_seconds = 0
     sent.clear()
