@@ -32,16 +32,11 @@ def pass_time_until_the_pause_ends(ctx) -> None:
 
 
 @pytest.fixture
-def ctx(tmp_path, database_url):
+def settings(tmp_path, database_url):
     """A realistic first pause (30 s): the outage is detected by three failures, then nothing is tried."""
-    from connector.context import AppContext
     from tests.conftest import make_settings
 
-    context = AppContext.from_settings(make_settings(tmp_path, database_url, circuit_first_pause_seconds=30))
-    context.db.migrate()
-    yield context
-    context.close()
-    context.db.dispose()
+    return make_settings(tmp_path, database_url, circuit_first_pause_seconds=30)
 
 
 def test_maintenance_window_pauses_invoicing_and_it_resumes_by_itself(ctx, sandbox, seller):

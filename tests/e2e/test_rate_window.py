@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import select
 
 from connector import services
-from connector.context import AppContext
 from connector.models import ERPConnection, Order, utcnow
 from connector.states import OrderState
 from connector.sync import sync_once
@@ -15,13 +14,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def ctx(tmp_path, database_url):
+def settings(tmp_path, database_url):
     """Ten ERP requests a minute: connecting spends half, the first orders the rest."""
-    context = AppContext.from_settings(make_settings(tmp_path, database_url, erp_rate_limit_per_minute=10))
-    context.db.migrate()
-    yield context
-    context.close()
-    context.db.dispose()
+    return make_settings(tmp_path, database_url, erp_rate_limit_per_minute=10)
 
 
 def test_a_spent_window_defers_orders_with_a_reason_and_the_button_says_so_too(ctx, sandbox):
