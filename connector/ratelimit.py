@@ -107,6 +107,8 @@ class WindowState:
             first_of_window = (reading.limit and reading.remaining is not None
                                and reading.remaining == reading.limit - 1 and not reading.spent)
             if first_of_window:
+                if self.end < latest - reset / 2:  # what we counted belongs to the window that ended
+                    self.used = 0
                 self.end, self.length = latest, reset
             elif self.end > latest or self.end < latest - _ROUNDING - _SLACK:
                 self.end = latest

@@ -111,6 +111,19 @@ def test_the_window_end_is_learned_from_the_first_answer_not_from_the_rounded_re
     assert len(erp.accepted) / last * 6.0 / 15 > 0.99  # > 99 % of the limit, on a 6-second window
 
 
+def test_a_new_window_the_erp_opened_before_we_expected_starts_empty():
+    # Our estimate of the window's end was late (another integration opened the ERP's window, or a
+    # clock-aligned window): its first answer says one request is used, not the old window's count.
+    state = WindowState(end=1045.0, used=150, limit=150, length=60.0)
+    state.learn(1030.0, WindowReading(limit=150, remaining=149, reset_seconds=60))
+    assert state.end == 1090.0 and state.used == 1
+    assert state.peek(1030.0, 150).room == 149
+    # The first answer of the window we opened ourselves keeps what we counted in it meanwhile.
+    state = WindowState(end=1059.5, used=12, limit=150, length=60.0)
+    state.learn(1000.0, WindowReading(limit=150, remaining=149, reset_seconds=60))
+    assert state.used == 12
+
+
 @pytest.mark.parametrize("workers", [2, 3, 8])
 def test_several_workers_never_have_more_in_flight_than_the_window_has_room_for(workers):
     erp, last = simulate(workers, 15 * 30, limit=15, window=6.0, latency=0.2)
