@@ -29,7 +29,7 @@ demo-serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2
 
-## The chaos run at 10 000 orders (make test runs it at about 200): workers SIGKILLed, Redis restarted,
+## The chaos run at 10 000 orders (make test runs it at 156): workers SIGKILLed, Redis restarted,
 ## the sandbox ERP failing; exactly one invoice per eligible order, none lost. Needs PostgreSQL and redis-server.
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --orders 10000 --json-out var/chaos/large.json

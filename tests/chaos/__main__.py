@@ -27,7 +27,7 @@ PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, help="about this many orders in all (default: the CI size, ~210)")
+    parser.add_argument("--orders", type=int, help="about this many orders in all (default: the CI size, 156)")
     parser.add_argument("--sellers", type=int, default=2)
     parser.add_argument("--workers", type=int, help="Celery worker processes (2 pool processes each)")
     parser.add_argument("--seed", type=int, default=11)
