@@ -12,8 +12,8 @@ orders to the Celery workers with :func:`dispatch_due_orders`:
   ``CONNECTOR_RATE_LIMIT_MAX_SLEEP``: then workers are waiting when it opens), so workers do not
   pick up orders only to put them back;
 * **once per message** — a handed-out order is stamped ``dispatched_at`` and not handed out again
-  until a worker picks it up (:func:`mark_picked`) or ``CONNECTOR_DISPATCH_LEASE`` seconds pass: a
-  message lost with a dead worker or a restarted Redis only delays its order by the lease.
+  until a worker is done with it (:func:`mark_handled`) or ``CONNECTOR_DISPATCH_LEASE`` seconds
+  pass: a message lost with a dead worker or a restarted Redis only delays its order by the lease.
 """
 
 from __future__ import annotations
@@ -34,40 +34,40 @@ _UNLIMITED = 10**9
 
 
 def _due_condition(ctx: AppContext):
-    """New orders, ready/waiting ones whose time came, and in-flight ones whose reconciliation is
-    due or whose owner stopped renewing its claim."""
+    """New, ready and waiting orders whose time came (a new order has none: it is due at once), and
+    in-flight ones whose reconciliation is due or whose owner stopped renewing its claim."""
     now = utcnow()
     lease = now - timedelta(seconds=ctx.settings.claim_lease_seconds)
     due = or_(Order.next_attempt_at.is_(None), Order.next_attempt_at <= now)
     return or_(
-        Order.state == S.RECEIVED.value,
-        Order.state.in_([S.READY.value, S.WAITING_ERP.value]) & due,
+        Order.state.in_([S.RECEIVED.value, S.READY.value, S.WAITING_ERP.value]) & due,
         (Order.state == S.INVOICING.value) & or_(Order.next_attempt_at <= now, Order.claimed_at <= lease),
     )
 
 
+def _ranked(ctx: AppContext, *conditions):
+    """Due orders ranked within their account (oldest first), for taking rank by rank across accounts."""
+    rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
+    return select(Order.id, Order.account_id, Order.state, rank).where(_due_condition(ctx), *conditions).subquery()
+
+
 def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 500) -> list[int]:
     """Orders the pipeline should look at now, interleaved across sellers (oldest first in each)."""
-    rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
-    ranked = select(Order.id, Order.account_id, rank).where(_due_condition(ctx))
-    if account_id is not None:
-        ranked = ranked.where(Order.account_id == account_id)
-    ranked = ranked.subquery()
-    query = select(ranked.c.id).order_by(ranked.c.rank, ranked.c.account_id).limit(limit)
+    ranked = _ranked(ctx, *([Order.account_id == account_id] if account_id is not None else []))
     with ctx.db.session() as session:
-        return list(session.scalars(query))
+        return list(session.scalars(select(ranked.c.id).order_by(ranked.c.rank, ranked.c.account_id).limit(limit)))
 
 
 def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, limit: int = 500) -> int:
     """Hand due orders to ``enqueue`` (the Celery task's ``delay``), fairly; returns how many.
 
-    At most ``limit`` orders wait in the queue at any time: a big backlog is fed to the workers as
-    they drain it, not poured into Redis all at once (and re-poured when the lease runs out)."""
+    At most ``limit`` orders wait in the queue (or in a worker's hands) at any time: a big backlog is
+    fed to the workers as they drain it, not poured into Redis all at once (and re-poured when the
+    lease runs out)."""
     now = utcnow()
     lease_start = now - timedelta(seconds=ctx.settings.dispatch_lease_seconds)
     not_in_queue = or_(Order.dispatched_at.is_(None), Order.dispatched_at <= lease_start)
-    rank = func.row_number().over(partition_by=Order.account_id, order_by=Order.id).label("rank")
-    ranked = select(Order.id, Order.account_id, Order.state, rank).where(_due_condition(ctx), not_in_queue).subquery()
+    ranked = _ranked(ctx, not_in_queue)
     with ctx.db.session() as session:
         in_queue = dict(session.execute(select(Order.account_id, func.count()).where(Order.dispatched_at > lease_start)
                                         .group_by(Order.account_id)).all())
@@ -77,8 +77,8 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
         rows = session.execute(select(ranked.c.id, ranked.c.account_id, ranked.c.state)
                                .order_by(ranked.c.rank, ranked.c.account_id).limit(limit - queued)).all()
         room = _window_room(ctx, session, {account for _, account, state in rows if state != S.RECEIVED})
-    # Orders still waiting in the queue will spend this window too: handing out more would only have
-    # workers put them aside again (a wasted message, transaction and wake-up each).
+    # Orders still in the queue or in a worker's hands will spend this window too: handing out more
+    # would only have workers put them aside again (a wasted message, transaction and wake-up each).
     room = {account: left - in_queue.get(account, 0) for account, left in room.items()}
     chosen = []
     for order_id, account_id, state in rows:
@@ -90,12 +90,15 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
     if not chosen:
         return 0
     with ctx.db.transaction() as session:
-        session.execute(update(Order).where(Order.id.in_(chosen))
-                        .values(dispatched_at=now, updated_at=Order.updated_at)
-                        .execution_options(synchronize_session=False))
-    for order_id in chosen:
+        # Checked again as they are stamped: a sweep running at the same moment (beat's, and the one
+        # after a pull) hands each order out only once.
+        stamped = set(session.scalars(update(Order).where(Order.id.in_(chosen), not_in_queue)
+                                      .values(dispatched_at=now, updated_at=Order.updated_at)
+                                      .returning(Order.id).execution_options(synchronize_session=False)))
+    handed = [order_id for order_id in chosen if order_id in stamped]
+    for order_id in handed:
         enqueue(order_id)
-    return len(chosen)
+    return len(handed)
 
 
 def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, int]:
@@ -113,8 +116,10 @@ def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, i
     return {account: room.get(account, _UNLIMITED) for account in account_ids}
 
 
-def mark_picked(ctx: AppContext, order_id: int) -> None:
-    """A worker took the order's message: the sweeper may hand it out again when it is due again."""
+def mark_handled(ctx: AppContext, order_id: int) -> None:
+    """A worker is done with the order's message (whatever became of the order): the sweeper may
+    hand it out again when it is due again. Until then the order counts as in the queue, against
+    its seller's window, and no second worker is handed it while the first still works on it."""
     with ctx.db.transaction() as session:
         session.execute(update(Order).where(Order.id == order_id, Order.dispatched_at.is_not(None))
                         .values(dispatched_at=None, updated_at=Order.updated_at)

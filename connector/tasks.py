@@ -2,7 +2,8 @@
 
 Tasks are thin: they take ids, reload the row and call the plain functions in ``connector.sync``
 and ``connector.pipeline`` (which tests call directly). Queue messages are only hints: the
-sweeper finds every due order in the database, so a lost message only delays an order.
+sweeper (``connector.dispatch``) finds every due order in the database, so a lost message only
+delays an order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from celery.signals import worker_process_init
 
 from connector.context import AppContext
 from connector.db import forget_connections_after_fork
-from connector.dispatch import dispatch_due_orders, mark_picked
+from connector.dispatch import dispatch_due_orders, mark_handled
 from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -81,8 +82,10 @@ def pull_channel_connection_task(channel_connection_id: int) -> dict:
 @celery_app.task(name="connector.process_order")
 def process_order_task(order_id: int) -> str:
     ctx = worker_context()
-    mark_picked(ctx, order_id)
-    return process_order_safely(ctx, order_id)
+    try:
+        return process_order_safely(ctx, order_id)
+    finally:  # a worker killed before this line: the dispatch lease frees the order instead
+        mark_handled(ctx, order_id)
 
 
 @celery_app.task(name="connector.handle_webhook_delivery")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from connector.dispatch import dispatch_due_orders, due_order_ids, mark_picked
+from connector.dispatch import dispatch_due_orders, due_order_ids, mark_handled
 from connector.invoicing import claim_for_invoicing, keep_claim
 from connector.models import ActivityEvent, ChannelConnection, ERPConnection, Order, utcnow
 from connector.pipeline import process_order
@@ -68,10 +68,40 @@ def test_an_order_is_handed_out_once_until_a_worker_picks_it_up(ctx, two_sellers
     assert dispatch_due_orders(ctx, sent.append) == 80
     assert _account_of(ctx, sent[:4]) == [two_sellers[0], two_sellers[1]] * 2
     assert dispatch_due_orders(ctx, sent.append) == 0  # all 80 are in the queue already
-    mark_picked(ctx, sent[0])  # a worker took it (and, say, left it due)
+    mark_handled(ctx, sent[0])  # a worker is done with it (and, say, left it due)
     assert dispatch_due_orders(ctx, sent.append) == 1 and sent[-1] == sent[0]
     ctx.settings.dispatch_lease_seconds = 0  # messages lost (a dead worker, a restarted Redis)
     assert dispatch_due_orders(ctx, sent.append) == 80
+
+
+def test_two_sweeps_at_once_hand_each_order_out_once(ctx, two_sellers, monkeypatch):
+    from connector import dispatch
+
+    if ctx.db.url.startswith("sqlite"):
+        pytest.skip("SQLite: every transaction takes the write lock first, so two sweeps cannot overlap")
+    sent: list[int] = []
+    window_room = dispatch._window_room
+
+    def another_sweep_meanwhile(*args):  # between this sweep's read and its stamp
+        monkeypatch.setattr(dispatch, "_window_room", window_room)
+        assert dispatch_due_orders(ctx, sent.append) == 80
+        return window_room(*args)
+
+    monkeypatch.setattr(dispatch, "_window_room", another_sweep_meanwhile)
+    assert dispatch_due_orders(ctx, sent.append) == 0
+    assert len(sent) == len(set(sent)) == 80
+
+
+def test_a_new_order_put_aside_waits_for_its_time(ctx, two_sellers):
+    """A new order whose catalog could not be read (the ERP's window spent, say) comes back at its
+    retry time, not at every sweep."""
+    first = due_order_ids(ctx, limit=1)[0]
+    with ctx.db.transaction() as session:
+        session.execute(update(Order).where(Order.id == first).values(next_attempt_at=utcnow() + timedelta(minutes=1)))
+    assert first not in due_order_ids(ctx)
+    with ctx.db.transaction() as session:
+        session.execute(update(Order).where(Order.id == first).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    assert first in due_order_ids(ctx)
 
 
 def test_a_backlog_is_fed_to_the_queue_as_workers_drain_it(ctx, two_sellers):
@@ -79,7 +109,7 @@ def test_a_backlog_is_fed_to_the_queue_as_workers_drain_it(ctx, two_sellers):
     assert dispatch_due_orders(ctx, sent.append, limit=10) == 10
     assert dispatch_due_orders(ctx, sent.append, limit=10) == 0  # ten are waiting in the queue already
     for order_id in sent[:3]:
-        mark_picked(ctx, order_id)
+        mark_handled(ctx, order_id)
         process_order(ctx, order_id)
     assert dispatch_due_orders(ctx, sent.append, limit=10) == 3
     assert len(set(sent)) == 13  # new ones, not the three that were processed
@@ -96,7 +126,7 @@ def test_orders_that_need_the_erp_are_handed_out_only_up_to_the_windows_room(ctx
     # are new orders, which may never need the ERP)
     assert dispatch_due_orders(ctx, sent.append) == 0  # the window still has room for three, but the
     # three in the queue will spend it
-    mark_picked(ctx, mine[0])  # a worker took one (and left it due, as if it had not sent anything)
+    mark_handled(ctx, mine[0])  # a worker took one (and left it due, as if it had not sent anything)
     assert dispatch_due_orders(ctx, sent.append) == 1
     _spend_window(ctx, account, remaining=0)
     ctx.settings.dispatch_lease_seconds = 0
