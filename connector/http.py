@@ -61,8 +61,8 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 class RateLimitPolicy(Protocol):
     """Decides how long to wait before a request and learns from each response's headers.
 
-    A policy with ``waits_for_window = True`` learns the window from a 429 and makes the next
-    ``acquire`` wait for it, so the requestor does not sleep on the 429 itself.
+    A policy may also set ``waits_for_window = True``: it learns the window from a 429 and makes the
+    next ``acquire`` wait for it, so the requestor does not sleep on the 429 itself.
     """
 
     def acquire(self) -> None: ...

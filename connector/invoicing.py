@@ -199,12 +199,20 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
     return order.state
 
 
+def told_wait(exc: ConnectorError) -> float | None:
+    """Seconds a spent rate-limit window or work another worker holds said to come back in (at most
+    an hour); None when the error said nothing."""
+    if isinstance(exc, RateLimited | Contended) and exc.retry_after is not None:
+        return min(max(exc.retry_after, 0.0), 3600.0)
+    return None
+
+
 def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
     """When to try again after a transient error. A spent rate-limit window or work another worker
     holds is not a failed attempt: the order comes back when told. Anything else backs off
     exponentially from ``backoff`` seconds (``CONNECTOR_RETRY_BACKOFF``), up to an hour."""
-    if isinstance(exc, RateLimited | Contended) and exc.retry_after is not None:
-        return utcnow() + timedelta(seconds=min(max(exc.retry_after, 0.0), 3600.0))
+    if (told := told_wait(exc)) is not None:
+        return utcnow() + timedelta(seconds=told)
     order.attempts += 1
     return utcnow() + timedelta(seconds=min(3600.0, backoff * 2 ** min(order.attempts - 1, 7)))
 
@@ -289,7 +297,7 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
                     attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
         except TransientError as exc:
             until = circuit.record_failure(ctx, erp.id, exc) if circuit.is_outage(exc) else None
-            told = exc.retry_after if isinstance(exc, RateLimited | Contended) else None
+            told = told_wait(exc)
             wait = told if told is not None else max(ctx.settings.retry_backoff_seconds,
                                                      ctx.settings.reconcile_delay_seconds)
             order.next_attempt_at = max(utcnow() + timedelta(seconds=wait), until or utcnow())

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -97,13 +97,13 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
         if order.state not in SETTLED_STATES:
             transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc}")
         return outcome
-    _copycanonical_of(order, canonical)
+    _copy_canonical(order, canonical)
     if order.state not in SETTLED_STATES and order.state != S.RECEIVED:
         transition(session, order, S.RECEIVED, "La orden cambió en el canal; se evalúa de nuevo.")
     return outcome
 
 
-def _copycanonical_of(order: Order, canonical: CanonicalOrder) -> None:
+def _copy_canonical(order: Order, canonical: CanonicalOrder) -> None:
     order.canonical = canonical.model_dump(mode="json", exclude={"raw"})
     order.status = canonical.status.value
     order.raw_status = canonical.raw_status[:60]
@@ -311,6 +311,11 @@ def process_order_safely(ctx: AppContext, order_id: int, *, refreshes: CatalogRe
         return process_order(ctx, order_id, refreshes=refreshes)
     except StaleDataError:
         return "busy"
+    except (OperationalError, InterfaceError):
+        # The database, not the order (a dropped connection, a lock timeout): nothing for a person to
+        # fix in the error queue. The order stays due and the next sweep tries it again.
+        log.warning("order %s: database unavailable, left for the next sweep", order_id, exc_info=True)
+        return "db_unavailable"
     except Exception as exc:  # noqa: BLE001 - one bad order must never stop the others
         log.exception("order %s: unexpected error", order_id)
         return _mark_crashed(ctx, order_id, exc)

@@ -116,7 +116,7 @@ class WindowState:
             self.used = max(self.used, reading.limit - reading.remaining)
         if reading.spent or reading.remaining == 0:
             self.used = max(self.used, self.limit) if self.limit else _FULL
-            if reset is None and self.end <= now:  # a 429 without a reset: assume a whole window
+            if reset is None and self.end <= now:  # spent, and no reset told: assume a whole window
                 self.end = now + (self.length or DEFAULT_WINDOW_SECONDS)
 
 

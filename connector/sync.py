@@ -72,9 +72,10 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         since = cursor.cursor_at - timedelta(seconds=ctx.settings.cursor_overlap_seconds) if cursor.cursor_at else None
         newest: datetime | None = cursor.cursor_at
         started_at = utcnow()
-        adapter = ctx.channel_adapter(connection)
+        adapter = None
         try:
-            for pulled in adapter.pull_orders(since, known=partial(_known, ctx, connection.id)):
+            adapter = ctx.channel_adapter(connection)
+            for pulled in adapter.pull_orders(since, known=partial(_known, ctx, connection.id, lease)):
                 outcome = _store(session, connection, adapter, pulled)
                 summary.pulled += 1
                 summary.new += outcome == "new"
@@ -101,19 +102,23 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
             run.status, run.error = "failed", summary.error
             log.exception("pull of channel connection %s crashed", channel_connection_id)
         finally:
-            adapter.close()
+            if adapter is not None:
+                adapter.close()
         run.pulled, run.new, run.updated, run.finished_at = summary.pulled, summary.new, summary.updated, utcnow()
         cursor.leased_until = None
         session.commit()
     return summary
 
 
-def _known(ctx: AppContext, connection_id: int, external_id: str, updated_at: datetime | None) -> bool:
+def _known(ctx: AppContext, connection_id: int, lease: PullLease, external_id: str,
+           updated_at: datetime | None) -> bool:
     """Is the order stored already, as of ``updated_at``? (In its own short transaction: the pull's
-    session must not hold one across the HTTP calls that follow.)"""
+    session must not hold one across the HTTP calls that follow.) A long run of known orders still
+    renews the pull's lease."""
     if updated_at is None:
         return False
-    with ctx.db.session() as session:
+    with ctx.db.transaction() as session:
+        lease.renew_if_due(session)
         stored = session.scalar(select(Order.remote_updated_at).where(Order.channel_connection_id == connection_id,
                                                                       Order.external_id == external_id))
     return stored is not None and stored == updated_at

@@ -44,7 +44,7 @@ class AlegraAdapter:
         CredentialField("country", "País de la cuenta", required=False, help="Código ISO, por ejemplo CO."),
     )
 
-    # The limit is per Alegra user: workers share one bucket keyed by the user (see connector/ratelimit.py).
+    # The limit is per Alegra user: workers share one window keyed by the user (see connector/ratelimit.py).
     rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
     read_window = staticmethod(read_window)
 

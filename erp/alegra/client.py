@@ -106,7 +106,8 @@ class AlegraRequestor(Requestor):
     """The shared requestor with Alegra's two quirks on error answers.
 
     The seller always reads Alegra's own message (the shared table words 5xx and 429 generically), and a
-    429 waits ``X-Rate-Limit-Reset`` seconds. Secrets given in ``secrets`` are masked from any text.
+    429 carries ``X-Rate-Limit-Reset`` as its ``retry_after`` (the order's retry time; the shared
+    limiter's next ``acquire`` waits for the window itself). Secrets given in ``secrets`` are masked from any text.
     """
 
     secrets: tuple[str, ...] = ()
