@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # Short: an order put aside for a spent rate-limit window must be handed out again about when the
     # window opens (see CONNECTOR_RATE_LIMIT_MAX_SLEEP); the sweep query only reads due orders.
     sweep_interval_seconds: int = Field(2, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
-    # An order handed to the queue is not handed out again before a worker picks it up or this many
+    # An order handed to the queue is not handed out again before a worker is done with it or this many
     # seconds pass (a message lost with a dead worker or a restarted Redis delays it this long).
     dispatch_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_DISPATCH_LEASE"))
     # One pull per channel connection at a time: a pull holds a lease this long and renews it as it
