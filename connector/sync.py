@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -14,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.leases import LeaseKeeper
 from connector.models import ChannelConnection, Order, SyncCursor, SyncRun, utcnow
 from connector.pipeline import process_due_orders, store_pulled_order
 from connector.states import ERROR_QUEUE_STATES
@@ -75,17 +75,17 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         adapter = None
         try:
             adapter = ctx.channel_adapter(connection)
-            for pulled in adapter.pull_orders(since, known=partial(_known, ctx, connection.id, lease)):
-                outcome = _store(session, connection, adapter, pulled)
-                summary.pulled += 1
-                summary.new += outcome == "new"
-                summary.updated += outcome == "updated"
-                if pulled.updated_at and (newest is None or pulled.updated_at > newest):
-                    newest = pulled.updated_at
-                lease.renew_if_due(session)
-                # Committed before the next one is fetched: no transaction stays open across HTTP calls
-                # (SQLite has one writer), and a crash mid-pull loses nothing already read.
-                session.commit()
+            with lease.kept():
+                for pulled in adapter.pull_orders(since, known=partial(_known, ctx, connection.id)):
+                    outcome = _store(session, connection, adapter, pulled)
+                    summary.pulled += 1
+                    summary.new += outcome == "new"
+                    summary.updated += outcome == "updated"
+                    if pulled.updated_at and (newest is None or pulled.updated_at > newest):
+                        newest = pulled.updated_at
+                    # Committed before the next one is fetched: no transaction stays open across HTTP
+                    # calls (SQLite has one writer), and a crash mid-pull loses nothing already read.
+                    session.commit()
             session.commit()
             # Never past the moment this pull began: an order stamped in the future (a marketplace clock
             # ahead of ours) would otherwise move the cursor beyond every order that changes meanwhile.
@@ -110,15 +110,12 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
     return summary
 
 
-def _known(ctx: AppContext, connection_id: int, lease: PullLease, external_id: str,
-           updated_at: datetime | None) -> bool:
+def _known(ctx: AppContext, connection_id: int, external_id: str, updated_at: datetime | None) -> bool:
     """Is the order stored already, as of ``updated_at``? (In its own short transaction: the pull's
-    session must not hold one across the HTTP calls that follow.) A long run of known orders still
-    renews the pull's lease."""
+    session must not hold one across the HTTP calls that follow.)"""
     if updated_at is None:
         return False
-    with ctx.db.transaction() as session:
-        lease.renew_if_due(session)
+    with ctx.db.session() as session:
         stored = session.scalar(select(Order.remote_updated_at).where(Order.channel_connection_id == connection_id,
                                                                       Order.external_id == external_id))
     return stored is not None and stored == updated_at
@@ -140,13 +137,13 @@ def _cursor_of(session, connection_id: int) -> SyncCursor:
 
 
 class PullLease:
-    """Who is pulling a connection now: a conditional UPDATE takes the lease, the puller renews it as
-    it stores orders, and a puller that died frees the connection when the lease runs out."""
+    """Who is pulling a connection now: a conditional UPDATE takes the lease, the puller keeps it
+    renewed while it reads (however long the channel makes it wait or however many known orders it
+    skips), and a puller that died frees the connection when the lease runs out."""
 
     def __init__(self, ctx: AppContext, cursor_id: int):
         self.ctx, self.cursor_id = ctx, cursor_id
         self.seconds = ctx.settings.pull_lease_seconds
-        self._renewed_at = 0.0
 
     def take(self) -> bool:
         now = utcnow()
@@ -156,17 +153,19 @@ class PullLease:
                                          or_(SyncCursor.leased_until.is_(None), SyncCursor.leased_until < now))
                 .values(leased_until=now + timedelta(seconds=self.seconds))
                 .execution_options(synchronize_session=False)).rowcount == 1
-        self._renewed_at = time.monotonic()
         return taken
 
-    def renew_if_due(self, session) -> None:
-        """Extend the lease (in the caller's transaction) once a third of it has passed."""
-        if time.monotonic() - self._renewed_at < self.seconds / 3:
-            return
-        session.execute(update(SyncCursor).where(SyncCursor.id == self.cursor_id)
-                        .values(leased_until=utcnow() + timedelta(seconds=self.seconds))
-                        .execution_options(synchronize_session=False))
-        self._renewed_at = time.monotonic()
+    def kept(self) -> LeaseKeeper:
+        """Renews the lease every third of its length while the ``with`` block runs."""
+
+        def renew() -> bool:
+            with self.ctx.db.transaction() as session:
+                session.execute(update(SyncCursor).where(SyncCursor.id == self.cursor_id)
+                                .values(leased_until=utcnow() + timedelta(seconds=self.seconds))
+                                .execution_options(synchronize_session=False))
+            return True
+
+        return LeaseKeeper(renew, self.seconds / 3, f"pull-{self.cursor_id}")
 
 
 def _store(session, connection, adapter, pulled) -> str:

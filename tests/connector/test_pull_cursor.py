@@ -65,3 +65,21 @@ def test_a_pull_that_starts_over_only_reads_what_changed(ctx, sandbox, seller):
         session.execute(update(SyncCursor).values(cursor_at=None))
     once_more = pull_channel_connection(ctx, channel_id)
     assert (once_more.pulled, once_more.updated) == (1, 1)
+
+
+def test_a_live_pull_keeps_its_lease_however_long_the_channel_takes(ctx, sandbox, seller):
+    import threading
+    import time
+
+    with ctx.db.session() as session:
+        channel_id = session.scalar(select(ChannelConnection.id))
+    ctx.settings.pull_lease_seconds = 1
+    sandbox.ml_knobs.latency_ms = 40  # about three seconds for the 40 orders: three leases' worth
+    results = {}
+    first = threading.Thread(target=lambda: results.update(first=pull_channel_connection(ctx, channel_id)))
+    first.start()
+    time.sleep(1.6)  # past the first lease: only a renewal keeps a second pull out
+    assert first.is_alive()
+    assert pull_channel_connection(ctx, channel_id).busy
+    first.join()
+    assert results["first"].new == 40 and not results["first"].busy
