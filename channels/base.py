@@ -160,6 +160,9 @@ class ChannelAdapter(Protocol):
     webhook_secret_field: ClassVar[str]  # the credential that authenticates webhooks
     generates_webhook_secret: ClassVar[bool]  # the connector chooses the secret (True) or the marketplace
     rate_limit: ClassVar[RateLimitSpec]
+    # How the buyer gets the invoice: the adapter attaches it to the order ("channel": the marketplace
+    # notifies the buyer itself), or the ERP e-mails it to the buyer's own e-mail ("erp_email").
+    invoice_delivery: ClassVar[str]
 
     def validate_credentials(self) -> AccountInfo:
         """Call the API once to prove the credentials work; raise ``InvalidCredentials`` if not."""
@@ -187,8 +190,28 @@ class ChannelAdapter(Protocol):
     def webhook_registration(self, url: str) -> WebhookRegistration:
         """What to register in the marketplace for deliveries to ``url``."""
 
+    # -- invoice delivery (only for ``invoice_delivery == "channel"``) ---------------------------------
+
+    def invoice_delivery_refusal(self, order: Order) -> str | None:
+        """Why this order's invoice cannot be attached on the marketplace (a site or a logistics the
+        marketplace does not take documents for), or None when it can."""
+
+    def fiscal_documents(self, order: Order) -> list[str]:
+        """The ids of the documents already attached to the order (read before any upload, and to
+        settle an upload whose answer was lost)."""
+
+    def upload_fiscal_document(self, order: Order, content: bytes, filename: str) -> str:
+        """Attach the invoice PDF to the order; returns the document id. May raise ``AmbiguousOutcome``."""
+
     def close(self) -> None:
         """Release HTTP connections."""
+
+
+class InvoiceDelivery:
+    """Values of ``ChannelAdapter.invoice_delivery``."""
+
+    CHANNEL = "channel"
+    ERP_EMAIL = "erp_email"
 
 
 ChannelFactory = Callable[..., ChannelAdapter]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from channels.base import AccountInfo, CredentialField
@@ -83,6 +84,59 @@ class InvoiceLineDraft:
     tax_ids: tuple[str, ...] = ()
 
 
+class LegalStatus(StrEnum):
+    """The tax authority's answer on an electronic invoice, in the ERP-neutral words the core uses.
+
+    ``not_electronic``: never stamped (a plain or draft invoice). ``pending``: stamped, no answer yet.
+    The last three are final."""
+
+    NOT_ELECTRONIC = "not_electronic"
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_OBSERVATIONS = "accepted_with_observations"
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (LegalStatus.ACCEPTED, LegalStatus.ACCEPTED_WITH_OBSERVATIONS, LegalStatus.REJECTED)
+
+    @property
+    def is_accepted(self) -> bool:
+        return self in (LegalStatus.ACCEPTED, LegalStatus.ACCEPTED_WITH_OBSERVATIONS)
+
+
+@dataclass(frozen=True)
+class PaymentDraft:
+    """A payment received for an invoice: inline at creation (``invoice_erp_id`` None) or later
+    against an existing invoice. ``marker`` lets an ambiguous write be found again."""
+
+    marker: str
+    date: date
+    amount: Decimal
+    account_id: str  # the ERP's bank account or cash box
+    method: str  # cash | check | transfer | deposit | credit-card | debit-card
+    invoice_erp_id: str | None = None
+    contact_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    erp_id: str | None
+    amount: Decimal
+    date: date | None = None
+    account_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    """The printable invoice (its PDF) as the ERP serves it."""
+
+    content: bytes
+    filename: str
+    content_type: str = "application/pdf"
+
+
 @dataclass(frozen=True)
 class InvoiceDraft:
     """An invoice ready to send. ``marker`` identifies the marketplace order inside the ERP so an
@@ -103,16 +157,30 @@ class InvoiceDraft:
     observations: str = ""  # internal, not printed; carries the marker
     annotation: str = ""  # printed on the PDF
     currency: str | None = None
+    payment: PaymentDraft | None = None  # recorded inline: invoice and payment are one write
 
 
 @dataclass(frozen=True)
 class InvoiceResult:
+    """An invoice as the ERP answers it (on creation, on a search, or on a read by id).
+
+    ``legal_status``/``cufe``/``legal_reasons`` follow the e-invoice; ``balance`` is what is still owed
+    (None when unknown); ``payments`` those recorded against it; ``emailed_to`` the addresses the ERP
+    says it e-mailed it to, or None when the ERP does not tell (then an uncertain e-mail is never
+    repeated by itself)."""
+
     erp_id: str
     number: str | None
     total: Decimal
     status: str
-    stamp_status: str | None = None
+    stamp_status: str | None = None  # the ERP's own word for the e-invoice status
     raw: dict[str, Any] = field(default_factory=dict)
+    legal_status: LegalStatus = LegalStatus.NOT_ELECTRONIC
+    cufe: str | None = None  # the authority's unique code of an accepted e-invoice
+    legal_reasons: tuple[str, ...] = ()  # the authority's own words (rejection reasons, observations)
+    balance: Decimal | None = None
+    payments: tuple[PaymentResult, ...] = ()
+    emailed_to: tuple[str, ...] | None = None
 
 
 class ERPAdapter(Protocol):
@@ -161,6 +229,33 @@ class ERPAdapter(Protocol):
 
     def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
         """Every invoice dated between ``start`` and ``end`` (inclusive); ``raw`` keeps the ERP's record."""
+
+    # -- after the invoice: each write may raise AmbiguousOutcome; the caller then reads get_invoice
+
+    def get_invoice(self, erp_id: str) -> InvoiceResult:
+        """The invoice as the ERP has it now: e-invoice status, balance, payments (read before any repeat)."""
+
+    def stamp_invoice(self, erp_id: str) -> None:
+        """Emit the electronic invoice of an existing invoice. **Not idempotent**: never call it twice for
+        one invoice without reading ``get_invoice`` in between."""
+
+    def invoice_pdf_url(self, erp_id: str) -> str | None:
+        """A (short-lived) address of the invoice's PDF, or None when the ERP has none yet."""
+
+    def download_invoice_pdf(self, erp_id: str) -> InvoiceDocument:
+        """The invoice's PDF bytes (to hand to a marketplace)."""
+
+    def email_invoice(self, erp_id: str, emails: list[str]) -> None:
+        """Have the ERP e-mail the invoice to ``emails``."""
+
+    def list_bank_accounts(self) -> list[Choice]:
+        """Bank accounts and cash boxes a payment can be recorded into."""
+
+    def payment_methods(self) -> list[Choice]:
+        """The payment methods a recorded payment may carry (the ERP's own codes and labels)."""
+
+    def create_payment(self, draft: PaymentDraft) -> PaymentResult:
+        """Record a payment against ``draft.invoice_erp_id`` (an open invoice)."""
 
     @property
     def calls(self) -> int:

@@ -23,6 +23,7 @@ from channels.base import (
     CredentialField,
     CredentialsChanged,
     Headers,
+    InvoiceDelivery,
     KnownOrder,
     RateLimitSpec,
     WebhookEvent,
@@ -67,6 +68,7 @@ class ShopifyAdapter:
     )
     webhook_secret_field: ClassVar[str] = "webhook_secret"
     generates_webhook_secret: ClassVar[bool] = False
+    invoice_delivery: ClassVar[str] = InvoiceDelivery.ERP_EMAIL  # the buyer has an e-mail: the ERP sends it
     rate_limit: ClassVar[RateLimitSpec] = RateLimitSpec(
         "leaky_bucket", "Cubeta de 40 peticiones que se vacía a 2 por segundo (planes estándar): se espera "
         "antes de llenarla según X-Shopify-Shop-Api-Call-Limit; un 429 se reintenta tras su Retry-After.",

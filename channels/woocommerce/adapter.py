@@ -27,6 +27,7 @@ from channels.base import (
     CredentialField,
     CredentialsChanged,
     Headers,
+    InvoiceDelivery,
     KnownOrder,
     RateLimitSpec,
     WebhookEvent,
@@ -73,6 +74,7 @@ class WooCommerceAdapter:
     )
     webhook_secret_field: ClassVar[str] = "webhook_secret"
     generates_webhook_secret: ClassVar[bool] = True
+    invoice_delivery: ClassVar[str] = InvoiceDelivery.ERP_EMAIL  # the buyer has an e-mail: the ERP sends it
     rate_limit: ClassVar[RateLimitSpec] = RateLimitSpec(
         "backoff", "WooCommerce no documenta un límite; el hosting puede responder 429 (se respeta Retry-After) "
                    "o 503: se reintenta con espera exponencial y variación aleatoria.")
