@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from connector.canonical import Order
 from connector.errors import ConfigurationError, InvalidPayload
-from connector.money import price_line
+from connector.money import price_line, round_money
 from connector.rules import InvoicingSettings
-from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft
+from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft, PaymentDraft
 from mapping.resolver import LineMatch
 
 COLOMBIA = timezone(timedelta(hours=-5))
@@ -88,13 +88,20 @@ def build_invoice(order: Order, matches: list[LineMatch], settings: InvoicingSet
         annotation, observations = text, marker_note
     else:
         annotation, observations = "", f"{text} {marker_note}".strip()
+    payment = None
+    if settings.record_payment and settings.invoice_status == "open" and settings.payment_account_id:
+        # The marketplace already collected the money: invoice and payment are one write (a draft
+        # takes no payment; its payment follows once it is open, connector/followup.py).
+        payment = PaymentDraft(marker=f"{marker}-pago", date=issue, account_id=settings.payment_account_id,
+                               amount=round_money(paid_for_invoiced_lines(order, settings), order.currency),
+                               method=settings.payment_account_method)
     return InvoiceDraft(
         marker=marker, contact_id=contact_id, issue_date=issue, due_date=issue + timedelta(days=settings.due_days),
         lines=tuple(lines), status=settings.invoice_status, stamp=settings.stamp,
         warehouse_id=settings.invoice_warehouse_id, price_list_id=settings.invoice_price_list_id,
         number_template_id=settings.number_template_id, payment_form=settings.payment_form,
         payment_method=settings.payment_method, observations=observations, annotation=annotation,
-        currency=order.currency,
+        currency=order.currency, payment=payment,
     )
 
 

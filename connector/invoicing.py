@@ -32,18 +32,16 @@ from connector.canonical import Order as CanonicalOrder
 from connector.contacts import resolve_contact
 from connector.context import AppContext
 from connector.errors import (
-    AmbiguousOutcome,
     ConfigurationError,
     ConnectorError,
-    Contended,
     InvalidPayload,
-    PermanentRejection,
-    RateLimited,
     TransientError,
 )
+from connector.followup import plan_after_invoice
 from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
+from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from erp.base import InvoiceResult
@@ -110,14 +108,10 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             marker = invoice_marker(order.channel_connection_id, order.external_id)
             draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
                                   shipping=shipping)
-        except TransientError as exc:
-            return _release_for_retry(ctx, session, order, erp.id, exc, actor)
-        except (InvalidPayload, ConfigurationError) as exc:
-            transition(session, order, S.ERROR, exc.user_message, actor=actor)
-            session.commit()
-            return order.state
-        except PermanentRejection as exc:
-            transition(session, order, S.FAILED, exc.user_message, actor=actor)
+        except ConnectorError as exc:  # nothing was sent: retry later, or a person must act
+            if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
+                return _release_for_retry(ctx, session, order, erp.id, exc, actor)
+            transition(session, order, ORDER_STATE_FOR[outcome_of(exc)], exc.user_message, actor=actor)
             session.commit()
             return order.state
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
@@ -131,22 +125,22 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
 
         try:
             result = adapter.create_invoice(draft)
-        except AmbiguousOutcome as exc:
-            until = circuit.record_failure(ctx, erp.id, exc)
-            attempt.outcome, attempt.detail, attempt.finished_at = "ambiguous", exc.detail or str(exc), utcnow()
-            order.next_attempt_at = max(utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds),
-                                        until or utcnow())
-            transition(session, order, S.INVOICING,
-                       f"{exc.user_message} Se buscará la factura en el ERP antes de reintentar.", actor=actor)
-            session.commit()
-            return order.state
-        except TransientError as exc:  # provably not created (e.g. 429, connection refused)
-            attempt.outcome, attempt.detail, attempt.finished_at = "not_sent", exc.detail or str(exc), utcnow()
-            return _release_for_retry(ctx, session, order, erp.id, exc, actor)
-        except (PermanentRejection, ConfigurationError) as exc:
+        except ConnectorError as exc:
+            outcome = outcome_of(exc)
+            if outcome is Outcome.AMBIGUOUS:
+                until = circuit.record_failure(ctx, erp.id, exc)
+                attempt.outcome, attempt.detail, attempt.finished_at = "ambiguous", exc.detail or str(exc), utcnow()
+                order.next_attempt_at = max(utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds),
+                                            until or utcnow())
+                transition(session, order, S.INVOICING,
+                           f"{exc.user_message} Se buscará la factura en el ERP antes de reintentar.", actor=actor)
+                session.commit()
+                return order.state
+            if outcome is Outcome.RETRY:  # provably not created (e.g. 429, connection refused)
+                attempt.outcome, attempt.detail, attempt.finished_at = "not_sent", exc.detail or str(exc), utcnow()
+                return _release_for_retry(ctx, session, order, erp.id, exc, actor)
             attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
-            target = S.ERROR if isinstance(exc, ConfigurationError) else S.FAILED
-            transition(session, order, target, exc.user_message, actor=actor)
+            transition(session, order, ORDER_STATE_FOR[outcome], exc.user_message, actor=actor)
             session.commit()
             return order.state
         attempt.outcome, attempt.finished_at = "created", utcnow()
@@ -170,9 +164,12 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
                    actor: str, recovered: bool) -> None:
     try:
         with session.begin_nested():
-            session.add(Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
-                                number=result.number, status=result.status, total=result.total,
-                                stamp_status=result.stamp_status, marker=marker, recovered=recovered))
+            invoice = Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
+                              number=result.number, status=result.status, total=result.total,
+                              stamp_status=result.stamp_status, marker=marker, recovered=recovered)
+            session.add(invoice)
+            session.flush()
+            plan_after_invoice(session, order, erp, invoice, result)
     except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
         log.warning("order %s: invoice already recorded", order.id)
     order.claim_token = None
@@ -199,22 +196,11 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
     return order.state
 
 
-def told_wait(exc: ConnectorError) -> float | None:
-    """Seconds a spent rate-limit window or work another worker holds said to come back in (at most
-    an hour); None when the error said nothing."""
-    if isinstance(exc, RateLimited | Contended) and exc.retry_after is not None:
-        return min(max(exc.retry_after, 0.0), 3600.0)
-    return None
-
-
 def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
-    """When to try again after a transient error. A spent rate-limit window or work another worker
-    holds is not a failed attempt: the order comes back when told. Anything else backs off
-    exponentially from ``backoff`` seconds (``CONNECTOR_RETRY_BACKOFF``), up to an hour."""
-    if (told := told_wait(exc)) is not None:
-        return utcnow() + timedelta(seconds=told)
-    order.attempts += 1
-    return utcnow() + timedelta(seconds=min(3600.0, backoff * 2 ** min(order.attempts - 1, 7)))
+    """When to try the order again after a transient error (:func:`connector.outcomes.next_try`)."""
+    when, counts = next_try(order.attempts + 1, exc, backoff)
+    order.attempts += counts
+    return when
 
 
 def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:

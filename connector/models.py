@@ -270,6 +270,7 @@ class Invoice(Base):
     """The ERP invoice of an order. At most one per order (the unique constraint is the last guard)."""
 
     __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_next_followup_at", "next_followup_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
@@ -282,8 +283,22 @@ class Invoice(Base):
     marker: Mapped[str] = mapped_column(String(120))
     recovered: Mapped[bool] = mapped_column(Boolean, default=False)  # found by marker after an ambiguous outcome
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # -- after the invoice (connector/followup.py): the e-invoice followed until the tax authority's
+    # final answer, the writes that follow it (remote_writes), and when to look at it again.
+    legal_status: Mapped[str] = mapped_column(String(30), default="not_electronic", server_default="not_electronic")
+    cufe: Mapped[str | None] = mapped_column(String(200))
+    legal_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    legal_checked_at: Mapped[datetime | None]
+    status_checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pdf_url: Mapped[str | None] = mapped_column(Text)
+    # Due follow-up work (a status check or a remote write); NULL when nothing is left to do.
+    next_followup_at: Mapped[datetime | None]
+    # When the sweeper last handed the follow-up to the queue (like orders.dispatched_at).
+    followup_dispatched_at: Mapped[datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="invoice")
+    writes: Mapped[list[RemoteWrite]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="RemoteWrite.id")
 
 
 class InvoiceAttempt(Base):
@@ -300,6 +315,43 @@ class InvoiceAttempt(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class RemoteWrite(Base):
+    """One write to a remote API that must happen exactly once (connector/remote_writes.py): stamping
+    an e-invoice, delivering the invoice to the buyer, recording its payment.
+
+    The row is the claim (``claim_token``/``claimed_until``, renewed while its owner works); the
+    attempt is recorded (``state = sending``) before the call; an answer that was lost leaves it
+    ``sending``/``ambiguous`` and the remote state is read before anything is sent again.
+    ``generation`` counts deliberate repeats (a rejected e-invoice stamped again after a fix)."""
+
+    __tablename__ = "remote_writes"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "kind", "generation", name="uq_remote_write"),
+        Index("ix_remote_writes_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    # pending | sending | ambiguous | done | failed | skipped | uncertain
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    via: Mapped[str] = mapped_column(String(40), default="")  # channel | erp_email | inline | erp ...
+    marker: Mapped[str] = mapped_column(String(120), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    detail: Mapped[str] = mapped_column(Text, default="")  # why it failed / was skipped, for a person
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the remote side answered
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    invoice: Mapped[Invoice] = relationship(back_populates="writes")
 
 
 class SyncCursor(Base):

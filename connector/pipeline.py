@@ -222,7 +222,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
         order = session.get(Order, order_id)
         if order is None:
             return "gone"
-        if order.state in (S.INVOICING, S.INVOICED):
+        if order.state in SETTLED_STATES:
             state = order.state
             session.rollback()  # end this transaction before another one starts (SQLite: one writer)
             return reconcile_order(ctx, order_id) if state == S.INVOICING else state

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from connector.canonical import OrderStatus
 from connector.errors import ConfigurationError
@@ -46,6 +46,10 @@ SETTING_LABELS: dict[str, str] = {
     "shipping_item_id": "Producto del ERP que factura el envío",
     "due_days": "Días de plazo (fecha de vencimiento)",
     "final_consumer_document": "Documento del consumidor final",
+    "deliver_invoice": "Enviar la factura al comprador",
+    "record_payment": "Registrar el pago",
+    "payment_account_id": "Cuenta bancaria o caja del pago",
+    "payment_account_method": "Método del pago registrado",
 }
 
 
@@ -95,9 +99,21 @@ class InvoicingSettings(BaseModel):
     shipping_item_id: str | None = None
     due_days: int = Field(0, ge=0, le=365)
     final_consumer_document: str = "222222222222"
+    # -- Después de la factura (per channel through its overrides)
+    deliver_invoice: bool = False  # attach it on the marketplace, or have the ERP e-mail the buyer
+    record_payment: bool = False  # the marketplace collected the money: record it in the ERP
+    payment_account_id: str | None = None
+    payment_account_method: str = "transfer"
+
+    @model_validator(mode="after")
+    def _payment_needs_an_account(self) -> InvoicingSettings:
+        if self.record_payment and not self.payment_account_id:
+            raise ValueError("para registrar el pago elige la cuenta bancaria o caja donde entra el dinero")
+        return self
 
     @field_validator("default_phone", "default_document", "price_list_id", "warehouse_id", "auto_warehouse_id",
-                     "auto_price_list_id", "number_template_id", "shipping_item_id", mode="before")
+                     "auto_price_list_id", "number_template_id", "shipping_item_id", "payment_account_id",
+                     mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -158,7 +174,8 @@ def parse_setting_assignments(current: dict[str, Any], assignments: list[str]) -
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error.get("loc", ()))
-    return f"{where}: {error.get('msg')}"
+    message = str(error.get("msg") or "").removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 STATUS_LABELS = {

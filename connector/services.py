@@ -231,6 +231,8 @@ _CHOICE_SETTINGS = {
     "price_list_id": ("list_price_lists", "lista de precios"),
     "auto_price_list_id": ("list_price_lists", "lista de precios"),
     "number_template_id": ("list_number_templates", "numeración"),
+    "payment_account_id": ("list_bank_accounts", "cuenta bancaria"),
+    "payment_account_method": ("payment_methods", "forma de pago"),
 }
 
 
@@ -292,7 +294,9 @@ def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
     adapter = ctx.erp_adapter(erp)
     as_dicts = lambda items: [{"id": c.id, "name": c.name, **c.extra} for c in items]  # noqa: E731
     return {"warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
-            "taxes": as_dicts(adapter.list_taxes()), "number_templates": as_dicts(adapter.list_number_templates())}
+            "taxes": as_dicts(adapter.list_taxes()), "number_templates": as_dicts(adapter.list_number_templates()),
+            "bank_accounts": as_dicts(adapter.list_bank_accounts()),
+            "payment_methods": as_dicts(adapter.payment_methods())}
 
 
 def refresh_erp_catalog(ctx: AppContext, account_ref=None) -> int:

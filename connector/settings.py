@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     reconcile_delay_seconds: int = Field(30, validation_alias=AliasChoices("CONNECTOR_RECONCILE_DELAY"))
     # First wait after a transient failure (5xx after retries, connection refused...), doubling per attempt.
     retry_backoff_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_RETRY_BACKOFF"))
+    # After an e-invoice is stamped, first look for the tax authority's answer this long after, then
+    # at growing intervals (up to an hour) until it is final (connector/followup.py).
+    legal_status_check_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_LEGAL_STATUS_CHECK"))
     # A claim older than this belongs to a process that died; the sweeper reconciles it.
     claim_lease_seconds: int = Field(180, validation_alias=AliasChoices("CONNECTOR_CLAIM_LEASE"))
     # 0 = the ERP's documented limit (Alegra: 150 per minute per user). Lower it to leave room for

@@ -9,6 +9,8 @@
                    ▲          │     ──► failed  (the ERP refused it, with its message)      │
                    └──────────┘ (transient: retried from next_attempt_at) ──────────────────┘
                  waiting_erp  ◄── ready/invoicing while the ERP's circuit is open; resumes by itself
+    invoiced ──► rejected ──► invoiced      the tax authority rejected the e-invoice; a person fixes the
+                                            cause and sends it again (connector/followup.py)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class OrderState(StrEnum):
     INVOICED = "invoiced"
     FAILED = "failed"
     WAITING_ERP = "waiting_erp"  # the ERP is down or in maintenance: resumes by itself
+    REJECTED = "rejected"  # invoiced, but the tax authority rejected the e-invoice: fix and send again
 
 
 S = OrderState
@@ -41,22 +44,26 @@ ALLOWED: dict[OrderState, set[OrderState]] = {
     S.READY: {S.INVOICED, S.INVOICING, S.ERROR, S.RECEIVED, S.SKIPPED, S.WAITING_RULE, S.WAITING_ERP},
     S.WAITING_ERP: {S.INVOICED, S.INVOICING, S.READY, S.ERROR, S.RECEIVED, S.SKIPPED, S.WAITING_RULE},
     S.INVOICING: {S.INVOICED, S.FAILED, S.READY, S.ERROR, S.WAITING_ERP},
-    S.INVOICED: set(),
+    S.INVOICED: {S.REJECTED},
     S.FAILED: {S.INVOICED, S.RECEIVED, S.READY, S.WAITING_ERP},
+    S.REJECTED: {S.INVOICED},
 }
 
 # INVOICED is reachable from every unsettled state: reconciliation may find the order's invoice in
 # the ERP (a crash between the ERP's commit and ours), and the ERP is the fiscal truth.
 
 # The error queue: orders a person must look at.
-ERROR_QUEUE_STATES = (S.ERROR, S.FAILED)
+ERROR_QUEUE_STATES = (S.ERROR, S.FAILED, S.REJECTED)
 # Orders whose invoice is settled or in flight: never re-processed from a new pull.
-SETTLED_STATES = (S.INVOICING, S.INVOICED)
+SETTLED_STATES = (S.INVOICING, S.INVOICED, S.REJECTED)
+# Orders that have an invoice in the ERP (a rejected e-invoice is still the ERP's invoice).
+HAS_INVOICE_STATES = (S.INVOICED, S.REJECTED)
 
 STATE_LABELS = {
     S.RECEIVED: "Recibida", S.SKIPPED: "Omitida", S.WAITING_RULE: "En espera (reglas)", S.ERROR: "Error",
     S.READY: "Lista para facturar", S.INVOICING: "Facturando", S.INVOICED: "Facturada",
     S.FAILED: "Rechazada por el ERP", S.WAITING_ERP: "Esperando al ERP",
+    S.REJECTED: "Factura electrónica rechazada",
 }
 
 

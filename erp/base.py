@@ -188,6 +188,7 @@ class ERPAdapter(Protocol):
     display_name: ClassVar[str]
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     rate_limit_per_minute: ClassVar[int]  # the API's documented limit per user
+    tax_authority: str  # how sellers of the account's country call their tax authority ("DIAN")
 
     @staticmethod
     def rate_limit_user(credentials: dict[str, Any]) -> str:
