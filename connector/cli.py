@@ -17,6 +17,7 @@ from typing import Any
 from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.followup import LEGAL_STATUS_LABELS, invoice_after_view
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
 
@@ -55,7 +56,7 @@ def _order_dict(order) -> dict:
                    "erp_item_name": line.erp_item_name, "match": line.match_source} for line in order.lines],
         "invoice": None if invoice is None else {"erp_id": invoice.erp_id, "number": invoice.number,
                                                  "total": _money(invoice.total), "status": invoice.status,
-                                                 "recovered": invoice.recovered},
+                                                 "recovered": invoice.recovered, **invoice_after_view(invoice)},
     }
 
 
@@ -286,7 +287,20 @@ def cmd_orders_show(ctx, args) -> int:
         print(f"  {line['quantity']} × {line['title']} [{line['sku']}] → "
               f"{line['erp_item_name'] or 'SIN PRODUCTO'} ({line['erp_item_id'] or '-'}, {line['match'] or '-'})")
     if data["invoice"]:
-        print(f"  factura {data['invoice']['number']} total {data['invoice']['total']}")
+        invoice = data["invoice"]
+        print(f"  factura {invoice['number']} total {invoice['total']} ({invoice['status']})")
+        print(f"  factura electrónica: {LEGAL_STATUS_LABELS.get(invoice['legal_status'], invoice['legal_status'])}"
+              + (f" — CUFE {invoice['cufe']}" if invoice["cufe"] else "")
+              + (f" — {' '.join(invoice['legal_reasons'])}" if invoice["legal_reasons"] else ""))
+        if invoice["delivery"]:
+            delivery = invoice["delivery"]
+            print(f"  entrega al comprador ({delivery['via']}): {delivery['status']}"
+                  + (f" {delivery['at']}" if delivery["at"] else "") + (f" — {delivery['detail']}" if delivery["detail"] else ""))
+        if invoice["payment"]:
+            payment = invoice["payment"]
+            print(f"  pago registrado: {payment['amount']} en la cuenta {payment['account']} ({payment['at']})")
+        elif invoice["payment_status"]:
+            print(f"  pago: {invoice['payment_status']}")
     for event in data["activity"]:
         print(f"  {event['at']:%Y-%m-%d %H:%M:%S} {event['actor']:12} {event['from'] or '':>12} → {event['to']:12} "
               f"{event['message']}")
@@ -351,6 +365,32 @@ def cmd_retry(ctx, args) -> int:
     from connector.services import retry_error_queue
 
     return _print_invoiced(retry_error_queue(ctx, args.account), args.json)
+
+
+def cmd_resend(ctx, args) -> int:
+    from connector.services import invoice_orders
+
+    return _print_invoiced(invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
+
+
+def _followup_command(kind: str):
+    def command(ctx, args) -> int:
+        from connector.services import request_followups
+
+        return _print_invoiced(request_followups(ctx, args.order_ids, kind, account_ref=args.account), args.json)
+
+    return command
+
+
+def cmd_followup(ctx, args) -> int:
+    from connector.services import run_followups_now
+
+    counts = run_followups_now(ctx, args.account)
+    if args.json:
+        _json(counts)
+    else:
+        print("seguimiento: " + (", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nada pendiente"))
+    return 0
 
 
 def cmd_reconcile(ctx, args) -> int:
@@ -541,6 +581,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("invoice", cmd_invoice, "facturar ya estas órdenes (botón «Facturar»)").add_argument(
         "order_ids", type=int, nargs="+")
     add("retry", cmd_retry, "reintentar toda la cola de errores")
+    add("resend", cmd_resend, "reenviar facturas electrónicas rechazadas, tras corregir la causa (botón "
+                              "«Reenviar»)").add_argument("order_ids", type=int, nargs="+")
+    add("stamp", _followup_command("stamp"), "emitir la factura electrónica de facturas en borrador "
+                                             "(«Expedir»)").add_argument("order_ids", type=int, nargs="+")
+    add("pay", _followup_command("payment"), "registrar en el ERP el pago de estas facturas").add_argument(
+        "order_ids", type=int, nargs="+")
+    add("deliver", _followup_command("delivery"), "enviar la factura al comprador (por el canal o por e-mail "
+                                                  "del ERP)").add_argument("order_ids", type=int, nargs="+")
+    add("followup", cmd_followup, "hacer ya lo pendiente tras las facturas: estado de la factura electrónica, "
+                                  "entregas y pagos")
     p = add("reconcile", cmd_reconcile, "comparar las facturas del ERP con las registradas aquí (y reparar)")
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")

@@ -25,7 +25,7 @@ from datetime import timedelta
 from sqlalchemy import func, or_, select, update
 
 from connector.context import AppContext
-from connector.models import ERPConnection, Order, utcnow
+from connector.models import ERPConnection, Invoice, Order, utcnow
 from connector.states import OrderState
 
 log = logging.getLogger(__name__)
@@ -124,3 +124,55 @@ def mark_handled(ctx: AppContext, order_id: int) -> None:
         session.execute(update(Order).where(Order.id == order_id, Order.dispatched_at.is_not(None))
                         .values(dispatched_at=None, updated_at=Order.updated_at)
                         .execution_options(synchronize_session=False))
+
+
+# -- after the invoice: status checks and remote writes (connector/followup.py) ---------------------
+
+
+def dispatch_due_followups(ctx: AppContext, enqueue: Callable[[int], object], *, limit: int = 200) -> int:
+    """Hand due invoice follow-ups to ``enqueue``, at a lower priority than invoices: a seller's
+    follow-ups go only while none of its orders waits for the ERP (due, or in the queue) and only as
+    many as its rate window still has room for. Once per message, like orders."""
+    now = utcnow()
+    lease_start = now - timedelta(seconds=ctx.settings.dispatch_lease_seconds)
+    not_in_queue = or_(Invoice.followup_dispatched_at.is_(None), Invoice.followup_dispatched_at <= lease_start)
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(Invoice.id, Order.account_id).join(Order, Order.id == Invoice.order_id)
+            .where(Invoice.next_followup_at <= now, not_in_queue)
+            .order_by(Invoice.next_followup_at).limit(limit)).all()
+        if not rows:
+            return 0
+        accounts = {account for _, account in rows}
+        busy = set(session.scalars(
+            select(Order.account_id).where(Order.account_id.in_(accounts), or_(
+                _due_condition(ctx) & (Order.state != S.RECEIVED.value), Order.dispatched_at > lease_start))
+            .distinct()))
+        in_queue = dict(session.execute(
+            select(Order.account_id, func.count()).join(Invoice, Invoice.order_id == Order.id)
+            .where(Order.account_id.in_(accounts), Invoice.followup_dispatched_at > lease_start)
+            .group_by(Order.account_id)).all())
+        room = _window_room(ctx, session, accounts - busy)
+    room = {account: left - in_queue.get(account, 0) for account, left in room.items()}
+    chosen = []
+    for invoice_id, account_id in rows:
+        if room.get(account_id, 0) > 0:
+            room[account_id] -= 1
+            chosen.append(invoice_id)
+    if not chosen:
+        return 0
+    with ctx.db.transaction() as session:
+        stamped = set(session.scalars(update(Invoice).where(Invoice.id.in_(chosen), not_in_queue)
+                                      .values(followup_dispatched_at=now).returning(Invoice.id)
+                                      .execution_options(synchronize_session=False)))
+    handed = [invoice_id for invoice_id in chosen if invoice_id in stamped]
+    for invoice_id in handed:
+        enqueue(invoice_id)
+    return len(handed)
+
+
+def mark_followup_handled(ctx: AppContext, invoice_id: int) -> None:
+    """A worker is done with the follow-up's message: it may be handed out again when due again."""
+    with ctx.db.transaction() as session:
+        session.execute(update(Invoice).where(Invoice.id == invoice_id, Invoice.followup_dispatched_at.is_not(None))
+                        .values(followup_dispatched_at=None).execution_options(synchronize_session=False))

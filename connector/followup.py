@@ -496,3 +496,38 @@ def request_write(ctx: AppContext, order_id: int, kind: str, *, actor: str = "cl
         schedule(session, invoice, ctx.settings.legal_status_check_seconds)
         return write
 
+
+
+# -- what the seller sees -------------------------------------------------------------------------
+
+LEGAL_STATUS_LABELS = {
+    L.NOT_ELECTRONIC: "no electrónica", L.PENDING: "esperando respuesta", L.ACCEPTED: "aceptada",
+    L.ACCEPTED_WITH_OBSERVATIONS: "aceptada con observaciones", L.REJECTED: "rechazada",
+}
+
+
+def _latest(invoice: Invoice, kind: str) -> RemoteWrite | None:
+    writes = [w for w in invoice.writes if w.kind == kind]
+    return max(writes, key=lambda w: w.generation) if writes else None
+
+
+def invoice_after_view(invoice: Invoice) -> dict[str, Any]:
+    """Life after the invoice as the CLI's JSON and the panel show it: ``legal_status``, ``cufe``,
+    ``legal_reasons``, ``pdf_url``, ``delivery`` (None or ``{"via", "at", "status", "detail"}``) and
+    ``payment`` (None or ``{"account", "amount", "at"}``, only once recorded)."""
+    delivery = _latest(invoice, "delivery")
+    payment = _latest(invoice, "payment")
+    paid = payment if payment is not None and payment.state == "done" else None
+    return {
+        "legal_status": invoice.legal_status,
+        "cufe": invoice.cufe,
+        "legal_reasons": list(invoice.legal_reasons or []),
+        "pdf_url": invoice.pdf_url,
+        "delivery": None if delivery is None else {
+            "via": delivery.via, "status": delivery.state, "detail": delivery.detail,
+            "at": delivery.finished_at.isoformat() if delivery.finished_at else None},
+        "payment": None if paid is None else {
+            "account": paid.result.get("account"), "amount": paid.result.get("amount"),
+            "at": paid.result.get("at") or (paid.finished_at.isoformat() if paid.finished_at else None)},
+        "payment_status": None if payment is None else payment.state,
+    }

@@ -14,6 +14,7 @@ from channels.registry import channel_class
 from connector.context import AppContext
 from connector.crypto import mask
 from connector.errors import ConfigurationError, ConnectorError, NotFound
+from connector.followup import request_write, resend_rejected, run_due_followups, run_followup
 from connector.models import (
     Account,
     CatalogItem,
@@ -348,6 +349,8 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
         orders = list(session.scalars(query.order_by(Order.id.desc()).offset(max(0, offset)).limit(limit)))
         for order in orders:  # load what callers print, before the session closes
             _ = order.invoice, order.lines, order.channel_connection
+            if order.invoice is not None:
+                _ = order.invoice.writes
         return orders
 
 
@@ -362,6 +365,8 @@ def get_order(ctx: AppContext, order_id: int, account_ref=None) -> Order:
         if order is None or order.account_id != account.id:
             raise NotFoundLocally(f"No existe la orden {order_id} en esta cuenta.")
         _ = order.invoice, order.lines, order.activity, order.channel_connection
+        if order.invoice is not None:
+            _ = order.invoice.writes
         return order
 
 
@@ -371,10 +376,52 @@ def invoice_orders(ctx: AppContext, order_ids: list[int], *, account_ref=None, a
     results = {}
     for order_id in order_ids:
         order = get_order(ctx, order_id, account_ref)
-        if order.state not in SETTLED_STATES:
+        if order.state == OrderState.REJECTED:  # the e-invoice was rejected and the cause fixed: send it again
+            resend_rejected(ctx, order_id, actor=actor)
+        elif order.state not in SETTLED_STATES:
             process_order(ctx, order_id, manual=True, actor=actor, refreshes=refreshes)
         results[order_id] = get_order(ctx, order_id, account_ref)
     return results
+
+
+FOLLOWUP_KINDS = {"stamp": "emitir la factura electrónica", "payment": "registrar el pago",
+                  "delivery": "enviar la factura al comprador"}
+
+
+def request_followups(ctx: AppContext, order_ids: list[int], kind: str, *, account_ref=None,
+                      actor: str = "cli") -> dict[int, Order]:
+    """A person asks for a step after the invoice now ("Expedir", "Registrar pago", "Enviar al
+    comprador"): it runs exactly once like the automatic ones, and never twice over a done one."""
+    if kind not in FOLLOWUP_KINDS:
+        raise ConfigurationError(f"Paso desconocido {kind!r}.")
+    results = {}
+    for order_id in order_ids:
+        order = get_order(ctx, order_id, account_ref)
+        if order.invoice is None:
+            raise ConfigurationError(f"La orden {order_id} aún no tiene factura: no se puede {FOLLOWUP_KINDS[kind]}.")
+        if kind == "payment":
+            _require_payment_account(ctx, order)
+        if request_write(ctx, order_id, kind, actor=actor) is None:
+            raise ConfigurationError(f"La orden {order_id} no necesita {FOLLOWUP_KINDS[kind]} (ya está hecho o en curso).")
+        run_followup(ctx, order.invoice.id, actor=actor)
+        results[order_id] = get_order(ctx, order_id, account_ref)
+    return results
+
+
+def _require_payment_account(ctx: AppContext, order: Order) -> None:
+    with ctx.db.session() as session:
+        erp = session.get(ERPConnection, order.invoice.erp_connection_id)
+        channel = session.get(ChannelConnection, order.channel_connection_id)
+        settings = effective_settings(erp.settings, channel.settings_overrides)
+    if not settings.payment_account_id:
+        raise ConfigurationError("Para registrar el pago elige primero la cuenta bancaria o caja donde entra el dinero.")
+
+
+def run_followups_now(ctx: AppContext, account_ref=None) -> dict[str, int]:
+    """Everything due after the invoices of the account (e-invoice status, deliveries, payments)."""
+    with ctx.db.session() as session:
+        account_id = find_account(session, account_ref).id
+    return run_due_followups(ctx, account_id)
 
 
 def retry_error_queue(ctx: AppContext, account_ref=None, *, actor: str = "cli") -> dict[int, Order]:

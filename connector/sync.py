@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.followup import run_due_followups
 from connector.leases import LeaseKeeper
 from connector.models import ChannelConnection, Order, SyncCursor, SyncRun, utcnow
 from connector.pipeline import process_due_orders, store_pulled_order
@@ -35,6 +36,7 @@ class PullSummary:
 class SyncSummary:
     pulls: list[PullSummary] = field(default_factory=list)
     processed: dict[str, int] = field(default_factory=dict)
+    followups: dict[str, int] = field(default_factory=dict)  # what the invoices' follow-ups came to
     error_queue: int = 0
 
     @property
@@ -43,7 +45,7 @@ class SyncSummary:
 
     def as_dict(self) -> dict:
         return {"pulled": self.pulled, "pulls": [asdict(p) for p in self.pulls], "processed": self.processed,
-                "error_queue": self.error_queue}
+                "followups": self.followups, "error_queue": self.error_queue}
 
 
 def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> PullSummary:
@@ -192,6 +194,7 @@ def sync_once(ctx: AppContext, account_id: int | None = None) -> SyncSummary:
     for connection_id in connection_ids:
         summary.pulls.append(pull_channel_connection(ctx, connection_id))
     summary.processed = process_due_orders(ctx, account_id)
+    summary.followups = run_due_followups(ctx, account_id)  # after the invoices: lower priority
     with ctx.db.session() as session:
         query = select(func.count()).select_from(Order).where(Order.state.in_([s.value for s in ERROR_QUEUE_STATES]))
         if account_id is not None:

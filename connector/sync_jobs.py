@@ -152,6 +152,7 @@ class SyncJobs:
             job.finished_at = utcnow()
 
     def _run_here(self, ctx: AppContext, job: SyncJob) -> None:
+        from connector.followup import run_due_followups
         from connector.pipeline import process_due_orders
         from connector.sync import pull_channel_connection
 
@@ -164,6 +165,7 @@ class SyncJobs:
         job.current = ""
         job.phase = "processing"
         job.processed = process_due_orders(ctx, job.account_id)
+        run_due_followups(ctx, job.account_id)  # after the invoices: e-invoice status, deliveries, payments
 
     def _run_on_workers(self, ctx: AppContext, job: SyncJob) -> None:
         from connector.tasks import pull_channel_connection_task, sweep_due_orders_task

@@ -17,7 +17,13 @@ from celery.signals import worker_process_init
 
 from connector.context import AppContext
 from connector.db import forget_connections_after_fork
-from connector.dispatch import dispatch_due_orders, mark_handled
+from connector.dispatch import (
+    dispatch_due_followups,
+    dispatch_due_orders,
+    mark_followup_handled,
+    mark_handled,
+)
+from connector.followup import run_followup
 from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -88,6 +94,16 @@ def process_order_task(order_id: int) -> str:
         mark_handled(ctx, order_id)
 
 
+@celery_app.task(name="connector.follow_up_invoice")
+def follow_up_invoice_task(invoice_id: int) -> str:
+    """What is due after an invoice: its e-invoice status, its delivery, its payment."""
+    ctx = worker_context()
+    try:
+        return run_followup(ctx, invoice_id)
+    finally:
+        mark_followup_handled(ctx, invoice_id)
+
+
 @celery_app.task(name="connector.handle_webhook_delivery")
 def handle_webhook_delivery_task(webhook_delivery_id: int) -> str:
     """Fetch, store and process the order a recorded webhook delivery points at."""
@@ -100,7 +116,10 @@ def handle_webhook_delivery_task(webhook_delivery_id: int) -> str:
 def sweep_due_orders_task() -> int:
     """Enqueue the due orders (new, retry time reached, in-flight past its lease), fairly across
     sellers and within each seller's ERP rate-limit window (see connector/dispatch.py)."""
-    return dispatch_due_orders(worker_context(), process_order_task.delay)
+    ctx = worker_context()
+    handed = dispatch_due_orders(ctx, process_order_task.delay)
+    # After the orders: follow-ups take only the room invoices leave in each seller's window.
+    return handed + dispatch_due_followups(ctx, follow_up_invoice_task.delay)
 
 
 @celery_app.task(name="connector.sync_all_connections")
