@@ -23,6 +23,8 @@ class ERPOptions:
     timeout: float = 20.0
     barcode_source: str = "both"  # "custom_field" | "reference" | "both" (see API_NOTES: unconfirmed)
     barcode_field_names: tuple[str, ...] = ("barcode", "código de barras", "codigo de barras", "ean")
+    # Documents the ERP links to (an invoice's PDF) may live on private/loopback hosts: sandbox/dev only.
+    allow_private_network: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,10 @@ class ERPAdapter(Protocol):
         """The id of the contact whose identification is exactly this number, if any."""
 
     def create_contact(self, contact: ContactDraft) -> str: ...
+
+    def update_contact(self, contact_id: str, contact: ContactDraft) -> None:
+        """Replace the contact's data (e.g. the seller fixed the buyer's e-mail or NIT before an e-invoice
+        the authority rejected is stamped again). Idempotent: the same data twice is one change."""
 
     def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
         """POST the invoice. May raise ``AmbiguousOutcome``: then call ``find_invoice_by_marker``."""

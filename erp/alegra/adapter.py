@@ -1,8 +1,10 @@
-"""The Alegra ERP adapter: catalog, settings lists, contacts and invoices over Alegra's REST API v1."""
+"""The Alegra ERP adapter: catalog, settings lists, contacts, invoices and what follows them (e-invoice
+status, stamping, PDF, e-mail, payments) over Alegra's REST API v1."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -11,10 +13,10 @@ from typing import Any, ClassVar
 import httpx
 
 from channels.base import AccountInfo, CredentialField
-from connector.errors import ConfigurationError, InvalidPayload
+from connector.errors import ConfigurationError, InvalidPayload, NotFound, PermanentRejection
 from connector.http import RateLimitPolicy, iter_offset_pages
 from connector.ratelimit import LocalBackend, SharedRateLimit
-from erp.alegra import parsing
+from erp.alegra import invoice_parsing, parsing
 from erp.alegra.client import (
     DEFAULT_BASE_URL,
     MAX_PAGE_SIZE,
@@ -22,8 +24,19 @@ from erp.alegra.client import (
     build_requestor,
     read_window,
 )
-from erp.alegra.payloads import contact_payload, invoice_payload
-from erp.base import CatalogItem, Choice, ContactDraft, ERPOptions, InvoiceDraft, InvoiceResult
+from erp.alegra.documents import fetch_pdf
+from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
+from erp.base import (
+    CatalogItem,
+    Choice,
+    ContactDraft,
+    ERPOptions,
+    InvoiceDocument,
+    InvoiceDraft,
+    InvoiceResult,
+    PaymentDraft,
+    PaymentResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +83,7 @@ class AlegraAdapter:
             email=email, token=token, base_url=self.options.base_url or DEFAULT_BASE_URL,
             timeout=self.options.timeout, rate_limit=self.rate_limit, transport=transport, sleep=sleep,
         )
+        self._pdf_transport = transport  # PDFs are fetched by a client of their own, without credentials
 
     # -- account -----------------------------------------------------------------------------
 
@@ -159,11 +173,17 @@ class AlegraAdapter:
             raise InvalidPayload("Alegra creó el contacto pero no devolvió su id.", detail=repr(body)[:300])
         return contact_id
 
+    def update_contact(self, contact_id: str, contact: ContactDraft) -> None:
+        """``PUT /contacts/{id}`` with the creation body. A PUT of the same data is idempotent, so it is
+        retried like a read."""
+        self.requestor.request("PUT", f"/contacts/{_path_id(contact_id)}",
+                               json=contact_payload(contact, country=self.country), idempotent=True)
+
     # -- invoices ----------------------------------------------------------------------------
 
     def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
         """POST once. ``AmbiguousOutcome`` propagates: the caller then uses :meth:`find_invoice_by_marker`."""
-        return parsing.parse_invoice(self.requestor.post("/invoices", json=invoice_payload(draft)).json())
+        return invoice_parsing.parse_invoice(self.requestor.post("/invoices", json=invoice_payload(draft)).json())
 
     def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
         """The invoice whose ``observations`` contain ``marker``, dated ``around`` ± 1 day.
@@ -177,7 +197,7 @@ class AlegraAdapter:
                 filters["client_id"] = contact_id
             for raw in self._iter_list("/invoices", **filters):
                 if marker in str(raw.get("observations") or ""):
-                    return parsing.parse_invoice(raw)
+                    return invoice_parsing.parse_invoice(raw)
         return None
 
     def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
@@ -185,8 +205,78 @@ class AlegraAdapter:
         day = start
         while day <= end:
             for raw in self._iter_list("/invoices", date=day.isoformat()):
-                yield parsing.parse_invoice(raw)
+                yield invoice_parsing.parse_invoice(raw)
             day += timedelta(days=1)
+
+    # -- after the invoice -------------------------------------------------------------------
+    # Writes here are never re-sent by the requestor on an ambiguous answer (AmbiguousOutcome): the
+    # caller reads get_invoice before any repeat, since Alegra has no idempotency key.
+
+    def get_invoice(self, erp_id: str) -> InvoiceResult:
+        """``GET /invoices/{id}``: e-invoice status and reasons, CUFE, balance and payments as Alegra has them."""
+        return invoice_parsing.parse_invoice(self.requestor.get(f"/invoices/{_path_id(erp_id)}").json())
+
+    def stamp_invoice(self, erp_id: str) -> None:
+        """``POST /invoices/stamp {"ids": [id]}``. **Not idempotent** (a second call may emit a second
+        fiscal document), so it is sent once: a timeout or 5xx is ``AmbiguousOutcome``. An answer that
+        reports an error for this invoice is a ``PermanentRejection`` in Alegra's words."""
+        response = self.requestor.post("/invoices/stamp", json={"ids": [id_value(_path_id(erp_id))]})
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        refusal = invoice_parsing.stamp_refusal(body, str(erp_id))
+        if refusal:
+            raise PermanentRejection(f"Alegra no emitió la factura electrónica: {refusal}",
+                                     detail=f"POST /invoices/stamp id={erp_id}: {repr(body)[:300]}")
+
+    def invoice_pdf_url(self, erp_id: str) -> str | None:
+        """``GET /invoices/{id}?fields=pdf`` → ``pdf`` (a short-lived storage link), or None without one."""
+        return parsing.as_text(self._invoice_with_pdf(erp_id).get("pdf"))
+
+    def download_invoice_pdf(self, erp_id: str) -> InvoiceDocument:
+        """The PDF behind :meth:`invoice_pdf_url`, fetched without Alegra's credentials (see
+        :mod:`erp.alegra.documents`); ``NotFound`` when Alegra has no PDF for it yet."""
+        raw = self._invoice_with_pdf(erp_id)
+        url = parsing.as_text(raw.get("pdf"))
+        if url is None:
+            raise NotFound(f"Alegra aún no tiene el PDF de la factura {erp_id}.", detail="no pdf field")
+        content = fetch_pdf(url, timeout=self.options.timeout,
+                            allow_private_network=self.options.allow_private_network or bool(self.options.base_url),
+                            transport=self._pdf_transport)
+        number = invoice_parsing.invoice_number(raw) or str(erp_id)
+        return InvoiceDocument(content=content, filename=f"factura-{_filename_safe(number)}.pdf")
+
+    def email_invoice(self, erp_id: str, emails: list[str]) -> None:
+        """``POST /invoices/{id}/email {"emails": [...]}``: Alegra sends the invoice. Sent once."""
+        addresses = [e.strip() for e in emails if e and e.strip()]
+        if not addresses:
+            raise InvalidPayload("No hay correos a los que enviar la factura.", detail=f"invoice {erp_id}")
+        self.requestor.post(f"/invoices/{_path_id(erp_id)}/email", json={"emails": addresses})
+
+    def list_bank_accounts(self) -> list[Choice]:
+        """``GET /bank-accounts``: banks and cash boxes (``extra["type"]`` is Alegra's kind of account)."""
+        return self._choices("/bank-accounts", parsing.parse_bank_account_choice)
+
+    def payment_methods(self) -> list[Choice]:
+        """Alegra's documented payment methods (no endpoint lists them)."""
+        return [Choice(id=code, name=label) for code, label in PAYMENT_METHODS]
+
+    def create_payment(self, draft: PaymentDraft) -> PaymentResult:
+        """``POST /payments`` (money in, against ``draft.invoice_erp_id``, the marker in ``observations``).
+        Sent once: ``AmbiguousOutcome`` means read the invoice's ``payments`` before any repeat."""
+        body = self.requestor.post("/payments", json=payment_payload(draft)).json()
+        payment = invoice_parsing.parse_payment(body)
+        if payment is None or payment.erp_id is None:
+            raise InvalidPayload("Alegra registró el pago pero no devolvió su id.", detail=repr(body)[:300])
+        return payment
+
+    def _invoice_with_pdf(self, erp_id: str) -> dict[str, Any]:
+        raw = self.requestor.get(f"/invoices/{_path_id(erp_id)}", params={"fields": "pdf"}).json()
+        if not isinstance(raw, dict):
+            raise InvalidPayload(f"Alegra devolvió la factura {erp_id} con un formato inesperado.",
+                                 detail=repr(raw)[:300])
+        return raw
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -205,3 +295,15 @@ class AlegraAdapter:
 
     def close(self) -> None:
         self.requestor.close()
+
+
+def _path_id(erp_id: str) -> str:
+    """An Alegra id fit for a URL path: Alegra's ids are numbers, so anything else cannot exist."""
+    text = str(erp_id).strip()
+    if not text.isdigit():
+        raise NotFound(f"«{text[:30]}» no es un id de Alegra.", detail="non-numeric Alegra id")
+    return text
+
+
+def _filename_safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "sin-numero"

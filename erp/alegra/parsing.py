@@ -2,7 +2,7 @@
 
 Alegra sends ids and amounts sometimes as numbers, sometimes as strings; ``numberTemplate`` as an
 object or as a one-element array; ``identification`` as a string or an object. Every reader here
-accepts all of them.
+accepts all of them. Invoices (number, e-invoice status, payments) are read in :mod:`erp.alegra.invoice_parsing`.
 
 Item shapes we accept (the sandbox serves the first of each; see ``sandbox/alegra.py``)::
 
@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.errors import InvalidPayload
-from erp.base import CatalogItem, Choice, ERPOptions, InvoiceResult
+from erp.base import CatalogItem, Choice, ERPOptions
 
 _PARENT_KEYS = ("idItemParent", "itemParent", "idParent", "parent")
 
@@ -245,7 +245,11 @@ def parse_price_list_choice(raw: dict[str, Any]) -> Choice | None:
                         isDefault=_flag(raw.get("main", raw.get("isDefault"))))
 
 
-# -- contacts and invoices ---------------------------------------------------------------------
+def parse_bank_account_choice(raw: dict[str, Any]) -> Choice | None:
+    return parse_choice(raw, ("type", "status", "description"))
+
+
+# -- contacts -------------------------------------------------------------------------------------
 
 
 def contact_identification(raw: dict[str, Any]) -> str | None:
@@ -259,34 +263,3 @@ def contact_identification(raw: dict[str, Any]) -> str | None:
         if number:
             return number
     return None
-
-
-def invoice_number(raw: dict[str, Any]) -> str | None:
-    """``numberTemplate.fullNumber`` (object or array), else prefix + number."""
-    templates = [t for t in as_list(raw.get("numberTemplate")) if isinstance(t, dict)]
-    for template in templates:
-        full = as_text(template.get("fullNumber"))
-        if full:
-            return full
-        number = as_text(template.get("number"))
-        if number:
-            return f"{as_text(template.get('prefix')) or ''}{number}"
-    return None
-
-
-def parse_invoice(raw: Any) -> InvoiceResult:
-    """An Alegra invoice as an :class:`InvoiceResult`."""
-    if not isinstance(raw, dict):
-        raise InvalidPayload("Alegra devolvió una factura con un formato inesperado.", detail=repr(raw)[:300])
-    erp_id = as_id(raw.get("id"))
-    if erp_id is None:
-        raise InvalidPayload("Alegra devolvió una factura sin id.", detail=repr(raw)[:300])
-    stamp = raw.get("stamp") if isinstance(raw.get("stamp"), dict) else {}
-    return InvoiceResult(
-        erp_id=erp_id,
-        number=invoice_number(raw),
-        total=as_decimal(raw.get("total"), Decimal("0")),
-        status=as_text(raw.get("status")) or "",
-        stamp_status=as_text(stamp.get("legalStatus")),
-        raw=raw,
-    )

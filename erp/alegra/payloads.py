@@ -1,4 +1,4 @@
-"""The JSON bodies we send to Alegra (contacts and invoices), built from the ERP-neutral drafts.
+"""The JSON bodies we send to Alegra (contacts, invoices, payments), built from the ERP-neutral drafts.
 
 Amounts go out as the Decimal's own text (``"23529.411765"``), never through ``float``: Alegra accepts
 numeric strings and a float would round a price the seller typed.
@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connector.errors import InvalidPayload
-from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft
+from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft, PaymentDraft
 
 TEXT_LIMIT = 500  # observations and anotation
 MAX_DECIMALS = 6  # Alegra keeps prices with up to 6 decimals
@@ -143,4 +143,55 @@ def invoice_payload(draft: InvoiceDraft) -> dict[str, Any]:
         payload["currency"] = {"code": draft.currency.upper()}
     if draft.stamp:
         payload["stamp"] = {"generateStamp": True}
+    if draft.payment is not None:
+        # Alegra only takes payments on open invoices (it creates the invoice open when one comes inline):
+        # a draft with a payment is a core mistake, refused here rather than silently opened.
+        if draft.status != "open":
+            raise InvalidPayload("Una factura con pago registrado debe quedar abierta, no en borrador.",
+                                 detail=f"marker={draft.marker} status={draft.status}")
+        payload["payments"] = [inline_payment_payload(draft.payment)]
     return payload
+
+
+# Alegra's documented payment methods, with the labels its Spanish interface shows.
+PAYMENT_METHODS = (("cash", "Efectivo"), ("check", "Cheque"), ("transfer", "Transferencia"),
+                   ("deposit", "Consignación"), ("credit-card", "Tarjeta de crédito"),
+                   ("debit-card", "Tarjeta débito"))
+
+
+def _payment_method(method: str) -> str:
+    if method not in dict(PAYMENT_METHODS):
+        raise InvalidPayload(f"Alegra no conoce el medio de pago «{method}».", detail=f"paymentMethod={method!r}")
+    return method
+
+
+def _payment_amount(payment: PaymentDraft) -> str:
+    if payment.amount <= 0:
+        raise InvalidPayload("El valor del pago debe ser mayor que cero.", detail=f"marker={payment.marker}")
+    return amount_text(payment.amount)
+
+
+def inline_payment_payload(payment: PaymentDraft) -> dict[str, Any]:
+    """One entry of ``payments`` on ``POST /invoices``: ``{date, account: {id}, amount, paymentMethod}``."""
+    return {"date": payment.date.isoformat(), "account": {"id": id_value(payment.account_id)},
+            "amount": _payment_amount(payment), "paymentMethod": _payment_method(payment.method)}
+
+
+def payment_payload(payment: PaymentDraft) -> dict[str, Any]:
+    """``POST /payments`` body: money received (``type: in``) against one invoice.
+
+    Alegra has no idempotency key either, so the marker rides in ``observations`` like an invoice's.
+    """
+    if not payment.invoice_erp_id or not payment.contact_id:
+        raise InvalidPayload("El pago necesita la factura y el cliente de Alegra.",
+                             detail=f"marker={payment.marker} invoice={payment.invoice_erp_id} "
+                                    f"contact={payment.contact_id}")
+    amount = _payment_amount(payment)
+    return {
+        "type": "in", "date": payment.date.isoformat(),
+        "bankAccount": {"id": id_value(payment.account_id)},
+        "client": {"id": id_value(payment.contact_id)},
+        "invoices": [{"id": id_value(payment.invoice_erp_id), "amount": amount}],
+        "paymentMethod": _payment_method(payment.method),
+        "observations": fit_observations("", payment.marker),
+    }

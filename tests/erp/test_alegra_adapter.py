@@ -15,7 +15,8 @@ import respx
 
 from connector.errors import InvalidPayload, NotFound
 from erp.alegra.adapter import AlegraAdapter
-from erp.alegra.parsing import as_decimal, as_id, parse_invoice
+from erp.alegra.invoice_parsing import parse_invoice
+from erp.alegra.parsing import as_decimal, as_id
 from erp.alegra.payloads import amount_text, fit_observations, split_person_name
 from erp.base import ContactDraft, ERPOptions, InvoiceDraft, InvoiceLineDraft
 
