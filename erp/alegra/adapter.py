@@ -41,6 +41,11 @@ from erp.base import (
 log = logging.getLogger(__name__)
 
 
+# How sellers of each Alegra country call their tax authority (the order's trail names it).
+TAX_AUTHORITIES = {"CO": "La DIAN", "MX": "El SAT", "PE": "La SUNAT", "PA": "La DGI", "CR": "Hacienda",
+                   "DO": "La DGII", "AR": "ARCA"}
+
+
 class AlegraAdapter:
     """:class:`erp.base.ERPAdapter` for Alegra. Every call goes through one requestor.
 
@@ -76,6 +81,7 @@ class AlegraAdapter:
             raise ConfigurationError(f"Falta {missing} de Alegra: complétalo en la conexión con Alegra.")
         self.options = options or ERPOptions()
         self.country = str(credentials.get("country") or "CO").strip().upper()
+        self.tax_authority = TAX_AUTHORITIES.get(self.country, "La autoridad tributaria")
         # Standalone (tests, one-off scripts): a window of its own. The connector passes the shared one.
         self.rate_limit = rate_limit or SharedRateLimit(LocalBackend(clock=clock), f"alegra:{email.lower()}",
                                                         RATE_LIMIT_PER_MINUTE, read_window, sleep=sleep)
