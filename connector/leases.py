@@ -70,8 +70,8 @@ class RowLease:
                 update(self.model)
                 .where(self.model.id == self.row_id, or_(self.until_column.is_(None), self.until_column < now),
                        *conditions)
-                .values({self.token_column: token, self.until_column: now + timedelta(seconds=self.seconds)},
-                        **values)
+                .values({self.token_column.key: token, self.until_column.key: now + timedelta(seconds=self.seconds),
+                         **values})
                 .execution_options(synchronize_session=False)).rowcount == 1
         self.token = token if taken else None
         return taken
@@ -82,7 +82,7 @@ class RowLease:
             return False
         return session.execute(
             update(self.model).where(self.model.id == self.row_id, self.token_column == self.token)
-            .values({self.until_column: utcnow() + timedelta(seconds=self.seconds)}, **values)
+            .values({self.until_column.key: utcnow() + timedelta(seconds=self.seconds), **values})
             .execution_options(synchronize_session=False)).rowcount == 1
 
     def renew(self) -> bool:
@@ -95,7 +95,7 @@ class RowLease:
             return False
         released = session.execute(
             update(self.model).where(self.model.id == self.row_id, self.token_column == self.token)
-            .values({self.token_column: None, self.until_column: None}, **values)
+            .values({self.token_column.key: None, self.until_column.key: None, **values})
             .execution_options(synchronize_session=False)).rowcount == 1
         self.token = None
         return released
