@@ -125,6 +125,17 @@ AUTO_INVOICING_FIELDS: tuple[SettingField, ...] = (
                  choices=PAYMENT_FORMS),
     SettingField("payment_method", "select", "Método de pago", "Método de pago para la facturación automática.",
                  choices=PAYMENT_METHODS),
+    SettingField("deliver_invoice", "checkbox", "Enviar la factura al comprador",
+                 "Se adjunta a la orden en el canal cuando el canal lo permite (el canal avisa al comprador); si no, "
+                 "el ERP la envía al e-mail del comprador. Una factura electrónica se envía cuando la autoridad "
+                 "tributaria la acepta.", group="Después de la factura"),
+    SettingField("record_payment", "checkbox", "Registrar el pago",
+                 "El canal ya cobró: la factura se crea con su pago (o el pago se registra después, una sola vez)."),
+    SettingField("payment_account_id", "select", "Cuenta bancaria o caja del pago",
+                 "Dónde entra el dinero del canal, por ejemplo la cuenta de la pasarela de pagos.",
+                 choices="bank_accounts", empty="Elige la cuenta"),
+    SettingField("payment_account_method", "select", "Método del pago registrado",
+                 "Cómo llegó el dinero a esa cuenta.", choices="payment_methods"),
 )
 
 PAGES = {"configuration": CONFIGURATION_FIELDS, "auto_invoicing": AUTO_INVOICING_FIELDS}

@@ -27,10 +27,8 @@ MATCH_SOURCE_LABELS = {"manual": "asignado a mano", "barcode": "por código de b
                        "variant": "variación"}
 INVOICE_STATUS_LABELS = {"open": "Abierta", "draft": "Borrador", "closed": "Cerrada", "void": "Anulada"}
 SYNC_RUN_LABELS = {"ok": "Correcta", "failed": "Con errores", "running": "En curso"}
-# Alegra's ``stamp.legalStatus`` of an electronic invoice (others are shown as they come).
-STAMP_STATUS_LABELS = {"STAMPED_AND_ACCEPTED": "Emitida y aceptada por la DIAN",
-                       "STAMPED_AND_WAITING_RESPONSE": "Emitida, esperando respuesta de la DIAN",
-                       "STAMPED_AND_REJECTED": "Rechazada por la DIAN"}
+# Life after the invoice (connector/followup.py): e-invoice status, remote writes, delivery routes.
+from connector.followup import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS  # noqa: E402
 
 _MONTHS = {
     "es": ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"],
@@ -106,7 +104,8 @@ def dynamic_messages(*, adapters: bool = True) -> list[str]:
             messages += [label for _value, label in field.choices]
     messages += [label for _value, label in forms.ERP_COUNTRIES]
     messages += list(STATE_LABELS.values())
-    for table in (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, STAMP_STATUS_LABELS):
+    for table in (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, LEGAL_STATUS_LABELS,
+                  WRITE_STATE_LABELS, DELIVERY_VIA_LABELS):
         messages += list(table.values())
     from admin_ui import ORDER_STATUS_LABELS
     from admin_ui.blueprints.settings import TITLES

@@ -94,6 +94,7 @@ def apply_erp_view(invoice: Invoice, result: InvoiceResult) -> None:
     invoice.cufe = result.cufe or invoice.cufe
     invoice.legal_reasons = list(result.legal_reasons)
     invoice.stamp_status = result.stamp_status or invoice.stamp_status
+    invoice.pdf_url = result.pdf_url or invoice.pdf_url
     if result.status:
         invoice.status = result.status
 
@@ -501,9 +502,14 @@ def request_write(ctx: AppContext, order_id: int, kind: str, *, actor: str = "cl
 # -- what the seller sees -------------------------------------------------------------------------
 
 LEGAL_STATUS_LABELS = {
-    L.NOT_ELECTRONIC: "no electrónica", L.PENDING: "esperando respuesta", L.ACCEPTED: "aceptada",
-    L.ACCEPTED_WITH_OBSERVATIONS: "aceptada con observaciones", L.REJECTED: "rechazada",
+    L.NOT_ELECTRONIC.value: "No electrónica", L.PENDING.value: "Esperando respuesta de la autoridad tributaria",
+    L.ACCEPTED.value: "Aceptada", L.ACCEPTED_WITH_OBSERVATIONS.value: "Aceptada con observaciones",
+    L.REJECTED.value: "Rechazada",
 }
+WRITE_STATE_LABELS = {"pending": "Pendiente", "sending": "Enviando", "ambiguous": "Verificando", "done": "Hecho",
+                      "failed": "No se pudo", "skipped": "No aplica", "uncertain": "Sin confirmar"}
+DELIVERY_VIA_LABELS = {InvoiceDelivery.CHANNEL: "Adjunta a la orden en el canal",
+                       InvoiceDelivery.ERP_EMAIL: "E-mail del ERP al comprador"}
 
 
 def _latest(invoice: Invoice, kind: str) -> RemoteWrite | None:

@@ -417,6 +417,21 @@ def _require_payment_account(ctx: AppContext, order: Order) -> None:
         raise ConfigurationError("Para registrar el pago elige primero la cuenta bancaria o caja donde entra el dinero.")
 
 
+def invoice_pdf_url(ctx: AppContext, order_id: int, account_ref=None) -> str:
+    """A fresh link to the order's invoice PDF (the ERP's links are short-lived)."""
+    order = get_order(ctx, order_id, account_ref)
+    if order.invoice is None:
+        raise ConfigurationError(f"La orden {order_id} aún no tiene factura.")
+    with ctx.db.session() as session:
+        erp = session.get(ERPConnection, order.invoice.erp_connection_id)
+    url = ctx.erp_adapter(erp).invoice_pdf_url(order.invoice.erp_id)
+    if not url or not url.startswith(("https://", "http://")):
+        raise ConfigurationError("El ERP todavía no tiene el PDF de esta factura; inténtalo en unos minutos.")
+    with ctx.db.transaction() as session:
+        session.get(Order, order_id).invoice.pdf_url = url
+    return url
+
+
 def run_followups_now(ctx: AppContext, account_ref=None) -> dict[str, int]:
     """Everything due after the invoices of the account (e-invoice status, deliveries, payments)."""
     with ctx.db.session() as session:

@@ -183,6 +183,7 @@ class InvoiceResult:
     balance: Decimal | None = None
     payments: tuple[PaymentResult, ...] = ()
     emailed_to: tuple[str, ...] | None = None
+    pdf_url: str | None = None  # a (short-lived) link to the PDF, when the ERP gave one
 
 
 class ERPAdapter(Protocol):

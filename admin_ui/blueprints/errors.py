@@ -22,7 +22,11 @@ def _channel_names() -> dict[int, str]:
 @bp.get("/errors")
 def queue():
     account = security.account_id()
-    return render_template("errors/queue.html", orders=services.error_queue(ctx(), account),
+    queue = services.error_queue(ctx(), account)
+    # Rejected e-invoices are apart from the orders that could not be invoiced: another fix, another button.
+    rejected = [o for o in queue if o.state == OrderState.REJECTED]
+    return render_template("errors/queue.html", orders=[o for o in queue if o.state != OrderState.REJECTED],
+                           rejected=rejected,
                            held=services.orders_held_by_outage(ctx(), account), channel_names=_channel_names(),
                            has_erp=services.find_erp_connection(ctx(), account) is not None)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
+from connector.followup import invoice_after_view
 from connector.states import SETTLED_STATES, OrderState
 
 bp = signed_in_blueprint("orders", __name__, url_prefix="/orders")
@@ -58,10 +59,71 @@ def index():
                            errors=errors, page=page, has_next=has_next, states=list(OrderState))
 
 
+# What a person may ask for after the invoice, by the invoice's situation ("Reenviar", "Expedir"...).
+FOLLOWUP_ACTIONS = {"resend": "Reenviar la factura electrónica", "stamp": "Expedir factura electrónica",
+                    "payment": "Registrar el pago", "delivery": "Enviar al comprador"}
+
+
+def _followup_actions(order, after: dict) -> list[tuple[str, str]]:
+    if order.invoice is None:
+        return []
+    if order.state == OrderState.REJECTED:
+        return [("resend", FOLLOWUP_ACTIONS["resend"])]
+    actions = []
+    if after["legal_status"] == "not_electronic" and order.invoice.status == "draft":
+        actions.append("stamp")
+    if after["payment"] is None and after["payment_status"] in (None, "failed", "uncertain", "skipped"):
+        actions.append("payment")
+    if after["delivery"] is None or after["delivery"]["status"] in ("failed", "uncertain", "skipped"):
+        actions.append("delivery")
+    return [(kind, FOLLOWUP_ACTIONS[kind]) for kind in actions]
+
+
 @bp.get("/<int:order_id>")
 def detail(order_id: int):
     order = services.get_order(ctx(), order_id, security.account_id())
-    return render_template("orders/detail.html", order=order, can_invoice=order.state not in SETTLED_STATES)
+    after = invoice_after_view(order.invoice) if order.invoice is not None else None
+    delivery_at = None
+    if after and after["delivery"] and after["delivery"]["at"]:
+        delivery_at = datetime.fromisoformat(after["delivery"]["at"])
+    return render_template("orders/detail.html", order=order, can_invoice=order.state not in SETTLED_STATES,
+                           after=after, delivery_at=delivery_at, actions=_followup_actions(order, after or {}))
+
+
+@bp.post("/<int:order_id>/followup/<kind>")
+def followup(order_id: int, kind: str):
+    """"Reenviar" a rejected e-invoice after a fix, or ask for a step after the invoice now."""
+    if kind not in FOLLOWUP_ACTIONS:
+        abort(404)
+    back = security.safe_next(request.form.get("next"), url_for("orders.detail", order_id=order_id))
+    try:
+        if kind == "resend":
+            order = services.invoice_orders(ctx(), [order_id], account_ref=security.account_id(),
+                                            actor=security.actor())[order_id]
+        else:
+            order = services.request_followups(ctx(), [order_id], kind, account_ref=security.account_id(),
+                                               actor=security.actor())[order_id]
+    except services.NotFoundLocally:
+        raise
+    except ConnectorError as exc:
+        flash(exc.user_message, "error")
+        return redirect(back)
+    last = order.activity[-1].message if order.activity else ""
+    flash(last or _("Hecho."), "error" if order.state == OrderState.REJECTED else "success")
+    return redirect(back)
+
+
+@bp.get("/<int:order_id>/invoice.pdf")
+def invoice_pdf(order_id: int):
+    """The invoice's PDF: a fresh (short-lived) link from the ERP, asked for when the person clicks."""
+    try:
+        url = services.invoice_pdf_url(ctx(), order_id, security.account_id())
+    except services.NotFoundLocally:
+        raise
+    except ConnectorError as exc:
+        flash(exc.user_message, "error")
+        return redirect(url_for("orders.detail", order_id=order_id))
+    return redirect(url)
 
 
 def picked_items(form) -> dict[str, str]:

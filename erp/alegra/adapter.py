@@ -219,8 +219,9 @@ class AlegraAdapter:
     # caller reads get_invoice before any repeat, since Alegra has no idempotency key.
 
     def get_invoice(self, erp_id: str) -> InvoiceResult:
-        """``GET /invoices/{id}``: e-invoice status and reasons, CUFE, balance and payments as Alegra has them."""
-        return invoice_parsing.parse_invoice(self.requestor.get(f"/invoices/{_path_id(erp_id)}").json())
+        """``GET /invoices/{id}?fields=pdf``: e-invoice status and reasons, CUFE, balance, payments and
+        the PDF link as Alegra has them (the link rides along: no second request for it)."""
+        return invoice_parsing.parse_invoice(self._invoice_with_pdf(erp_id))
 
     def stamp_invoice(self, erp_id: str) -> None:
         """``POST /invoices/stamp {"ids": [id]}``. **Not idempotent** (a second call may emit a second

@@ -55,6 +55,7 @@ def parse_invoice(raw: Any) -> InvoiceResult:
         # Alegra documents no way to read back which addresses an invoice was e-mailed to (its own
         # automatic e-mail of accepted invoices included): None tells the core "unknown".
         emailed_to=None,
+        pdf_url=as_text(raw.get("pdf")),  # present when read with ?fields=pdf
     )
 
 
