@@ -363,6 +363,7 @@ class SyncCursor(Base):
     cursor_at: Mapped[datetime | None]
     # One pull per connection at a time (connector/sync.py): the puller holds this lease and renews it.
     leased_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(64))  # the puller holding the lease (RowLease)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

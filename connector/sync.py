@@ -7,14 +7,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.followup import run_due_followups
-from connector.leases import LeaseKeeper
+from connector.leases import RowLease
 from connector.models import ChannelConnection, Order, SyncCursor, SyncRun, utcnow
 from connector.pipeline import process_due_orders, store_pulled_order
 from connector.states import ERROR_QUEUE_STATES
@@ -77,7 +77,7 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
         adapter = None
         try:
             adapter = ctx.channel_adapter(connection)
-            with lease.kept():
+            with lease.kept(f"pull-{cursor.id}"):
                 for pulled in adapter.pull_orders(since, known=partial(_known, ctx, connection.id)):
                     outcome = _store(session, connection, adapter, pulled)
                     summary.pulled += 1
@@ -107,7 +107,7 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
             if adapter is not None:
                 adapter.close()
         run.pulled, run.new, run.updated, run.finished_at = summary.pulled, summary.new, summary.updated, utcnow()
-        cursor.leased_until = None
+        lease.release(session)
         session.commit()
     return summary
 
@@ -138,36 +138,12 @@ def _cursor_of(session, connection_id: int) -> SyncCursor:
     return cursor
 
 
-class PullLease:
-    """Who is pulling a connection now: a conditional UPDATE takes the lease, the puller keeps it
-    renewed while it reads (however long the channel makes it wait or however many known orders it
-    skips), and a puller that died frees the connection when the lease runs out."""
-
-    def __init__(self, ctx: AppContext, cursor_id: int):
-        self.ctx, self.cursor_id = ctx, cursor_id
-        self.seconds = ctx.settings.pull_lease_seconds
-
-    def take(self) -> bool:
-        now = utcnow()
-        with self.ctx.db.transaction() as session:
-            taken = session.execute(
-                update(SyncCursor).where(SyncCursor.id == self.cursor_id,
-                                         or_(SyncCursor.leased_until.is_(None), SyncCursor.leased_until < now))
-                .values(leased_until=now + timedelta(seconds=self.seconds))
-                .execution_options(synchronize_session=False)).rowcount == 1
-        return taken
-
-    def kept(self) -> LeaseKeeper:
-        """Renews the lease every third of its length while the ``with`` block runs."""
-
-        def renew() -> bool:
-            with self.ctx.db.transaction() as session:
-                session.execute(update(SyncCursor).where(SyncCursor.id == self.cursor_id)
-                                .values(leased_until=utcnow() + timedelta(seconds=self.seconds))
-                                .execution_options(synchronize_session=False))
-            return True
-
-        return LeaseKeeper(renew, self.seconds / 3, f"pull-{self.cursor_id}")
+def PullLease(ctx: AppContext, cursor_id: int) -> RowLease:  # noqa: N802 - reads as the thing it is
+    """Who is pulling a connection now (the cursor row's lease): taken by a conditional UPDATE, kept
+    renewed while the puller reads (however long the channel makes it wait or however many known
+    orders it skips), released when it is done; a puller that died frees it when it runs out."""
+    return RowLease(ctx.db, SyncCursor, cursor_id, ctx.settings.pull_lease_seconds,
+                    token_column="lease_token", until_column="leased_until")
 
 
 def _store(session, connection, adapter, pulled) -> str:

@@ -29,6 +29,9 @@ def upgrade() -> None:
     # Invoices stamped before this migration carry the ERP's word in stamp_status: follow them too.
     op.execute("UPDATE invoices SET legal_status = 'pending', next_followup_at = created_at "
                "WHERE stamp_status IS NOT NULL AND stamp_status <> ''")
+    # The pull lease becomes a RowLease (take / renew-if-owner / release-if-owner): it needs its owner.
+    with op.batch_alter_table('sync_cursors', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('lease_token', sa.String(length=64), nullable=True))
     op.create_table(
         'remote_writes',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -60,6 +63,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('remote_writes')
+    with op.batch_alter_table('sync_cursors', schema=None) as batch_op:
+        batch_op.drop_column('lease_token')
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.drop_index('ix_invoices_next_followup_at')
         for column in ('followup_dispatched_at', 'next_followup_at', 'pdf_url', 'status_checks',
