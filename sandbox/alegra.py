@@ -5,6 +5,11 @@ It behaves like the real thing where the connector cares: Basic auth, a fixed-wi
 Alegra-style error envelopes, invoice totals computed the way Alegra does, and the faults of
 :mod:`sandbox.knobs` (including "committed, then the answer never arrived").
 
+Split along its seams: :mod:`sandbox.alegra_http` (error envelope, readers, lists),
+:mod:`sandbox.alegra_invoices` (creating an invoice), :mod:`sandbox.alegra_stamps` (the e-invoice and
+the tax authority's answer) and :mod:`sandbox.alegra_documents` (stamp, PDF, e-mail, bank accounts,
+payments, and the records the chaos oracle reads).
+
 Item shapes (the adapter's parser also accepts other readings, see ``erp/alegra/parsing.py``)::
 
     simple   {"id", "type": "product", "reference": "CAF-HUI-500",
@@ -21,21 +26,32 @@ from __future__ import annotations
 import copy
 import hmac
 import math
-import secrets
-import socket
 import threading
 import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from sandbox.alegra_documents import (
+    BANK_ACCOUNTS,
+    AlegraRecords,
+    install_document_routes,
+    pdf_link,
+)
+from sandbox.alegra_http import (
+    AlegraError,
+    find_record,
+    json_body,
+    page_of,
+    ref_id,
+)
+from sandbox.alegra_invoices import store_invoice
+from sandbox.alegra_stamps import StampLedger
 from sandbox.catalog import (
-    BOGOTA,
     FINAL_CONSUMER_ID,
     NUMBER_TEMPLATES,
     PRICE_LISTS,
@@ -45,26 +61,17 @@ from sandbox.catalog import (
     WAREHOUSES,
     Product,
 )
-from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.knobs import Knobs, faulty_write, install_fault_hooks
 
 API = "/api/v1"
-MAX_LIMIT = 30
 TEXT_LIMIT = 500
 BARCODE_FIELD = {"id": 1, "name": "Código de barras", "key": "barcode", "dataType": "text"}
 COMPANY = {
-    "id": 1, "name": "Tienda Cafetera S.A.S.", "identification": "901234567", "dv": "8",
+    "id": 1, "name": "Tienda Cafetera S.A.S.", "identification": "901234567", "dv": "7",
     "email": "facturacion@tiendacafetera.co", "regime": "COMMON_REGIME", "applicationVersion": "colombia",
     "currency": {"code": "COP", "symbol": "$"},
     "address": {"address": "Carrera 43A # 1-50", "city": "Medellín", "department": "Antioquia"},
 }
-
-
-class AlegraError(Exception):
-    """An Alegra-style error answer: ``{"message", "code"}`` with an HTTP status."""
-
-    def __init__(self, status: int, message: str, code: int | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code or status
 
 
 def _slug(text: str) -> str:
@@ -72,27 +79,15 @@ def _slug(text: str) -> str:
     return "-".join(plain.upper().split())
 
 
-def _decimal(value: Any, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise AlegraError(400, f"El valor de {what} no es un número válido", 3010) from None
-    if not number.is_finite():
-        raise AlegraError(400, f"El valor de {what} no es un número válido", 3010)
-    return number
-
-
-def _money(value: Decimal) -> float:
-    """Alegra answers amounts as JSON numbers, rounded to 2 decimals."""
-    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
 @dataclass
-class AlegraState:
+class AlegraState(AlegraRecords):
     """Everything the fake Alegra knows. Thread-safe: every access holds ``lock``.
 
     Tests read ``invoices`` (dicts as answered), ``contacts``, ``requests`` ("GET /items" -> count) and
-    ``emails_sent``, and use :meth:`invoices_for_marker` and :meth:`item_id_for_barcode`.
+    ``emails_sent``, and use :meth:`invoices_for_marker` and :meth:`item_id_for_barcode`. The records of
+    what happened after the invoice (for the chaos oracle): :meth:`stamp_count`, :meth:`emails_for`,
+    :meth:`payments_for`, :meth:`invoice` (e-invoice status settled) and :meth:`records` (all of them,
+    also served at ``GET /_sandbox/records``).
     """
 
     users: dict[str, str]
@@ -105,7 +100,11 @@ class AlegraState:
     number_templates: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(NUMBER_TEMPLATES))
     company: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(COMPANY))
     requests: Counter = field(default_factory=Counter)
-    emails_sent: list[dict[str, Any]] = field(default_factory=list)
+    emails_sent: list[dict[str, Any]] = field(default_factory=list)  # {"invoice_id", "emails"} per e-mail
+    bank_accounts: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(BANK_ACCOUNTS))
+    payments: list[dict[str, Any]] = field(default_factory=list)  # as POST /payments answers them
+    stamps: StampLedger = field(default_factory=StampLedger)
+    pdf_links: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)  # token -> (invoice, expiry)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)  # user -> [start, count]
 
@@ -169,17 +168,47 @@ class AlegraState:
 
     def add_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            contact = {"status": "active", **copy.deepcopy(payload), "id": len(self.contacts) + 1}
+            return self.replace_contact(len(self.contacts) + 1, payload)
+
+    def replace_contact(self, contact_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+        """Store ``payload`` as contact ``contact_id`` (a new one, or ``PUT /contacts/{id}``); a copy back."""
+        with self.lock:
+            contact = {"status": "active", **copy.deepcopy(payload), "id": contact_id}
             number = _identification_of(contact)
             contact.setdefault("identificationObject", {"number": number})
             contact["identification"] = number
-            self.contacts[contact["id"]] = contact
-            return contact
+            self.contacts[contact_id] = contact
+            return copy.deepcopy(contact)
 
     def invoices_for_marker(self, marker: str) -> list[dict[str, Any]]:
         """Every stored invoice whose ``observations`` contain ``marker`` (exactly-once checks)."""
         with self.lock:
             return [inv for inv in self.invoices if marker in (inv.get("observations") or "")]
+
+    def open_invoice(self, invoice: dict[str, Any], knobs: Knobs, *, stamp: bool) -> None:
+        """Give a draft its number (as Alegra does when it leaves draft) and, with ``stamp`` on an
+        electronic numbering, emit its e-invoice (:mod:`sandbox.alegra_stamps`). Caller holds the lock."""
+        template = find_record(self.number_templates, invoice["numberTemplate"], "La numeración")
+        if invoice["status"] == "draft":
+            number = template["nextInvoiceNumber"]
+            template["nextInvoiceNumber"] = number + 1
+            invoice["status"] = "open"
+            invoice["numberTemplate"].update(number=str(number), fullNumber=f"{template['prefix']}{number}")
+        if stamp and template["isElectronic"]:
+            self.stamps.emit(invoice, self.contacts.get(invoice["client"]["id"]),
+                             answer_delay=knobs.stamp_answer_delay, reject_share=knobs.stamp_reject_share)
+
+    def settle_stamps(self) -> None:
+        """Apply the authority's answers that are due (they show on the next read)."""
+        with self.lock:
+            self.stamps.settle(self.invoices)
+
+    def invoice(self, invoice_id: int) -> dict[str, Any] | None:
+        """A copy of one invoice as ``GET /invoices/{id}`` would answer it now."""
+        with self.lock:
+            self.settle_stamps()
+            found = next((inv for inv in self.invoices if inv["id"] == int(invoice_id)), None)
+            return copy.deepcopy(found) if found is not None else None
 
     def item_id_for_barcode(self, barcode: str) -> int | None:
         with self.lock:
@@ -213,167 +242,6 @@ def _identification_of(contact: dict[str, Any]) -> str | None:
         if value not in (None, ""):
             return str(value).strip()
     return None
-
-
-# -- request helpers ------------------------------------------------------------------------------
-
-
-def _page(records: list[dict[str, Any]], *, newest_first: bool = False) -> Any:
-    """One ``start``/``limit`` page ordered by id (``order_direction`` ASC|DESC), maybe with metadata."""
-    try:
-        start = int(request.args.get("start", 0))
-        limit = int(request.args.get("limit", MAX_LIMIT))
-    except ValueError:
-        raise AlegraError(400, "Los parámetros start y limit deben ser números", 1003) from None
-    if limit > MAX_LIMIT:
-        raise AlegraError(400, f"El límite de elementos por consulta no puede ser mayor a {MAX_LIMIT}", 1004)
-    if start < 0 or limit < 0:
-        raise AlegraError(400, "Los parámetros start y limit deben ser positivos", 1003)
-    direction = request.args.get("order_direction", "DESC" if newest_first else "ASC").upper()
-    records = sorted(records, key=lambda r: r["id"], reverse=direction == "DESC")
-    data = copy.deepcopy(records[start:start + limit])
-    if request.args.get("metadata", "").lower() == "true":
-        return {"metadata": {"total": len(records)}, "data": data}
-    return data
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise AlegraError(400, "El cuerpo de la petición debe ser un objeto JSON", 1001)
-    return body
-
-
-def _ref_id(value: Any) -> int | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _find(records: list[dict[str, Any]], ref: Any, what: str) -> dict[str, Any]:
-    wanted = _ref_id(ref)
-    for record in records:
-        if record["id"] == wanted:
-            return record
-    raise AlegraError(400, f"{what} no existe", 3004)
-
-
-def _day(value: Any, what: str) -> str:
-    if not value:
-        raise AlegraError(400, f"El campo {what} es obligatorio", 3001)
-    try:
-        return date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise AlegraError(400, f"El campo {what} debe tener el formato yyyy-mm-dd", 3002) from None
-
-
-def _drop_connection() -> Response:
-    """Close the socket under the running request: the client sees the connection die, no answer.
-
-    Werkzeug puts the connection in ``environ["werkzeug.socket"]``; after ``shutdown`` its own write
-    fails with a broken pipe, which it treats as a client that went away. Without a socket (Flask's test
-    client) the client gets an empty 200, which is just as ambiguous for a write.
-    """
-    sock = request.environ.get("werkzeug.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-    return Response(b"", status=200)
-
-
-# -- invoices -------------------------------------------------------------------------------------
-
-
-def _invoice_line(state: AlegraState, raw: Any, index: int) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise AlegraError(400, f"El ítem {index} de la factura no es válido", 3005)
-    item = state.items.get(_ref_id(raw.get("id")) or -1)
-    if item is None:
-        raise AlegraError(400, f"El ítem con id {raw.get('id')} no existe", 3006)
-    if item["type"] == "variantParent":
-        raise AlegraError(400, f"El ítem {item['name']} tiene variantes: selecciona una de ellas", 3007)
-    quantity = _decimal(raw.get("quantity"), "quantity")
-    price = _decimal(raw.get("price", item["price"][0]["price"]), "price")
-    discount = _decimal(raw.get("discount") or 0, "discount")
-    if quantity <= 0:
-        raise AlegraError(400, "La cantidad de los ítems debe ser mayor que cero", 3008)
-    if price < 0:
-        raise AlegraError(400, "El precio de los ítems no puede ser negativo", 3009)
-    if not 0 <= discount <= 100:
-        raise AlegraError(400, "El descuento debe estar entre 0 y 100", 3011)
-    # An explicit "tax" list is used as sent (even empty); without the key the item's own taxes apply.
-    taxes = [_find(state.taxes, t, "El impuesto") for t in raw["tax"]] if "tax" in raw else item["tax"]
-    subtotal = price * quantity
-    discount_value = subtotal * discount / 100
-    tax_value = (subtotal - discount_value) * sum(Decimal(str(t["percentage"])) for t in taxes) / 100
-    return {
-        "id": item["id"], "name": item["name"], "description": raw.get("description") or item["description"],
-        "reference": raw.get("reference") or item["reference"], "price": float(price), "discount": float(discount),
-        "quantity": float(quantity), "tax": copy.deepcopy(taxes), "_subtotal": subtotal,
-        "_discount": discount_value, "_tax": tax_value, "total": _money(subtotal - discount_value + tax_value),
-    }
-
-
-def _create_invoice(state: AlegraState, body: dict[str, Any]) -> dict[str, Any]:
-    issued, due = _day(body.get("date"), "date"), _day(body.get("dueDate"), "dueDate")
-    status = body.get("status", "draft")
-    if status not in ("open", "draft"):
-        raise AlegraError(400, "El estado de la factura debe ser open o draft", 3012)
-    for key in ("observations", "anotation"):
-        if len(str(body.get(key) or "")) > TEXT_LIMIT:
-            raise AlegraError(400, f"El campo {key} no puede tener más de {TEXT_LIMIT} caracteres", 3013)
-    client = state.contacts.get(_ref_id(body.get("client")) or -1)
-    if client is None:
-        raise AlegraError(400, "El cliente indicado no existe", 3003)
-    raw_items = body.get("items")
-    if not isinstance(raw_items, list) or not raw_items:
-        raise AlegraError(400, "La factura debe tener al menos un ítem", 3005)
-    lines = [_invoice_line(state, raw, i + 1) for i, raw in enumerate(raw_items)]
-    template = (_find(state.number_templates, body["numberTemplate"], "La numeración")
-                if body.get("numberTemplate") else next(t for t in state.number_templates if t["isDefault"]))
-    warehouse = _find(state.warehouses, body["warehouse"], "La bodega") if body.get("warehouse") else None
-    price_list = _find(state.price_lists, body["priceList"], "La lista de precios") if body.get("priceList") else None
-    wants_stamp = isinstance(body.get("stamp"), dict) and bool(body["stamp"].get("generateStamp"))
-    if wants_stamp and status == "open" and not template["isElectronic"]:
-        raise AlegraError(400, "La numeración seleccionada no es de facturación electrónica", 3014)
-    invoice = {
-        "id": len(state.invoices) + 1, "date": issued, "dueDate": due,
-        "datetime": datetime.now(BOGOTA).strftime("%Y-%m-%d %H:%M:%S"), "status": status,
-        "client": {k: client.get(k) for k in ("id", "name", "identification")},
-        "observations": body.get("observations") or "", "anotation": body.get("anotation") or "",
-        "paymentForm": body.get("paymentForm"), "paymentMethod": body.get("paymentMethod"),
-        "warehouse": {"id": warehouse["id"], "name": warehouse["name"]} if warehouse else None,
-        "priceList": {"id": price_list["id"], "name": price_list["name"]} if price_list else None,
-        "currency": {"code": "COP", "symbol": "$"}, "stamp": None,
-        "numberTemplate": {"id": str(template["id"]), "prefix": template["prefix"], "number": None,
-                           "fullNumber": None, "isElectronic": template["isElectronic"]},
-    }
-    subtotal = sum((line.pop("_subtotal") for line in lines), Decimal("0"))
-    discount = sum((line.pop("_discount") for line in lines), Decimal("0"))
-    tax = sum((line.pop("_tax") for line in lines), Decimal("0"))
-    total = (subtotal - discount + tax).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    invoice.update(items=lines, subtotal=_money(subtotal), discount=_money(discount), tax=_money(tax),
-                   total=float(total), totalPaid=0, balance=float(total))
-    if status == "open":
-        _open_invoice(invoice, template, stamp=wants_stamp)
-    state.invoices.append(invoice)
-    return invoice
-
-
-def _open_invoice(invoice: dict[str, Any], template: dict[str, Any], *, stamp: bool) -> None:
-    """Give the invoice its number (and its CUFE when stamped), as Alegra does when it leaves draft."""
-    number = template["nextInvoiceNumber"]
-    template["nextInvoiceNumber"] = number + 1
-    invoice["status"] = "open"
-    invoice["numberTemplate"].update(number=str(number), fullNumber=f"{template['prefix']}{number}")
-    if stamp and template["isElectronic"]:
-        invoice["stamp"] = {"legalStatus": "STAMPED_AND_ACCEPTED", "cufe": secrets.token_hex(48),
-                            "date": datetime.now(BOGOTA).strftime("%Y-%m-%d %H:%M:%S")}
 
 
 # -- the app --------------------------------------------------------------------------------------
@@ -448,7 +316,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
         with state.lock:
             found = [i for i in state.items.values()
                      if not query or query in i["name"].casefold() or query in (i["reference"] or "").casefold()]
-            return jsonify(_page(found))
+            return jsonify(page_of(found))
 
     @app.get(f"{API}/items/<int:item_id>")
     def get_item(item_id: int):
@@ -458,7 +326,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
                             ("number-templates", "number_templates")):
         def list_settings(attribute: str = attribute):
             with state.lock:
-                return jsonify(_page(getattr(state, attribute)))
+                return jsonify(page_of(getattr(state, attribute)))
 
         app.add_url_rule(f"{API}/{path}", f"list_{attribute}", list_settings, methods=["GET"])
 
@@ -470,82 +338,69 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
             found = [c for c in state.contacts.values()
                      if identification in (_identification_of(c) or "")
                      and (not query or query in c["name"].casefold())]
-            return jsonify(_page(found))
+            return jsonify(page_of(found))
 
     @app.get(f"{API}/contacts/<int:contact_id>")
     def get_contact(contact_id: int):
         return _one(state.contacts, contact_id, "El contacto")
 
-    @app.post(f"{API}/contacts")
-    def create_contact():
-        body = _json_body()
+    def _contact_body() -> dict[str, Any]:
+        body = json_body()
         name_object = body.get("nameObject") if isinstance(body.get("nameObject"), dict) else {}
         name = str(body.get("name") or " ".join(str(v) for v in name_object.values() if v)).strip()
         if not name:
             raise AlegraError(400, "El nombre del contacto es obligatorio", 2001)
         if not _identification_of(body):
             raise AlegraError(400, "La identificación del contacto es obligatoria", 2002)
-        return jsonify(state.add_contact({**body, "name": name})), 201
+        return {**body, "name": name}
+
+    @app.post(f"{API}/contacts")
+    def create_contact():
+        return jsonify(state.add_contact(_contact_body())), 201
+
+    @app.put(f"{API}/contacts/<int:contact_id>")
+    def update_contact(contact_id: int):
+        """Replace the contact's data (the next stamp of its invoices is judged on it)."""
+        body = _contact_body()
+
+        def commit():
+            with state.lock:
+                if contact_id not in state.contacts:
+                    raise AlegraError(404, "El contacto no existe", 404)
+                return jsonify(state.replace_contact(contact_id, body))
+
+        return faulty_write(knobs, commit)
 
     @app.post(f"{API}/invoices")
     def create_invoice():
-        body = _json_body()
-        if knobs.chance(knobs.reset_before_commit_rate, "reset_before_commit_rate"):
-            return _drop_connection()
-        with state.lock:
-            invoice = copy.deepcopy(_create_invoice(state, body))
-        if knobs.chance(knobs.reset_after_commit_rate, "reset_after_commit_rate"):
-            return _drop_connection()
-        if knobs.chance(knobs.timeout_after_commit_rate, "timeout_after_commit_rate"):
-            time.sleep(knobs.commit_stall_seconds)
-        return jsonify(invoice), 201
+        body = json_body()
+
+        def commit():
+            with state.lock:
+                return jsonify(copy.deepcopy(store_invoice(state, body, knobs))), 201
+
+        return faulty_write(knobs, commit)
 
     @app.get(f"{API}/invoices")
     def list_invoices():
-        day, client_id = request.args.get("date"), _ref_id(request.args.get("client_id"))
+        day, client_id = request.args.get("date"), ref_id(request.args.get("client_id"))
         status = request.args.get("status")
         with state.lock:
+            state.settle_stamps()
             found = [inv for inv in state.invoices
                      if (not day or inv["date"] == day) and (client_id is None or inv["client"]["id"] == client_id)
                      and (not status or inv["status"] == status)]
-            return jsonify(_page(found, newest_first=True))
+            return jsonify(page_of(found, newest_first=True))
 
     @app.get(f"{API}/invoices/<int:invoice_id>")
     def get_invoice(invoice_id: int):
         with state.lock:
-            return _one({inv["id"]: inv for inv in state.invoices}, invoice_id, "La factura")
-
-    @app.post(f"{API}/invoices/stamp")
-    def stamp_invoices():
-        ids = _json_body().get("ids")
-        if not isinstance(ids, list) or not ids:
-            raise AlegraError(400, "Debes indicar los ids de las facturas a emitir", 3020)
-        if len(ids) > 10:
-            raise AlegraError(400, "Puedes emitir máximo 10 facturas por petición", 3021)
-        with state.lock:
-            by_id = {inv["id"]: inv for inv in state.invoices}
-            chosen = [by_id.get(_ref_id(i) or -1) for i in ids]
-            if any(inv is None for inv in chosen):
-                raise AlegraError(400, "Alguna de las facturas indicadas no existe", 3022)
-            for invoice in chosen:
-                template = _find(state.number_templates, invoice["numberTemplate"], "La numeración")
-                if not template["isElectronic"]:
-                    raise AlegraError(400, "La numeración de la factura no es electrónica", 3014)
-                if invoice["status"] == "draft":
-                    _open_invoice(invoice, template, stamp=True)
-                elif invoice["stamp"] is None:
-                    invoice["stamp"] = {"legalStatus": "STAMPED_AND_ACCEPTED", "cufe": secrets.token_hex(48)}
-            return jsonify(copy.deepcopy(chosen))
-
-    @app.post(f"{API}/invoices/<int:invoice_id>/email")
-    def email_invoice(invoice_id: int):
-        emails = _json_body().get("emails")
-        if not isinstance(emails, list) or not emails or not all("@" in str(e) for e in emails):
-            raise AlegraError(400, "Debes indicar al menos un correo válido", 3030)
-        with state.lock:
-            if not any(inv["id"] == invoice_id for inv in state.invoices):
+            invoice = state.invoice(invoice_id)
+            if invoice is None:
                 raise AlegraError(404, "La factura no existe", 404)
-            state.emails_sent.append({"invoice_id": invoice_id, "emails": list(emails)})
-        return jsonify({"code": 200, "message": "La factura fue enviada por correo"})
+            if "pdf" in request.args.get("fields", "").split(","):
+                invoice["pdf"] = pdf_link(state, invoice_id)
+            return jsonify(invoice)
 
+    install_document_routes(app, state, knobs)
     return app

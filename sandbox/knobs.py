@@ -6,12 +6,15 @@ Tests and the chaos suite change them directly (same process) or through ``POST 
 from __future__ import annotations
 
 import random
+import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 
 @dataclass
@@ -26,6 +29,8 @@ class Knobs:
     maintenance_until: float = 0.0  # epoch seconds; until then every request gets 503
     rate_limit_per_minute: int = 150  # Alegra: per user
     rate_window_seconds: float = 60.0
+    stamp_answer_delay: float = 1.0  # Alegra: seconds until the tax authority answers a stamped e-invoice
+    stamp_reject_share: float = 0.0  # Alegra: share of invoices whose first stamp is rejected (by invoice id)
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -95,3 +100,35 @@ def install_fault_hooks(app: Flask, knobs: Knobs, *, maintenance_body: dict | No
         except KeyError as exc:
             return jsonify({"error": f"unknown knob {exc.args[0]}"}), 400
         return jsonify(knobs.public())
+
+
+def drop_connection() -> Response:
+    """Close the socket under the running request: the client sees the connection die, no answer.
+
+    Werkzeug puts the connection in ``environ["werkzeug.socket"]``; after ``shutdown`` its own write
+    fails with a broken pipe, which it treats as a client that went away. Without a socket (Flask's test
+    client) the client gets an empty 200, which is just as ambiguous for a write.
+    """
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    return Response(b"", status=200)
+
+
+def faulty_write(knobs: Knobs, commit: Callable[[], Any]) -> Any:
+    """Run a write's ``commit`` (which returns the answer) under the write faults, the same for every
+    write of every sandbox: the connection dropped before the write; the write done and then the
+    connection dropped, or the answer stalled past the client's timeout. A write ``commit`` refuses
+    (it raises) commits nothing, so no after-commit fault follows it."""
+    if knobs.chance(knobs.reset_before_commit_rate, "reset_before_commit_rate"):
+        return drop_connection()
+    answer = commit()
+    if knobs.chance(knobs.reset_after_commit_rate, "reset_after_commit_rate"):
+        return drop_connection()
+    if knobs.chance(knobs.timeout_after_commit_rate, "timeout_after_commit_rate"):
+        time.sleep(knobs.commit_stall_seconds)
+    return answer
+

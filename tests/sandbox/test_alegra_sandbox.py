@@ -2,51 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from connector.errors import AmbiguousOutcome, InvalidCredentials, PermanentRejection, TransientError
-from erp.alegra.adapter import AlegraAdapter
-from erp.base import ContactDraft, ERPOptions, InvoiceDraft, InvoiceLineDraft
-from sandbox.alegra import AlegraState, create_app
+from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft
 from sandbox.catalog import FINAL_CONSUMER_ID, PRODUCTS, SHIPPING_PRODUCT
-from sandbox.knobs import Knobs
+from tests.sandbox.conftest import EMAIL, OTHER_EMAIL, OTHER_TOKEN, TOKEN
 
-EMAIL, TOKEN = "facturacion@tiendacafetera.co", "sandbox-token-1"
-OTHER_EMAIL, OTHER_TOKEN = "contador@tiendacafetera.co", "sandbox-token-2"
 PRODUCTS_BY_KEY = {p.key: p for p in PRODUCTS}
-
-
-@dataclass
-class Served:
-    state: AlegraState
-    knobs: Knobs
-    url: str
-
-    def adapter(self, *, email: str = EMAIL, token: str = TOKEN, timeout: float = 5.0,
-                sleep=lambda _s: None) -> AlegraAdapter:
-        return AlegraAdapter({"email": email, "token": token, "country": "CO"},
-                             ERPOptions(base_url=self.url, timeout=timeout), sleep=sleep)
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    state = AlegraState.seeded(users={EMAIL: TOKEN, OTHER_EMAIL: OTHER_TOKEN})
-    knobs = Knobs(rate_limit_per_minute=0)
-    server = make_server("127.0.0.1", 0, create_app(state, knobs), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield Served(state, knobs, f"http://127.0.0.1:{server.server_port}/api/v1")
-    server.shutdown()
-    server.server_close()
 
 
 def sale_draft(contact_id: str, marker: str, **changes) -> InvoiceDraft:
@@ -122,7 +90,7 @@ def test_contact_and_invoice_total_is_the_tax_included_amount(served):
     result = adapter.create_invoice(sale_draft(contact_id, "[ML-1]"))
     cafe, mochila = PRODUCTS_BY_KEY["cafe-500"], PRODUCTS_BY_KEY["mochila"]
     assert result.total == 2 * cafe.price_with_tax() + mochila.price_with_tax() + Decimal("9900")
-    assert (result.number, result.status, result.stamp_status) == ("FEV1001", "open", "STAMPED_AND_ACCEPTED")
+    assert (result.number, result.status, result.stamp_status) == ("FEV1001", "open", "STAMPED_AND_WAITING_RESPONSE")
     stored = served.state.invoices_for_marker("[ML-1]")
     assert [str(inv["id"]) for inv in stored] == [result.erp_id]
     assert stored[0]["items"][2]["price"] == pytest.approx(8319.327731)
@@ -201,6 +169,6 @@ def test_stamp_and_email_endpoints(served):
         stamped = client.post("/invoices/stamp", json={"ids": [int(draft_invoice.erp_id)]})
         too_many = client.post("/invoices/stamp", json={"ids": list(range(1, 12))})
         emailed = client.post(f"/invoices/{draft_invoice.erp_id}/email", json={"emails": ["a@b.co"]})
-    assert stamped.status_code == 200 and stamped.json()[0]["stamp"]["legalStatus"] == "STAMPED_AND_ACCEPTED"
+    assert stamped.status_code == 200 and stamped.json()[0]["stamp"]["legalStatus"] == "STAMPED_AND_WAITING_RESPONSE"
     assert too_many.status_code == 400
     assert emailed.status_code == 200 and served.state.emails_sent[0]["emails"] == ["a@b.co"]
