@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,13 @@ from pathlib import Path
 from connector import services
 from connector.context import AppContext
 from connector.demo_channels import connect_extra_channels
+from connector.followup import (
+    DELIVERY_VIA_LABELS,
+    LEGAL_STATUS_LABELS,
+    WRITE_STATE_LABELS,
+    invoice_after_view,
+    run_due_followups,
+)
 from connector.settings import Settings
 from connector.states import STATE_LABELS, OrderState
 from connector.sync import sync_once
@@ -29,6 +37,8 @@ DEMO_DIR = Path("var/demo")
 DEMO_RATE_LIMIT = 600
 DEMO_LOGIN = ("demo@tiendacafetera.co", "cafe-de-origen-2026")
 DEMO_UI_PORT = 8000
+DEMO_STAMP_ANSWER_SECONDS = 0.5
+DEMO_STAMP_REJECT_SHARE = 0.1
 
 
 def _title(text: str) -> None:
@@ -44,9 +54,14 @@ def run_demo(*, orders: int = 60, keep_running: bool | None = None, data_dir: Pa
         shutil.rmtree(data_dir)  # every demo starts from an empty database
     # The sandbox enforces Alegra's rate-limit mechanics at 600/min (4× the real 150) so the demo's
     # ~180 orders take seconds; `python -m benchmarks.throughput` measures against the real ratio.
+    # The sandbox's tax authority answers a stamped e-invoice in half a second and rejects about one
+    # in ten (an out-of-range number), so the demo shows both answers and how to re-send.
     settings = Settings(data_dir=data_dir, mode="sandbox", database_url=None, redis_url=None,
-                        reconcile_delay_seconds=0, erp_rate_limit_per_minute=DEMO_RATE_LIMIT)
-    sandbox = sandbox_server.Sandbox(order_count=orders, alegra_knobs=Knobs(rate_limit_per_minute=DEMO_RATE_LIMIT))
+                        reconcile_delay_seconds=0, erp_rate_limit_per_minute=DEMO_RATE_LIMIT,
+                        legal_status_check_seconds=DEMO_STAMP_ANSWER_SECONDS)
+    sandbox = sandbox_server.Sandbox(order_count=orders, alegra_knobs=Knobs(
+        rate_limit_per_minute=DEMO_RATE_LIMIT, stamp_answer_delay=DEMO_STAMP_ANSWER_SECONDS,
+        stamp_reject_share=DEMO_STAMP_REJECT_SHARE))
     sandbox.start()
     ctx = AppContext.from_settings(settings)
     try:
@@ -82,7 +97,10 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
 
     _title("3. Reglas de facturación automática")
     shipping_item = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
+    bank = next(b for b in services.erp_choices(ctx, account.id)["bank_accounts"] if b["name"] == "Mercado Pago")
     settings = services.update_settings(ctx, account.id, [
+        "deliver_invoice=true", "record_payment=true", f"payment_account_id={bank['id']}",
+        "payment_account_method=transfer",
         "enabled=true", "order_states=pending,shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
         "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
         "default_email=facturas@tiendacafetera.co", "default_phone=6045550000", "payment_form=CASH",
@@ -91,6 +109,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"activa={settings.enabled} estados={[s.value for s in settings.order_states]} "
           f"fulfillment={settings.invoice_fulfillment} abierta={settings.invoice_status} emitir={settings.stamp} "
           f"bodega={settings.invoice_warehouse_id} lista={settings.invoice_price_list_id} envío={shipping_item.name}")
+    print(f"enviar al comprador={settings.deliver_invoice} registrar el pago={settings.record_payment} "
+          f"(cuenta {bank['name']})")
 
     _title("4. Sincronización: leer → emparejar → facturar")
     summary = sync_once(ctx, account.id)
@@ -135,7 +155,10 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     duplicates = [m for m, n in markers.items() if n > 1]
     print(f"Facturas duplicadas en el ERP: {len(duplicates)}")
 
-    _title("8. Resultado")
+    _title("8. Después de la factura: respuesta de la DIAN, entrega al comprador, pago")
+    _after_the_invoice(ctx, sandbox, account.id)
+
+    _title("9. Resultado")
     _print_states(ctx, account.id)
     invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
     print(f"Facturas en Alegra (sandbox): {after}")
@@ -154,7 +177,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"  {env} .venv/bin/connector orders list")
     print(f"  {env} .venv/bin/connector errors")
     print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
-    _title("9. Panel web")
+    print(f"  {env} .venv/bin/connector orders list --json     (factura: legal_status, cufe, delivery, payment)")
+    _title("10. Panel web")
     url, web = _serve_ui(ctx, sandbox, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
@@ -171,6 +195,55 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     finally:
         web.shutdown()
     return 0 if after == before and not duplicates else 1
+
+
+def _follow_until_answered(ctx: AppContext, account_id: int, timeout: float = 30.0) -> None:
+    """Run what is due after the invoices until every e-invoice has its answer (the embedded worker
+    and the Celery sweeper do the same on their own schedule)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run_due_followups(ctx, account_id)
+        waiting = [o for o in services.list_orders(ctx, account_id, limit=100000)
+                   if o.invoice is not None and o.invoice.next_followup_at is not None]
+        if not waiting:
+            return
+        time.sleep(DEMO_STAMP_ANSWER_SECONDS / 2)
+
+
+def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
+    print("Esperando la respuesta de la DIAN (sandbox: medio segundo)…")
+    _follow_until_answered(ctx, account_id)
+    orders = [o for o in services.list_orders(ctx, account_id, limit=100000) if o.invoice is not None]
+    views = {o.id: invoice_after_view(o.invoice) for o in orders}
+    legal = Counter(v["legal_status"] for v in views.values())
+    for status, label in LEGAL_STATUS_LABELS.items():
+        if legal.get(status):
+            print(f"  factura electrónica {label.lower():45} {legal[status]}")
+    deliveries = Counter((v["delivery"]["via"], v["delivery"]["status"]) for v in views.values() if v["delivery"])
+    for (via, status), count in sorted(deliveries.items()):
+        print(f"  entrega: {DELIVERY_VIA_LABELS.get(via, via):34} {WRITE_STATE_LABELS.get(status, status):14} {count}")
+    payments = sum(1 for v in views.values() if v["payment"])
+    print(f"  pagos registrados en Alegra (cuenta Mercado Pago): {payments}")
+    records = sandbox.alegra_state.records()
+    twice = [k for k, n in records["stamps_emitted"].items() if n > 1]
+    print(f"  en el sandbox: {sum(len(e) for e in records['emails'].values())} e-mails, "
+          f"{sum(len(p) for p in records['payments'].values())} pagos, facturas emitidas dos veces: {len(twice)}")
+    rejected = [o for o in orders if o.state == OrderState.REJECTED]
+    if not rejected:
+        return
+    sample = rejected[0]
+    print(f"\nRechazada: orden {sample.id} ({sample.channel_connection.kind} {sample.external_id}), "
+          f"factura {sample.invoice.number}:\n  {sample.state_reason}")
+    print("Arreglo (en Alegra: la numeración autorizada) y reenvío, una sola vez:")
+    print(f"$ connector resend {sample.id}")
+    services.invoice_orders(ctx, [sample.id], account_ref=account_id, actor="demo")
+    _follow_until_answered(ctx, account_id)
+    again = services.get_order(ctx, sample.id, account_id)
+    print(f"  orden {again.id}: {STATE_LABELS[OrderState(again.state)]} — factura electrónica "
+          f"{LEGAL_STATUS_LABELS[again.invoice.legal_status].lower()}"
+          + (f", CUFE {again.invoice.cufe[:16]}…" if again.invoice.cufe else ""))
+    if len(rejected) > 1:
+        print(f"  (las otras {len(rejected) - 1} rechazadas quedan en la cola de errores para verlas en el panel)")
 
 
 def _serve_ui(ctx: AppContext, sandbox, account_id: int):
@@ -193,4 +266,4 @@ def _print_states(ctx: AppContext, account_id: int) -> None:
     counts = Counter(o.state for o in services.list_orders(ctx, account_id, limit=100000))
     for state in OrderState:
         if counts.get(state.value):
-            print(f"  {STATE_LABELS[state]:24} {counts[state.value]}")
+            print(f"  {STATE_LABELS[state]:30} {counts[state.value]}")
