@@ -47,6 +47,7 @@ from tests.chaos.oracle import (
     SellerWorld,
     Verdict,
     channel_sales,
+    followups_left,
     state_counts,
     trails,
     verify,
@@ -87,6 +88,7 @@ class ChaosPlan:
     dispatch_lease: int = 5  # a message lost with a killed worker or Redis delays its order this long
     http_timeout: float = 1.5  # the connector's; an invoice answer stalled longer than this is "timed out"
     commit_stall_seconds: float = 3.0  # how long the sandbox stalls after committing (> http_timeout)
+    stamp_answer_delay: float = 0.5  # the sandbox tax authority's answer to a stamped e-invoice
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
@@ -133,6 +135,7 @@ class ChaosReport(Verdict):
             f"{self.maintenance_windows}",
             f"faults injected {dict(self.injected)}",
             f"invoice attempts by outcome {dict(self.attempts)}; {self.waited_for_erp} orders waited for the ERP",
+            f"after the invoice: {self.after_summary()}",
             f"end states {self.end_states}",
         ]
         if self.problems:
@@ -210,7 +213,8 @@ def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path)
         reconcile_delay_seconds=1, claim_lease_seconds=max(6, int(plan.http_timeout * 4)),
         http_timeout_seconds=plan.http_timeout,
         circuit_threshold=3, circuit_first_pause_seconds=1.0, circuit_max_pause_seconds=4.0,
-        erp_rate_limit_per_minute=round(plan.limit * 60 / plan.window_seconds), rate_limit_max_sleep_seconds=0.5)
+        erp_rate_limit_per_minute=round(plan.limit * 60 / plan.window_seconds), rate_limit_max_sleep_seconds=0.5,
+        legal_status_check_seconds=plan.stamp_answer_delay)
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -234,6 +238,7 @@ def _environment(settings: Settings) -> dict[str, str]:
         "CONNECTOR_CIRCUIT_MAX_PAUSE": str(settings.circuit_max_pause_seconds),
         "CONNECTOR_ERP_RATE_LIMIT": str(settings.erp_rate_limit_per_minute),
         "CONNECTOR_RATE_LIMIT_MAX_SLEEP": str(settings.rate_limit_max_sleep_seconds),
+        "CONNECTOR_LEGAL_STATUS_CHECK": str(settings.legal_status_check_seconds),
     })
     return env
 
@@ -243,7 +248,7 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
     seed = plan.seed + 100 * index
     box = sandbox_server.Sandbox(order_count=plan.orders, seed=seed, alegra_knobs=Knobs(
         rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds,
-        commit_stall_seconds=plan.commit_stall_seconds)).start()
+        commit_stall_seconds=plan.commit_stall_seconds, stamp_answer_delay=plan.stamp_answer_delay)).start()
     boxes.append(box)
     for offset, knobs in enumerate((box.alegra_knobs, box.ml_knobs, box.shopify_knobs, box.woo_knobs)):
         knobs.update({"seed": seed + offset})  # the same faults, run after run
@@ -262,7 +267,11 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
         "store_url": box.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
         "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, base_url=box.woo_url).id
     shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
-    services.update_settings(ctx, account.id, DEMO_RULES + [f"shipping_item_id={shipping.erp_id}"])
+    bank = next(b for b in services.erp_choices(ctx, account.id)["bank_accounts"] if b["name"] == "Mercado Pago")
+    # Every write after the invoice is on: stamps (DEMO_RULES), deliveries and payments, under the same faults.
+    services.update_settings(ctx, account.id, DEMO_RULES + [
+        f"shipping_item_id={shipping.erp_id}", "deliver_invoice=true", "record_payment=true",
+        f"payment_account_id={bank['id']}"])
     world = SellerWorld(account.id, connections, box)
     world.sales = {kind: channel_sales(kind, seed, plan.orders + plan.trickle) for kind in CHANNELS}
     return world
@@ -387,7 +396,8 @@ def _active_order_ids(ctx) -> list[int]:
 def _settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld]) -> bool:
     counts = state_counts(ctx)
     expected = sum(len(sales) for s in sellers for sales in s.sales.values())
-    return sum(counts.values()) >= expected and not any(counts.get(s.value, 0) for s in ACTIVE_STATES)
+    return (sum(counts.values()) >= expected and not any(counts.get(s.value, 0) for s in ACTIVE_STATES)
+            and not followups_left(ctx))
 
 
 def _wait_settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld], *, deadline: float) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from connector.context import AppContext
 from connector.invoice_builder import invoice_marker
-from connector.models import Invoice, Order
+from connector.models import Invoice, Order, RemoteWrite
 from connector.reconcile import reconcile_invoices
 from connector.states import OrderState
 from sandbox.catalog import SaleSpec, generate_sales
@@ -78,6 +78,22 @@ class Verdict:
     erp_invoices: int = 0
     reconcile_clean: bool = False
     suspects: list[int] = field(default_factory=list)  # orders behind the problems (their trails help)
+    # After the invoice, from the sandboxes' own records (each must be at most one per invoice or pack).
+    stamps: int = 0  # e-invoices emitted
+    accepted: int = 0
+    emails: int = 0  # invoices e-mailed to buyers
+    documents: int = 0  # invoices attached to marketplace orders
+    payments: int = 0
+    deliveries_uncertain: int = 0  # an answer was lost and the remote side cannot tell: never repeated
+    deliveries_skipped: int = 0  # no buyer e-mail, or a marketplace that takes no documents
+    settled_by_reading: int = 0  # writes whose lost answer was settled by reading the remote state
+
+    def after_summary(self) -> str:
+        return (f"{self.stamps} e-invoices stamped ({self.accepted} accepted), {self.payments} payments, "
+                f"{self.emails} e-mails and {self.documents} marketplace documents sent; "
+                f"{self.settled_by_reading} writes settled by reading after a lost answer, "
+                f"{self.deliveries_uncertain} deliveries left unconfirmed (never repeated), "
+                f"{self.deliveries_skipped} skipped with a reason")
 
     def problem(self, text: str, order: Order | None = None) -> None:
         if len(self.problems) < 50:
@@ -92,6 +108,7 @@ def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None 
     Fills ``into`` (a fresh :class:`Verdict` by default)."""
     verdict = into if into is not None else Verdict()
     for seller in sellers:
+        records = seller.box.alegra_state.records()  # settles the sandbox authority's pending answers
         with seller.box.alegra_state.lock:
             erp_invoices = list(seller.box.alegra_state.invoices)
         verdict.erp_invoices += len(erp_invoices)
@@ -104,6 +121,10 @@ def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None 
                 select(Order).where(Order.account_id == seller.account_id))}
             invoices = {i.order_id: i for i in session.scalars(
                 select(Invoice).join(Order).where(Order.account_id == seller.account_id))}
+            writes = {}
+            for write in session.scalars(select(RemoteWrite).join(Order, Order.id == RemoteWrite.order_id)
+                                         .where(Order.account_id == seller.account_id)):
+                writes.setdefault((write.order_id, write.kind), []).append(write)
         expected_markers = set()
         for kind, sales in seller.sales.items():
             connection_id = seller.connections[kind]
@@ -124,6 +145,8 @@ def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None 
                 if want == S.INVOICED:
                     verdict.eligible += 1
                     _check_invoiced(verdict, where, kind, order, invoices.get(order.id), found)
+                    if invoices.get(order.id) is not None:
+                        _check_after_invoice(verdict, where, seller, order, invoices[order.id], records, writes)
                 else:
                     if found:
                         verdict.problem(f"{where}: {len(found)} invoice(s) in the ERP for an order that must not "
@@ -165,6 +188,49 @@ def _check_invoiced(verdict: Verdict, where: str, kind: str, order: Order, recor
             verdict.problem(f"{where}: invoice total {total} but the buyer paid {paid}")
 
 
+def _check_after_invoice(verdict: Verdict, where: str, seller: SellerWorld, order: Order, invoice: Invoice,
+                         records: dict, writes: dict) -> None:
+    """Stamped once and accepted, paid once, delivered at most once — from the sandboxes' records."""
+    erp_id = invoice.erp_id
+    stamps = records["stamps_emitted"].get(erp_id, 0)
+    verdict.stamps += stamps
+    if stamps != 1:
+        verdict.problem(f"{where}: e-invoice stamped {stamps} times (must be exactly 1)", order)
+    legal = records["legal_status"].get(erp_id)
+    verdict.accepted += legal in ("STAMPED_AND_ACCEPTED", "STAMPED_AND_ACCEPTED_WITH_OBSERVATIONS")
+    if invoice.legal_status not in ("accepted", "accepted_with_observations"):
+        verdict.problem(f"{where}: e-invoice {invoice.legal_status} here, {legal} in the ERP", order)
+    paid = records["payments"].get(erp_id, [])
+    verdict.payments += len(paid)
+    if len(paid) != 1:
+        verdict.problem(f"{where}: {len(paid)} payments recorded in the ERP (must be exactly 1)", order)
+    all_writes = [w for kind in ("stamp", "delivery", "payment") for w in writes.get((order.id, kind), [])]
+    verdict.settled_by_reading += sum(1 for w in all_writes if (w.result or {}).get("found_by_reading"))
+    if any(w.state in ("pending", "sending", "ambiguous", "failed") for w in all_writes):
+        verdict.problem(f"{where}: writes left {[(w.kind, w.state, w.detail[:60]) for w in all_writes]}", order)
+    for delivery in writes.get((order.id, "delivery"), []):
+        if delivery.via == "channel":
+            sent = len(seller.box.ml_state.fiscal_documents_for(order.canonical.get("pack_id") or order.external_id))
+            verdict.documents += sent
+        else:
+            sent = len(records["emails"].get(erp_id, []))
+            verdict.emails += sent
+        verdict.deliveries_uncertain += delivery.state == "uncertain"
+        verdict.deliveries_skipped += delivery.state == "skipped"
+        allowed = {"done": (1,), "uncertain": (0, 1), "skipped": (0,)}.get(delivery.state, (0, 1))
+        if sent not in allowed:
+            verdict.problem(f"{where}: delivery {delivery.state} here, {sent} sent ({delivery.via})", order)
+
+
+def followups_left(ctx: AppContext) -> int:
+    """Invoices with something still due after them (a status to check, a write to make)."""
+    from sqlalchemy import func
+
+    with ctx.db.session() as session:
+        return session.scalar(select(func.count()).select_from(Invoice)
+                              .where(Invoice.next_followup_at.is_not(None))) or 0
+
+
 def trails(ctx: AppContext, order_ids: list[int]) -> str:
     """Each order's activity trail and invoice attempts, for the report of a failed run."""
     from connector.models import ActivityEvent, InvoiceAttempt
@@ -182,6 +248,10 @@ def trails(ctx: AppContext, order_ids: list[int]) -> str:
             for attempt in session.scalars(select(InvoiceAttempt).where(InvoiceAttempt.order_id == order_id)
                                            .order_by(InvoiceAttempt.id)):
                 out.append(f"   attempt {attempt.id} {attempt.outcome} {attempt.detail or ''}"[:200])
+            for write in session.scalars(select(RemoteWrite).where(RemoteWrite.order_id == order_id)
+                                         .order_by(RemoteWrite.id)):
+                out.append(f"   write {write.kind}#{write.generation} {write.state} attempts {write.attempts} "
+                           f"next {write.next_attempt_at} {write.detail or ''}"[:200])
     return "\n".join(out)
 
 

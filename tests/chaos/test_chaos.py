@@ -20,3 +20,9 @@ def test_workers_killed_redis_restarted_erp_failing_yet_every_order_is_invoiced_
     assert report.waited_for_erp > 0  # the long maintenance window opened the circuit breaker
     assert report.recovered > 0  # some invoices were found in the ERP after an ambiguous answer
     assert report.invoiced == report.eligible > 100
+    # After the invoice, under the same fire: one stamp and one payment per invoice, deliveries at most
+    # once (the oracle checks each against the sandboxes' own records), some lost answers settled by reading.
+    assert report.stamps == report.invoiced and report.accepted == report.invoiced
+    assert report.payments == report.invoiced
+    assert report.emails > 0
+    assert report.settled_by_reading > 0
