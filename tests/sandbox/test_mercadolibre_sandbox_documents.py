@@ -5,9 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from channels.base import ChannelOptions
+from channels.mercadolibre.adapter import MercadoLibreAdapter
 from connector.errors import AmbiguousOutcome, PermanentRejection
+from erp.alegra.adapter import AlegraAdapter
+from erp.base import ERPOptions
+from sandbox import server
 from sandbox.pdf import minimal_pdf
 from tests.sandbox.conftest import adapter_for
+from tests.sandbox.test_alegra_sandbox import sale_draft
 
 PDF = minimal_pdf(["Factura electronica de venta FEV1001"])
 
@@ -101,3 +107,23 @@ def test_the_records_are_served_for_a_sandbox_in_another_process(ml):
     answer = httpx.get(f"{url}/_sandbox/records").json()
     assert answer == {"fiscal_documents": state.fiscal_documents.records()}
     assert list(answer["fiscal_documents"]) == [order.pack_id]
+
+
+def test_the_pdf_alegra_serves_is_what_mercado_libre_takes():
+    """Both sandboxes together, as the connector will use them: Alegra's PDF attached to the ML pack."""
+    with server.Sandbox(order_count=4) as box:
+        box.alegra_knobs.update({"stamp_answer_delay": 0.0})
+        alegra = AlegraAdapter({"email": server.ALEGRA_EMAIL, "token": server.ALEGRA_TOKEN},
+                               ERPOptions(base_url=box.alegra_url), sleep=lambda _: None)
+        ml = MercadoLibreAdapter({"client_id": server.ML_CLIENT_ID, "client_secret": server.ML_CLIENT_SECRET,
+                                  "refresh_token": server.ML_REFRESH_TOKEN}, ChannelOptions(base_url=box.ml_url),
+                                 sleep=lambda _: None)
+        invoice = alegra.create_invoice(sale_draft("1", "[ML-600]"))
+        document = alegra.download_invoice_pdf(invoice.erp_id)
+        order = ml.parse_order(ml.fetch_order(str(box.ml_state.order_ids()[0])))
+        document_id = ml.upload_fiscal_document(order, document.content, document.filename)
+        assert ml.fiscal_documents(order) == [document_id]
+        assert box.ml_state.fiscal_documents.uploads_for(order.pack_id or order.external_id)[0]["file_name"] == \
+            "factura-FEV1001.pdf"
+        alegra.close()
+        ml.close()
