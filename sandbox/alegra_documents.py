@@ -120,8 +120,12 @@ def record_payment(state: AlegraState, invoice: dict[str, Any], fields: dict[str
 
 def pdf_link(state: AlegraState, invoice_id: int) -> str:
     """A fresh short-lived link to the invoice's PDF on this server's own host (no credentials needed)."""
+    now = time.monotonic()
+    if len(state.pdf_links) > 1000:  # long chaos runs: forget expired links rather than grow forever
+        for stale in [t for t, (_, expires) in state.pdf_links.items() if expires < now]:
+            del state.pdf_links[stale]
     token = secrets.token_urlsafe(18)
-    state.pdf_links[token] = (invoice_id, time.monotonic() + PDF_LINK_SECONDS)
+    state.pdf_links[token] = (invoice_id, now + PDF_LINK_SECONDS)
     return f"{request.host_url.rstrip('/')}/storage/invoices/{token}.pdf"
 
 

@@ -4,7 +4,8 @@ Each :class:`~sandbox.catalog.SaleSpec` is rendered into the documented JSON of 
 shipment and (when the buyer gave a document) its billing info. Faithful details the adapter must
 cope with: dates carry ``-04:00``; ``/orders/search`` sorts by *creation* date and refuses
 ``limit > 51``; the refresh token works once; ``/shipments/{id}`` answers the new format
-(``logistic``, ``lead_time``) only with ``x-format-new: true``; 429s carry no headers.
+(``logistic``, ``lead_time``) only with ``x-format-new: true``; 429s carry no headers. Fiscal documents
+(the invoice attached to a pack) live in :mod:`sandbox.mercadolibre_documents`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from flask import Flask, jsonify, redirect, render_template_string, request
 from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.mercadolibre_documents import FiscalDocumentStore, install_fiscal_document_routes
 
 ML_TZ = timezone(timedelta(hours=-4))
 ORDER_ID_BASE = 2000008000000
@@ -214,6 +216,7 @@ class MercadoLibreState:
         self.shipments: dict[int, dict] = {}
         self.billing_infos: dict[str, dict] = {}
         self._clock = datetime(2000, 1, 1, tzinfo=ML_TZ)  # latest last_updated handed out
+        self.fiscal_documents = FiscalDocumentStore()  # /packs/{id}/fiscal_documents, every upload kept
         self._listings = ListingCache()  # /orders/search listings; change orders through the methods below
         self._lock = threading.RLock()
 
@@ -269,6 +272,15 @@ class MercadoLibreState:
                 if shipment_status == "delivered":
                     order["tags"] = ["delivered" if t == "not_delivered" else t for t in order["tags"]]
             return copy.deepcopy(order)
+
+    def pack_orders(self, pack_id: str) -> list[dict]:
+        """Copies of a pack's orders, or of the one order whose id stands for its pack (no ``pack_id``)."""
+        with self._lock:
+            found = [o for o in self.orders.values() if str(o.get("pack_id")) == str(pack_id)]
+            if not found and str(pack_id).isdigit():
+                order = self.orders.get(int(pack_id))
+                found = [order] if order is not None and order.get("pack_id") is None else []
+            return copy.deepcopy(found)
 
     def expire_access_tokens(self) -> None:
         """Make every issued access token invalid (the next call answers 401)."""
@@ -470,6 +482,7 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
         new_format = request.headers.get("x-format-new", "").lower() == "true"
         return jsonify(new_format_shipment(shipment) if new_format else shipment)
 
+    install_fiscal_document_routes(app, state, knobs)
     return app
 
 

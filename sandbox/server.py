@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=150, help="Alegra requests per minute per user")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--stamp-answer-delay", type=float, default=1.0,
+                        help="Alegra: seconds until DIAN answers a stamped e-invoice")
+    parser.add_argument("--stamp-reject-share", type=float, default=0.0,
+                        help="Alegra: share of invoices whose first stamp DIAN rejects (numbering range)")
     parser.add_argument("--urls-file", type=Path, help="write the servers' base URLs here as JSON")
     args = parser.parse_args(argv)
 
@@ -166,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
         shopify_port=args.shopify_port, woo_port=args.woo_port,
         alegra_knobs=Knobs(rate_limit_per_minute=args.rate_limit, latency_ms=args.latency_ms,
-                           error_rate=args.error_rate),
+                           error_rate=args.error_rate, stamp_answer_delay=args.stamp_answer_delay,
+                           stamp_reject_share=args.stamp_reject_share),
     ).start()
     urls = sandbox.urls()
     if args.urls_file:

@@ -41,6 +41,7 @@ from channels.base import (
     CredentialField,
     CredentialsChanged,
     Headers,
+    InvoiceDelivery,
     KnownOrder,
     RateLimitSpec,
     WebhookEvent,
@@ -50,12 +51,14 @@ from channels.mercadolibre import endpoints, webhooks
 from channels.mercadolibre.client import DEFAULT_BASE_URL, MercadoLibreClient
 from channels.mercadolibre.parser import parse_ml_datetime, parse_order
 from connector.canonical import Order, PulledOrder
-from connector.errors import TransientError
+from connector.errors import NotFound, PermanentRejection, TransientError
 from connector.http import iter_offset_pages
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SITE_ID = "MCO"  # Colombia
+
+MAX_FISCAL_DOCUMENT_BYTES = 1024 * 1024  # Mercado Libre's documented limit
 
 # ML refuses offsets past a cap on /orders/search (unconfirmed value; reports vary). When a listing
 # is longer, the next window starts at the last seen creation date (order.date_created.from).
@@ -85,6 +88,8 @@ class MercadoLibreAdapter:
     )
     webhook_secret_field: ClassVar[str] = "webhook_secret"
     generates_webhook_secret: ClassVar[bool] = True
+    # The invoice is attached to the pack and Mercado Libre notifies the buyer itself.
+    invoice_delivery: ClassVar[str] = InvoiceDelivery.CHANNEL
     rate_limit: ClassVar[RateLimitSpec] = RateLimitSpec(
         "backoff", "Límite por aplicación sin cabeceras documentadas: un 429 se reintenta con espera "
                    "exponencial y variación aleatoria (5 intentos, ~8-15 s en total).", retry_after=False)
@@ -155,6 +160,36 @@ class MercadoLibreAdapter:
             topics=webhooks.ORDER_TOPICS,
             instructions="En developers.mercadolibre.com.co › tus aplicaciones › esta aplicación: pega esta URL "
                          "en «URL de retorno de notificaciones» y activa el tema orders_v2.")
+
+    # -- invoice delivery: the PDF attached to the pack --------------------------------------
+
+    def invoice_delivery_refusal(self, order: Order) -> str | None:
+        """Why Mercado Libre takes no invoice for this order: Brazil's site never (it has its own fiscal
+        flow), Chile's Full packs neither; None when it can be attached. The site is the connection's
+        (``site_id`` in the credentials, ``MCO`` by default)."""
+        if self.site_id == "MLB":
+            return "Mercado Livre Brasil no recibe facturas por esta vía."
+        if self.site_id == "MLC" and order.is_fulfillment:
+            return "Mercado Libre Chile no recibe facturas de paquetes Full por esta vía."
+        return None
+
+    def fiscal_documents(self, order: Order) -> list[str]:
+        """The ids of the documents attached to the order's pack (the order id when it has no pack)."""
+        return endpoints.list_fiscal_documents(self.client.api, _pack_path_id(order))
+
+    def upload_fiscal_document(self, order: Order, content: bytes, filename: str) -> str:
+        """Attach the invoice PDF to the order's pack; returns the document id. Mercado Libre's limits
+        (a PDF, at most 1 MB) are checked before sending; the POST is sent once (``AmbiguousOutcome``
+        on a timeout or 5xx: read :meth:`fiscal_documents` before any repeat)."""
+        if len(content) > MAX_FISCAL_DOCUMENT_BYTES:
+            raise PermanentRejection(
+                f"La factura pesa {len(content) / 1024 / 1024:.1f} MB y Mercado Libre solo recibe hasta 1 MB.",
+                detail=f"fiscal document of {len(content)} bytes")
+        if not content.startswith(b"%PDF"):
+            raise PermanentRejection("El documento de la factura no es un PDF; Mercado Libre solo lo recibe en PDF.",
+                                     detail=f"fiscal document starts with {content[:8]!r}")
+        return endpoints.upload_fiscal_document(self.client.api, _pack_path_id(order), content,
+                                                filename or "factura.pdf")
 
     def close(self) -> None:
         self.client.close()
@@ -250,3 +285,13 @@ def _nested_id(parent: Any, key: str) -> str | None:
     child = parent.get(key) if isinstance(parent, dict) else None
     value = child.get("id") if isinstance(child, dict) else None
     return str(value) if value not in (None, "") and not isinstance(value, bool) else None
+
+
+def _pack_path_id(order: Order) -> str:
+    """The pack id for ``/packs/{id}/...``: the order's pack, else the order itself (documented). Only digits
+    reach the path: anything else cannot be a Mercado Libre pack."""
+    pack_id = str(order.pack_id or order.external_id).strip()
+    if not pack_id.isdigit():
+        raise NotFound(f"«{pack_id[:30]}» no es un paquete de Mercado Libre.", detail="non-numeric pack id")
+    return pack_id
+

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from channels.payloads import json_document
-from connector.errors import NotFound
+from connector.errors import AmbiguousOutcome, InvalidPayload, NotFound
 from connector.http import Requestor
 
 # /orders/search answers 400 to limit > 51 (50 is the usual page size in the docs' examples).
@@ -87,3 +87,47 @@ def get_billing_info(api: Requestor, site_id: str, billing_info_id: str) -> dict
     except NotFound:
         return None
     return _json_object(response, "los datos de facturación")
+
+
+def list_fiscal_documents(api: Requestor, pack_id: str) -> list[str]:
+    """``GET /packs/{pack_id}/fiscal_documents``: the ids of the documents attached to the pack.
+
+    The answer's shape is *unconfirmed* (the documentation shows the upload, not the listing), so all
+    three readings are accepted: ``{"fiscal_documents": [...]}``, ``{"ids": [...]}`` or a plain list;
+    entries are objects with ``id`` or bare ids. A 404 is taken as "nothing attached" (an order whose
+    pack has no document may be unknown to the fiscal-documents service).
+    """
+    try:
+        body = api.get(f"/packs/{pack_id}/fiscal_documents").json()
+    except NotFound:
+        return []
+    except ValueError:
+        raise InvalidPayload("Mercado Libre devolvió una lista de documentos ilegible.",
+                             detail=f"GET /packs/{pack_id}/fiscal_documents: not JSON") from None
+    if isinstance(body, dict):
+        entries = next((body[k] for k in ("fiscal_documents", "ids", "results") if isinstance(body.get(k), list)), [])
+    else:
+        entries = body if isinstance(body, list) else []
+    ids = [entry.get("id") if isinstance(entry, dict) else entry for entry in entries]
+    return [str(i) for i in ids if i not in (None, "") and not isinstance(i, bool | dict | list)]
+
+
+def upload_fiscal_document(api: Requestor, pack_id: str, content: bytes, filename: str,
+                           content_type: str = "application/pdf") -> str:
+    """``POST /packs/{pack_id}/fiscal_documents`` (multipart ``fiscal_document``) → the new document's id.
+
+    Sent once: a timeout or 5xx is ``AmbiguousOutcome`` (read :func:`list_fiscal_documents` before any
+    repeat). A 2xx without ``ids`` is ambiguous too: the document may be attached under an id we never saw.
+    """
+    response = api.post(f"/packs/{pack_id}/fiscal_documents",
+                        files={"fiscal_document": (filename, content, content_type)})
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids or ids[0] in (None, ""):
+        raise AmbiguousOutcome("Mercado Libre recibió la factura pero no dijo con qué id.",
+                               detail=f"POST /packs/{pack_id}/fiscal_documents answered {repr(body)[:200]}")
+    return str(ids[0])
+

@@ -34,6 +34,7 @@ from channels.base import (
     order_id_in_webhook,
     require_matching_secret,
 )
+from channels.delivery import ErpEmailDelivery
 from channels.payloads import parse_iso_datetime, text_of
 from channels.shopify import endpoints
 from channels.shopify.client import BUCKET_CAPACITY, LEAK_PER_SECOND, ShopifyClient
@@ -45,7 +46,7 @@ from connector.http import iter_link_header_pages
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled")
 
 
-class ShopifyAdapter:
+class ShopifyAdapter(ErpEmailDelivery):
     """One Shopify store (see :class:`channels.base.ChannelAdapter`).
 
     ``credentials``: ``shop`` and ``access_token`` (required), ``webhook_secret``, ``api_version``

@@ -38,6 +38,7 @@ from channels.base import (
     order_id_in_webhook,
     require_matching_secret,
 )
+from channels.delivery import ErpEmailDelivery
 from channels.payloads import parse_iso_datetime, text_of
 from channels.woocommerce import endpoints
 from channels.woocommerce.client import Resolver, WooCommerceClient, resolve_host
@@ -50,7 +51,7 @@ ORDER_TOPICS = ("order.created", "order.updated", "order.deleted", "order.restor
 _PING = re.compile(rb"webhook_id=\d+")
 
 
-class WooCommerceAdapter:
+class WooCommerceAdapter(ErpEmailDelivery):
     """One WooCommerce store (see :class:`channels.base.ChannelAdapter`).
 
     ``credentials``: ``store_url``, ``consumer_key``, ``consumer_secret`` (required),

@@ -15,6 +15,7 @@ import respx
 from channels.base import (
     AccountInfo,
     CredentialField,
+    InvoiceDelivery,
     RateLimitSpec,
     WebhookEvent,
     WebhookRegistration,
@@ -55,6 +56,24 @@ def test_the_rate_limit_is_described(contract_kit):
     assert isinstance(spec, RateLimitSpec) and spec.strategy in ("leaky_bucket", "backoff") and spec.description
     if spec.strategy == "leaky_bucket":
         assert spec.capacity and spec.refill_per_second
+
+
+def test_invoice_delivery_is_declared_and_served(contract_kit):
+    """Every channel says how the buyer gets the invoice and answers the delivery calls, without a request
+    for the ones the ERP e-mails (nothing is attached on those marketplaces)."""
+    cls = channel_class(contract_kit.kind)
+    assert cls.invoice_delivery in (InvoiceDelivery.CHANNEL, InvoiceDelivery.ERP_EMAIL)
+    for method in ("invoice_delivery_refusal", "fiscal_documents", "upload_fiscal_document"):
+        assert callable(getattr(cls, method, None)), f"{cls.__name__} lacks {method}"
+    adapter = contract_kit.make()
+    order = adapter.parse_order(contract_kit.invariant_cases()[0].pulled)
+    refusal = adapter.invoice_delivery_refusal(order)
+    assert refusal is None or (isinstance(refusal, str) and refusal)
+    if cls.invoice_delivery == InvoiceDelivery.ERP_EMAIL:
+        with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+            assert adapter.fiscal_documents(order) == []
+        assert not router.calls
+    adapter.close()
 
 
 # -- construction and credentials --------------------------------------------------------------

@@ -2,55 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
 import httpx
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
 
-from channels.base import ChannelOptions
-from channels.mercadolibre.adapter import MercadoLibreAdapter
 from connector.canonical import OrderStatus
 from connector.errors import InvalidCredentials
 from sandbox import mercadolibre
-from sandbox.catalog import generate_sales
-from sandbox.knobs import Knobs
-
-USER_ID = 187654321
-CLIENT_ID = "5501234567890123"
-CLIENT_SECRET = "sandbox-ml-secret"
-REFRESH_TOKEN = "TG-sandbox-refresh-0001"
-SALES = generate_sales(120, seed=7)
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:
-        pass
-
-
-@pytest.fixture
-def sandbox():
-    """A fresh seeded state served on a loopback port; yields (state, knobs, base_url)."""
-    state = mercadolibre.MercadoLibreState.seeded(SALES, user_id=USER_ID, client_id=CLIENT_ID,
-                                                  client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
-    knobs = Knobs(rate_limit_per_minute=0)
-    server = make_server("127.0.0.1", 0, mercadolibre.create_app(state, knobs), threaded=True,
-                         request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield state, knobs, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-
-
-def adapter_for(base_url: str, saved: list[dict] | None = None, **overrides) -> MercadoLibreAdapter:
-    credentials = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN,
-                   **overrides}
-    return MercadoLibreAdapter(credentials, ChannelOptions(base_url=base_url),
-                               on_credentials_changed=saved.append if saved is not None else None,
-                               sleep=lambda _: None)
+from tests.sandbox.conftest import REFRESH_TOKEN, SALES, USER_ID, adapter_for
 
 
 def test_validate_credentials_with_good_credentials(sandbox):
