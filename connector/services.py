@@ -178,6 +178,9 @@ def connect_channel(ctx: AppContext, account_ref: str | int | None, kind: str, c
             secret_field = getattr(cls, "webhook_secret_field", None)
             if secret_field and previous.get(secret_field) and not latest.get(secret_field):
                 latest[secret_field] = previous[secret_field]
+        for field in cls.credential_fields:  # what the API itself told of the account (its site) is kept
+            if not latest.get(field.name) and info.extra.get(field.name):
+                latest[field.name] = str(info.extra[field.name])
         connection.credentials_encrypted = ctx.vault.encrypt(latest)
         connection.credential_hint = _hint(cls.credential_fields, latest)
         connection.api_base_url = base_url or None

@@ -83,6 +83,7 @@ class ChaosPlan:
     reset_after_commit_rate: float = 0.03
     reset_before_commit_rate: float = 0.02
     channel_error_rate: float = 0.02  # the stores' 5xx
+    upload_lost_answer_rate: float = 0.1  # Mercado Libre: an upload committed, then its answer stalled / dropped
     limit: int = 40  # Alegra's limit per window and user, as the sandbox enforces it
     window_seconds: float = 2.0
     dispatch_lease: int = 5  # a message lost with a killed worker or Redis delays its order this long
@@ -285,6 +286,10 @@ def _faults_on(plan: ChaosPlan, box) -> None:
         "reset_before_commit_rate": plan.reset_before_commit_rate})
     for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
         knobs.update({"error_rate": plan.channel_error_rate})
+    # The marketplace's one write (the invoice attached to the order) loses answers too; more often than
+    # the ERP's, since there are few of them and each must be settled by reading the order's documents.
+    box.ml_knobs.update({"timeout_after_commit_rate": plan.upload_lost_answer_rate,
+                         "reset_after_commit_rate": plan.upload_lost_answer_rate})
 
 
 def _faults_off(box) -> None:
@@ -292,7 +297,7 @@ def _faults_off(box) -> None:
                              "reset_after_commit_rate": 0.0, "reset_before_commit_rate": 0.0,
                              "maintenance_until": 0.0})
     for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
-        knobs.update({"error_rate": 0.0})
+        knobs.update({"error_rate": 0.0, "timeout_after_commit_rate": 0.0, "reset_after_commit_rate": 0.0})
 
 
 def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, started) -> None:

@@ -210,7 +210,8 @@ def _check_after_invoice(verdict: Verdict, where: str, seller: SellerWorld, orde
         verdict.problem(f"{where}: writes left {[(w.kind, w.state, w.detail[:60]) for w in all_writes]}", order)
     for delivery in writes.get((order.id, "delivery"), []):
         if delivery.via == "channel":
-            sent = len(seller.box.ml_state.fiscal_documents_for(order.canonical.get("pack_id") or order.external_id))
+            pack = (order.canonical or {}).get("pack_id") or order.external_id
+            sent = len(seller.box.ml_state.fiscal_documents.uploads_for(str(pack)))
             verdict.documents += sent
         else:
             sent = len(records["emails"].get(erp_id, []))

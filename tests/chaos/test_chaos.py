@@ -24,5 +24,7 @@ def test_workers_killed_redis_restarted_erp_failing_yet_every_order_is_invoiced_
     # once (the oracle checks each against the sandboxes' own records), some lost answers settled by reading.
     assert report.stamps == report.invoiced and report.accepted == report.invoiced
     assert report.payments == report.invoiced
-    assert report.emails > 0
-    assert report.settled_by_reading > 0
+    assert report.emails > 0 and report.documents > 0
+    # Lost answers were read back: an attached document found on the order, an e-mail left unconfirmed
+    # (the ERP cannot tell), never sent twice.
+    assert report.settled_by_reading > 0 and report.deliveries_uncertain > 0
