@@ -1,8 +1,10 @@
 """People who sign in to the admin UI. Each user belongs to one seller account and sees only it.
 
-Passwords are hashed with scrypt (``werkzeug.security``; argon2-cffi is not a dependency). A failed
-sign-in costs the same whether the e-mail exists or not (a dummy hash is checked), and says the same
-thing in both cases, so the form cannot be used to find out who has an account.
+Passwords are hashed with argon2id (:mod:`connector.passwords`); an older scrypt hash is replaced at
+the next successful sign-in. A failed sign-in costs the same whether the e-mail exists or not (a dummy
+hash is checked), and says the same thing in both cases, so the form cannot be used to find out who
+has an account. The hash is checked outside any database transaction (SQLite would hold its write
+lock for the whole hash otherwise).
 """
 
 from __future__ import annotations
@@ -11,24 +13,25 @@ import re
 from functools import cache
 
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError
 from connector.models import User, utcnow
+from connector.passwords import PasswordHashing
 
-HASH_METHOD = "scrypt"
+# The work factor of new hashes (tests swap in a cheaper one; tests/connector/test_users.py checks this).
+PASSWORD_HASHING = PasswordHashing()
 MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 200  # scrypt takes any length; a cap keeps a huge body from costing CPU
+MAX_PASSWORD_LENGTH = 200  # argon2 takes any length; a cap keeps a huge body from costing CPU
 LOCALES = ("es", "en")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @cache
-def _dummy_hash() -> str:
-    """Checked when the e-mail is unknown, so both failure paths cost one scrypt verification."""
-    return generate_password_hash("no-such-user-password", method=HASH_METHOD)
+def _dummy_hash(hashing: PasswordHashing) -> str:
+    """Checked when the e-mail is unknown, so both failure paths cost one hash verification."""
+    return hashing.hash("no-such-user-password")
 
 
 class AuthenticationFailed(ConnectorError):
@@ -62,7 +65,7 @@ def create_user(ctx: AppContext, account_ref: str | int | None, email: str, pass
     password = check_password_rules(password)
     if locale not in LOCALES:
         raise ConfigurationError(f"Idioma no disponible: {locale}. Opciones: {', '.join(LOCALES)}.")
-    password_hash = generate_password_hash(password, method=HASH_METHOD)
+    password_hash = PASSWORD_HASHING.hash(password)
     with ctx.db.transaction() as session:
         account = find_account(session, account_ref)
         if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
@@ -75,16 +78,25 @@ def create_user(ctx: AppContext, account_ref: str | int | None, email: str, pass
 
 def authenticate(ctx: AppContext, email: str, password: str) -> User:
     """The active user with this e-mail and password, else :class:`AuthenticationFailed`."""
+    hashing = PASSWORD_HASHING
     email = normalise_email(email)
     password = password or ""
-    with ctx.db.transaction() as session:
+    with ctx.db.session() as session:
         user = session.scalar(select(User).where(func.lower(User.email) == email)) if email else None
-        # Always one scrypt check, also for unknown e-mails and over-long passwords (constant cost).
-        candidate = password[:MAX_PASSWORD_LENGTH]
-        valid = check_password_hash(user.password_hash if user is not None else _dummy_hash(), candidate)
-        if user is None or not valid or len(password) > MAX_PASSWORD_LENGTH or not user.is_active:
+    # Always one hash check, also for unknown e-mails and over-long passwords (constant cost).
+    stored = user.password_hash if user is not None else _dummy_hash(hashing)
+    valid = hashing.verify(stored, password[:MAX_PASSWORD_LENGTH])
+    if user is None or not valid or len(password) > MAX_PASSWORD_LENGTH or not user.is_active:
+        raise AuthenticationFailed("Correo o contraseña incorrectos.")
+    new_hash = hashing.hash(password) if hashing.needs_rehash(stored) else None
+    with ctx.db.transaction() as session:
+        user = session.get(User, user.id)
+        if user is None or not user.is_active:
             raise AuthenticationFailed("Correo o contraseña incorrectos.")
         user.last_login_at = utcnow()
+        # Only over the hash just verified: a password changed meanwhile is not overwritten.
+        if new_hash is not None and user.password_hash == stored:
+            user.password_hash = new_hash
         session.flush()
         return user
 
@@ -114,6 +126,6 @@ def set_password(ctx: AppContext, email: str, password: str) -> User:
         user = session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
         if user is None:
             raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
-        user.password_hash = generate_password_hash(password, method=HASH_METHOD)
+        user.password_hash = PASSWORD_HASHING.hash(password)
         session.flush()
         return user

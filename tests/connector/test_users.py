@@ -1,4 +1,4 @@
-"""Users of the admin UI: scrypt hashes, clear Spanish errors, one message for every failed sign-in."""
+"""Users of the admin UI: argon2id hashes (old scrypt ones upgraded at sign-in), clear Spanish errors, one message for every failed sign-in."""
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +20,8 @@ def test_create_and_authenticate(ctx, account):
     assert user.email == "yo@tienda.co" and user.account_id == account and user.locale == "es"
     with ctx.db.session() as session:
         stored = session.scalar(select(User.password_hash).where(User.id == user.id))
-    assert stored.startswith("scrypt:32768:8:1$") and "una-clave-segura" not in stored  # the real work factor
+    # argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane): the real work factor, not the tests' cheap one.
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$") and "una-clave-segura" not in stored
     signed_in = authenticate(ctx, "YO@tienda.co", "una-clave-segura")
     assert signed_in.id == user.id and signed_in.last_login_at is not None
 
@@ -71,3 +72,21 @@ def test_password_and_locale_changes(ctx, account):
     assert authenticate(ctx, "yo@tienda.co", "la-clave-nueva-1").locale == "en"
     with pytest.raises(ConfigurationError):
         set_user_locale(ctx, user.id, "fr")
+
+
+def test_an_old_scrypt_hash_still_signs_in_and_is_replaced_by_argon2id(ctx, account):
+    from werkzeug.security import generate_password_hash
+
+    user = create_user(ctx, account, "viejo@tienda.co", "una-clave-segura")
+    old = generate_password_hash("una-clave-segura", method="scrypt:2048:8:1")  # what 0.x stored
+    with ctx.db.transaction() as session:
+        session.get(User, user.id).password_hash = old
+    with pytest.raises(AuthenticationFailed):
+        authenticate(ctx, "viejo@tienda.co", "otra-clave-mala")
+    with ctx.db.session() as session:
+        assert session.get(User, user.id).password_hash == old  # a failed sign-in changes nothing
+    authenticate(ctx, "viejo@tienda.co", "una-clave-segura")
+    with ctx.db.session() as session:
+        upgraded = session.get(User, user.id).password_hash
+    assert upgraded.startswith("$argon2id$") and upgraded != old
+    authenticate(ctx, "viejo@tienda.co", "una-clave-segura")  # and the new hash works
