@@ -37,6 +37,8 @@ MESSAGES: dict[str, str] = {
     "Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo.":
         "Too many failed attempts. Wait a few minutes and try again.",
     "Correo o contraseña incorrectos.": "Wrong e-mail or password.",
+    "Hay muchos inicios de sesión en este momento. Inténtalo de nuevo en unos segundos.":
+        "Many people are signing in right now. Try again in a few seconds.",
     # -- item picker, order lines
     "Ningún producto coincide.": "No product matches.",
     "No se pudo buscar en el catálogo.": "The catalog could not be searched.",

@@ -20,7 +20,8 @@ import os
 import secrets
 import threading
 import time
-from collections import deque
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,6 +60,11 @@ def load_secret_key(settings: Settings) -> str:
 
 def connector() -> AppContext:
     return current_app.extensions["connector"]
+
+
+def now() -> datetime:
+    """The app's clock (``CLOCK``): sessions and the sign-in throttle read time from here only."""
+    return current_app.config["CLOCK"]()
 
 
 def is_relaxed_transport() -> bool:
@@ -168,38 +174,31 @@ def safe_next(target: str | None, default: str) -> str:
     return target if not parts.scheme and not parts.netloc else default
 
 
-# -- sign-in throttle ----------------------------------------------------------------------------
+# -- password checks -------------------------------------------------------------------------------
 
 
-class LoginThrottle:
-    """At most ``limit`` failed sign-ins per e-mail and per client address in ``window`` seconds."""
+class PasswordChecksBusy(Exception):
+    """No free password-check slot in time: the sign-in is answered 503 (try again shortly)."""
 
-    def __init__(self, limit: int = 8, window: float = 900.0):
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
+class PasswordCheckSlots:
+    """At most ``size`` password checks (argon2id: CPU and ~19 MiB each) at once in this process.
 
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return any(len(self._recent(k, now)) >= self.limit for k in keys)
+    A sign-in that finds none free within ``wait`` seconds is refused, so a burst costs a bounded amount
+    of memory and CPU instead of queueing threads without bound."""
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
+    def __init__(self, size: int, wait: float):
+        self._slots = threading.BoundedSemaphore(max(1, size))
+        self.wait = wait
 
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+    @contextmanager
+    def slot(self):
+        if not self._slots.acquire(timeout=self.wait):
+            raise PasswordChecksBusy
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

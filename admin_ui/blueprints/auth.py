@@ -8,6 +8,7 @@ from admin_ui import security
 from admin_ui.i18n import LANGUAGES
 from admin_ui.i18n import gettext as _
 from connector.errors import ConfigurationError
+from connector.login_throttle import LoginThrottle
 from connector.users import AuthenticationFailed, authenticate, normalise_email, set_user_locale
 
 bp = Blueprint("auth", __name__)
@@ -21,26 +22,34 @@ def login():
     if g.get("user") is not None and request.method == "GET":
         return redirect(next_url)
     email, error, status = "", None, 200
+    headers = {}
     if request.method == "POST":
         email = (request.form.get("email") or "").strip()
-        throttle: security.LoginThrottle = current_app.extensions["login_throttle"]
-        keys = (f"email:{normalise_email(email)}", f"ip:{request.remote_addr}")
+        throttle: LoginThrottle = current_app.extensions["login_throttle"]
+        slots: security.PasswordCheckSlots = current_app.extensions["password_check_slots"]
+        attempt = (normalise_email(email), request.remote_addr or "")
         if not email or not request.form.get("password"):
             error, status = _("Escribe tu correo y tu contraseña."), 400
-        elif throttle.blocked(*keys):
+        # The attempt is reserved (atomically, in the database) before the password is checked.
+        elif not throttle.reserve(*attempt, security.now()):
             error, status = _("Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo."), 429
         else:
             try:
-                user = authenticate(security.connector(), email, request.form.get("password", ""))
+                with slots.slot():
+                    user = authenticate(security.connector(), email, request.form.get("password", ""))
+            except security.PasswordChecksBusy:
+                throttle.give_back(*attempt)
+                error, status = _("Hay muchos inicios de sesión en este momento. Inténtalo de nuevo en unos "
+                                  "segundos."), 503
+                headers["Retry-After"] = "5"
             except AuthenticationFailed:
-                throttle.failed(*keys)
                 error, status = _("Correo o contraseña incorrectos."), 401
             else:
-                throttle.succeeded(*keys)
+                throttle.succeeded(*attempt)
                 security.sign_in(user)
                 return redirect(next_url)
     security.csrf_token()
-    return render_template("auth/login.html", email=email, error=error, next_url=next_url), status
+    return render_template("auth/login.html", email=email, error=error, next_url=next_url), status, headers
 
 
 @bp.post("/logout")
