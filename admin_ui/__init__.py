@@ -58,7 +58,8 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
         SESSION_COOKIE_NAME="connector_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # The cookie lives as long as a session may; the server-side session decides whether it still counts.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=context.settings.session_max_hours),
         MAX_CONTENT_LENGTH=1024 * 1024,
         DISPLAY_TIMEZONE="America/Bogota",
         API_BASE_URLS={},
@@ -93,10 +94,10 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from admin_ui.blueprints import auth, connections, errors, home, orders, settings, sync
+    from admin_ui.blueprints import account, auth, connections, errors, home, orders, settings, sync
     from admin_ui.webhooks import register_webhooks
 
-    for module in (auth, home, connections, settings, orders, errors, sync):
+    for module in (auth, account, home, connections, settings, orders, errors, sync):
         app.register_blueprint(module.bp)
     # Marketplace webhooks authenticate by their own signatures: no session, no CSRF token.
     register_webhooks(app)

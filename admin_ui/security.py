@@ -3,8 +3,9 @@
 * **Session cookie**: Flask's signed cookie, ``HttpOnly`` and ``SameSite=Lax`` always; ``Secure`` always
   in production. In sandbox/dev mode, a request over plain http to a loopback host (``make demo``, the
   browser tests) gets a cookie without ``Secure``, or the browser would drop it. The cookie carries
-  only the user id, a fingerprint of the password hash (a password change signs every session out),
-  the CSRF token and the language.
+  only the token of a server-side session (:mod:`connector.user_sessions`), the CSRF token and the
+  language. Every request checks that session: sign-out, a password change and an operator's reset
+  end it, and it ends by itself when idle or too old — a copied cookie opens nothing after that.
 * **Secret key**: ``CONNECTOR_WEB_SECRET``, else generated once into ``<data_dir>/web.key`` (0600).
 * **CSRF**: every POST of our blueprints must carry the session's token (form field ``csrf_token`` or
   header ``X-CSRF-Token``), compared in constant time; missing or wrong → 400.
@@ -14,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -30,7 +30,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from connector.context import AppContext
 from connector.settings import Settings
-from connector.users import get_active_user
+from connector.user_sessions import SessionPolicy, resume_session, revoke_session, start_session
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -104,36 +104,46 @@ def check_csrf() -> None:
 # -- signing in ------------------------------------------------------------------------------------
 
 
-def password_fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def session_policy() -> SessionPolicy:
+    return SessionPolicy.from_settings(connector().settings)
 
 
 def sign_in(user) -> None:
     """A fresh session for ``user`` (a new CSRF token too: nothing from before sign-in is kept)."""
+    token = start_session(connector(), user.id, now(), session_policy())
     session.clear()
     session.permanent = True
-    session["uid"] = user.id
-    session["pwd"] = password_fingerprint(user.password_hash)
+    session["sid"] = token
     session["locale"] = user.locale
     csrf_token()
 
 
-def sign_out() -> None:
+def session_token() -> str | None:
+    return session.get("sid")
+
+
+def forget_session() -> None:
+    """Drop this browser's session data (the language stays)."""
     locale = session.get("locale")
     session.clear()
     if locale:
         session["locale"] = locale
 
 
+def sign_out() -> None:
+    """End the session on the server too: a copy of the cookie is worth nothing afterwards."""
+    revoke_session(connector(), session_token(), now())
+    forget_session()
+
+
 def load_user() -> None:
-    """Put the signed-in user (or None) and their account id on ``g``."""
+    """Put the signed-in user (or None) on ``g``: only while their server-side session lives."""
     g.user = None
-    uid = session.get("uid")
-    if not uid:
+    if not session.get("sid"):
         return
-    user = get_active_user(connector(), uid)
-    if user is None or session.get("pwd") != password_fingerprint(user.password_hash):
-        sign_out()
+    user = resume_session(connector(), session_token(), now(), session_policy())
+    if user is None:
+        forget_session()
         return
     g.user = user
 

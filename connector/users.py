@@ -10,6 +10,7 @@ lock for the whole hash otherwise).
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import func, select
@@ -18,6 +19,7 @@ from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError
 from connector.models import User, utcnow
 from connector.passwords import PasswordHashing
+from connector.user_sessions import revoke_user_sessions
 
 # The work factor of new hashes (tests swap in a cheaper one; tests/connector/test_users.py checks this).
 PASSWORD_HASHING = PasswordHashing()
@@ -119,13 +121,46 @@ def set_user_locale(ctx: AppContext, user_id: int, locale: str) -> None:
             user.locale = locale
 
 
-def set_password(ctx: AppContext, email: str, password: str) -> User:
-    """Replace a user's password (operators reset it from the CLI)."""
-    password = check_password_rules(password)
-    with ctx.db.transaction() as session:
+def find_user(ctx: AppContext, email: str) -> User:
+    """The user with this e-mail, else a clear error (operators name users by e-mail)."""
+    with ctx.db.session() as session:
         user = session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
-        if user is None:
-            raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
-        user.password_hash = PASSWORD_HASHING.hash(password)
+    if user is None:
+        raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
+    return user
+
+
+def set_password(ctx: AppContext, email: str, password: str) -> User:
+    """Replace a user's password (an operator's reset, from the CLI): every session of theirs ends."""
+    password = check_password_rules(password)
+    user = find_user(ctx, email)
+    password_hash = PASSWORD_HASHING.hash(password)
+    with ctx.db.transaction() as session:
+        user = session.get(User, user.id)
+        user.password_hash = password_hash
+        revoke_user_sessions(session, user.id, utcnow())
         session.flush()
         return user
+
+
+class WrongCurrentPassword(ConfigurationError):
+    """The seller's current password, asked before a change, is not right."""
+
+
+def change_password(ctx: AppContext, user_id: int, current: str, new: str, *, now: datetime,
+                    keep_session: str | None = None) -> None:
+    """A seller changes their own password: the current one is checked first; their other sessions end
+    (the one holding ``keep_session`` goes on)."""
+    hashing = PASSWORD_HASHING
+    with ctx.db.session() as session:
+        user = session.get(User, int(user_id))
+    if user is None or not hashing.verify(user.password_hash, (current or "")[:MAX_PASSWORD_LENGTH]):
+        raise WrongCurrentPassword("La contraseña actual no es correcta.")
+    new = check_password_rules(new)
+    password_hash = hashing.hash(new)
+    with ctx.db.transaction() as session:
+        stored = session.get(User, user.id)
+        if stored.password_hash != user.password_hash:  # changed meanwhile (another device, an operator)
+            raise WrongCurrentPassword("La contraseña actual no es correcta.")
+        stored.password_hash = password_hash
+        revoke_user_sessions(session, user.id, now, keep_token=keep_session)
