@@ -37,6 +37,8 @@ MESSAGES: dict[str, str] = {
     "Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo.":
         "Too many failed attempts. Wait a few minutes and try again.",
     "Correo o contraseña incorrectos.": "Wrong e-mail or password.",
+    "Alguien cambió esta configuración mientras la editabas; recarga la página.":
+        "Someone changed these settings while you were editing them; reload the page.",
     "Cambiar contraseña": "Change password",
     "Contraseña actual": "Current password",
     "Contraseña nueva": "New password",

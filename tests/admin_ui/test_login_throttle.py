@@ -8,7 +8,15 @@ import pytest
 
 import connector.users
 from admin_ui import security, serve_in_thread
-from tests.admin_ui.conftest import CHEAP_HASHING, PASSWORD, SANDBOX_CREDENTIALS, client_for, new_account, new_user, page_text
+from tests.admin_ui.conftest import (
+    CHEAP_HASHING,
+    PASSWORD,
+    SANDBOX_CREDENTIALS,
+    client_for,
+    new_account,
+    new_user,
+    page_text,
+)
 
 LIMIT = 8  # CONNECTOR_LOGIN_MAX_ATTEMPTS' default
 
