@@ -103,15 +103,6 @@ def authenticate(ctx: AppContext, email: str, password: str) -> User:
         return user
 
 
-def get_active_user(ctx: AppContext, user_id: int | None) -> User | None:
-    """The user a session points at, if it still exists and is active."""
-    if not user_id:
-        return None
-    with ctx.db.session() as session:
-        user = session.get(User, int(user_id))
-        return user if user is not None and user.is_active else None
-
-
 def set_user_locale(ctx: AppContext, user_id: int, locale: str) -> None:
     if locale not in LOCALES:
         raise ConfigurationError(f"Idioma no disponible: {locale}.")
