@@ -29,8 +29,10 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from connector.context import AppContext
+from connector.login_throttle import LoginThrottle
 from connector.settings import Settings
 from connector.user_sessions import SessionPolicy, resume_session, revoke_session, start_session
+from connector.users import normalise_email
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -110,6 +112,7 @@ def session_policy() -> SessionPolicy:
 
 def sign_in(user) -> None:
     """A fresh session for ``user`` (a new CSRF token too: nothing from before sign-in is kept)."""
+    revoke_session(connector(), session_token(), now())  # signing in again over a session ends that one
     token = start_session(connector(), user.id, now(), session_policy())
     session.clear()
     session.permanent = True
@@ -209,6 +212,32 @@ class PasswordCheckSlots:
             yield
         finally:
             self._slots.release()
+
+
+class AttemptsSpent(Exception):
+    """This e-mail from this address (or this address) used up its password attempts: answered 429."""
+
+
+@contextmanager
+def password_check(email: str):
+    """One throttled, bounded password check for ``email`` from this client (sign-in, password change).
+
+    The attempt is reserved first (:class:`AttemptsSpent` when there is none left), then a hashing slot
+    is taken (:class:`PasswordChecksBusy`; the attempt is given back, it was never evaluated). The body
+    checks the password: leaving it normally gives the attempt back (a right password costs nothing),
+    an exception leaves it counted."""
+    throttle: LoginThrottle = current_app.extensions["login_throttle"]
+    slots: PasswordCheckSlots = current_app.extensions["password_check_slots"]
+    attempt = (normalise_email(email), request.remote_addr or "")
+    if not throttle.reserve(*attempt, now()):
+        raise AttemptsSpent
+    try:
+        with slots.slot():
+            yield
+    except PasswordChecksBusy:
+        throttle.give_back(*attempt)
+        raise
+    throttle.succeeded(*attempt)
 
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

@@ -8,7 +8,13 @@ from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
 from connector.errors import ConfigurationError
-from connector.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, WrongCurrentPassword, change_password
+from connector.users import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    WrongCurrentPassword,
+    change_password,
+    check_password_rules,
+)
 
 bp = signed_in_blueprint("account", __name__, url_prefix="/account")
 
@@ -22,19 +28,23 @@ def password():
         if new != (request.form.get("new_password_again") or ""):
             error, status = _("Las contraseñas nuevas no coinciden."), 400
         else:
-            slots: security.PasswordCheckSlots = security.current_app.extensions["password_check_slots"]
             try:
-                with slots.slot():
+                check_password_rules(new)  # before anything costly; a bad new password is no guess
+                with security.password_check(g.user.email):
                     change_password(ctx(), g.user.id, current, new, now=security.now(),
                                     keep_session=security.session_token())
+            except ConfigurationError as exc:
+                if isinstance(exc, WrongCurrentPassword):
+                    error = _("La contraseña actual no es correcta.")
+                else:
+                    error = _("La contraseña nueva debe tener al menos %(min)s caracteres (como mucho %(max)s) y "
+                              "no solo espacios.", min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)
+                status = 400
+            except security.AttemptsSpent:
+                error, status = _("Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo."), 429
             except security.PasswordChecksBusy:
                 error, status = _("Hay muchos inicios de sesión en este momento. Inténtalo de nuevo en unos "
                                   "segundos."), 503
-            except WrongCurrentPassword:
-                error, status = _("La contraseña actual no es correcta."), 400
-            except ConfigurationError:
-                error, status = _("La contraseña nueva debe tener al menos %(min)s caracteres (como mucho "
-                                  "%(max)s) y no solo espacios.", min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH), 400
             else:
                 flash(_("Cambiaste tu contraseña. Se cerraron tus sesiones en otros dispositivos."), "success")
                 return redirect(url_for("home.index"))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from admin_ui import security
 from admin_ui.i18n import LANGUAGES
 from admin_ui.i18n import gettext as _
 from connector.errors import ConfigurationError
-from connector.login_throttle import LoginThrottle
-from connector.users import AuthenticationFailed, authenticate, normalise_email, set_user_locale
+from connector.users import AuthenticationFailed, authenticate, set_user_locale
 
 bp = Blueprint("auth", __name__)
 bp.before_request(security.check_csrf)
@@ -25,27 +24,22 @@ def login():
     headers = {}
     if request.method == "POST":
         email = (request.form.get("email") or "").strip()
-        throttle: LoginThrottle = current_app.extensions["login_throttle"]
-        slots: security.PasswordCheckSlots = current_app.extensions["password_check_slots"]
-        attempt = (normalise_email(email), request.remote_addr or "")
         if not email or not request.form.get("password"):
             error, status = _("Escribe tu correo y tu contraseña."), 400
-        # The attempt is reserved (atomically, in the database) before the password is checked.
-        elif not throttle.reserve(*attempt, security.now()):
-            error, status = _("Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo."), 429
         else:
             try:
-                with slots.slot():
+                # The attempt is reserved (atomically, in the database) before the password is checked.
+                with security.password_check(email):
                     user = authenticate(security.connector(), email, request.form.get("password", ""))
+            except security.AttemptsSpent:
+                error, status = _("Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo."), 429
             except security.PasswordChecksBusy:
-                throttle.give_back(*attempt)
                 error, status = _("Hay muchos inicios de sesión en este momento. Inténtalo de nuevo en unos "
                                   "segundos."), 503
                 headers["Retry-After"] = "5"
             except AuthenticationFailed:
                 error, status = _("Correo o contraseña incorrectos."), 401
             else:
-                throttle.succeeded(*attempt)
                 security.sign_in(user)
                 return redirect(next_url)
     security.csrf_token()

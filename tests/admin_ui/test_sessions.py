@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.users import set_password
+from connector.users import authenticate, set_password
 from tests.admin_ui.conftest import PASSWORD, client_for, make_app, page_text
 
 COOKIE = "connector_session"
@@ -114,3 +114,18 @@ def test_an_operator_reset_ends_every_session(app, ui_ctx, bare_email):
     client = client_for(app, bare_email)
     set_password(ui_ctx, bare_email, NEW_PASSWORD)
     assert client.get("/").status_code == 302
+
+
+def test_guessing_the_current_password_on_the_change_page_is_throttled_like_sign_in(app, ui_ctx, bare_email):
+    client = client_for(app, bare_email)  # e.g. a session left open on a shared computer
+    for number in range(8):
+        wrong = client.post("/account/password", data={"current_password": f"adivinanza-{number}",
+                                                       "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+        assert wrong.status_code == 400
+    spent = client.post("/account/password", data={"current_password": PASSWORD, "new_password": NEW_PASSWORD,
+                                                   "new_password_again": NEW_PASSWORD})
+    assert spent.status_code == 429 and "Demasiados intentos" in page_text(spent)
+    authenticate(ui_ctx, bare_email, PASSWORD)  # the password did not change
+    fresh = client_for(app)
+    fresh.get("/login")  # and the same counter holds for signing in from this address
+    assert fresh.post("/login", data={"email": bare_email, "password": PASSWORD}).status_code == 429
