@@ -1,6 +1,7 @@
 """Admin UI fixtures: one loopback sandbox and one SQLite database per test module (starting and
 stopping them per test costs more than the tests), a fresh seller account per test, a fresh app per
-test (its sign-in throttle and sync jobs live in memory), and a signed-in test client that sends the
+test (its sync jobs and password-check slots live in memory; sign-in attempts and sessions are in the
+module's database, under each test's own e-mails), and a signed-in test client that sends the
 session's CSRF token with its POSTs like the browser does."""
 
 from __future__ import annotations
