@@ -9,6 +9,11 @@
 * **Secret key**: ``CONNECTOR_WEB_SECRET``, else generated once into ``<data_dir>/web.key`` (0600).
 * **CSRF**: every POST of our blueprints must carry the session's token (form field ``csrf_token`` or
   header ``X-CSRF-Token``), compared in constant time; missing or wrong → 400.
+* **Password checks** (:func:`password_check`, for signing in and for the current password on the
+  change page): an attempt is reserved in the database first (:mod:`connector.login_throttle`; per
+  e-mail from this address, and per address), then one of the process's few hashing slots is taken
+  (:class:`PasswordCheckSlots`); no attempt left → 429, no slot in time → 503.
+* **Clock**: sessions and the throttle read "now" from the app's ``CLOCK`` only (:func:`now`).
 * **Scoping**: every view reads the account from the signed-in user (:func:`account_id`) and passes
   it to the services, which refuse another account's rows as "not found" (→ 404).
 """

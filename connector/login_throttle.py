@@ -105,8 +105,9 @@ class LoginThrottle:
 
     def _give_back(self, keys: list[str]) -> None:
         with self.db.transaction() as session:
-            session.execute(update(Counter).where(Counter.key.in_(keys), Counter.attempts > 0)
-                            .values(attempts=Counter.attempts - 1).execution_options(synchronize_session=False))
+            for key in keys:  # one row at a time, in reserve()'s order (never a lock-order deadlock)
+                session.execute(update(Counter).where(Counter.key == key, Counter.attempts > 0)
+                                .values(attempts=Counter.attempts - 1).execution_options(synchronize_session=False))
 
     def forget_expired(self, now: datetime) -> int:
         """Delete the counters whose window is over (housekeeping; they would be renewed anyway)."""
