@@ -202,17 +202,31 @@ class PasswordChecksBusy(Exception):
 class PasswordCheckSlots:
     """At most ``size`` password checks (argon2id: CPU and ~19 MiB each) at once in this process.
 
-    A sign-in that finds none free within ``wait`` seconds is refused, so a burst costs a bounded amount
-    of memory and CPU instead of queueing threads without bound."""
+    A sign-in waits at most ``wait`` seconds for a slot, and only while fewer than ``max_waiting``
+    others (default: four per slot) are already waiting; otherwise it is refused at once. A burst thus costs a bounded amount of memory, CPU
+    and waiting threads instead of a queue without bound."""
 
-    def __init__(self, size: int, wait: float):
+    def __init__(self, size: int, wait: float, max_waiting: int | None = None):
         self._slots = threading.BoundedSemaphore(max(1, size))
         self.wait = wait
+        self.max_waiting = max_waiting if max_waiting is not None else 4 * max(1, size)
+        self._waiting = 0
+        self._lock = threading.Lock()
 
     @contextmanager
     def slot(self):
-        if not self._slots.acquire(timeout=self.wait):
-            raise PasswordChecksBusy
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                if self._waiting >= self.max_waiting:
+                    raise PasswordChecksBusy
+                self._waiting += 1
+            try:
+                acquired = self._slots.acquire(timeout=self.wait)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if not acquired:
+                raise PasswordChecksBusy
         try:
             yield
         finally:

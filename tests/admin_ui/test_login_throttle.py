@@ -127,3 +127,35 @@ def test_no_free_password_check_slot_is_a_clear_503_that_costs_no_attempt(app, b
     assert "Hay muchos inicios de sesión en este momento" in page_text(busy)
     # The refused attempts were never evaluated: they did not count towards the limit.
     assert client.post("/login", data={"email": bare_email, "password": PASSWORD}).status_code == 302
+
+
+def test_password_check_slots_bound_both_the_checks_and_the_waiting():
+    slots = security.PasswordCheckSlots(1, wait=5, max_waiting=1)
+    entered, release = threading.Event(), threading.Event()
+    outcomes: list[str] = []
+
+    def check() -> None:
+        try:
+            with slots.slot():
+                entered.set()
+                release.wait(10)
+            outcomes.append("checked")
+        except security.PasswordChecksBusy:
+            outcomes.append("busy")
+
+    holder = threading.Thread(target=check)
+    holder.start()
+    entered.wait(5)
+    waiter = threading.Thread(target=check)  # waits for the slot (there is room for one waiter)
+    waiter.start()
+    for _ in range(100):
+        if slots._waiting == 1:
+            break
+        threading.Event().wait(0.01)
+    with pytest.raises(security.PasswordChecksBusy):  # a third is refused at once, not queued
+        with slots.slot():
+            pass
+    release.set()
+    holder.join(5)
+    waiter.join(5)
+    assert outcomes == ["checked", "checked"]
