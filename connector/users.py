@@ -128,6 +128,8 @@ def set_password(ctx: AppContext, email: str, password: str) -> User:
     password_hash = PASSWORD_HASHING.hash(password)
     with ctx.db.transaction() as session:
         user = session.get(User, user.id)
+        if user is None:  # deleted a moment ago
+            raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
         user.password_hash = password_hash
         revoke_user_sessions(session, user.id, utcnow())
         session.flush()
@@ -151,7 +153,7 @@ def change_password(ctx: AppContext, user_id: int, current: str, new: str, *, no
     password_hash = hashing.hash(new)
     with ctx.db.transaction() as session:
         stored = session.get(User, user.id)
-        if stored.password_hash != user.password_hash:  # changed meanwhile (another device, an operator)
+        if stored is None or stored.password_hash != user.password_hash:  # changed meanwhile (another device, an operator)
             raise WrongCurrentPassword("La contraseña actual no es correcta.")
         stored.password_hash = password_hash
         revoke_user_sessions(session, user.id, now, keep_token=keep_session)
