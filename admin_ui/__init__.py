@@ -10,7 +10,10 @@ the browser tests). Config keys of our own (all optional):
   sandbox/dev mode (the sandbox's demo credentials open nothing else).
 * ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default ``America/Bogota``).
 * ``PROXY_FIX`` — trust one proxy's ``X-Forwarded-*`` headers (behind a TLS-terminating proxy, so
-  OAuth redirect addresses come out as ``https``).
+  OAuth redirect addresses come out as ``https``, and the sign-in throttle counts the real client's
+  address rather than the proxy's).
+* ``CLOCK`` — what "now" is for sessions and the sign-in throttle (a callable returning an aware
+  datetime; tests move it instead of sleeping).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from connector import services
 from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.errors import ConnectorError, NotFound, TransientError
+from connector.login_throttle import LoginThrottle
+from connector.models import utcnow
 from connector.services import NotFoundLocally
 from connector.states import ERROR_QUEUE_STATES, STATE_LABELS
 from connector.sync_jobs import SyncJobs
@@ -45,18 +50,22 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
     context = ctx or AppContext.from_settings()
     app.extensions["connector"] = context
     app.extensions["sync_jobs"] = SyncJobs()
-    app.extensions["login_throttle"] = security.LoginThrottle()
+    app.extensions["login_throttle"] = LoginThrottle.from_settings(context.db, context.settings)
+    app.extensions["password_check_slots"] = security.PasswordCheckSlots(
+        context.settings.login_hash_concurrency, context.settings.login_hash_wait_seconds)
     app.config.update(
         SECRET_KEY=security.load_secret_key(context.settings),
         SESSION_COOKIE_NAME="connector_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # The cookie lives as long as a session may; the server-side session decides whether it still counts.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=context.settings.session_max_hours),
         MAX_CONTENT_LENGTH=1024 * 1024,
         DISPLAY_TIMEZONE="America/Bogota",
         API_BASE_URLS={},
         SANDBOX_CREDENTIALS={},
         PROXY_FIX=False,
+        CLOCK=utcnow,
     )
     app.config.update(config)
     app.session_interface = security.ConnectorSessionInterface()
@@ -85,10 +94,10 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from admin_ui.blueprints import auth, connections, errors, home, orders, settings, sync
+    from admin_ui.blueprints import account, auth, connections, errors, home, orders, settings, sync
     from admin_ui.webhooks import register_webhooks
 
-    for module in (auth, home, connections, settings, orders, errors, sync):
+    for module in (auth, account, home, connections, settings, orders, errors, sync):
         app.register_blueprint(module.bp)
     # Marketplace webhooks authenticate by their own signatures: no session, no CSRF token.
     register_webhooks(app)

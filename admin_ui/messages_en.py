@@ -37,6 +37,23 @@ MESSAGES: dict[str, str] = {
     "Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo.":
         "Too many failed attempts. Wait a few minutes and try again.",
     "Correo o contraseña incorrectos.": "Wrong e-mail or password.",
+    "Alguien cambió esta configuración mientras la editabas; recarga la página.":
+        "Someone changed these settings while you were editing them; reload the page.",
+    "Cambiar contraseña": "Change password",
+    "Contraseña actual": "Current password",
+    "Contraseña nueva": "New password",
+    "Repite la contraseña nueva": "New password again",
+    "Al menos %(min)s caracteres.": "At least %(min)s characters.",
+    "Al cambiarla se cierran tus sesiones en otros dispositivos; esta sigue abierta.":
+        "Changing it signs you out on your other devices; this session stays open.",
+    "Las contraseñas nuevas no coinciden.": "The new passwords do not match.",
+    "La contraseña actual no es correcta.": "The current password is not right.",
+    "La contraseña nueva debe tener al menos %(min)s caracteres (como mucho %(max)s) y no solo espacios.":
+        "The new password must have at least %(min)s characters (at most %(max)s), not only spaces.",
+    "Cambiaste tu contraseña. Se cerraron tus sesiones en otros dispositivos.":
+        "You changed your password. Your sessions on other devices were signed out.",
+    "Hay muchos inicios de sesión en este momento. Inténtalo de nuevo en unos segundos.":
+        "Many people are signing in right now. Try again in a few seconds.",
     # -- item picker, order lines
     "Ningún producto coincide.": "No product matches.",
     "No se pudo buscar en el catálogo.": "The catalog could not be searched.",

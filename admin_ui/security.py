@@ -3,24 +3,30 @@
 * **Session cookie**: Flask's signed cookie, ``HttpOnly`` and ``SameSite=Lax`` always; ``Secure`` always
   in production. In sandbox/dev mode, a request over plain http to a loopback host (``make demo``, the
   browser tests) gets a cookie without ``Secure``, or the browser would drop it. The cookie carries
-  only the user id, a fingerprint of the password hash (a password change signs every session out),
-  the CSRF token and the language.
+  only the token of a server-side session (:mod:`connector.user_sessions`), the CSRF token and the
+  language. Every request checks that session: sign-out, a password change and an operator's reset
+  end it, and it ends by itself when idle or too old — a copied cookie opens nothing after that.
 * **Secret key**: ``CONNECTOR_WEB_SECRET``, else generated once into ``<data_dir>/web.key`` (0600).
 * **CSRF**: every POST of our blueprints must carry the session's token (form field ``csrf_token`` or
   header ``X-CSRF-Token``), compared in constant time; missing or wrong → 400.
+* **Password checks** (:func:`password_check`, for signing in and for the current password on the
+  change page): an attempt is reserved in the database first (:mod:`connector.login_throttle`; per
+  e-mail from this address, and per address), then one of the process's few hashing slots is taken
+  (:class:`PasswordCheckSlots`); no attempt left → 429, no slot in time → 503.
+* **Clock**: sessions and the throttle read "now" from the app's ``CLOCK`` only (:func:`now`).
 * **Scoping**: every view reads the account from the signed-in user (:func:`account_id`) and passes
   it to the services, which refuse another account's rows as "not found" (→ 404).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
 import threading
 import time
-from collections import deque
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,8 +34,10 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from connector.context import AppContext
+from connector.login_throttle import LoginThrottle
 from connector.settings import Settings
-from connector.users import get_active_user
+from connector.user_sessions import SessionPolicy, resume_session, revoke_session, start_session
+from connector.users import normalise_email
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -59,6 +67,11 @@ def load_secret_key(settings: Settings) -> str:
 
 def connector() -> AppContext:
     return current_app.extensions["connector"]
+
+
+def now() -> datetime:
+    """The app's clock (``CLOCK``): sessions and the sign-in throttle read time from here only."""
+    return current_app.config["CLOCK"]()
 
 
 def is_relaxed_transport() -> bool:
@@ -98,36 +111,47 @@ def check_csrf() -> None:
 # -- signing in ------------------------------------------------------------------------------------
 
 
-def password_fingerprint(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def session_policy() -> SessionPolicy:
+    return SessionPolicy.from_settings(connector().settings)
 
 
 def sign_in(user) -> None:
     """A fresh session for ``user`` (a new CSRF token too: nothing from before sign-in is kept)."""
+    revoke_session(connector(), session_token(), now())  # signing in again over a session ends that one
+    token = start_session(connector(), user.id, now(), session_policy())
     session.clear()
     session.permanent = True
-    session["uid"] = user.id
-    session["pwd"] = password_fingerprint(user.password_hash)
+    session["sid"] = token
     session["locale"] = user.locale
     csrf_token()
 
 
-def sign_out() -> None:
+def session_token() -> str | None:
+    return session.get("sid")
+
+
+def forget_session() -> None:
+    """Drop this browser's session data (the language stays)."""
     locale = session.get("locale")
     session.clear()
     if locale:
         session["locale"] = locale
 
 
+def sign_out() -> None:
+    """End the session on the server too: a copy of the cookie is worth nothing afterwards."""
+    revoke_session(connector(), session_token(), now())
+    forget_session()
+
+
 def load_user() -> None:
-    """Put the signed-in user (or None) and their account id on ``g``."""
+    """Put the signed-in user (or None) on ``g``: only while their server-side session lives."""
     g.user = None
-    uid = session.get("uid")
-    if not uid:
+    if not session.get("sid"):
         return
-    user = get_active_user(connector(), uid)
-    if user is None or session.get("pwd") != password_fingerprint(user.password_hash):
-        sign_out()
+    user = resume_session(connector(), session_token(), now(), session_policy())
+    if user is None:
+        forget_session()
         return
     g.user = user
 
@@ -168,38 +192,71 @@ def safe_next(target: str | None, default: str) -> str:
     return target if not parts.scheme and not parts.netloc else default
 
 
-# -- sign-in throttle ----------------------------------------------------------------------------
+# -- password checks -------------------------------------------------------------------------------
 
 
-class LoginThrottle:
-    """At most ``limit`` failed sign-ins per e-mail and per client address in ``window`` seconds."""
+class PasswordChecksBusy(Exception):
+    """No free password-check slot in time: the sign-in is answered 503 (try again shortly)."""
 
-    def __init__(self, limit: int = 8, window: float = 900.0):
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
+
+class PasswordCheckSlots:
+    """At most ``size`` password checks (argon2id: CPU and ~19 MiB each) at once in this process.
+
+    A sign-in waits at most ``wait`` seconds for a slot, and only while fewer than ``max_waiting``
+    others (default: four per slot) are already waiting; otherwise it is refused at once. A burst thus costs a bounded amount of memory, CPU
+    and waiting threads instead of a queue without bound."""
+
+    def __init__(self, size: int, wait: float, max_waiting: int | None = None):
+        self._slots = threading.BoundedSemaphore(max(1, size))
+        self.wait = wait
+        self.max_waiting = max_waiting if max_waiting is not None else 4 * max(1, size)
+        self._waiting = 0
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
+    @contextmanager
+    def slot(self):
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                if self._waiting >= self.max_waiting:
+                    raise PasswordChecksBusy
+                self._waiting += 1
+            try:
+                acquired = self._slots.acquire(timeout=self.wait)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if not acquired:
+                raise PasswordChecksBusy
+        try:
+            yield
+        finally:
+            self._slots.release()
 
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return any(len(self._recent(k, now)) >= self.limit for k in keys)
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
+class AttemptsSpent(Exception):
+    """This e-mail from this address (or this address) used up its password attempts: answered 429."""
 
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+
+@contextmanager
+def password_check(email: str):
+    """One throttled, bounded password check for ``email`` from this client (sign-in, password change).
+
+    The attempt is reserved first (:class:`AttemptsSpent` when there is none left), then a hashing slot
+    is taken (:class:`PasswordChecksBusy`; the attempt is given back, it was never evaluated). The body
+    checks the password: leaving it normally gives the attempt back (a right password costs nothing),
+    an exception leaves it counted."""
+    throttle: LoginThrottle = current_app.extensions["login_throttle"]
+    slots: PasswordCheckSlots = current_app.extensions["password_check_slots"]
+    attempt = (normalise_email(email), request.remote_addr or "")
+    if not throttle.reserve(*attempt, now()):
+        raise AttemptsSpent
+    try:
+        with slots.slot():
+            yield
+    except PasswordChecksBusy:
+        throttle.give_back(*attempt)
+        raise
+    throttle.succeeded(*attempt)
 
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

@@ -454,10 +454,11 @@ def cmd_demo(ctx, args) -> int:
 
 
 def _read_password(args) -> str:
-    """--password, else asked twice on a terminal, else one line from stdin (scripts)."""
-    if args.password:
+    """--password (``user create`` only), else one line from stdin with --password-stdin or when stdin is
+    not a terminal (scripts), else asked twice on the terminal."""
+    if getattr(args, "password", None):
         return args.password
-    if sys.stdin.isatty():
+    if sys.stdin.isatty() and not getattr(args, "password_stdin", False):
         import getpass
 
         first = getpass.getpass("Contraseña: ")
@@ -479,10 +480,13 @@ def cmd_user_create(ctx, args) -> int:
 
 
 def cmd_user_password(ctx, args) -> int:
-    from connector.users import set_password
+    """An operator's reset: the new password from the terminal or stdin (never argv, where other users
+    of the machine and the shell history would see it); every session of the user ends."""
+    from connector.users import find_user, set_password
 
-    user = set_password(ctx, args.email, _read_password(args))
-    print(f"Contraseña actualizada para {user.email}.")
+    user = find_user(ctx, args.email)  # an unknown e-mail is said before asking for anything
+    user = set_password(ctx, user.email, _read_password(args))
+    print(f"Contraseña actualizada para {user.email}; se cerraron sus sesiones abiertas.")
     return 0
 
 
@@ -604,9 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email")
     p.add_argument("--password", help="sin esto se pide en la terminal, o se lee una línea de stdin")
     p.add_argument("--locale", choices=["es", "en"], default="es")
-    p = add("password", cmd_user_password, "cambiar la contraseña de un usuario", user)
+    p = add("password", cmd_user_password, "cambiar la contraseña de un usuario (cierra sus sesiones)", user)
     p.add_argument("email")
-    p.add_argument("--password", help="sin esto se pide en la terminal, o se lee una línea de stdin")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="leer la contraseña nueva de una línea de stdin (sin esto se pide en la terminal)")
     p = add("web", cmd_web, "servir el panel web")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -82,6 +82,8 @@ class ERPConnection(Base):
     remote_account_id: Mapped[str | None] = mapped_column(String(100))
     remote_name: Mapped[str | None] = mapped_column(String(200))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Bumped on every change of ``settings``: a form saved over a newer version is refused (no lost update).
+    settings_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     catalog_refreshed_at: Mapped[datetime | None]
     # Circuit breaker: consecutive outage failures, and until when invoicing pauses (see connector/circuit.py).
     circuit_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -108,6 +110,7 @@ class ChannelConnection(Base):
     remote_account_id: Mapped[str | None] = mapped_column(String(100))
     remote_name: Mapped[str | None] = mapped_column(String(200))
     settings_overrides: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # as ERPConnection's
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -445,3 +448,28 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(30), default="queued")
+
+
+class LoginThrottleCounter(Base):
+    """Sign-in attempts under one key (an e-mail from an address, or an address) in the current window.
+
+    ``key`` is a digest, so neither e-mails nor addresses are stored here (connector/login_throttle.py)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+
+
+class UserSession(Base):
+    """A signed-in panel session. The cookie carries a random token; ``id`` is its SHA-256, so a copy of
+    this table opens nothing. Revoked at sign-out and password changes; ends when idle or too old."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

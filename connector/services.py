@@ -240,12 +240,40 @@ _CHOICE_SETTINGS = {
 }
 
 
-def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, channel_ref=None) -> InvoicingSettings:
-    """Apply ``key=value`` assignments, checking ERP choices (warehouse, price list, ...) exist."""
+class StaleSettings(ConfigurationError):
+    """The settings changed since the form being saved was read: nothing is saved (no lost update)."""
+
+
+def settings_version(ctx: AppContext, account_ref=None, channel_ref=None) -> str:
+    """The version a settings form carries: the account's, and a channel connection's own after a dot
+    (a channel's form also shows the account's values it inherits)."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        erp = get_erp_connection(session, account)
+        channel = find_channel_connection(session, account, channel_ref) if channel_ref else None
+        return _version_of(erp, channel)
+
+
+def _version_of(erp: ERPConnection, channel: ChannelConnection | None) -> str:
+    return f"{erp.settings_version}.{channel.settings_version}" if channel is not None else str(erp.settings_version)
+
+
+def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, channel_ref=None,
+                    expected_version: str | None = None) -> InvoicingSettings:
+    """Apply ``key=value`` assignments, checking ERP choices (warehouse, price list, ...) exist.
+
+    With ``expected_version`` (a form's :func:`settings_version`), settings changed since then are not
+    overwritten: :class:`StaleSettings`, and nothing changes."""
     with ctx.db.transaction() as session:
         account = find_account(session, account_ref)
         erp = get_erp_connection(session, account)
         channel = find_channel_connection(session, account, channel_ref) if channel_ref else None
+        # Lock the rows (ERP first, always): a concurrent save waits here and then sees the new version.
+        session.refresh(erp, with_for_update=True)
+        if channel is not None:
+            session.refresh(channel, with_for_update=True)
+        if expected_version is not None and expected_version != _version_of(erp, channel):
+            raise StaleSettings("Alguien cambió esta configuración mientras la editabas; recarga la página.")
         base = dict(channel.settings_overrides if channel else erp.settings)
         updated = parse_setting_assignments(base, assignments)
         changed = {k for k in updated if updated.get(k) != InvoicingSettings.model_validate(base).model_dump(mode="json").get(k)}
@@ -253,8 +281,10 @@ def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, cha
         if channel is not None:
             keys = {a.partition("=")[0].strip() for a in assignments}
             channel.settings_overrides = {**channel.settings_overrides, **{k: updated[k] for k in keys}}
+            channel.settings_version += 1
         else:
             erp.settings = updated
+            erp.settings_version += 1
         if changed:
             _reconsider_held_by_rules(session, account.id, channel.id if channel else None)
         session.flush()

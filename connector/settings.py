@@ -65,6 +65,20 @@ class Settings(BaseSettings):
     circuit_threshold: int = Field(3, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_THRESHOLD"))
     circuit_first_pause_seconds: float = Field(15, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_PAUSE"))
     circuit_max_pause_seconds: float = Field(600, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_MAX_PAUSE"))
+    # Admin panel sign-in: at most this many attempts per e-mail from one client address in the window,
+    # and (higher, so one address's guesses cannot lock every seller behind it out) per client address.
+    # Counted in the database, shared by every web process.
+    login_max_attempts: int = Field(8, validation_alias=AliasChoices("CONNECTOR_LOGIN_MAX_ATTEMPTS"))
+    login_max_attempts_per_address: int = Field(
+        100, validation_alias=AliasChoices("CONNECTOR_LOGIN_MAX_ATTEMPTS_PER_ADDRESS"))
+    login_window_seconds: int = Field(900, validation_alias=AliasChoices("CONNECTOR_LOGIN_WINDOW"))
+    # Password checks (argon2id, ~19 MiB each) running at once per web process; a sign-in that finds
+    # no free slot within the wait is answered 503 instead of queueing without bound.
+    login_hash_concurrency: int = Field(4, validation_alias=AliasChoices("CONNECTOR_LOGIN_HASH_CONCURRENCY"))
+    login_hash_wait_seconds: float = Field(2.0, validation_alias=AliasChoices("CONNECTOR_LOGIN_HASH_WAIT"))
+    # Panel sessions live in the database: they end after this long unused, and this long after sign-in.
+    session_idle_minutes: int = Field(60, validation_alias=AliasChoices("CONNECTOR_SESSION_IDLE_MINUTES"))
+    session_max_hours: int = Field(12, validation_alias=AliasChoices("CONNECTOR_SESSION_MAX_HOURS"))
     http_timeout_seconds: float = Field(20.0, validation_alias=AliasChoices("CONNECTOR_HTTP_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
 

@@ -1,34 +1,39 @@
 """People who sign in to the admin UI. Each user belongs to one seller account and sees only it.
 
-Passwords are hashed with scrypt (``werkzeug.security``; argon2-cffi is not a dependency). A failed
-sign-in costs the same whether the e-mail exists or not (a dummy hash is checked), and says the same
-thing in both cases, so the form cannot be used to find out who has an account.
+Passwords are hashed with argon2id (:mod:`connector.passwords`); an older scrypt hash is replaced at
+the next successful sign-in. A failed sign-in costs the same whether the e-mail exists or not (a dummy
+hash is checked), and says the same thing in both cases, so the form cannot be used to find out who
+has an account. The hash is checked outside any database transaction (SQLite would hold its write
+lock for the whole hash otherwise).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError
 from connector.models import User, utcnow
+from connector.passwords import PasswordHashing
+from connector.user_sessions import revoke_user_sessions
 
-HASH_METHOD = "scrypt"
+# The work factor of new hashes (tests swap in a cheaper one; tests/connector/test_users.py checks this).
+PASSWORD_HASHING = PasswordHashing()
 MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 200  # scrypt takes any length; a cap keeps a huge body from costing CPU
+MAX_PASSWORD_LENGTH = 200  # argon2 takes any length; a cap keeps a huge body from costing CPU
 LOCALES = ("es", "en")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @cache
-def _dummy_hash() -> str:
-    """Checked when the e-mail is unknown, so both failure paths cost one scrypt verification."""
-    return generate_password_hash("no-such-user-password", method=HASH_METHOD)
+def _dummy_hash(hashing: PasswordHashing) -> str:
+    """Checked when the e-mail is unknown, so both failure paths cost one hash verification."""
+    return hashing.hash("no-such-user-password")
 
 
 class AuthenticationFailed(ConnectorError):
@@ -62,7 +67,7 @@ def create_user(ctx: AppContext, account_ref: str | int | None, email: str, pass
     password = check_password_rules(password)
     if locale not in LOCALES:
         raise ConfigurationError(f"Idioma no disponible: {locale}. Opciones: {', '.join(LOCALES)}.")
-    password_hash = generate_password_hash(password, method=HASH_METHOD)
+    password_hash = PASSWORD_HASHING.hash(password)
     with ctx.db.transaction() as session:
         account = find_account(session, account_ref)
         if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
@@ -75,27 +80,27 @@ def create_user(ctx: AppContext, account_ref: str | int | None, email: str, pass
 
 def authenticate(ctx: AppContext, email: str, password: str) -> User:
     """The active user with this e-mail and password, else :class:`AuthenticationFailed`."""
+    hashing = PASSWORD_HASHING
     email = normalise_email(email)
     password = password or ""
-    with ctx.db.transaction() as session:
+    with ctx.db.session() as session:
         user = session.scalar(select(User).where(func.lower(User.email) == email)) if email else None
-        # Always one scrypt check, also for unknown e-mails and over-long passwords (constant cost).
-        candidate = password[:MAX_PASSWORD_LENGTH]
-        valid = check_password_hash(user.password_hash if user is not None else _dummy_hash(), candidate)
-        if user is None or not valid or len(password) > MAX_PASSWORD_LENGTH or not user.is_active:
+    # Always one hash check, also for unknown e-mails and over-long passwords (constant cost).
+    stored = user.password_hash if user is not None else _dummy_hash(hashing)
+    valid = hashing.verify(stored, password[:MAX_PASSWORD_LENGTH])
+    if user is None or not valid or len(password) > MAX_PASSWORD_LENGTH or not user.is_active:
+        raise AuthenticationFailed("Correo o contraseña incorrectos.")
+    new_hash = hashing.hash(password) if hashing.needs_rehash(stored) else None
+    with ctx.db.transaction() as session:
+        user = session.get(User, user.id)
+        if user is None or not user.is_active:
             raise AuthenticationFailed("Correo o contraseña incorrectos.")
         user.last_login_at = utcnow()
+        # Only over the hash just verified: a password changed meanwhile is not overwritten.
+        if new_hash is not None and user.password_hash == stored:
+            user.password_hash = new_hash
         session.flush()
         return user
-
-
-def get_active_user(ctx: AppContext, user_id: int | None) -> User | None:
-    """The user a session points at, if it still exists and is active."""
-    if not user_id:
-        return None
-    with ctx.db.session() as session:
-        user = session.get(User, int(user_id))
-        return user if user is not None and user.is_active else None
 
 
 def set_user_locale(ctx: AppContext, user_id: int, locale: str) -> None:
@@ -107,13 +112,48 @@ def set_user_locale(ctx: AppContext, user_id: int, locale: str) -> None:
             user.locale = locale
 
 
-def set_password(ctx: AppContext, email: str, password: str) -> User:
-    """Replace a user's password (operators reset it from the CLI)."""
-    password = check_password_rules(password)
-    with ctx.db.transaction() as session:
+def find_user(ctx: AppContext, email: str) -> User:
+    """The user with this e-mail, else a clear error (operators name users by e-mail)."""
+    with ctx.db.session() as session:
         user = session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
-        if user is None:
+    if user is None:
+        raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
+    return user
+
+
+def set_password(ctx: AppContext, email: str, password: str) -> User:
+    """Replace a user's password (an operator's reset, from the CLI): every session of theirs ends."""
+    password = check_password_rules(password)
+    user = find_user(ctx, email)
+    password_hash = PASSWORD_HASHING.hash(password)
+    with ctx.db.transaction() as session:
+        user = session.get(User, user.id)
+        if user is None:  # deleted a moment ago
             raise ConfigurationError(f"No existe un usuario con el e-mail {normalise_email(email)}.")
-        user.password_hash = generate_password_hash(password, method=HASH_METHOD)
+        user.password_hash = password_hash
+        revoke_user_sessions(session, user.id, utcnow())
         session.flush()
         return user
+
+
+class WrongCurrentPassword(ConfigurationError):
+    """The seller's current password, asked before a change, is not right."""
+
+
+def change_password(ctx: AppContext, user_id: int, current: str, new: str, *, now: datetime,
+                    keep_session: str | None = None) -> None:
+    """A seller changes their own password: the current one is checked first; their other sessions end
+    (the one holding ``keep_session`` goes on)."""
+    hashing = PASSWORD_HASHING
+    with ctx.db.session() as session:
+        user = session.get(User, int(user_id))
+    if user is None or not hashing.verify(user.password_hash, (current or "")[:MAX_PASSWORD_LENGTH]):
+        raise WrongCurrentPassword("La contraseña actual no es correcta.")
+    new = check_password_rules(new)
+    password_hash = hashing.hash(new)
+    with ctx.db.transaction() as session:
+        stored = session.get(User, user.id)
+        if stored is None or stored.password_hash != user.password_hash:  # changed meanwhile (another device, an operator)
+            raise WrongCurrentPassword("La contraseña actual no es correcta.")
+        stored.password_hash = password_hash
+        revoke_user_sessions(session, user.id, now, keep_token=keep_session)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
 from admin_ui import security
 from admin_ui.i18n import LANGUAGES
 from admin_ui.i18n import gettext as _
 from connector.errors import ConfigurationError
-from connector.users import AuthenticationFailed, authenticate, normalise_email, set_user_locale
+from connector.users import AuthenticationFailed, authenticate, set_user_locale
 
 bp = Blueprint("auth", __name__)
 bp.before_request(security.check_csrf)
@@ -21,26 +21,29 @@ def login():
     if g.get("user") is not None and request.method == "GET":
         return redirect(next_url)
     email, error, status = "", None, 200
+    headers = {}
     if request.method == "POST":
         email = (request.form.get("email") or "").strip()
-        throttle: security.LoginThrottle = current_app.extensions["login_throttle"]
-        keys = (f"email:{normalise_email(email)}", f"ip:{request.remote_addr}")
         if not email or not request.form.get("password"):
             error, status = _("Escribe tu correo y tu contraseña."), 400
-        elif throttle.blocked(*keys):
-            error, status = _("Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo."), 429
         else:
             try:
-                user = authenticate(security.connector(), email, request.form.get("password", ""))
+                # The attempt is reserved (atomically, in the database) before the password is checked.
+                with security.password_check(email):
+                    user = authenticate(security.connector(), email, request.form.get("password", ""))
+            except security.AttemptsSpent:
+                error, status = _("Demasiados intentos fallidos. Espera unos minutos e inténtalo de nuevo."), 429
+            except security.PasswordChecksBusy:
+                error, status = _("Hay muchos inicios de sesión en este momento. Inténtalo de nuevo en unos "
+                                  "segundos."), 503
+                headers["Retry-After"] = "5"
             except AuthenticationFailed:
-                throttle.failed(*keys)
                 error, status = _("Correo o contraseña incorrectos."), 401
             else:
-                throttle.succeeded(*keys)
                 security.sign_in(user)
                 return redirect(next_url)
     security.csrf_token()
-    return render_template("auth/login.html", email=email, error=error, next_url=next_url), status
+    return render_template("auth/login.html", email=email, error=error, next_url=next_url), status, headers
 
 
 @bp.post("/logout")

@@ -44,14 +44,22 @@ def _settings_page(page: str):
     fields = forms.PAGES[page]
     channels = services.list_channel_connections(ctx(), account)
     scope = _scope(channels)
+    # The version is read before the values: a save landing in between makes this form stale (refused
+    # later), never a form showing old values under the new version.
+    version = services.settings_version(ctx(), account, scope)
     current = forms.form_values(fields, services.show_settings(ctx(), account, scope).model_dump(mode="json"))
     values, error, status = current, None, 200
     if request.method == "POST":
         values = forms.submitted_values(fields, request.form)
+        # The version the form was read at: refused if anyone saved since (no silent lost update).
+        version = request.form.get("settings_version", "")
         changes = forms.assignments(fields, values, current if scope is not None else None)
         try:
             if changes:
-                services.update_settings(ctx(), account, changes, channel_ref=scope)
+                services.update_settings(ctx(), account, changes, channel_ref=scope, expected_version=version)
+        except services.StaleSettings:
+            # The submitted values stay on the page, with the old version: saving again needs a reload.
+            error, status = _("Alguien cambió esta configuración mientras la editabas; recarga la página."), 409
         except ConnectorError as exc:
             error, status = exc.user_message, 400
         else:
@@ -72,7 +80,7 @@ def _settings_page(page: str):
     options = {f.name: _options(f, choices) for f in fields}
     return render_template("settings/form.html", page=page, title=TITLES[page], fields=fields, values=values,
                            error=error, options=options, choices_error=choices_error, channels=channels, scope=scope,
-                           shipping_item=shipping_item), status
+                           shipping_item=shipping_item, settings_version=version), status
 
 
 def _origin_channel_choices(channels) -> list[dict]:

@@ -1,6 +1,7 @@
 """Admin UI fixtures: one loopback sandbox and one SQLite database per test module (starting and
 stopping them per test costs more than the tests), a fresh seller account per test, a fresh app per
-test (its sign-in throttle and sync jobs live in memory), and a signed-in test client that sends the
+test (its sync jobs and password-check slots live in memory; sign-in attempts and sessions are in the
+module's database, under each test's own e-mails), and a signed-in test client that sends the
 session's CSRF token with its POSTs like the browser does."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 from admin_ui import create_app
 from connector import services
 from connector.context import AppContext
+from connector.passwords import PasswordHashing
 from connector.sync import sync_once
 from connector.users import create_user
 from sandbox import server as sandbox_server
@@ -24,6 +26,7 @@ from tests.conftest import connect_seller, make_settings
 UI_ORDERS, UI_SEED = 12, 76
 
 PASSWORD = "clave-de-prueba-123"
+CHEAP_HASHING = PasswordHashing(memory_kib=64, time_cost=1, parallelism=1)
 SANDBOX_CREDENTIALS = {
     "alegra": {"email": sandbox_server.ALEGRA_EMAIL, "token": sandbox_server.ALEGRA_TOKEN},
     "mercadolibre": {"client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET},
@@ -32,16 +35,14 @@ SANDBOX_CREDENTIALS = {
 
 @pytest.fixture(autouse=True, scope="module")
 def _cheaper_password_hashing():
-    """scrypt with a small work factor: every UI test signs someone in (tests/connector/test_users.py
+    """argon2id with a small work factor: every UI test signs someone in (tests/connector/test_users.py
     checks the real cost)."""
     import connector.users
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(connector.users, "HASH_METHOD", "scrypt:2048:8:1")
-    connector.users._dummy_hash.cache_clear()
+    patch.setattr(connector.users, "PASSWORD_HASHING", CHEAP_HASHING)
     yield
     patch.undo()
-    connector.users._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ import pytest
 from admin_ui import forms
 from connector import services
 from connector.rules import InvoicingSettings
-from tests.admin_ui.conftest import page_text
+from tests.admin_ui.conftest import client_for, page_text
+
+STALE = "Alguien cambió esta configuración mientras la editabas; recarga la página."
 
 
 def _form(client, path) -> dict:
@@ -155,3 +157,46 @@ def test_an_unreachable_erp_keeps_the_current_values(client, ui_sandbox):
 def test_an_unknown_scope_is_not_found(client, page):
     assert client.get(f"/settings/{page}?scope=999999").status_code == 404
     assert client.get(f"/settings/{page}?scope=abc").status_code == 404
+
+
+def test_two_sessions_saving_the_same_form_the_second_is_refused_and_the_first_stays(app, client, seller_email,
+                                                                                      ui_ctx, ui_seller):
+    other = client_for(app, seller_email)  # the same seller in another tab, or a colleague
+    first, second = _form(client, "/settings/configuration"), _form(other, "/settings/configuration")
+    first.update(default_phone=["3001111111"])
+    second.update(default_phone=["3002222222"], default_email=["otra@tienda.co"])
+    assert client.post("/settings/configuration", data=first).status_code == 302
+    refused = other.post("/settings/configuration", data=second)
+    assert refused.status_code == 409 and STALE in page_text(refused)
+    assert 'value="3002222222"' in refused.get_data(as_text=True)  # what they typed is still on the page
+    settings = services.show_settings(ui_ctx, ui_seller)
+    assert settings.default_phone == "3001111111" and settings.default_email != "otra@tienda.co"
+    # After reloading, their save goes through.
+    again = _form(other, "/settings/configuration")
+    again.update(default_phone=["3002222222"])
+    assert other.post("/settings/configuration", data=again).status_code == 302
+    assert services.show_settings(ui_ctx, ui_seller).default_phone == "3002222222"
+
+
+def test_a_channel_form_is_stale_once_the_general_settings_it_shows_change(client, ui_ctx, ui_seller):
+    [channel] = services.list_channel_connections(ui_ctx, ui_seller)
+    path = f"/settings/auto-invoicing?scope={channel.id}"
+    channel_form = _form(client, path)
+    general = _form(client, "/settings/auto-invoicing")
+    general.pop("enabled", None)  # the account's invoicing turned off
+    assert client.post("/settings/auto-invoicing", data=general).status_code == 302
+    channel_form["invoice_fulfillment"] = ["true"]  # a form still showing "enabled" inherited as on
+    refused = client.post(path, data={**channel_form, "scope": str(channel.id)})
+    assert refused.status_code == 409 and STALE in page_text(refused)
+    assert services.show_settings(ui_ctx, ui_seller, channel.id).enabled is False  # not put back as an override
+    assert services.show_settings(ui_ctx, ui_seller, channel.id).invoice_fulfillment is False
+
+
+def test_the_stale_form_message_is_in_english_too(app, client, seller_email):
+    client.post("/language", data={"locale": "en", "next": "/"})
+    form = _form(client, "/settings/configuration")
+    other = client_for(app, seller_email)
+    other.post("/settings/configuration", data=_form(other, "/settings/configuration") | {"default_phone": ["3001"]})
+    refused = client.post("/settings/configuration", data=form)
+    assert refused.status_code == 409
+    assert "Someone changed these settings while you were editing them; reload the page." in page_text(refused)
