@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 UNIT_PRICE_PLACES = Decimal("0.000001")
 PERCENT_PLACES = Decimal("0.000001")
 CENT = Decimal("0.01")
+TOLERANCE = Decimal("0.001")  # a line total this close to what the buyer paid is exact enough
 
 # Minor unit each currency is rounded to on an invoice (Alegra keeps two decimals even for COP).
 CURRENCY_ROUNDING = {"COP": CENT, "MXN": CENT, "ARS": CENT, "CLP": Decimal("1"), "PEN": CENT, "USD": CENT}
@@ -39,14 +40,19 @@ def price_line(*, unit_price: Decimal, quantity: Decimal, discount: Decimal, pri
     percent = Decimal("0")
     if discount and gross > 0:
         percent = min(Decimal("100"), (discount / gross * 100)).quantize(PERCENT_PLACES, ROUND_HALF_UP)
-    if not apply_taxes or not tax_ids:
-        # No tax on the invoice: the buyer's price is the ERP price, whatever its convention.
-        return PricedLine(unit_price.quantize(UNIT_PRICE_PLACES, ROUND_HALF_UP), percent, ())
-    if prices_include_tax:
-        net = unit_price / (1 + tax_rate / 100)
-    else:
-        net = unit_price
-    return PricedLine(net.quantize(UNIT_PRICE_PLACES, ROUND_HALF_UP), percent, tax_ids)
+    taxed = apply_taxes and bool(tax_ids)
+    # No tax on the invoice: the buyer's price is the ERP price, whatever its convention.
+    divisor = (1 + tax_rate / 100) if taxed and prices_include_tax else Decimal(1)
+    net = (unit_price / divisor).quantize(UNIT_PRICE_PLACES, ROUND_HALF_UP)
+    if percent:
+        # A discount rarely fits a 6-decimal percentage exactly; on a large line the rest is worth cents
+        # (2 000 000 × 0.0000005 % = 0.01), and a few lines break the total. The unit price then takes up
+        # the rest (a few millionths), so the ERP's line total lands on what the buyer paid for the line.
+        target = (gross - discount) / divisor
+        if abs(erp_line_total(net, quantity, percent, Decimal(0)) - target) > TOLERANCE:
+            net = (target / (quantity * (1 - percent / 100))).quantize(UNIT_PRICE_PLACES, ROUND_HALF_UP) \
+                if percent < 100 else net
+    return PricedLine(net, percent, tax_ids if taxed else ())
 
 
 def erp_line_total(unit_price: Decimal, quantity: Decimal, discount_percent: Decimal, tax_rate: Decimal) -> Decimal:

@@ -4,7 +4,7 @@ invoiced lines (+ shipping), within the currency's rounding — over many genera
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connector.canonical import Order, OrderLine, OrderStatus
@@ -49,6 +49,7 @@ def _order(raw_lines, shipping: Decimal) -> tuple[Order, list[LineMatch]]:
 
 
 @settings(max_examples=400, deadline=None)
+@example(raw_lines=[(Decimal("5624.35"), 357, "1", Decimal("0.1"))] * 3, shipping=Decimal(0), apply_taxes=False)
 @given(lines, st.sampled_from([Decimal(0), Decimal("7900"), Decimal("12500.50")]), st.booleans())
 def test_invoice_total_equals_what_the_buyer_paid(raw_lines, shipping, apply_taxes):
     order, matches = _order(raw_lines, shipping)
@@ -60,8 +61,10 @@ def test_invoice_total_equals_what_the_buyer_paid(raw_lines, shipping, apply_tax
     for sent, line, match in zip(draft.lines, order.lines, matches, strict=False):
         if apply_taxes and match.tax_rate > 0:
             assert sent.tax_ids == match.tax_ids and sent.unit_price < line.unit_price
-        else:
+        elif not line.discount:
             assert sent.unit_price == line.unit_price
+        else:  # a discount that a 6-decimal percentage cannot carry moves the price by millionths at most
+            assert abs(sent.unit_price - line.unit_price) < Decimal("0.001")
 
 
 def test_prices_before_tax_are_sent_with_taxes_on():
