@@ -176,3 +176,32 @@ def test_a_live_workers_claim_is_renewed_and_a_dead_ones_expires(ctx, sandbox, s
         assert order_id not in due_order_ids(ctx, limit=1000)
     time.sleep(1.2)  # nobody renews it any more: as if the worker had been killed
     assert order_id in due_order_ids(ctx, limit=1000)
+
+
+def test_follow_ups_go_after_the_orders_and_once_per_message(ctx, sandbox):
+    """Invoices first: a seller's follow-ups (status checks, deliveries, payments) are handed out only
+    while none of its orders waits for the ERP, within the window's room, one message per invoice."""
+    from connector.dispatch import dispatch_due_followups, mark_followup_handled
+    from connector.models import Invoice
+    from connector.sync import sync_once
+
+    account = connect_seller(ctx, sandbox)
+    sync_once(ctx, account)
+    with ctx.db.transaction() as session:  # every invoice has something due now
+        session.execute(update(Invoice).values(next_followup_at=utcnow() - timedelta(seconds=1)))
+        invoices = session.scalar(select(func.count()).select_from(Invoice))
+        # One order of the seller is due for the ERP again: it goes first, follow-ups wait.
+        waiting = session.scalar(select(Order.id).where(Order.account_id == account, Order.state == S.ERROR.value))
+        session.execute(update(Order).where(Order.id == waiting).values(state=S.READY.value, next_attempt_at=None))
+    sent: list[int] = []
+    assert invoices > 5
+    assert dispatch_due_followups(ctx, sent.append) == 0
+    with ctx.db.transaction() as session:
+        session.execute(update(Order).where(Order.id == waiting).values(state=S.ERROR.value))
+    assert dispatch_due_followups(ctx, sent.append) == invoices
+    assert dispatch_due_followups(ctx, sent.append) == 0  # in the queue already
+    mark_followup_handled(ctx, sent[0])
+    assert dispatch_due_followups(ctx, sent.append) == 1 and sent[-1] == sent[0]
+    _spend_window(ctx, account)  # a spent window: nothing more goes out, even with every message lost
+    ctx.settings.dispatch_lease_seconds = 0
+    assert dispatch_due_followups(ctx, sent.append) == 0
