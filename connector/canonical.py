@@ -101,6 +101,45 @@ class OrderLine(BaseModel):
         return self.unit_price * self.quantity - self.discount
 
 
+class RefundLine(BaseModel):
+    """Part of one order line given back: ``amount`` is what the buyer got back for it, in the
+    order's tax convention (like ``OrderLine.amount_paid``)."""
+
+    line_id: str  # the OrderLine.line_id it refunds
+    quantity: Decimal
+    amount: Decimal
+
+    @field_validator("quantity", "amount")
+    @classmethod
+    def _not_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("refunded quantities and amounts are positive")
+        return value
+
+
+class Refund(BaseModel):
+    """Money given back to the buyer after the sale: a refund, a return or the cancellation of a paid
+    order. ``refund_id`` is the marketplace's own id of it, stable across pulls and webhooks (a
+    cancellation with no refund object of its own uses ``cancel-<order id>``), so each is credited
+    once. ``amount`` is the whole refund (lines + shipping + anything else), tax convention of the order."""
+
+    refund_id: str
+    created_at: datetime
+    amount: Decimal
+    lines: list[RefundLine] = Field(default_factory=list)
+    shipping: Decimal = Decimal("0")
+    full: bool = False  # the whole order is void (cancelled, or refunded in full)
+    restocked: bool = False  # the goods came back
+    reason: str = ""
+
+    @field_validator("amount", "shipping")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("refunded amounts are positive")
+        return value
+
+
 class Order(BaseModel):
     """A marketplace order, normalised."""
 
@@ -118,6 +157,8 @@ class Order(BaseModel):
     buyer: Buyer = Field(default_factory=Buyer)
     is_fulfillment: bool = False  # the marketplace ships it from its own warehouse (ML "Full")
     pack_id: str | None = None
+    # Refunds and cancellations after payment, oldest first (what the channel shows of them now).
+    refunds: list[Refund] = Field(default_factory=list)
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @field_validator("lines")

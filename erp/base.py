@@ -186,6 +186,40 @@ class InvoiceResult:
     pdf_url: str | None = None  # a (short-lived) link to the PDF, when the ERP gave one
 
 
+@dataclass(frozen=True)
+class CreditNoteDraft:
+    """A credit note (nota crédito) voiding or reducing an invoice. ``lines`` are the invoice's own
+    items in the refunded quantities, priced like the invoice (before tax when taxed); ``amount`` is
+    what it takes off the invoice (the note's total, tax included). ``marker`` (in the observations)
+    finds it again after an ambiguous answer. ``note_type`` is a code of the country's list
+    (:meth:`ERPAdapter.credit_note_types`)."""
+
+    marker: str
+    contact_id: str
+    invoice_erp_id: str
+    issue_date: date
+    lines: tuple[InvoiceLineDraft, ...]
+    amount: Decimal
+    note_type: str
+    stamp: bool = False
+    warehouse_id: str | None = None
+    observations: str = ""
+
+
+@dataclass(frozen=True)
+class CreditNoteResult:
+    erp_id: str
+    number: str | None
+    total: Decimal
+    status: str = ""
+    legal_status: LegalStatus = LegalStatus.NOT_ELECTRONIC
+    cufe: str | None = None
+    legal_reasons: tuple[str, ...] = ()
+    invoice_erp_ids: tuple[str, ...] = ()  # the invoices it credits
+    observations: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
 class ERPAdapter(Protocol):
     name: ClassVar[str]
     display_name: ClassVar[str]
@@ -264,6 +298,24 @@ class ERPAdapter(Protocol):
 
     def create_payment(self, draft: PaymentDraft) -> PaymentResult:
         """Record a payment against ``draft.invoice_erp_id`` (an open invoice)."""
+
+    # -- credit notes: creating one may raise AmbiguousOutcome; the caller then searches by marker
+
+    def credit_note_types(self) -> list[Choice]:
+        """The credit-note types of the account's country; ``extra["use"]`` is ``"full"`` for the type that
+        voids a whole invoice, ``"partial"`` for those that reduce it (the defaults the seller starts from)."""
+
+    def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
+        """POST the credit note once (no idempotency key)."""
+
+    def find_credit_note_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> CreditNoteResult | None:
+        """The credit note carrying ``marker`` dated near ``around`` (for that contact when known)."""
+
+    def get_credit_note(self, erp_id: str) -> CreditNoteResult:
+        """The credit note as the ERP has it now (its e-invoice status)."""
+
+    def iter_credit_notes(self, start: date, end: date) -> Iterator[CreditNoteResult]:
+        """Every credit note dated ``start``..``end`` (for reconciliation)."""
 
     @property
     def calls(self) -> int:
