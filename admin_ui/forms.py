@@ -56,6 +56,9 @@ ORDER_STATES = (
     (OrderStatus.COMPLETED.value, "Completadas"), (OrderStatus.CANCELLED.value, "Canceladas"),
     (OrderStatus.OTHER.value, "Otras"),
 )
+CREDIT_NOTE_MODES = (
+    ("approval", "Por aprobar: una persona aprueba cada nota"), ("automatic", "Automáticas"), ("off", "Desactivadas"),
+)
 MATCH_BY = (
     ("barcode", "Usar código de barras"),
     ("reference", "Usar código de referencia"),
@@ -136,6 +139,15 @@ AUTO_INVOICING_FIELDS: tuple[SettingField, ...] = (
                  choices="bank_accounts", empty="Elige la cuenta"),
     SettingField("payment_account_method", "select", "Método del pago registrado",
                  "Cómo llegó el dinero a esa cuenta.", choices="payment_methods"),
+    SettingField("credit_notes", "select", "Notas crédito",
+                 "Qué hacer cuando el canal reembolsa o cancela una venta ya facturada.", choices=CREDIT_NOTE_MODES,
+                 group="Reembolsos y cancelaciones"),
+    SettingField("credit_note_stamp", "checkbox", "Emitir la nota crédito electrónica",
+                 "Cuando su factura es electrónica, la nota crédito también se emite ante la autoridad tributaria."),
+    SettingField("credit_note_type_full", "select", "Tipo para una anulación total", choices="credit_note_types",
+                 empty="El del ERP para anular una factura"),
+    SettingField("credit_note_type_partial", "select", "Tipo para una devolución parcial", choices="credit_note_types",
+                 empty="El del ERP para una devolución parcial"),
 )
 
 PAGES = {"configuration": CONFIGURATION_FIELDS, "auto_invoicing": AUTO_INVOICING_FIELDS}

@@ -331,14 +331,17 @@ class RemoteWrite(Base):
 
     __tablename__ = "remote_writes"
     __table_args__ = (
-        UniqueConstraint("invoice_id", "kind", "generation", name="uq_remote_write"),
+        UniqueConstraint("invoice_id", "kind", "subject", "generation", name="uq_remote_write"),
         Index("ix_remote_writes_due", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment
+    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment | credit_note
+    # What the write is about within the invoice: "" for the invoice itself, "refund:<id>" for a credit note.
+    subject: Mapped[str] = mapped_column(String(160), default="", server_default="")
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
     generation: Mapped[int] = mapped_column(Integer, default=1)
     # pending | sending | ambiguous | done | failed | skipped | uncertain
     state: Mapped[str] = mapped_column(String(20), default="pending")
@@ -355,6 +358,35 @@ class RemoteWrite(Base):
     finished_at: Mapped[datetime | None]
 
     invoice: Mapped[Invoice] = relationship(back_populates="writes")
+
+
+class Refund(Base):
+    """Money given back after a sale (a refund, a return, a cancellation after payment), as the channel
+    reported it, and what the seller's rules made of it (connector/refunds.py). Unique per order and
+    marketplace refund id: however many pulls and webhooks bring it, it is credited once."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("order_id", "external_id", name="uq_refund_per_order"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(120))
+    amount: Mapped[Decimal]
+    shipping: Mapped[Decimal] = mapped_column(default=Decimal("0"))
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    restocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    lines: Mapped[list[Any]] = mapped_column(default=list)  # [{line_id, quantity, amount}]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    refunded_at: Mapped[datetime | None]
+    # before_invoice | waiting_approval | approved | declined | off
+    state: Mapped[str] = mapped_column(String(20), default="before_invoice")
+    note_type: Mapped[str | None] = mapped_column(String(60))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship()
 
 
 class SyncCursor(Base):

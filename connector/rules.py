@@ -50,6 +50,10 @@ SETTING_LABELS: dict[str, str] = {
     "record_payment": "Registrar el pago",
     "payment_account_id": "Cuenta bancaria o caja del pago",
     "payment_account_method": "Método del pago registrado",
+    "credit_notes": "Notas crédito de reembolsos y cancelaciones: off, automatic o approval (por aprobar)",
+    "credit_note_stamp": "Emitir la nota crédito electrónica (cuando su factura lo es)",
+    "credit_note_type_full": "Tipo de nota crédito para una anulación total",
+    "credit_note_type_partial": "Tipo de nota crédito para una devolución parcial",
 }
 
 
@@ -105,6 +109,12 @@ class InvoicingSettings(BaseModel):
     payment_account_id: str | None = None
     payment_account_method: str = "transfer"
 
+    # -- Notas crédito (per channel through its overrides)
+    credit_notes: Literal["off", "automatic", "approval"] = "approval"
+    credit_note_stamp: bool = True
+    credit_note_type_full: str | None = None  # None: the ERP's own type for voiding a whole invoice
+    credit_note_type_partial: str | None = None  # None: the ERP's own type for a partial return
+
     @model_validator(mode="after")
     def _payment_needs_an_account(self) -> InvoicingSettings:
         if self.record_payment and not self.payment_account_id:
@@ -113,7 +123,7 @@ class InvoicingSettings(BaseModel):
 
     @field_validator("default_phone", "default_document", "price_list_id", "warehouse_id", "auto_warehouse_id",
                      "auto_price_list_id", "number_template_id", "shipping_item_id", "payment_account_id",
-                     mode="before")
+                     "credit_note_type_full", "credit_note_type_partial", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():

@@ -237,6 +237,8 @@ _CHOICE_SETTINGS = {
     "number_template_id": ("list_number_templates", "numeración"),
     "payment_account_id": ("list_bank_accounts", "cuenta bancaria"),
     "payment_account_method": ("payment_methods", "forma de pago"),
+    "credit_note_type_full": ("credit_note_types", "tipo de nota crédito"),
+    "credit_note_type_partial": ("credit_note_types", "tipo de nota crédito"),
 }
 
 
@@ -330,7 +332,8 @@ def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
     return {"warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
             "taxes": as_dicts(adapter.list_taxes()), "number_templates": as_dicts(adapter.list_number_templates()),
             "bank_accounts": as_dicts(adapter.list_bank_accounts()),
-            "payment_methods": as_dicts(adapter.payment_methods())}
+            "payment_methods": as_dicts(adapter.payment_methods()),
+            "credit_note_types": as_dicts(adapter.credit_note_types())}
 
 
 def refresh_erp_catalog(ctx: AppContext, account_ref=None) -> int:

@@ -1,5 +1,6 @@
-"""After the invoice: the e-invoice followed (invoices.legal_status, cufe, reasons, next_followup_at)
-and the exactly-once writes that follow it (remote_writes: stamp, delivery, payment)
+"""After the invoice: the e-invoice followed (invoices.legal_status, cufe, reasons, next_followup_at),
+refunds as the channels report them, and the exactly-once writes that follow an invoice
+(remote_writes: stamp, delivery, payment, credit note)
 
 Revision ID: 0005
 Revises: 0004
@@ -33,11 +34,38 @@ def upgrade() -> None:
     with op.batch_alter_table('sync_cursors', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lease_token', sa.String(length=64), nullable=True))
     op.create_table(
+        'refunds',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('order_id', sa.Integer(), nullable=False),
+        sa.Column('account_id', sa.Integer(), nullable=False),
+        sa.Column('external_id', sa.String(length=120), nullable=False),
+        sa.Column('amount', sa.Numeric(precision=18, scale=6), nullable=False),
+        sa.Column('shipping', sa.Numeric(precision=18, scale=6), nullable=False),
+        sa.Column('full', sa.Boolean(), nullable=False),
+        sa.Column('restocked', sa.Boolean(), nullable=False),
+        sa.Column('lines', sa.JSON(), nullable=False),
+        sa.Column('reason', sa.Text(), nullable=False),
+        sa.Column('refunded_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('state', sa.String(length=20), nullable=False),
+        sa.Column('note_type', sa.String(length=60), nullable=True),
+        sa.Column('decided_by', sa.String(length=100), nullable=True),
+        sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('order_id', 'external_id', name='uq_refund_per_order'),
+    )
+    op.create_index('ix_refunds_order_id', 'refunds', ['order_id'], unique=False)
+    op.create_index('ix_refunds_account_id', 'refunds', ['account_id'], unique=False)
+    op.create_table(
         'remote_writes',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('invoice_id', sa.Integer(), nullable=False),
         sa.Column('order_id', sa.Integer(), nullable=False),
         sa.Column('kind', sa.String(length=20), nullable=False),
+        sa.Column('subject', sa.String(length=160), nullable=False, server_default=''),
+        sa.Column('refund_id', sa.Integer(), nullable=True),
         sa.Column('generation', sa.Integer(), nullable=False),
         sa.Column('state', sa.String(length=20), nullable=False),
         sa.Column('via', sa.String(length=40), nullable=False),
@@ -53,9 +81,11 @@ def upgrade() -> None:
         sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['refund_id'], ['refunds.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('invoice_id', 'kind', 'generation', name='uq_remote_write'),
+        sa.UniqueConstraint('invoice_id', 'kind', 'subject', 'generation', name='uq_remote_write'),
     )
+    op.create_index('ix_remote_writes_refund_id', 'remote_writes', ['refund_id'], unique=False)
     op.create_index('ix_remote_writes_due', 'remote_writes', ['state', 'next_attempt_at'], unique=False)
     op.create_index('ix_remote_writes_invoice_id', 'remote_writes', ['invoice_id'], unique=False)
     op.create_index('ix_remote_writes_order_id', 'remote_writes', ['order_id'], unique=False)
@@ -63,6 +93,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('remote_writes')
+    op.drop_table('refunds')
     with op.batch_alter_table('sync_cursors', schema=None) as batch_op:
         batch_op.drop_column('lease_token')
     with op.batch_alter_table('invoices', schema=None) as batch_op:
