@@ -9,8 +9,9 @@ the browser tests). Config keys of our own (all optional):
 * ``SANDBOX_CREDENTIALS`` — ``{kind: {field: value}}`` shown as a hint on the connection forms in
   sandbox/dev mode (the sandbox's demo credentials open nothing else).
 * ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default ``America/Bogota``).
-* ``PROXY_FIX`` — trust one proxy's ``X-Forwarded-*`` headers (behind a TLS-terminating proxy, so
-  OAuth redirect addresses come out as ``https``).
+* ``PROXY_FIX`` — how many proxies' ``X-Forwarded-For/-Proto/-Host`` headers to trust (default
+  ``CONNECTOR_TRUSTED_PROXIES``; behind a TLS-terminating proxy, so the client address is the
+  client's, OAuth redirect addresses come out as ``https`` and HSTS is sent).
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
         DISPLAY_TIMEZONE="America/Bogota",
         API_BASE_URLS={},
         SANDBOX_CREDENTIALS={},
-        PROXY_FIX=False,
+        PROXY_FIX=context.settings.trusted_proxies,
     )
     app.config.update(config)
     app.session_interface = security.ConnectorSessionInterface()
-    if app.config["PROXY_FIX"]:
+    hops = int(app.config["PROXY_FIX"] or 0)
+    if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _register_blueprints(app)
     _register_template_helpers(app)

@@ -5,7 +5,10 @@
   browser tests) gets a cookie without ``Secure``, or the browser would drop it. The cookie carries
   only the user id, a fingerprint of the password hash (a password change signs every session out),
   the CSRF token and the language.
-* **Secret key**: ``CONNECTOR_WEB_SECRET``, else generated once into ``<data_dir>/web.key`` (0600).
+* **Secret key**: ``CONNECTOR_WEB_SECRET``; in sandbox/dev mode, when unset, generated once into
+  ``<data_dir>/web.key`` (0600). Production refuses to start without it.
+* **HSTS**: ``Strict-Transport-Security`` on every answer served over https (as the trusted proxies
+  say, see ``CONNECTOR_TRUSTED_PROXIES``).
 * **CSRF**: every POST of our blueprints must carry the session's token (form field ``csrf_token`` or
   header ``X-CSRF-Token``), compared in constant time; missing or wrong → 400.
 * **Scoping**: every view reads the account from the signed-in user (:func:`account_id`) and passes
@@ -28,6 +31,7 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from connector.context import AppContext
+from connector.errors import ConfigurationError
 from connector.settings import Settings
 from connector.users import get_active_user
 
@@ -39,6 +43,10 @@ def load_secret_key(settings: Settings) -> str:
     """``CONNECTOR_WEB_SECRET``, or the key in ``<data_dir>/web.key`` (created once, readable by us only)."""
     if settings.web_secret is not None and settings.web_secret.get_secret_value().strip():
         return settings.web_secret.get_secret_value().strip()
+    if not settings.generates_missing_keys:
+        raise ConfigurationError(
+            "En producción CONNECTOR_WEB_SECRET debe venir del entorno (todos los procesos web la comparten): "
+            "crea una con python -c 'import secrets; print(secrets.token_hex(32))'.")
     path = Path(settings.data_dir) / "web.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +214,10 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 
                            "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
 
 
+# One year; subdomains are left alone (the seller's other sites may not all speak https).
+HSTS = "max-age=31536000"
+
+
 def add_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -214,4 +226,6 @@ def add_security_headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:  # never over plain http: a browser would then refuse the sandbox on loopback
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any
 from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.logs import configure_logging
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
 
@@ -447,18 +447,34 @@ def cmd_user_password(ctx, args) -> int:
 
 
 def cmd_web(ctx, args) -> int:
-    """Serve the admin UI (werkzeug's threaded server; put it behind a TLS proxy in production)."""
+    """Serve the admin UI: gunicorn in production, Werkzeug's server in sandbox/dev mode. Without
+    REDIS_URL the periodic pull and sweep run here too (connector/scheduler.py)."""
+    from admin_ui import create_app
+    from connector.scheduler import start_embedded_scheduler
+
+    hops = ctx.settings.trusted_proxies or (1 if args.behind_proxy else 0)
+    app = create_app(ctx, PROXY_FIX=hops)  # in the master: a bad setting stops here, in one line
+
+    def announce(url: str) -> None:
+        print(f"Panel web en {url}  (Ctrl+C para terminar)", flush=True)
+
+    if ctx.settings.mode == "production":
+        from admin_ui.server import serve_with_gunicorn
+
+        serve_with_gunicorn(app, ctx.settings, args.host, args.port, on_ready=announce,
+                            in_each_worker=lambda: start_embedded_scheduler(ctx))
+        return 0
     from werkzeug.serving import make_server
 
-    from admin_ui import create_app
-
-    app = create_app(ctx, PROXY_FIX=args.behind_proxy)
     server = make_server(args.host, args.port, app, threaded=True)
-    print(f"Panel web en http://{args.host}:{server.server_port}  (Ctrl+C para terminar)", flush=True)
+    stop_scheduler = start_embedded_scheduler(ctx)
+    announce(f"http://{args.host}:{server.server_port}")
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        if stop_scheduler is not None:
+            stop_scheduler()
     return 0
 
 
@@ -560,7 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("web", cmd_web, "servir el panel web")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--behind-proxy", action="store_true", help="confiar en X-Forwarded-* de un proxy TLS")
+    p.add_argument("--behind-proxy", action="store_true",
+                   help="confiar en X-Forwarded-* de un proxy TLS (como CONNECTOR_TRUSTED_PROXIES=1)")
     p = add("demo", cmd_demo, "demostración completa contra el sandbox local")
     p.add_argument("--orders", type=int, default=60)
     p.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
@@ -570,8 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("CONNECTOR_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         if args.command == "demo":
             return args.func(None, args)

@@ -13,11 +13,12 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from connector.context import AppContext
 from connector.db import forget_connections_after_fork
 from connector.dispatch import dispatch_due_orders, mark_handled
+from connector.logs import configure_logging, wants_json_logs
 from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -42,6 +43,13 @@ def _own_connections_after_fork(**_kwargs) -> None:
     global _context
     forget_connections_after_fork()
     _context = None
+
+
+if wants_json_logs():
+    @setup_logging.connect
+    def _json_logs(loglevel=None, **_kwargs) -> None:
+        """Celery's worker and beat log through our JSON formatter instead of setting up their own."""
+        configure_logging(loglevel)
 
 
 def make_celery(settings: Settings) -> Celery:
