@@ -21,11 +21,11 @@ import threading
 from datetime import timedelta
 
 from flask import Flask, g, jsonify, render_template, request
-from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from admin_ui import i18n, security
+from admin_ui.operations import register_operations
 from connector import services
 from connector.canonical import OrderStatus
 from connector.context import AppContext
@@ -72,17 +72,7 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
     app.before_request(security.load_user)
     app.after_request(security.add_security_headers)
     _register_error_pages(app)
-
-    @app.get("/healthz")
-    def healthz():
-        context: AppContext = app.extensions["connector"]
-        try:
-            with context.db.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - report, never crash the probe
-            return jsonify({"status": "error", "database": type(exc).__name__}), 503
-        return jsonify({"status": "ok", "database": "ok", "mode": context.settings.mode})
-
+    register_operations(app)  # /healthz and /metrics
     return app
 
 

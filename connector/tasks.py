@@ -19,6 +19,7 @@ from connector.context import AppContext
 from connector.db import forget_connections_after_fork
 from connector.dispatch import dispatch_due_orders, mark_handled
 from connector.logs import configure_logging, wants_json_logs
+from connector.metrics import http_calls
 from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -35,6 +36,7 @@ def worker_context() -> AppContext:
     with _context_lock:
         if _context is None:
             _context = AppContext.from_settings()
+            http_calls.share_through(_context.settings.redis_url)  # /metrics sums every worker's calls
         return _context
 
 
@@ -42,6 +44,7 @@ def worker_context() -> AppContext:
 def _own_connections_after_fork(**_kwargs) -> None:
     global _context
     forget_connections_after_fork()
+    http_calls.share_through(None)  # the parent's Redis connection is not this process's
     _context = None
 
 

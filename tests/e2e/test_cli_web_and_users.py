@@ -1,5 +1,6 @@
 """``connector user create`` / ``user password`` and ``connector web``, run as a person runs them."""
 
+import json
 import os
 import re
 import subprocess
@@ -69,7 +70,8 @@ def _start_web(env):
 @pytest.fixture
 def production_env(env):
     return {**env, "CONNECTOR_MODE": "production", "CONNECTOR_WEB_SECRET": "s3creto-de-la-web-que-es-largo",
-            "CONNECTOR_WEB_WORKERS": "2", "CONNECTOR_WEB_THREADS": "2"}
+            "CONNECTOR_WEB_WORKERS": "2", "CONNECTOR_WEB_THREADS": "2", "CONNECTOR_LOG_FORMAT": "json",
+            "CONNECTOR_LOG_LEVEL": "INFO"}
 
 
 def test_production_web_is_served_by_gunicorn_and_stops_cleanly(production_env):
@@ -83,11 +85,16 @@ def test_production_web_is_served_by_gunicorn_and_stops_cleanly(production_env):
         process.terminate()
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0 and "Traceback" not in stderr
+    entries = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # gunicorn's lines too
+    assert any(e["logger"].startswith("gunicorn") for e in entries)
+    # Two workers, one schedule: only one of them runs the embedded pull and sweep.
+    assert sum("embedded scheduler: running" in e["message"] for e in entries) == 1
 
 
 @pytest.mark.parametrize("missing", ["CONNECTOR_WEB_SECRET", "CONNECTOR_SECRET_KEYS"])
 def test_production_refuses_to_start_without_its_secrets(production_env, tmp_path, missing):
     production_env.pop(missing)
+    production_env["CONNECTOR_LOG_LEVEL"] = "WARNING"  # the message alone, not the migration's INFO lines
     refused = run(production_env, "web", "--port", "0")
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("error: ") and missing in refused.stderr
