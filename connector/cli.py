@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
@@ -585,6 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_problem(exc: ValidationError) -> str:
+    """The first invalid setting, in one line: "CONNECTOR_WEB_WORKERS: Input should be ... ('abc')"."""
+    first = exc.errors()[0]
+    name = ".".join(str(part) for part in first.get("loc", ())) or "configuración"
+    shown = f" ({first['input']!r})" if isinstance(first.get("input"), str | int | float) else ""
+    return f"la variable {name} no es válida: {first.get('msg', 'valor inválido')}{shown}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
@@ -597,6 +607,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(ctx, args)
     except ConnectorError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a setting from the environment or .env that does not parse
+        print(f"error: {_setting_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

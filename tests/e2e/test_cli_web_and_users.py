@@ -105,3 +105,10 @@ def test_sandbox_still_generates_its_keys(env, tmp_path):
     env.pop("CONNECTOR_SECRET_KEYS")
     assert run(env, "account", "create", "Tienda Cafetera").returncode == 0
     assert (tmp_path / "secret.key").exists()
+
+
+def test_a_setting_that_does_not_parse_is_one_line_not_a_traceback(env):
+    env["CONNECTOR_WEB_WORKERS"] = "muchos"
+    refused = run(env, "web", "--port", "0")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.count("\n") == 1 and "CONNECTOR_WEB_WORKERS" in refused.stderr
