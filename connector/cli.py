@@ -400,7 +400,8 @@ def cmd_beat(ctx, args) -> int:
     from connector.tasks import celery_app
 
     if not ctx.settings.uses_celery:
-        print("beat necesita REDIS_URL; sin él, «connector worker» ya sincroniza periódicamente.", file=sys.stderr)
+        print("beat necesita REDIS_URL; sin él, «connector web» (o «connector worker») ya sincroniza y reintenta "
+              "periódicamente.", file=sys.stderr)
         return 2
     # Beat's schedule file lives with the rest of the data, not in whatever directory it was started from.
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)

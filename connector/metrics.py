@@ -4,7 +4,8 @@ Two sources, so that the numbers are right whichever process did the work:
 
 * **The database, read at scrape time** (:class:`DatabaseCollector`): orders by state, the age of the
   oldest order waiting to be invoiced, orders handed to the queue and not handled yet, invoices
-  recorded. Every process writes there, so these are the whole system's.
+  recorded. Every process writes there, so these are the whole system's. The ERP rate-limit windows
+  are read where they live (Redis, or this process's memory in the embedded default).
 * **External HTTP calls by API and outcome** (:func:`count_http_call`, called by
   :class:`connector.http.Requestor` for every answer or failure): counted in this process and, with
   ``REDIS_URL``, in one Redis hash every worker adds to, so the web process reports the Celery
@@ -176,10 +177,55 @@ class DatabaseCollector(Collector):
         yield created
 
 
+class RateWindowCollector(Collector):
+    """How full the ERP users' rate-limit windows are (Redis's shared ones, or this process's), as two
+    numbers without naming any user: windows running / spent, and the fullest one's use."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def _backend(self):
+        from connector.ratelimit import RedisBackend
+
+        if self.ctx.settings.redis_url:
+            backend = getattr(self, "_redis_backend", None)
+            if backend is None:
+                backend = self._redis_backend = RedisBackend.from_url(self.ctx.settings.redis_url)
+            return backend
+        return getattr(self.ctx, "_rate_backend", None)  # None until this process spoke to an ERP
+
+    def collect(self) -> Iterator:
+        windows = GaugeMetricFamily("connector_erp_rate_windows",
+                                    "ERP users' rate-limit windows now running, and those spent", labels=["status"])
+        fullest = GaugeMetricFamily("connector_erp_rate_window_max_used_ratio",
+                                    "Share of the ERP's own limit used in the fullest running window (0: none)")
+        running = spent = 0
+        ratio = 0.0
+        backend = self._backend()
+        try:
+            now, states = backend.windows() if backend is not None else (0.0, [])
+        except Exception:  # noqa: BLE001 - unreadable windows: report none rather than fail the scrape
+            log.warning("metrics: rate-limit windows unreadable", exc_info=True)
+            now, states = 0.0, []
+        for state in states:
+            if state.end <= now:
+                continue
+            running += 1
+            if state.limit:
+                ratio = max(ratio, min(1.0, state.used / state.limit))
+                spent += state.used >= state.limit
+        windows.add_metric(["running"], running)
+        windows.add_metric(["spent"], spent)
+        fullest.add_metric([], ratio)
+        yield windows
+        yield fullest
+
+
 def metrics_registry(ctx) -> CollectorRegistry:
     """The registry ``/metrics`` renders: the database's view and the HTTP call counts."""
     http_calls.share_through(ctx.settings.redis_url)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(ctx))
     registry.register(HttpCallCollector())
+    registry.register(RateWindowCollector(ctx))
     return registry

@@ -31,7 +31,8 @@ def test_metrics_name_every_series_and_count_the_work(app, ui_ctx, synced_seller
     families = _families(app.test_client().get("/metrics"))
     assert {"connector_database_up", "connector_orders", "connector_oldest_waiting_order_age_seconds",
             "connector_queue_depth", "connector_invoices", "connector_http_requests",
-            "connector_http_rate_limited"} <= set(families)
+            "connector_http_rate_limited", "connector_erp_rate_windows",
+            "connector_erp_rate_window_max_used_ratio"} <= set(families)
     assert families["connector_database_up"].samples[0].value == 1
     by_state = {s.labels["state"]: s.value for s in families["connector_orders"].samples}
     counts = services.count_orders_by_state(ui_ctx, synced_seller)

@@ -4,6 +4,7 @@ process and, with Redis, in one place for every worker."""
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -11,7 +12,8 @@ import redis
 
 from connector.errors import ConnectorError
 from connector.http import Requestor
-from connector.metrics import HttpCallCollector, HttpCallCounts, http_calls, outcome_of
+from connector.metrics import HttpCallCollector, HttpCallCounts, RateWindowCollector, http_calls, outcome_of
+from connector.ratelimit import LocalBackend, RedisBackend, WindowReading
 from tests.conftest import REDIS_URL
 
 
@@ -66,3 +68,34 @@ def test_redis_away_never_breaks_a_call():
     counts.add("Alegra", "ok")  # the failure pauses Redis; the count stays local
     counts.add("Alegra", "ok")
     assert counts.snapshot() == {("Alegra", "ok"): 2}
+
+
+def _learn(backend, key, limit, remaining, reset=30.0):
+    backend.learn(key, WindowReading(limit=limit, remaining=remaining, reset_seconds=reset))
+
+
+def test_rate_windows_are_reported_without_naming_any_user():
+    backend = LocalBackend()
+    _learn(backend, "alegra:user-a", 150, 149)  # first answer of a window: 1 of 150 used
+    for _ in range(60):
+        backend.take("alegra:user-a", 150)
+    _learn(backend, "alegra:user-b", 150, 0)  # spent
+    ctx = SimpleNamespace(settings=SimpleNamespace(redis_url=None), _rate_backend=backend)
+    families = {f.name: f for f in RateWindowCollector(ctx).collect()}
+    windows = {s.labels["status"]: s.value for s in families["connector_erp_rate_windows"].samples}
+    assert windows == {"running": 2, "spent": 1}
+    assert families["connector_erp_rate_window_max_used_ratio"].samples[0].value == 1.0
+    assert not any("user" in str(s.labels) for f in families.values() for s in f.samples)
+
+
+@pytest.mark.redis
+def test_rate_windows_are_read_from_redis():
+    prefix = f"connector:test-ratelimit:{uuid.uuid4().hex}:"
+    backend = RedisBackend(redis.Redis.from_url(REDIS_URL), prefix=prefix)
+    try:
+        _learn(backend, "alegra:user-a", 150, 100)
+        now, states = backend.windows()
+        assert len(states) == 1 and states[0].used == 50 and states[0].limit == 150 and states[0].end > now
+    finally:
+        for name in backend.client.scan_iter(match=f"{prefix}*"):
+            backend.client.delete(name)
