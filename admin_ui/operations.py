@@ -26,6 +26,9 @@ CHECK_TIMEOUT_SECONDS = 3
 
 
 def register_operations(app: Flask) -> None:
+    # Built now, not at the first scrape: it also points this process's HTTP call counts at Redis
+    # (when configured) before the first call is made.
+    app.extensions["metrics_registry"] = metrics_registry(app.extensions["connector"])
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/metrics", "metrics", metrics)
 
@@ -95,7 +98,5 @@ def metrics():
                             mimetype="text/plain")
         return Response("forbidden: /metrics answers loopback clients only (or set CONNECTOR_METRICS_TOKEN)\n",
                         403, mimetype="text/plain")
-    registry = current_app.extensions.get("metrics_registry")
-    if registry is None:
-        registry = current_app.extensions["metrics_registry"] = metrics_registry(context)
-    return Response(generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(generate_latest(current_app.extensions["metrics_registry"]), 200,
+                    {"Content-Type": CONTENT_TYPE_LATEST})

@@ -47,12 +47,15 @@ def json_formatter_if_configured() -> logging.Formatter | None:
 
 
 def configure_logging(level: str | int | None = None) -> None:
-    """The root logger writes to stderr in the configured format (replacing earlier handlers)."""
+    """The root logger writes to stderr in the configured format (called again: replaces its own
+    handler; other handlers, such as a test runner's, are left alone)."""
     handler = logging.StreamHandler()
     handler.setFormatter(json_formatter_if_configured() or logging.Formatter(TEXT_FORMAT))
+    handler.connector_handler = True
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if getattr(old, "connector_handler", False):
+            root.removeHandler(old)
     root.addHandler(handler)
     try:
         level = level or os.environ.get("CONNECTOR_LOG_LEVEL") or "WARNING"
