@@ -467,9 +467,13 @@ def cmd_web(ctx, args) -> int:
         serve_with_gunicorn(app, ctx.settings, args.host, args.port, on_ready=announce,
                             in_each_worker=lambda: start_embedded_scheduler(ctx))
         return 0
+    import signal
+
     from werkzeug.serving import make_server
 
     server = make_server(args.host, args.port, app, threaded=True)
+    # SIGTERM (a service manager, a container stop) ends like Ctrl+C: the schedule stops between jobs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     stop_scheduler = start_embedded_scheduler(ctx)
     announce(f"http://{args.host}:{server.server_port}")
     try:

@@ -209,6 +209,8 @@ class EmbeddedScheduler:
                 self._stop.wait(min(max(wait, 0.05), self.standby_seconds))
         finally:
             self.lock.release()
+            if self.leading:
+                log.info("embedded scheduler: stopped")
             self.leading = False
 
     def _run(self, job: PeriodicJob) -> None:

@@ -112,3 +112,16 @@ def test_a_setting_that_does_not_parse_is_one_line_not_a_traceback(env):
     refused = run(env, "web", "--port", "0")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.count("\n") == 1 and "CONNECTOR_WEB_WORKERS" in refused.stderr
+
+
+def test_sigterm_stops_the_sandbox_server_and_its_schedule_cleanly(env):
+    env.update({"CONNECTOR_LOG_LEVEL": "INFO", "CONNECTOR_LOG_FORMAT": "json"})
+    process, url = _start_web(env)
+    try:
+        assert httpx.get(f"{url}/healthz").status_code == 200
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in stderr
+    messages = [json.loads(line)["message"] for line in stderr.splitlines() if line.strip()]
+    assert "embedded scheduler: stopped" in messages, messages
