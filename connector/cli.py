@@ -389,10 +389,21 @@ def cmd_worker(ctx, args) -> int:
             argv += ["--hostname", f"{args.name}@%h"]  # several workers on one machine need distinct names
         celery_app.worker_main(argv)
         return 0
-    from connector.tasks import run_embedded_worker
+    import signal
 
-    print(f"Sin REDIS_URL: sincronizando en este proceso cada {ctx.settings.sync_interval_seconds} s (Ctrl+C para salir).")
-    run_embedded_worker(ctx, interval=ctx.settings.sync_interval_seconds)
+    from connector.scheduler import EmbeddedScheduler, embedded_jobs
+
+    # The same schedule (and the same one-per-database lock) as `connector web` without Redis: with
+    # both running, one of them pulls and sweeps and the other stands by.
+    print(f"Sin REDIS_URL: sincronizando en este proceso cada {ctx.settings.sync_interval_seconds} s y "
+          f"reintentando lo pendiente cada {ctx.settings.sweep_interval_seconds} s (Ctrl+C para salir).", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    scheduler = EmbeddedScheduler(ctx, embedded_jobs(ctx.settings)).start()
+    try:
+        while scheduler.is_alive():
+            scheduler.join(1.0)
+    finally:
+        scheduler.stop()
     return 0
 
 

@@ -178,6 +178,9 @@ class EmbeddedScheduler:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
     def stop(self, timeout: float = 15.0) -> None:
         """Ask the loop to stop and wait for the job in progress (up to ``timeout``)."""
         self._stop.set()
@@ -186,12 +189,15 @@ class EmbeddedScheduler:
 
     def _loop(self) -> None:
         next_run = {job.name: 0.0 for job in self.jobs}  # everything is due when the lock is taken
+        standing_by = False
         try:
             while not self._stop.is_set():
                 if not self.lock.acquire():
                     if self.leading:
                         log.warning("embedded scheduler: lost its lock; another process runs the schedule")
-                    self.leading = False
+                    elif not standing_by:
+                        log.info("embedded scheduler: another process runs the schedule; standing by")
+                    self.leading, standing_by = False, True
                     next_run = dict.fromkeys(next_run, 0.0)
                     self._stop.wait(self.standby_seconds)
                     continue

@@ -1,5 +1,6 @@
 """The embedded default runs its own schedule: orders put aside while the ERP was in maintenance
-are invoiced by ``connector web`` on its own once their time comes — nobody clicks anything."""
+are invoiced by ``connector web`` (or ``connector worker`` without Redis) on its own once their time
+comes — nobody clicks anything."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from tests.e2e.test_outage_resume import pass_time_until_the_pause_ends, states
 pytestmark = pytest.mark.e2e
 
 
-def test_connector_web_retries_due_orders_without_anyone_clicking(ctx, sandbox, seller, tmp_path):
+@pytest.mark.parametrize("command", ["web", "worker"])
+def test_due_orders_are_retried_without_anyone_clicking(ctx, sandbox, seller, tmp_path, command):
     sandbox.alegra_knobs.maintenance_until = time.time() + 3600
     sync_once(ctx, seller)
     waiting = states(ctx).get(OrderState.WAITING_ERP.value, 0)
@@ -32,10 +34,11 @@ def test_connector_web_retries_due_orders_without_anyone_clicking(ctx, sandbox, 
            "CONNECTOR_DATA_DIR": str(tmp_path), "CONNECTOR_RECONCILE_DELAY": "0",
            "CONNECTOR_ERP_RATE_LIMIT": "60000", "CONNECTOR_SWEEP_INTERVAL": "1", "CONNECTOR_SYNC_INTERVAL": "3600"}
     env.pop("REDIS_URL", None)
-    web = subprocess.Popen([sys.executable, "-m", "connector", "web", "--port", "0"], env=env,
+    args = ["web", "--port", "0"] if command == "web" else ["worker"]
+    web = subprocess.Popen([sys.executable, "-m", "connector", *args], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert "Panel web en" in web.stdout.readline()
+        assert ("Panel web en" if command == "web" else "Sin REDIS_URL") in web.stdout.readline()
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and states(ctx).get(OrderState.WAITING_ERP.value, 0):
             time.sleep(0.5)
