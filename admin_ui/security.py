@@ -226,6 +226,6 @@ def add_security_headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
-    if request.is_secure:  # never over plain http: a browser would then refuse the sandbox on loopback
+    if request.is_secure:  # over plain http it means nothing (browsers ignore it there)
         response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
