@@ -26,7 +26,10 @@ demo-serve: $(STAMP)
 
 ## Installs and runs the whole test suite (SQLite and PostgreSQL, the Celery path on Redis, the
 ## browser tests), on two workers: every test has its own database, sandbox ports and temp files.
+## scripts/test-services first starts PostgreSQL and Redis when they are down and installs Debian's
+## Chromium when it is missing (or says what to run when it cannot).
 test: $(STAMP)
+	bash scripts/test-services
 	$(BIN)/pytest -q -n 2
 
 ## The chaos run at 10 000 orders (make test runs it at 156): workers SIGKILLed, Redis restarted,

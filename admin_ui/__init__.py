@@ -9,9 +9,9 @@ the browser tests). Config keys of our own (all optional):
 * ``SANDBOX_CREDENTIALS`` — ``{kind: {field: value}}`` shown as a hint on the connection forms in
   sandbox/dev mode (the sandbox's demo credentials open nothing else).
 * ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default ``America/Bogota``).
-* ``PROXY_FIX`` — trust one proxy's ``X-Forwarded-*`` headers (behind a TLS-terminating proxy, so
-  OAuth redirect addresses come out as ``https``, and the sign-in throttle counts the real client's
-  address rather than the proxy's).
+* ``PROXY_FIX`` — how many proxies' ``X-Forwarded-For/-Proto/-Host`` headers to trust (default
+  ``CONNECTOR_TRUSTED_PROXIES``; behind a TLS-terminating proxy, so the client address is the
+  client's, OAuth redirect addresses come out as ``https`` and HSTS is sent).
 * ``CLOCK`` — what "now" is for sessions and the sign-in throttle (a callable returning an aware
   datetime; tests move it instead of sleeping).
 """
@@ -23,11 +23,11 @@ import threading
 from datetime import timedelta
 
 from flask import Flask, g, jsonify, render_template, request
-from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from admin_ui import i18n, security
+from admin_ui.operations import register_operations
 from connector import services
 from connector.canonical import OrderStatus
 from connector.context import AppContext
@@ -64,32 +64,23 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
         DISPLAY_TIMEZONE="America/Bogota",
         API_BASE_URLS={},
         SANDBOX_CREDENTIALS={},
-        PROXY_FIX=False,
+        PROXY_FIX=context.settings.trusted_proxies,
         CLOCK=utcnow,
     )
     app.config.update(config)
     app.session_interface = security.ConnectorSessionInterface()
-    if app.config["PROXY_FIX"]:
+    hops = int(app.config["PROXY_FIX"] or 0)
+    if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _register_blueprints(app)
     _register_template_helpers(app)
     app.before_request(security.load_user)
     app.after_request(security.add_security_headers)
     _register_error_pages(app)
-
-    @app.get("/healthz")
-    def healthz():
-        context: AppContext = app.extensions["connector"]
-        try:
-            with context.db.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - report, never crash the probe
-            return jsonify({"status": "error", "database": type(exc).__name__}), 503
-        return jsonify({"status": "ok", "database": "ok", "mode": context.settings.mode})
-
+    register_operations(app)  # /healthz and /metrics
     return app
 
 

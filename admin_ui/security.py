@@ -6,7 +6,10 @@
   only the token of a server-side session (:mod:`connector.user_sessions`), the CSRF token and the
   language. Every request checks that session: sign-out, a password change and an operator's reset
   end it, and it ends by itself when idle or too old — a copied cookie opens nothing after that.
-* **Secret key**: ``CONNECTOR_WEB_SECRET``, else generated once into ``<data_dir>/web.key`` (0600).
+* **Secret key**: ``CONNECTOR_WEB_SECRET``; in sandbox/dev mode, when unset, generated once into
+  ``<data_dir>/web.key`` (0600). Production refuses to start without it.
+* **HSTS**: ``Strict-Transport-Security`` on every answer served over https (as the trusted proxies
+  say, see ``CONNECTOR_TRUSTED_PROXIES``).
 * **CSRF**: every POST of our blueprints must carry the session's token (form field ``csrf_token`` or
   header ``X-CSRF-Token``), compared in constant time; missing or wrong → 400.
 * **Password checks** (:func:`password_check`, for signing in and for the current password on the
@@ -34,6 +37,7 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from connector.context import AppContext
+from connector.errors import ConfigurationError
 from connector.login_throttle import LoginThrottle
 from connector.settings import Settings
 from connector.user_sessions import SessionPolicy, resume_session, revoke_session, start_session
@@ -47,6 +51,10 @@ def load_secret_key(settings: Settings) -> str:
     """``CONNECTOR_WEB_SECRET``, or the key in ``<data_dir>/web.key`` (created once, readable by us only)."""
     if settings.web_secret is not None and settings.web_secret.get_secret_value().strip():
         return settings.web_secret.get_secret_value().strip()
+    if not settings.generates_missing_keys:
+        raise ConfigurationError(
+            "En producción CONNECTOR_WEB_SECRET debe venir del entorno (todos los procesos web la comparten): "
+            "crea una con python -c 'import secrets; print(secrets.token_hex(32))'.")
     path = Path(settings.data_dir) / "web.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +271,10 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 
                            "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
 
 
+# One year; subdomains are left alone (the seller's other sites may not all speak https).
+HSTS = "max-age=31536000"
+
+
 def add_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -271,4 +283,6 @@ def add_security_headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:  # over plain http it means nothing (browsers ignore it there)
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.followup import LEGAL_STATUS_LABELS, invoice_after_view
+from connector.logs import configure_logging
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
 
@@ -427,10 +429,21 @@ def cmd_worker(ctx, args) -> int:
             argv += ["--hostname", f"{args.name}@%h"]  # several workers on one machine need distinct names
         celery_app.worker_main(argv)
         return 0
-    from connector.tasks import run_embedded_worker
+    import signal
 
-    print(f"Sin REDIS_URL: sincronizando en este proceso cada {ctx.settings.sync_interval_seconds} s (Ctrl+C para salir).")
-    run_embedded_worker(ctx, interval=ctx.settings.sync_interval_seconds)
+    from connector.scheduler import EmbeddedScheduler, embedded_jobs
+
+    # The same schedule (and the same one-per-database lock) as `connector web` without Redis: with
+    # both running, one of them pulls and sweeps and the other stands by.
+    print(f"Sin REDIS_URL: sincronizando en este proceso cada {ctx.settings.sync_interval_seconds} s y "
+          f"reintentando lo pendiente cada {ctx.settings.sweep_interval_seconds} s (Ctrl+C para salir).", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    scheduler = EmbeddedScheduler(ctx, embedded_jobs(ctx.settings)).start()
+    try:
+        while scheduler.is_alive():
+            scheduler.join(1.0)
+    finally:
+        scheduler.stop()
     return 0
 
 
@@ -438,7 +451,8 @@ def cmd_beat(ctx, args) -> int:
     from connector.tasks import celery_app
 
     if not ctx.settings.uses_celery:
-        print("beat necesita REDIS_URL; sin él, «connector worker» ya sincroniza periódicamente.", file=sys.stderr)
+        print("beat necesita REDIS_URL; sin él, «connector web» (o «connector worker») ya sincroniza y reintenta "
+              "periódicamente.", file=sys.stderr)
         return 2
     # Beat's schedule file lives with the rest of the data, not in whatever directory it was started from.
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -491,18 +505,38 @@ def cmd_user_password(ctx, args) -> int:
 
 
 def cmd_web(ctx, args) -> int:
-    """Serve the admin UI (werkzeug's threaded server; put it behind a TLS proxy in production)."""
+    """Serve the admin UI: gunicorn in production, Werkzeug's server in sandbox/dev mode. Without
+    REDIS_URL the periodic pull and sweep run here too (connector/scheduler.py)."""
+    from admin_ui import create_app
+    from connector.scheduler import start_embedded_scheduler
+
+    hops = ctx.settings.trusted_proxies or (1 if args.behind_proxy else 0)
+    app = create_app(ctx, PROXY_FIX=hops)  # in the master: a bad setting stops here, in one line
+
+    def announce(url: str) -> None:
+        print(f"Panel web en {url}  (Ctrl+C para terminar)", flush=True)
+
+    if ctx.settings.mode == "production":
+        from admin_ui.server import serve_with_gunicorn
+
+        serve_with_gunicorn(app, ctx.settings, args.host, args.port, on_ready=announce,
+                            in_each_worker=lambda: start_embedded_scheduler(ctx))
+        return 0
+    import signal
+
     from werkzeug.serving import make_server
 
-    from admin_ui import create_app
-
-    app = create_app(ctx, PROXY_FIX=args.behind_proxy)
     server = make_server(args.host, args.port, app, threaded=True)
-    print(f"Panel web en http://{args.host}:{server.server_port}  (Ctrl+C para terminar)", flush=True)
+    # SIGTERM (a service manager, a container stop) ends like Ctrl+C: the schedule stops between jobs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stop_scheduler = start_embedded_scheduler(ctx)
+    announce(f"http://{args.host}:{server.server_port}")
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        if stop_scheduler is not None:
+            stop_scheduler()
     return 0
 
 
@@ -615,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("web", cmd_web, "servir el panel web")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--behind-proxy", action="store_true", help="confiar en X-Forwarded-* de un proxy TLS")
+    p.add_argument("--behind-proxy", action="store_true",
+                   help="confiar en X-Forwarded-* de un proxy TLS (como CONNECTOR_TRUSTED_PROXIES=1)")
     p = add("demo", cmd_demo, "demostración completa contra el sandbox local")
     p.add_argument("--orders", type=int, default=60)
     p.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
@@ -623,10 +658,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_problem(exc: ValidationError) -> str:
+    """The first invalid setting, in one line: "CONNECTOR_WEB_WORKERS: Input should be ... ('abc')"."""
+    first = exc.errors()[0]
+    name = ".".join(str(part) for part in first.get("loc", ())) or "configuración"
+    shown = f" ({first['input']!r})" if isinstance(first.get("input"), str | int | float) else ""
+    return f"la variable {name} no es válida: {first.get('msg', 'valor inválido')}{shown}."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("CONNECTOR_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         if args.command == "demo":
             return args.func(None, args)
@@ -636,6 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(ctx, args)
     except ConnectorError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a setting from the environment or .env that does not parse
+        print(f"error: {_setting_problem(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -39,8 +39,15 @@ class CredentialVault:
     def from_settings(cls, settings: Settings) -> CredentialVault:
         if settings.secret_keys is not None:
             keys = [k.strip() for k in settings.secret_keys.get_secret_value().split(",") if k.strip()]
-        else:
+        elif settings.generates_missing_keys:
             keys = [_load_or_create_key_file(settings.data_dir / "secret.key")]
+        else:
+            key_file = settings.data_dir / "secret.key"
+            found = f" (¿la de {key_file}?)" if key_file.exists() else ""
+            raise ConfigurationError(
+                f"En producción CONNECTOR_SECRET_KEYS debe venir del entorno{found}: crea una llave con "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' "
+                "(o usa CONNECTOR_MODE=dev para probar).")
         return cls(keys)
 
     def encrypt(self, credentials: dict[str, Any]) -> str:

@@ -182,9 +182,14 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     url, web = _serve_ui(ctx, sandbox, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
+    stop_scheduler = None
     try:
         if keep_running:
-            print("\nSandbox y panel corriendo; Ctrl+C para terminar.")
+            from connector.scheduler import start_embedded_scheduler
+
+            # Retries, orders waiting for the ERP and new sales go on by themselves while it runs.
+            stop_scheduler = start_embedded_scheduler(ctx)
+            print("\nSandbox y panel corriendo (sincroniza y reintenta solo); Ctrl+C para terminar.")
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
@@ -193,6 +198,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
             print("\n(Sin terminal interactiva: el panel se detiene al salir. Para dejarlo corriendo: "
                   "make demo-serve, o .venv/bin/connector demo --serve)")
     finally:
+        if stop_scheduler is not None:
+            stop_scheduler()
         web.shutdown()
     return 0 if after == before and not duplicates else 1
 

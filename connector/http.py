@@ -39,6 +39,7 @@ from connector.errors import (
     RateLimited,
     TransientError,
 )
+from connector.metrics import count_http_call
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +173,17 @@ class Requestor:
         try:
             response = self._client.request(method, path, **kwargs)
         except _NEVER_SENT as exc:
+            count_http_call(self.service, None)
             raise TransientError(
                 f"No se pudo conectar con {self.service}.", detail=f"{type(exc).__name__}: {exc}"
             ) from exc
         except httpx.TransportError as exc:  # read timeout, reset, protocol error: bytes may have landed
+            count_http_call(self.service, None)
             cls = TransientError if idempotent else AmbiguousOutcome
             raise cls(
                 f"{self.service} no respondió a tiempo.", detail=f"{type(exc).__name__}: {exc}"
             ) from exc
+        count_http_call(self.service, response.status_code)  # /metrics: calls by API and outcome
         self.rate_limit.observe(response)
         self._raise_for_status(response, idempotent)
         return response

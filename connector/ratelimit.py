@@ -151,6 +151,11 @@ class LocalBackend:
         with self._lock:
             self._states.setdefault(key, WindowState()).learn(self.clock(), reading)
 
+    def windows(self) -> tuple[float, list[WindowState]]:
+        """Every window this process knows, and the clock they are on (``/metrics`` reads them)."""
+        with self._lock:
+            return self.clock(), [WindowState(**asdict(state)) for state in self._states.values()]
+
 
 class RedisBackend:
     """Windows in Redis, shared by every worker process and machine, on the Redis server's clock.
@@ -229,6 +234,20 @@ class RedisBackend:
         except redis.RedisError as exc:
             self._warn(exc)
             return fallback()
+
+    def windows(self, limit: int = 10_000) -> tuple[float, list[WindowState]]:
+        """Every ERP user's window in Redis (up to ``limit``), on Redis's clock (``/metrics`` reads them)."""
+        names = []
+        for name in self.client.scan_iter(match=f"{self.prefix}window:*", count=500):
+            names.append(name)
+            if len(names) >= limit:
+                break
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for name in names:
+                pipe.hgetall(name)
+            (seconds, micros), *raws = pipe.execute()
+        return seconds + micros / 1e6, [_state_from(raw) for raw in raws if raw]
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}window:{key}"

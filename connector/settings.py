@@ -81,6 +81,20 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(12, validation_alias=AliasChoices("CONNECTOR_SESSION_MAX_HOURS"))
     http_timeout_seconds: float = Field(20.0, validation_alias=AliasChoices("CONNECTOR_HTTP_TIMEOUT"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
+    # text: one readable line per record; json: one JSON object per line (time, level, logger, message).
+    log_format: Literal["text", "json"] = Field("text", validation_alias=AliasChoices("CONNECTOR_LOG_FORMAT"))
+    # ``connector web`` in production: gunicorn processes, and threads per process (one request each).
+    # One process by default: the "sync now" progress and the sign-in throttle live in its memory.
+    web_workers: int = Field(1, ge=1, validation_alias=AliasChoices("CONNECTOR_WEB_WORKERS"))
+    web_threads: int = Field(8, ge=1, validation_alias=AliasChoices("CONNECTOR_WEB_THREADS"))
+    # How many reverse proxies in front of the web process to believe about the client address, the
+    # scheme (https) and the host (X-Forwarded-For/-Proto/-Host). 0: nobody's headers are believed.
+    trusted_proxies: int = Field(0, ge=0, validation_alias=AliasChoices("CONNECTOR_TRUSTED_PROXIES"))
+    # /metrics: with a token, only ``Authorization: Bearer <token>``; without one, only loopback clients.
+    metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("CONNECTOR_METRICS_TOKEN"))
+    # Without REDIS_URL, ``connector web`` runs the periodic pull and sweep itself (one loop per
+    # database: see connector/scheduler.py). False leaves that to ``connector worker``.
+    embedded_scheduler: bool = Field(True, validation_alias=AliasChoices("CONNECTOR_EMBEDDED_SCHEDULER"))
 
     @property
     def effective_database_url(self) -> str:
@@ -95,6 +109,13 @@ class Settings(BaseSettings):
 
     @property
     def allows_custom_api_urls(self) -> bool:
+        return self.mode in ("sandbox", "dev")
+
+    @property
+    def generates_missing_keys(self) -> bool:
+        """Sandbox/dev (and the demo) generate missing keys into files under ``data_dir``; production
+        takes them from the environment only, so a lost or unshared file never silently becomes a
+        new key (sessions signed out at random, credentials that no longer decrypt)."""
         return self.mode in ("sandbox", "dev")
 
 

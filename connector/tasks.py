@@ -13,7 +13,7 @@ import threading
 import time
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from connector.context import AppContext
 from connector.db import forget_connections_after_fork
@@ -24,6 +24,8 @@ from connector.dispatch import (
     mark_handled,
 )
 from connector.followup import run_followup
+from connector.logs import configure_logging, wants_json_logs
+from connector.metrics import http_calls
 from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -40,6 +42,7 @@ def worker_context() -> AppContext:
     with _context_lock:
         if _context is None:
             _context = AppContext.from_settings()
+            http_calls.share_through(_context.settings.redis_url)  # /metrics sums every worker's calls
         return _context
 
 
@@ -47,7 +50,15 @@ def worker_context() -> AppContext:
 def _own_connections_after_fork(**_kwargs) -> None:
     global _context
     forget_connections_after_fork()
+    http_calls.share_through(None)  # the parent's Redis connection is not this process's
     _context = None
+
+
+if wants_json_logs():
+    @setup_logging.connect
+    def _json_logs(loglevel=None, **_kwargs) -> None:
+        """Celery's worker and beat log through our JSON formatter instead of setting up their own."""
+        configure_logging(loglevel)
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"The browser tests need Chromium at {CHROMIUM}. Install Debian's package: "
-                    "apt-get install -y chromium (.ci/run does it before make test).", pytrace=False)
+                    "apt-get install -y chromium (make test's scripts/test-services does it when it may).", pytrace=False)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -48,11 +48,15 @@ def test_connecting_alegra_saves_it_and_only_a_masked_hint_comes_back(bare_clien
 
 
 def test_a_custom_api_address_is_refused_in_production(app, ui_ctx, ui_sandbox, bare_email):
+    from pydantic import SecretStr
+
     from admin_ui import create_app
     from tests.admin_ui.conftest import SellerClient
 
-    production = create_app(ui_ctx.__class__(settings=ui_ctx.settings.model_copy(update={"mode": "production"}),
-                                             db=ui_ctx.db, vault=ui_ctx.vault), TESTING=True)
+    production_settings = ui_ctx.settings.model_copy(update={"mode": "production",  # production needs its secret
+                                                              "web_secret": SecretStr("s3creto-de-la-web-largo")})
+    production = create_app(ui_ctx.__class__(settings=production_settings, db=ui_ctx.db, vault=ui_ctx.vault),
+                            TESTING=True)
     production.test_client_class = SellerClient
     client = production.test_client()
     client.get("/login")

@@ -3,8 +3,11 @@
 import re
 import stat
 
+import pytest
+
 from admin_ui import create_app, security
 from connector.context import AppContext
+from connector.errors import ConfigurationError
 from tests.admin_ui.conftest import PASSWORD, SellerClient, client_for
 from tests.conftest import make_settings
 
@@ -24,7 +27,8 @@ def test_anything_else_gets_a_secure_cookie(app, ui_ctx, bare_email, tmp_path):
     # Sandbox mode, but not on loopback: Secure (so this plain-http client never sends it back).
     response = client_for(app).get("/login", base_url="http://tienda.example.com")
     assert "Secure" in _session_cookie(response) and "HttpOnly" in _session_cookie(response)
-    production = create_app(AppContext(settings=make_settings(tmp_path, ui_ctx.db.url, mode="production"),
+    production = create_app(AppContext(settings=make_settings(tmp_path, ui_ctx.db.url, mode="production",
+                                                              web_secret="s3creto-de-la-web-que-es-largo"),
                                        db=ui_ctx.db, vault=ui_ctx.vault), TESTING=True)
     production.test_client_class = SellerClient
     client = production.test_client()
@@ -69,6 +73,54 @@ def test_the_web_secret_comes_from_settings_or_a_private_file(tmp_path):
     assert len(key) == 64 and path.read_text().strip() == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert security.load_secret_key(generated) == key  # generated once, then reused
+
+
+def test_production_never_generates_a_web_secret(tmp_path):
+    with pytest.raises(ConfigurationError, match="CONNECTOR_WEB_SECRET"):
+        security.load_secret_key(make_settings(tmp_path, "sqlite://", mode="production"))
+    assert not (tmp_path / "web.key").exists()
+
+
+def test_hsts_only_over_https(bare_client):
+    assert bare_client.get("/login", base_url="https://tienda.example.com").headers[
+        "Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in bare_client.get("/login").headers
+
+
+def _app_behind(ui_ctx, tmp_path, proxies: int):
+    settings = make_settings(tmp_path, ui_ctx.db.url, trusted_proxies=proxies)
+    return create_app(AppContext(settings=settings, db=ui_ctx.db, vault=ui_ctx.vault), TESTING=True)
+
+
+PROXIED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "tienda.co"}
+
+
+def test_a_trusted_proxy_says_https_and_who_the_client_is(ui_ctx, tmp_path):
+    app = _app_behind(ui_ctx, tmp_path, 1)
+
+    @app.get("/_seen")
+    def _seen():
+        from flask import request
+
+        return {"secure": request.is_secure, "client": request.remote_addr, "host": request.host}
+
+    response = app.test_client().get("/_seen", headers=PROXIED)
+    assert response.json == {"secure": True, "client": "203.0.113.9", "host": "tienda.co"}
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_without_trusted_proxies_forwarded_headers_are_ignored(ui_ctx, tmp_path):
+    app = _app_behind(ui_ctx, tmp_path, 0)
+
+    @app.get("/_seen")
+    def _seen():
+        from flask import request
+
+        return {"secure": request.is_secure, "client": request.remote_addr}
+
+    response = app.test_client().get("/_seen", headers=PROXIED)
+    assert response.json == {"secure": False, "client": "127.0.0.1"}
+    assert "Strict-Transport-Security" not in response.headers
 
 
 def test_safe_next():
