@@ -47,6 +47,13 @@ def _quantity(value: Decimal) -> str:
     return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
 
 
+def _order_dicts(ctx, orders) -> list[dict]:
+    from connector.services import credit_notes_of
+
+    notes = credit_notes_of(ctx, [o.id for o in orders])
+    return [{**_order_dict(o), "credit_notes": notes.get(o.id, [])} for o in orders]
+
+
 def _order_dict(order) -> dict:
     invoice = order.invoice
     return {
@@ -264,7 +271,7 @@ def cmd_sync(ctx, args) -> int:
 def cmd_orders_list(ctx, args) -> int:
     from connector.services import list_orders
 
-    orders = [_order_dict(o) for o in list_orders(ctx, args.account, states=args.state or None, limit=args.limit)]
+    orders = _order_dicts(ctx, list_orders(ctx, args.account, states=args.state or None, limit=args.limit))
     if args.json:
         _json(orders)
         return 0
@@ -278,7 +285,7 @@ def cmd_orders_show(ctx, args) -> int:
     from connector.services import get_order
 
     order = get_order(ctx, args.order_id, args.account)
-    data = _order_dict(order)
+    data = _order_dicts(ctx, [order])[0]
     data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
                         for e in order.activity]
     if args.json:
@@ -303,6 +310,10 @@ def cmd_orders_show(ctx, args) -> int:
             print(f"  pago registrado: {payment['amount']} en la cuenta {payment['account']} ({payment['at']})")
         elif invoice["payment_status"]:
             print(f"  pago: {invoice['payment_status']}")
+    for note in data["credit_notes"]:
+        print(f"  reembolso {note['refund_id']} de {note['refunded']}: {note['state']}"
+              + (f" — nota crédito {note['number']} por {note['amount']} ({note['type']}, {note['legal_status']})"
+                 if note["number"] else (f" — {note['note']}" if note["note"] else "")))
     for event in data["activity"]:
         print(f"  {event['at']:%Y-%m-%d %H:%M:%S} {event['actor']:12} {event['from'] or '':>12} → {event['to']:12} "
               f"{event['message']}")
@@ -312,7 +323,7 @@ def cmd_orders_show(ctx, args) -> int:
 def cmd_errors(ctx, args) -> int:
     from connector.services import error_queue
 
-    orders = [_order_dict(o) for o in error_queue(ctx, args.account)]
+    orders = _order_dicts(ctx, error_queue(ctx, args.account))
     if args.json:
         _json(orders)
         return 0
@@ -335,8 +346,8 @@ def cmd_mismatches(ctx, args) -> int:
     return 0
 
 
-def _print_invoiced(results: dict, as_json: bool) -> int:
-    rows = [_order_dict(o) for o in results.values()]
+def _print_invoiced(ctx, results: dict, as_json: bool) -> int:
+    rows = _order_dicts(ctx, list(results.values()))
     if as_json:
         _json(rows)
     else:
@@ -354,32 +365,62 @@ def cmd_map(ctx, args) -> int:
     if not args.json:
         print(f"SKU {mapping.sku_key} → {mapping.erp_item_name} ({mapping.erp_item_id}); "
               f"{len(results)} órdenes facturadas de nuevo.")
-    return _print_invoiced(results, args.json) if results else 0
+    return _print_invoiced(ctx, results, args.json) if results else 0
 
 
 def cmd_invoice(ctx, args) -> int:
     from connector.services import invoice_orders
 
-    return _print_invoiced(invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
+    return _print_invoiced(ctx, invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
 
 
 def cmd_retry(ctx, args) -> int:
     from connector.services import retry_error_queue
 
-    return _print_invoiced(retry_error_queue(ctx, args.account), args.json)
+    return _print_invoiced(ctx, retry_error_queue(ctx, args.account), args.json)
 
 
 def cmd_resend(ctx, args) -> int:
     from connector.services import invoice_orders
 
-    return _print_invoiced(invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
+    return _print_invoiced(ctx, invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
 
 
 def _followup_command(kind: str):
     def command(ctx, args) -> int:
         from connector.services import request_followups
 
-        return _print_invoiced(request_followups(ctx, args.order_ids, kind, account_ref=args.account), args.json)
+        return _print_invoiced(ctx, request_followups(ctx, args.order_ids, kind, account_ref=args.account), args.json)
+
+    return command
+
+
+def cmd_credit_notes_list(ctx, args) -> int:
+    from connector.services import list_refunds
+
+    rows = list_refunds(ctx, args.account, states=args.state or None)
+    if args.json:
+        _json(rows)
+        return 0
+    _table([[r["id"], r["channel"], r["external_id"], r["invoice"] or "-", r["refunded"], r["state"],
+             r["note"] or "-", r["number"] or "-", (r["reason"] or r["detail"] or "")[:40]] for r in rows],
+           ["id", "canal", "orden", "factura", "reembolso", "decisión", "nota", "número", "motivo"])
+    return 0
+
+
+def _decide_refunds(approve: bool):
+    def command(ctx, args) -> int:
+        from connector.services import decide_refunds
+
+        rows = decide_refunds(ctx, args.refund_ids, approve=approve, account_ref=args.account)
+        if args.json:
+            _json(rows)
+            return 0
+        for r in rows:
+            note = f"nota {r['number']} por {r['amount']}" if r["number"] else (r["note"] or r["state"])
+            print(f"reembolso {r['id']} (orden {r['external_id']}): {r['state']} — {note}"
+                  + (f" — {r['detail']}" if r["detail"] else ""))
+        return 0
 
     return command
 
@@ -627,6 +668,16 @@ def build_parser() -> argparse.ArgumentParser:
         "order_ids", type=int, nargs="+")
     add("deliver", _followup_command("delivery"), "enviar la factura al comprador (por el canal o por e-mail "
                                                   "del ERP)").add_argument("order_ids", type=int, nargs="+")
+    notes = sub.add_parser("credit-notes", help="notas crédito de reembolsos y cancelaciones").add_subparsers(
+        dest="sub", required=True)
+    p = add("list", cmd_credit_notes_list, "reembolsos y sus notas crédito (--state waiting_approval: por aprobar)",
+            notes)
+    p.add_argument("--state", action="append", choices=["before_invoice", "waiting_approval", "approved", "declined",
+                                                          "off"])
+    add("approve", _decide_refunds(True), "aprobar: se crea la nota crédito en el ERP (una vez)", notes).add_argument(
+        "refund_ids", type=int, nargs="+")
+    add("reject", _decide_refunds(False), "rechazar: no se crea nota crédito", notes).add_argument(
+        "refund_ids", type=int, nargs="+")
     add("followup", cmd_followup, "hacer ya lo pendiente tras las facturas: estado de la factura electrónica, "
                                   "entregas y pagos")
     p = add("reconcile", cmd_reconcile, "comparar las facturas del ERP con las registradas aquí (y reparar)")

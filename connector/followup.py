@@ -34,6 +34,7 @@ from connector.errors import ConfigurationError, ConnectorError, InvalidPayload
 from connector.invoice_builder import build_contact
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, RemoteWrite, utcnow
 from connector.outcomes import Outcome, outcome_of
+from connector.refunds import credit_note_action, plan_refunds_after_invoice
 from connector.remote_writes import DONE_UNKNOWN, NOT_DONE, OPEN_STATES, Remote, WriteAction, perform
 from connector.rules import InvoicingSettings, effective_settings
 from connector.states import OrderState, transition
@@ -48,7 +49,7 @@ _CHECK_STEPS = (1, 2, 4, 8, 16, 32, 64)
 _MAX_CHECK_SECONDS = 3600.0
 # Writes run in this order within one follow-up: the stamp first (everything waits for it), then
 # the payment, then the delivery.
-_KIND_ORDER = {"stamp": 0, "payment": 1, "delivery": 2}
+_KIND_ORDER = {"stamp": 0, "credit_note": 1, "payment": 2, "delivery": 3}
 
 
 # -- planning, when the invoice is recorded -------------------------------------------------------
@@ -85,6 +86,7 @@ def plan_after_invoice(session: Session, order: Order, erp: ERPConnection, invoi
         session.add(RemoteWrite(invoice=invoice, order_id=order.id, kind="delivery", via=delivery_via(order),
                                 marker=invoice.marker))
     session.flush()
+    plan_refunds_after_invoice(session, order, invoice, actor="reglas")
     schedule(session, invoice)
 
 
@@ -106,6 +108,8 @@ def _runnable(write: RemoteWrite, invoice: Invoice) -> bool:
         return invoice.legal_status in (L.NOT_ELECTRONIC, L.ACCEPTED, L.ACCEPTED_WITH_OBSERVATIONS)
     if write.kind == "payment":
         return invoice.status != "draft" and invoice.legal_status != L.PENDING
+    if write.kind == "credit_note":  # a note references an invoice the authority accepted (or a plain one)
+        return invoice.legal_status in (L.NOT_ELECTRONIC, L.ACCEPTED, L.ACCEPTED_WITH_OBSERVATIONS)
     return True
 
 
@@ -113,6 +117,14 @@ def _next_check_at(invoice: Invoice, base: float) -> datetime:
     step = _CHECK_STEPS[min(invoice.status_checks, len(_CHECK_STEPS) - 1)]
     seconds = min(_MAX_CHECK_SECONDS, base * step) if invoice.status_checks < len(_CHECK_STEPS) else _MAX_CHECK_SECONDS
     return (invoice.legal_checked_at or invoice.created_at or utcnow()) + timedelta(seconds=seconds)
+
+
+def _next_note_check_at(write: RemoteWrite, base: float | None) -> datetime:
+    if base is None:
+        return utcnow()
+    checks = int(write.result.get("checks") or 0)
+    step = _CHECK_STEPS[min(checks, len(_CHECK_STEPS) - 1)]
+    return (write.finished_at or utcnow()) + timedelta(seconds=min(_MAX_CHECK_SECONDS, base * step))
 
 
 def schedule(session: Session, invoice: Invoice, check_base: float | None = None) -> None:
@@ -123,6 +135,8 @@ def schedule(session: Session, invoice: Invoice, check_base: float | None = None
     if invoice.legal_status == L.PENDING:
         times.append(_next_check_at(invoice, check_base) if check_base is not None else utcnow())
     for write in invoice.writes:
+        if write.kind == "credit_note" and write.state == "done" and write.result.get("legal_status") == L.PENDING:
+            times.append(_next_note_check_at(write, check_base))
         if write.state not in OPEN_STATES or not _runnable(write, invoice):
             continue
         if write.state == "sending":
@@ -185,6 +199,7 @@ def run_followup(ctx: AppContext, invoice_id: int, *, actor: str = "seguimiento"
         outcome = check_legal_status(ctx, invoice_id, actor=actor)
     for write_id in _due_write_ids(ctx, invoice_id):
         outcome = run_write(ctx, write_id, actor=actor)
+    check_credit_notes(ctx, invoice_id, actor=actor)
     with ctx.db.transaction() as session:
         invoice = session.get(Invoice, invoice_id)
         schedule(session, invoice, ctx.settings.legal_status_check_seconds)
@@ -249,6 +264,40 @@ def check_legal_status(ctx: AppContext, invoice_id: int, *, actor: str = "seguim
         return now.value
 
 
+def check_credit_notes(ctx: AppContext, invoice_id: int, *, actor: str = "seguimiento") -> None:
+    """Follow the e-invoice status of the invoice's credit notes, like the invoice's own."""
+    base = ctx.settings.legal_status_check_seconds
+    with ctx.db.session() as session:
+        invoice = session.get(Invoice, invoice_id)
+        due = [(w.id, w.result.get("erp_id")) for w in invoice.writes
+               if w.kind == "credit_note" and w.state == "done" and w.result.get("legal_status") == L.PENDING
+               and w.result.get("erp_id") and _next_note_check_at(w, base) <= utcnow()]
+        erp = session.get(ERPConnection, invoice.erp_connection_id)
+        session.commit()
+    if not due:
+        return
+    adapter = ctx.erp_adapter(erp)
+    authority = getattr(adapter, "tax_authority", None) or "La autoridad tributaria"
+    for write_id, note_id in due:
+        try:
+            note = adapter.get_credit_note(str(note_id))
+        except ConnectorError:
+            note = None
+        with ctx.db.transaction() as session:
+            write = session.get(RemoteWrite, write_id)
+            result = dict(write.result)
+            result["checks"] = int(result.get("checks") or 0) + 1
+            if note is not None:
+                result["legal_status"] = LegalStatus(note.legal_status).value
+                result["cufe"] = note.cufe or result.get("cufe")
+                if LegalStatus(note.legal_status).is_final:
+                    verdict = "aceptó" if LegalStatus(note.legal_status).is_accepted else "rechazó"
+                    reasons = " ".join(note.legal_reasons)
+                    _note(session, write.order_id, f"{authority} {verdict} la nota crédito {note.number or note_id}"
+                                                   + (f": {reasons}" if reasons else "."), actor)
+            write.result = result
+
+
 # -- the writes -----------------------------------------------------------------------------------
 
 
@@ -273,6 +322,11 @@ def run_write(ctx: AppContext, write_id: int, *, actor: str = "seguimiento") -> 
             _note(session, order.id, _MESSAGES[write.kind]["failed"].format(detail=exc.user_message), actor)
             session.commit()
             return "failed"
+        if isinstance(action, str):  # nothing to write, and why
+            write.state, write.detail, write.finished_at, write.next_attempt_at = "skipped", action, utcnow(), None
+            _note(session, order.id, _MESSAGES[write.kind]["skipped"].format(detail=action), actor)
+            session.commit()
+            return "skipped"
         kind, order_id = write.kind, order.id
         session.commit()
     state = perform(ctx, write_id, action)
@@ -294,6 +348,10 @@ _MESSAGES: dict[str, dict[str, str]] = {
                  "failed": "No se pudo entregar la factura al comprador: {detail}",
                  "uncertain": "No se sabe si la factura llegó al comprador: {detail}",
                  "skipped": "No se envía la factura al comprador: {detail}"},
+    "credit_note": {"done": "Nota crédito {number} creada en el ERP por {amount}.",
+                    "failed": "No se pudo crear la nota crédito: {detail}",
+                    "uncertain": "No se sabe si la nota crédito quedó creada: {detail}",
+                    "skipped": "No se crea la nota crédito: {detail}"},
     "payment": {"done": "Pago de {amount} registrado en el ERP (cuenta {account}).",
                 "failed": "No se pudo registrar el pago en el ERP: {detail}",
                 "uncertain": "No se sabe si el pago quedó registrado: {detail}",
@@ -306,7 +364,8 @@ def _described(write: RemoteWrite) -> dict[str, Any]:
     where = ("adjunta a la orden en el canal" if write.via == InvoiceDelivery.CHANNEL
              else f"por e-mail a {', '.join(result.get('emails', []))}" if result.get("emails")
              else "por e-mail")
-    return {"where": where, "amount": result.get("amount", ""), "account": result.get("account", "")}
+    return {"where": where, "amount": result.get("amount", ""), "account": result.get("account", ""),
+            "number": result.get("number") or result.get("erp_id") or ""}
 
 
 def _skip_reason(ctx: AppContext, write: RemoteWrite, order: Order, settings: InvoicingSettings | None) -> str | None:
@@ -327,7 +386,7 @@ def _canonical(order: Order):
 
 
 def _action_for(ctx: AppContext, session: Session, write: RemoteWrite, invoice: Invoice, order: Order,
-                erp: ERPConnection, settings: InvoicingSettings | None) -> WriteAction:
+                erp: ERPConnection, settings: InvoicingSettings | None) -> WriteAction | str:
     adapter = ctx.erp_adapter(erp)
     erp_id = invoice.erp_id
     if write.kind == "stamp":
@@ -343,6 +402,8 @@ def _action_for(ctx: AppContext, session: Session, write: RemoteWrite, invoice: 
         return WriteAction(send=stamp, read=stamped)
     if write.kind == "payment":
         return _payment_action(adapter, write, invoice, order, settings)
+    if write.kind == "credit_note":
+        return credit_note_action(ctx, session, write, invoice, order, erp, settings)
     if write.kind == "delivery":
         canonical = _canonical(order)
         if write.via == InvoiceDelivery.CHANNEL:
@@ -379,7 +440,7 @@ def _payment_action(adapter, write: RemoteWrite, invoice: Invoice, order: Order,
     if settings is None or not settings.payment_account_id:
         raise ConfigurationError("Para registrar el pago elige la cuenta bancaria o caja donde entra el dinero.")
     account, method, erp_id = settings.payment_account_id, settings.payment_account_method, invoice.erp_id
-    contact_id = _contact_id_of(order)
+    contact_id = contact_id_of(order)
 
     def paid() -> Remote:
         seen = adapter.get_invoice(erp_id)
@@ -403,7 +464,7 @@ def _payment_action(adapter, write: RemoteWrite, invoice: Invoice, order: Order,
     return WriteAction(send=pay, read=paid, read_first=True)
 
 
-def _contact_id_of(order: Order) -> str | None:
+def contact_id_of(order: Order) -> str | None:
     attempts = [a for a in order_attempts(order) if a.outcome == "created" and a.contact_id]
     return attempts[-1].contact_id if attempts else None
 
@@ -444,7 +505,7 @@ def resend_rejected(ctx: AppContext, order_id: int, *, actor: str = "cli") -> st
         invoice = order.invoice
         erp = session.get(ERPConnection, invoice.erp_connection_id)
         settings = settings_of(order, erp)
-        contact_id = _contact_id_of(order)
+        contact_id = contact_id_of(order)
         session.commit()
     adapter = ctx.erp_adapter(erp)
     if settings is not None and contact_id and order.canonical is not None:

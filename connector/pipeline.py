@@ -46,6 +46,7 @@ from connector.models import (
     OrderLine,
     utcnow,
 )
+from connector.refunds import note_refunds
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
 from mapping.catalog import catalog_age, fetch_catalog, replace_catalog
@@ -98,6 +99,7 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
             transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc}")
         return outcome
     _copy_canonical(order, canonical)
+    note_refunds(session, order, canonical, actor=f"sync:{connection.kind}")
     if order.state not in SETTLED_STATES and order.state != S.RECEIVED:
         transition(session, order, S.RECEIVED, "La orden cambió en el canal; se evalúa de nuevo.")
     return outcome

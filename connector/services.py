@@ -3,6 +3,7 @@ in either of them."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from channels.registry import channel_class
+from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.crypto import mask
 from connector.errors import ConfigurationError, ConnectorError, NotFound
@@ -22,15 +24,21 @@ from connector.models import (
     ERPConnection,
     Order,
     OrderLine,
+    Refund,
     SkuMapping,
     SkuMismatch,
     utcnow,
 )
-from connector.pipeline import CatalogRefreshes, process_order
+from connector.pipeline import CatalogRefreshes, process_order, store_pulled_order
+from connector.refunds import approve as approve_refund
+from connector.refunds import credit_notes_by_order
+from connector.refunds import decline as decline_refund
 from connector.rules import InvoicingSettings, effective_settings, parse_setting_assignments
 from connector.states import ERROR_QUEUE_STATES, SETTLED_STATES, OrderState, transition
 from erp.registry import erp_class
 from mapping.catalog import fetch_catalog, get_cached_item, replace_catalog, search_cached_items
+
+log = logging.getLogger(__name__)
 
 
 class NotFoundLocally(ConnectorError):
@@ -394,6 +402,12 @@ def error_queue(ctx: AppContext, account_ref=None) -> list[Order]:
     return list_orders(ctx, account_ref, states=[s.value for s in ERROR_QUEUE_STATES])
 
 
+def credit_notes_of(ctx: AppContext, order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The refunds and credit notes of these orders (callers got the orders from this account)."""
+    with ctx.db.session() as session:
+        return credit_notes_by_order(session, order_ids)
+
+
 def get_order(ctx: AppContext, order_id: int, account_ref=None) -> Order:
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
@@ -415,9 +429,32 @@ def invoice_orders(ctx: AppContext, order_ids: list[int], *, account_ref=None, a
         if order.state == OrderState.REJECTED:  # the e-invoice was rejected and the cause fixed: send it again
             resend_rejected(ctx, order_id, actor=actor)
         elif order.state not in SETTLED_STATES:
-            process_order(ctx, order_id, manual=True, actor=actor, refreshes=refreshes)
+            # Read the order again first: one cancelled since the last pull is not invoiced by a click.
+            cancelled = _reread_from_channel(ctx, order_id) == OrderStatus.CANCELLED
+            process_order(ctx, order_id, manual=not cancelled, actor=actor, refreshes=refreshes)
         results[order_id] = get_order(ctx, order_id, account_ref)
     return results
+
+
+def _reread_from_channel(ctx: AppContext, order_id: int) -> str | None:
+    """Fetch one order from its channel and store what changed; returns its (normalised) status. When
+    the channel cannot be read now, the stored order is used as it is (the click still works)."""
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+        connection = order.channel_connection
+        try:
+            adapter = ctx.channel_adapter(connection)
+        except ConnectorError:
+            return order.status
+        try:
+            store_pulled_order(session, connection, adapter, adapter.fetch_order(order.external_id))
+            session.commit()
+        except ConnectorError as exc:
+            session.rollback()
+            log.info("order %s: could not re-read it from the channel before invoicing: %s", order_id, exc)
+        finally:
+            adapter.close()
+        return session.get(Order, order_id).status
 
 
 FOLLOWUP_KINDS = {"stamp": "emitir la factura electrónica", "payment": "registrar el pago",
@@ -451,6 +488,52 @@ def _require_payment_account(ctx: AppContext, order: Order) -> None:
         settings = effective_settings(erp.settings, channel.settings_overrides)
     if not settings.payment_account_id:
         raise ConfigurationError("Para registrar el pago elige primero la cuenta bancaria o caja donde entra el dinero.")
+
+
+def list_refunds(ctx: AppContext, account_ref=None, *, states: list[str] | None = None,
+                 limit: int = 500) -> list[dict[str, Any]]:
+    """The account's refunds with their credit notes, newest first ("Notas crédito por aprobar" is
+    ``states=["waiting_approval"]``)."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        query = select(Refund).where(Refund.account_id == account.id)
+        if states:
+            query = query.where(Refund.state.in_(states))
+        rows = []
+        for refund in session.scalars(query.order_by(Refund.id.desc()).limit(limit)):
+            order = refund.order
+            view = next(n for n in credit_notes_by_order(session, [order.id])[order.id] if n["id"] == refund.id)
+            rows.append({**view, "order_id": order.id, "external_id": order.external_id,
+                         "channel": order.channel_connection.kind, "buyer": order.buyer_name,
+                         "invoice": order.invoice.number if order.invoice else None, "reason": refund.reason,
+                         "currency": order.currency})
+        return rows
+
+
+def decide_refunds(ctx: AppContext, refund_ids: list[int], *, approve: bool, account_ref=None,
+                   actor: str = "cli") -> list[dict[str, Any]]:
+    """Approve (the credit note is created in the ERP, once) or decline refunds waiting for approval."""
+    invoices = set()
+    with ctx.db.transaction() as session:
+        account = find_account(session, account_ref)
+        for refund_id in refund_ids:
+            refund = session.get(Refund, refund_id)
+            if refund is None or refund.account_id != account.id:
+                raise NotFoundLocally(f"No existe el reembolso {refund_id} en esta cuenta.")
+            if refund.state not in ("waiting_approval", "declined", "off") or (not approve and refund.state != "waiting_approval"):
+                raise ConfigurationError(f"El reembolso {refund_id} no está por aprobar ({refund.state}).")
+            order = refund.order
+            invoice = order.invoice
+            if invoice is None:
+                raise ConfigurationError(f"La orden {order.id} no tiene factura: no hay nada que acreditar.")
+            if approve:
+                approve_refund(session, order, invoice, refund, actor=actor)
+                invoices.add(invoice.id)
+            else:
+                decline_refund(session, order, refund, actor=actor)
+    for invoice_id in invoices:
+        run_followup(ctx, invoice_id, actor=actor)
+    return [r for r in list_refunds(ctx, account_ref) if r["id"] in set(refund_ids)]
 
 
 def invoice_pdf_url(ctx: AppContext, order_id: int, account_ref=None) -> str:
