@@ -1,5 +1,5 @@
 """The Alegra ERP adapter: catalog, settings lists, contacts, invoices and what follows them (e-invoice
-status, stamping, PDF, e-mail, payments) over Alegra's REST API v1."""
+status, stamping, PDF, e-mail, payments, credit notes) over Alegra's REST API v1."""
 
 from __future__ import annotations
 
@@ -24,12 +24,16 @@ from erp.alegra.client import (
     build_requestor,
     read_window,
 )
+from erp.alegra.countries import country_profile
+from erp.alegra.credit_notes import credit_note_payload, parse_credit_note
 from erp.alegra.documents import fetch_pdf
 from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
 from erp.base import (
     CatalogItem,
     Choice,
     ContactDraft,
+    CreditNoteDraft,
+    CreditNoteResult,
     ERPOptions,
     InvoiceDocument,
     InvoiceDraft,
@@ -39,11 +43,6 @@ from erp.base import (
 )
 
 log = logging.getLogger(__name__)
-
-
-# How sellers of each Alegra country call their tax authority (the order's trail names it).
-TAX_AUTHORITIES = {"CO": "La DIAN", "MX": "El SAT", "PE": "La SUNAT", "PA": "La DGI", "CR": "Hacienda",
-                   "DO": "La DGII", "AR": "ARCA"}
 
 
 class AlegraAdapter:
@@ -81,7 +80,8 @@ class AlegraAdapter:
             raise ConfigurationError(f"Falta {missing} de Alegra: complétalo en la conexión con Alegra.")
         self.options = options or ERPOptions()
         self.country = str(credentials.get("country") or "CO").strip().upper()
-        self.tax_authority = TAX_AUTHORITIES.get(self.country, "La autoridad tributaria")
+        self.profile = country_profile(self.country)
+        self.tax_authority = self.profile.tax_authority
         # Standalone (tests, one-off scripts): a window of its own. The connector passes the shared one.
         self.rate_limit = rate_limit or SharedRateLimit(LocalBackend(clock=clock), f"alegra:{email.lower()}",
                                                         RATE_LIMIT_PER_MINUTE, read_window, sleep=sleep)
@@ -197,22 +197,12 @@ class AlegraAdapter:
         Assumption: Alegra's documented list filter is ``date`` (one exact day) plus ``client_id``; we
         query the three days one by one rather than rely on undocumented range filters.
         """
-        for day in (around, around - timedelta(days=1), around + timedelta(days=1)):
-            filters: dict[str, Any] = {"date": day.isoformat()}
-            if contact_id:
-                filters["client_id"] = contact_id
-            for raw in self._iter_list("/invoices", **filters):
-                if marker in str(raw.get("observations") or ""):
-                    return invoice_parsing.parse_invoice(raw)
-        return None
+        raw = self._find_by_marker("/invoices", marker, contact_id=contact_id, around=around)
+        return invoice_parsing.parse_invoice(raw) if raw is not None else None
 
     def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
         """Every invoice dated ``start``..``end`` (inclusive), day by day (the documented ``date`` filter)."""
-        day = start
-        while day <= end:
-            for raw in self._iter_list("/invoices", date=day.isoformat()):
-                yield invoice_parsing.parse_invoice(raw)
-            day += timedelta(days=1)
+        return map(invoice_parsing.parse_invoice, self._iter_days("/invoices", start, end))
 
     # -- after the invoice -------------------------------------------------------------------
     # Writes here are never re-sent by the requestor on an ambiguous answer (AmbiguousOutcome): the
@@ -285,7 +275,54 @@ class AlegraAdapter:
                                  detail=repr(raw)[:300])
         return raw
 
+    # -- credit notes ------------------------------------------------------------------------
+    # Like invoices: POSTed once (AmbiguousOutcome means search for the marker before any repeat).
+
+    def credit_note_types(self) -> list[Choice]:
+        """The credit-note types of the account's country (:mod:`erp.alegra.countries`); ``extra["use"]``
+        marks the default type to void a whole invoice (``"full"``) or reduce it (``"partial"``)."""
+        return [t.as_choice() for t in self.profile.credit_note_types]
+
+    def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
+        """``POST /credit-notes`` once, linked to ``draft.invoice_erp_id`` with ``draft.amount``."""
+        payload = credit_note_payload(draft, self.profile)
+        return parse_credit_note(self.requestor.post("/credit-notes", json=payload).json())
+
+    def find_credit_note_by_marker(self, marker: str, *, contact_id: str | None,
+                                   around: date) -> CreditNoteResult | None:
+        """The credit note whose ``observations`` contain ``marker``, dated ``around`` ± 1 day (searched
+        like :meth:`find_invoice_by_marker`)."""
+        raw = self._find_by_marker("/credit-notes", marker, contact_id=contact_id, around=around)
+        return parse_credit_note(raw) if raw is not None else None
+
+    def get_credit_note(self, erp_id: str) -> CreditNoteResult:
+        """``GET /credit-notes/{id}``: the note with its e-invoice status as Alegra has it now."""
+        return parse_credit_note(self.requestor.get(f"/credit-notes/{_path_id(erp_id)}").json())
+
+    def iter_credit_notes(self, start: date, end: date) -> Iterator[CreditNoteResult]:
+        """Every credit note dated ``start``..``end`` (inclusive), day by day."""
+        return map(parse_credit_note, self._iter_days("/credit-notes", start, end))
+
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _find_by_marker(self, path: str, marker: str, *, contact_id: str | None,
+                        around: date) -> dict[str, Any] | None:
+        """The first record of ``path`` dated ``around``, the day before or the day after (in that order),
+        for ``contact_id`` when known, whose ``observations`` contain ``marker``."""
+        for day in (around, around - timedelta(days=1), around + timedelta(days=1)):
+            filters: dict[str, Any] = {"date": day.isoformat()}
+            if contact_id:
+                filters["client_id"] = contact_id
+            for raw in self._iter_list(path, **filters):
+                if marker in str(raw.get("observations") or ""):
+                    return raw
+        return None
+
+    def _iter_days(self, path: str, start: date, end: date) -> Iterator[dict[str, Any]]:
+        day = start
+        while day <= end:
+            yield from self._iter_list(path, date=day.isoformat())
+            day += timedelta(days=1)
 
     def _iter_list(self, path: str, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every record of a list endpoint, ``start``/``limit`` pages of 30 (Alegra's maximum)."""
