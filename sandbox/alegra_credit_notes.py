@@ -13,7 +13,8 @@ What a note must satisfy (else a 400 in Alegra's ``{"message", "code"}`` envelop
 * an ``amount`` (default: the note's total) above zero, not above the note's total, and not above the
   invoice's total minus what earlier notes took off it.
 
-``stamp.generateStamp`` emits the note like an invoice (waiting for the authority, then its answer after
+``stamp.generateStamp`` needs an invoice the authority accepted (the note references its CUFE), and
+emits the note like an invoice (waiting for the authority, then its answer after
 ``Knobs.stamp_answer_delay``; no random numbering rejection for notes). Numbers are ``NC-1``, ``NC-2``...
 Every write runs under :func:`sandbox.knobs.faulty_write`. The notes are kept in
 ``AlegraState.credit_notes``; :class:`CreditNoteRecords` gives tests and the chaos oracle their view.
@@ -40,7 +41,7 @@ from sandbox.alegra_http import (
     ref_id,
 )
 from sandbox.alegra_invoices import TEXT_LIMIT, invoice_line
-from sandbox.alegra_stamps import StampLedger
+from sandbox.alegra_stamps import ACCEPTED, ACCEPTED_WITH_OBSERVATIONS, StampLedger
 from sandbox.catalog import BOGOTA
 from sandbox.knobs import Knobs, faulty_write
 
@@ -92,6 +93,17 @@ def _linked_invoice(state: AlegraState, body: dict[str, Any], client_id: int) ->
     return invoice, linked[0].get("amount")
 
 
+def _check_stampable_against(state: AlegraState, invoice: dict[str, Any]) -> None:
+    """An electronic note references the CUFE of an e-invoice the authority accepted: a plain invoice, one
+    still waiting for its answer, or a rejected one cannot take an electronic note."""
+    state.settle_stamps()
+    legal_status = (invoice.get("stamp") or {}).get("legalStatus")
+    if legal_status not in (ACCEPTED, ACCEPTED_WITH_OBSERVATIONS):
+        number = invoice["numberTemplate"].get("fullNumber") or invoice["id"]
+        why = "no es una factura electrónica" if legal_status is None else "no ha sido aceptada por la DIAN"
+        raise AlegraError(400, f"La factura {number} {why}: no se puede emitir su nota crédito electrónica", 5012)
+
+
 def _check_items_of_invoice(invoice: dict[str, Any], lines: list[dict[str, Any]],
                             notes: list[dict[str, Any]]) -> None:
     """Every line is an item of the invoice, in no more than what is still creditable of it."""
@@ -141,6 +153,9 @@ def store_credit_note(state: AlegraState, body: dict[str, Any], knobs: Knobs) ->
     if client is None:
         raise AlegraError(400, "El cliente indicado no existe", 3003)
     invoice, raw_amount = _linked_invoice(state, body, client["id"])
+    wants_stamp = isinstance(body.get("stamp"), dict) and bool(body["stamp"].get("generateStamp"))
+    if wants_stamp:
+        _check_stampable_against(state, invoice)
     raw_items = body.get("items")
     if not isinstance(raw_items, list) or not raw_items:
         raise AlegraError(400, "La nota crédito debe tener al menos un ítem", 3005)
@@ -166,7 +181,7 @@ def store_credit_note(state: AlegraState, body: dict[str, Any], knobs: Knobs) ->
         "numberTemplate": {"prefix": NUMBER_PREFIX, "number": str(number), "fullNumber": f"{NUMBER_PREFIX}{number}"},
         "stamp": None,
     }
-    if isinstance(body.get("stamp"), dict) and body["stamp"].get("generateStamp"):
+    if wants_stamp:
         state.credit_note_stamps.emit(note, state.contacts.get(client["id"]),
                                       answer_delay=knobs.stamp_answer_delay, reject_share=0.0)
     # Alegra's accounting: the note pays off what is still owed first; what the buyer already paid

@@ -64,8 +64,8 @@ def post_raw(served, body: dict) -> httpx.Response:
 
 
 def test_a_full_note_voids_the_invoice_is_numbered_and_stamped_then_accepted(served, adapter):
-    served.knobs.update({"stamp_answer_delay": 0.3})
     invoice, contact_id = invoiced(adapter, "[ML-600]")
+    served.knobs.update({"stamp_answer_delay": 0.3})
     created = adapter.create_credit_note(note(invoice, contact_id, "[ML-600-C]", stamp=True))
     assert (created.number, created.total, created.invoice_erp_ids) == ("NC-1", invoice.total, (invoice.erp_id,))
     assert created.legal_status is LegalStatus.PENDING and len(created.cufe or "") == 96
@@ -90,6 +90,26 @@ def test_a_note_without_stamp_is_a_plain_document(served, adapter):
                                               amount=str(CAFE_WITH_TAX), note_type="PARTIALL_DEVOLUTION"))
     assert (created.legal_status, created.cufe, created.total) == (LegalStatus.NOT_ELECTRONIC, None, CAFE_WITH_TAX)
     assert served.state.credit_note_stamp_count(int(created.erp_id)) == 0
+
+
+def test_an_electronic_note_needs_an_invoice_the_authority_accepted(served, adapter):
+    served.knobs.update({"stamp_answer_delay": 30.0})
+    pending, contact_id = invoiced(adapter, "[ML-620]")
+    with pytest.raises(PermanentRejection, match="no ha sido aceptada por la DIAN"):
+        adapter.create_credit_note(note(pending, contact_id, "[ML-620-C]", stamp=True))
+    served.knobs.update({"stamp_answer_delay": 0.0})
+    rejected, no_email_id = invoiced(adapter, "[ML-621]", replace(ZAPATA, email=None))
+    assert adapter.get_invoice(rejected.erp_id).legal_status is LegalStatus.REJECTED
+    with pytest.raises(PermanentRejection, match="no ha sido aceptada por la DIAN"):
+        adapter.create_credit_note(note(rejected, no_email_id, "[ML-621-C]", stamp=True))
+    plain, _ = invoiced(adapter, "[ML-622]", stamp=False)
+    with pytest.raises(PermanentRejection, match="no es una factura electrónica"):
+        adapter.create_credit_note(note(plain, contact_id, "[ML-622-C]", stamp=True))
+    assert served.state.credit_notes == []
+    # without a stamp, a note may credit any of them
+    for invoice, client in ((pending, contact_id), (rejected, no_email_id), (plain, contact_id)):
+        adapter.create_credit_note(note(invoice, client, f"[ML-62x-{invoice.erp_id}]"))
+    assert len(served.state.credit_notes) == 3 and served.state.credit_note_stamps.emitted == {}
 
 
 # -- the invoice and its client ---------------------------------------------------------------------------
