@@ -88,9 +88,9 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
     ``emails_sent``, and use :meth:`invoices_for_marker` and :meth:`item_id_for_barcode`. The records of
     what happened after the invoice (for the chaos oracle): :meth:`stamp_count`, :meth:`emails_for`,
     :meth:`payments_for`, :meth:`invoice` (e-invoice status settled) and :meth:`records` (all of them,
-    also served at ``GET /_sandbox/records``). Credit notes: ``credit_notes`` (dicts as answered),
-    :meth:`credit_notes_for`, :meth:`credit_note`, :meth:`credit_note_stamp_count` and ``records()["credit_notes"]``
-    (:mod:`sandbox.alegra_credit_notes`).
+    also served at ``GET /_sandbox/records``). Credit notes (:mod:`sandbox.alegra_credit_notes`):
+    ``credit_notes`` (dicts as answered), :meth:`credit_notes_for`, :meth:`credit_notes_for_marker`,
+    :meth:`credit_note`, :meth:`credit_note_stamp_count` and ``records()["credit_notes"]``.
     """
 
     users: dict[str, str]

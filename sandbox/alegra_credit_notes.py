@@ -221,6 +221,12 @@ class CreditNoteRecords:
             return [copy.deepcopy(n) for n in self.credit_notes
                     if any(link["id"] == int(invoice_id) for link in n["invoices"])]
 
+    def credit_notes_for_marker(self, marker: str) -> list[dict[str, Any]]:
+        """Copies of every note whose ``observations`` contain ``marker`` (exactly-once checks)."""
+        with self.lock:
+            self.settle_credit_note_stamps()
+            return [copy.deepcopy(n) for n in self.credit_notes if marker in (n.get("observations") or "")]
+
     def credit_note_stamp_count(self, note_id: int) -> int:
         """How many fiscal documents were emitted for the note (at most one)."""
         with self.lock:

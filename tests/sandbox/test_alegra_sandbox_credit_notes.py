@@ -275,6 +275,7 @@ def test_a_dropped_answer_after_commit_is_ambiguous_and_the_marker_finds_the_not
     served.knobs.update({"reset_after_commit_rate": 0.0})
     found = adapter.find_credit_note_by_marker("[ML-614-C]", contact_id=contact_id, around=date(2026, 11, 9))
     assert found is not None and len(served.state.credit_notes_for(int(invoice.erp_id))) == 1
+    assert [n["id"] for n in served.state.credit_notes_for_marker("[ML-614-C]")] == [int(found.erp_id)]
 
 
 def test_a_500_or_429_before_the_write_writes_nothing_and_maintenance_is_transient(served, adapter):
