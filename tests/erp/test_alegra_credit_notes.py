@@ -198,6 +198,11 @@ def test_an_answer_that_is_not_a_note_is_invalid(raw):
         parse_credit_note(raw)
 
 
+def test_a_notes_code_is_read_as_cufe_or_cude():
+    assert parse_credit_note({"id": 7, "total": 10, "stamp": {"legalStatus": "STAMPED_AND_ACCEPTED",
+                                                               "cude": "e41b"}}).cufe == "e41b"
+
+
 def test_a_note_linked_to_several_invoices_lists_each_once():
     result = parse_credit_note({"id": 7, "total": 10, "invoices": [{"id": 1}, {"id": "2"}, {"id": 1}, 3]})
     assert result.invoice_erp_ids == ("1", "2", "3")
