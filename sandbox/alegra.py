@@ -8,7 +8,7 @@ Alegra-style error envelopes, invoice totals computed the way Alegra does, and t
 Split along its seams: :mod:`sandbox.alegra_http` (error envelope, readers, lists),
 :mod:`sandbox.alegra_invoices` (creating an invoice), :mod:`sandbox.alegra_stamps` (the e-invoice and
 the tax authority's answer) and :mod:`sandbox.alegra_documents` (stamp, PDF, e-mail, bank accounts,
-payments, and the records the chaos oracle reads).
+payments, and the records the chaos oracle reads) and :mod:`sandbox.alegra_credit_notes` (credit notes).
 
 Item shapes (the adapter's parser also accepts other readings, see ``erp/alegra/parsing.py``)::
 
@@ -36,6 +36,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from sandbox.alegra_credit_notes import CreditNoteRecords, install_credit_note_routes
 from sandbox.alegra_documents import (
     BANK_ACCOUNTS,
     AlegraRecords,
@@ -80,14 +81,16 @@ def _slug(text: str) -> str:
 
 
 @dataclass
-class AlegraState(AlegraRecords):
+class AlegraState(CreditNoteRecords, AlegraRecords):
     """Everything the fake Alegra knows. Thread-safe: every access holds ``lock``.
 
     Tests read ``invoices`` (dicts as answered), ``contacts``, ``requests`` ("GET /items" -> count) and
     ``emails_sent``, and use :meth:`invoices_for_marker` and :meth:`item_id_for_barcode`. The records of
     what happened after the invoice (for the chaos oracle): :meth:`stamp_count`, :meth:`emails_for`,
     :meth:`payments_for`, :meth:`invoice` (e-invoice status settled) and :meth:`records` (all of them,
-    also served at ``GET /_sandbox/records``).
+    also served at ``GET /_sandbox/records``). Credit notes (:mod:`sandbox.alegra_credit_notes`):
+    ``credit_notes`` (dicts as answered), :meth:`credit_notes_for`, :meth:`credit_notes_for_marker`,
+    :meth:`credit_note`, :meth:`credit_note_stamp_count` and ``records()["credit_notes"]``.
     """
 
     users: dict[str, str]
@@ -104,6 +107,8 @@ class AlegraState(AlegraRecords):
     bank_accounts: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(BANK_ACCOUNTS))
     payments: list[dict[str, Any]] = field(default_factory=list)  # as POST /payments answers them
     stamps: StampLedger = field(default_factory=StampLedger)
+    credit_notes: list[dict[str, Any]] = field(default_factory=list)  # as POST /credit-notes answers them
+    credit_note_stamps: StampLedger = field(default_factory=StampLedger)  # notes have ids of their own
     pdf_links: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)  # token -> (invoice, expiry)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)  # user -> [start, count]
@@ -403,4 +408,5 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
             return jsonify(invoice)
 
     install_document_routes(app, state, knobs)
+    install_credit_note_routes(app, state, knobs)
     return app

@@ -66,7 +66,9 @@ def parse_credit_note(raw: Any) -> CreditNoteResult:
         total=as_decimal(raw.get("total"), Decimal("0")),
         status=as_text(raw.get("status")) or "",
         legal_status=parse_legal_status(stamp, invoice_id=f"credit note {erp_id}"),
-        cufe=as_text(stamp.get("cufe")),
+        # DIAN calls a note's code CUDE; we assume Alegra keeps it in ``stamp.cufe`` like an invoice's
+        # (*unconfirmed*; a ``cude`` key is read too).
+        cufe=as_text(stamp.get("cufe")) or as_text(stamp.get("cude")),
         legal_reasons=parse_legal_reasons(stamp),
         invoice_erp_ids=tuple(dict.fromkeys(i for i in linked if i)),
         observations=as_text(raw.get("observations")) or "",

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.errors import AmbiguousOutcome, InvalidPayload, NotFound, PermanentRejection
 from erp.alegra.adapter import AlegraAdapter
@@ -150,8 +152,9 @@ def test_where_the_codes_are_unconfirmed_any_type_is_sent_as_given():
 
 @pytest.mark.parametrize("failure", [httpx.Response(502, json={"message": "Bad gateway"}),
                                      httpx.Response(500, json={"message": "Internal server error"}),
-                                     httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped")],
-                         ids=["502", "500", "timeout", "dropped"])
+                                     httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("dropped"),
+                                     httpx.Response(200, content=b"")],
+                         ids=["502", "500", "timeout", "dropped", "empty-2xx"])
 def test_the_note_post_is_never_retried_on_an_ambiguous_failure(adapter, failure):
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.post("/credit-notes").mock(side_effect=[failure])
@@ -193,6 +196,11 @@ def test_a_non_numeric_note_id_never_reaches_a_path(adapter):
 def test_an_answer_that_is_not_a_note_is_invalid(raw):
     with pytest.raises(InvalidPayload):
         parse_credit_note(raw)
+
+
+def test_a_notes_code_is_read_as_cufe_or_cude():
+    assert parse_credit_note({"id": 7, "total": 10, "stamp": {"legalStatus": "STAMPED_AND_ACCEPTED",
+                                                               "cude": "e41b"}}).cufe == "e41b"
 
 
 def test_a_note_linked_to_several_invoices_lists_each_once():
@@ -241,3 +249,22 @@ def test_iter_credit_notes_goes_day_by_day_and_page_by_page(adapter):
     assert [n.erp_id for n in found] == [str(100 + i) for i in range(30)] + ["200"]
     assert [(c.request.url.params["date"], c.request.url.params["start"]) for c in route.calls] == [
         ("2026-11-09", "0"), ("2026-11-09", "30"), ("2026-11-10", "0")]
+
+
+# -- any answer: a note or InvalidPayload, nothing else ---------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(field=st.sampled_from(sorted(fixture("credit-note-created-waiting-response.json"))), value=_json_values)
+def test_a_mangled_answer_parses_or_is_invalid_never_crashes(field, value):
+    raw = {**fixture("credit-note-created-waiting-response.json"), field: value}
+    try:
+        result = parse_credit_note(raw)
+    except InvalidPayload:
+        return
+    assert isinstance(result.legal_status, LegalStatus) and isinstance(result.total, Decimal)
