@@ -31,7 +31,7 @@ from connector.canonical import Order as CanonicalOrder
 from connector.errors import ConfigurationError
 from connector.invoice_builder import COLOMBIA
 from connector.models import ActivityEvent, ERPConnection, Invoice, Order, Refund, RemoteWrite, utcnow
-from connector.money import price_line, round_money
+from connector.money import erp_line_total, price_line, round_money
 from connector.remote_writes import NOT_DONE, Remote, WriteAction
 from connector.rules import InvoicingSettings
 from erp.base import CreditNoteDraft, InvoiceLineDraft
@@ -185,13 +185,23 @@ def build_credit_note(*, canonical: CanonicalOrder, refund: Refund, invoice: Inv
                       note_type: str, issue_date, stamp: bool) -> CreditNoteDraft | None:
     """The credit note of a refund, or None when nothing of the invoice is left to credit."""
     parts = credit_parts(canonical, refund, matches, shipping, settings)
-    wanted = sum((p.amount for p in parts), Decimal("0"))
     room = Decimal(invoice.total) - credited_so_far(invoice)
-    if wanted <= 0 or room <= 0:
+    lines, total = _priced(parts, canonical, settings)
+    if total <= 0 or room <= 0:
         return None
-    if wanted > room:  # the notes of one invoice never add up to more than the invoice
-        parts, wanted = scale(parts, room / wanted), room
-    lines = []
+    if total > room:  # the notes of one invoice never add up to more than the invoice
+        lines, total = _priced(scale(parts, room / total), canonical, settings)
+    return CreditNoteDraft(marker=marker, contact_id=contact_id, invoice_erp_id=invoice.erp_id,
+                           issue_date=issue_date, lines=tuple(lines), amount=min(round_money(total, canonical.currency),
+                                                                                room),
+                           note_type=note_type, stamp=stamp,
+                           observations=f"Reembolso {refund.external_id} de la orden {canonical.external_id}")
+
+
+def _priced(parts: list[CreditPart], canonical: CanonicalOrder,
+            settings: InvoicingSettings) -> tuple[list[InvoiceLineDraft], Decimal]:
+    """The note's lines priced like the invoice's, and the total the ERP computes for them (tax included)."""
+    lines, total = [], Decimal("0")
     for part in parts:
         priced = price_line(unit_price=part.amount / part.quantity, quantity=part.quantity, discount=Decimal(0),
                             prices_include_tax=canonical.prices_include_tax, apply_taxes=settings.apply_taxes,
@@ -199,10 +209,9 @@ def build_credit_note(*, canonical: CanonicalOrder, refund: Refund, invoice: Inv
         lines.append(InvoiceLineDraft(item_id=part.match.erp_item_id, quantity=part.quantity,
                                       unit_price=priced.unit_price, description=part.description[:300],
                                       tax_ids=priced.tax_ids))
-    return CreditNoteDraft(marker=marker, contact_id=contact_id, invoice_erp_id=invoice.erp_id,
-                           issue_date=issue_date, lines=tuple(lines),
-                           amount=round_money(wanted, canonical.currency), note_type=note_type, stamp=stamp,
-                           observations=f"Reembolso {refund.external_id} de la orden {canonical.external_id}")
+        rate = part.match.tax_rate if priced.tax_ids else Decimal(0)
+        total += erp_line_total(priced.unit_price, part.quantity, Decimal(0), rate)
+    return lines, total
 
 
 def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoice, order: Order,
@@ -221,8 +230,11 @@ def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoi
     contact_id = contact_id_of(order)
     if not contact_id:
         raise ConfigurationError("No se sabe el contacto del ERP de esta factura; no se puede crear la nota crédito.")
-    full = refund.full or (not refund.lines and Decimal(refund.amount) >= Decimal(invoice.total))
-    note_type = refund.note_type or _note_type(adapter, settings, full)
+    earlier = credited_so_far(invoice, besides=write.id) > 0
+    full = not earlier and (refund.full or (not refund.lines and Decimal(refund.amount) >= Decimal(invoice.total)))
+    # Goods come back with listed lines; an amount alone (or the rest after earlier notes) is a reduction.
+    use = "full" if full else ("partial" if refund.lines and not earlier else "reduction")
+    note_type = refund.note_type or _note_type(adapter, settings, use)
     issue_date = write.created_at.astimezone(COLOMBIA).date()
     stamp = settings.credit_note_stamp and invoice.legal_status != "not_electronic"
     draft = build_credit_note(canonical=canonical, refund=refund, invoice=invoice, matches=matches, shipping=shipping,
@@ -244,13 +256,13 @@ def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoi
     return WriteAction(send=lambda: as_kept(adapter.create_credit_note(draft)), read=found)
 
 
-def _note_type(adapter, settings: InvoicingSettings, full: bool) -> str:
-    chosen = settings.credit_note_type_full if full else settings.credit_note_type_partial
+def _note_type(adapter, settings: InvoicingSettings, use: str) -> str:
+    chosen = settings.credit_note_type_full if use == "full" else settings.credit_note_type_partial
     if chosen:
         return chosen
     types = adapter.credit_note_types()
-    wanted = "full" if full else "partial"
-    default = next((t for t in types if t.extra.get("use") == wanted), types[0] if types else None)
+    default = next((t for want in (use, "partial") for t in types if t.extra.get("use") == want),
+                   types[0] if types else None)
     if default is None:
         raise ConfigurationError("El ERP no declara tipos de nota crédito para este país: elige uno en la configuración.")
     return default.id

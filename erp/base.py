@@ -303,7 +303,8 @@ class ERPAdapter(Protocol):
 
     def credit_note_types(self) -> list[Choice]:
         """The credit-note types of the account's country; ``extra["use"]`` is ``"full"`` for the type that
-        voids a whole invoice, ``"partial"`` for those that reduce it (the defaults the seller starts from)."""
+        voids a whole invoice, ``"partial"`` for a partial return of goods, ``"reduction"`` for an amount
+        given back without goods (the defaults the seller starts from)."""
 
     def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
         """POST the credit note once (no idempotency key)."""

@@ -66,10 +66,15 @@ def _credited_amount(notes: list[dict[str, Any]], invoice_id: int) -> Decimal:
                 if link["id"] == invoice_id), Decimal("0"))
 
 
+# Notes that give goods back (a voided invoice, a return) use up the invoice's quantities; a reduction or
+# a price adjustment lowers what was charged and returns nothing, so it is limited by amount only.
+RETURN_TYPES = ("VOID_ELECTRONIC_INVOICE", "PARTIALL_DEVOLUTION")
+
+
 def _credited_quantities(notes: list[dict[str, Any]], invoice_id: int) -> dict[int, Decimal]:
     credited: dict[int, Decimal] = defaultdict(Decimal)
     for note in notes:
-        if any(link["id"] == invoice_id for link in note["invoices"]):
+        if note.get("type") in RETURN_TYPES and any(link["id"] == invoice_id for link in note["invoices"]):
             for line in note["items"]:
                 credited[line["id"]] += _quantity(line["quantity"])
     return credited
@@ -105,8 +110,8 @@ def _check_stampable_against(state: AlegraState, invoice: dict[str, Any]) -> Non
 
 
 def _check_items_of_invoice(invoice: dict[str, Any], lines: list[dict[str, Any]],
-                            notes: list[dict[str, Any]]) -> None:
-    """Every line is an item of the invoice, in no more than what is still creditable of it."""
+                            notes: list[dict[str, Any]], note_type: str) -> None:
+    """Every line is an item of the invoice; a return, in no more than what was not returned yet."""
     invoiced: dict[int, Decimal] = defaultdict(Decimal)
     for line in invoice["items"]:
         invoiced[line["id"]] += _quantity(line["quantity"])
@@ -119,7 +124,7 @@ def _check_items_of_invoice(invoice: dict[str, Any], lines: list[dict[str, Any]]
         if item_id not in invoiced:
             raise AlegraError(400, f"El ítem con id {item_id} no está en la factura {number}", 5007)
         left = invoiced[item_id] - credited[item_id]
-        if quantity > left:
+        if note_type in RETURN_TYPES and quantity > left:
             raise AlegraError(400, f"La cantidad del ítem con id {item_id} supera la que queda por acreditar "
                                    f"de la factura {number} ({left.normalize():f})", 5008)
 
@@ -160,7 +165,7 @@ def store_credit_note(state: AlegraState, body: dict[str, Any], knobs: Knobs) ->
     if not isinstance(raw_items, list) or not raw_items:
         raise AlegraError(400, "La nota crédito debe tener al menos un ítem", 3005)
     lines = [invoice_line(state, raw, i + 1) for i, raw in enumerate(raw_items)]
-    _check_items_of_invoice(invoice, lines, state.credit_notes)
+    _check_items_of_invoice(invoice, lines, state.credit_notes, note_type)
     warehouse = find_record(state.warehouses, body["warehouse"], "La bodega") if body.get("warehouse") else None
     subtotal = sum((line.pop("_subtotal") for line in lines), Decimal("0"))
     discount = sum((line.pop("_discount") for line in lines), Decimal("0"))

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from erp.base import Choice
 
 FULL = "full"  # the type that voids a whole invoice
-PARTIAL = "partial"  # a type that reduces it (a return of some items, a discount)
+PARTIAL = "partial"  # a type that gives some of the goods back (a partial return)
+REDUCTION = "reduction"  # a type that lowers what was charged without goods coming back (an amount refunded)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class CreditNoteType:
 
     code: str
     label: str
-    use: str | None = None  # FULL | PARTIAL | None (chosen by hand only)
+    use: str | None = None  # FULL | PARTIAL | REDUCTION | None (chosen by hand only)
 
     def as_choice(self) -> Choice:
         return Choice(id=self.code, name=self.label, extra={"use": self.use} if self.use else {})
@@ -49,7 +50,7 @@ class CountryProfile:
 COLOMBIA_CREDIT_NOTE_TYPES = (
     CreditNoteType("VOID_ELECTRONIC_INVOICE", "Anulación de factura electrónica", FULL),
     CreditNoteType("PARTIALL_DEVOLUTION", "Devolución parcial de los bienes", PARTIAL),  # sic: Alegra's spelling
-    CreditNoteType("REDUCTION_DISCOUNT_PARTIAL_TOTAL", "Rebaja o descuento parcial o total", PARTIAL),
+    CreditNoteType("REDUCTION_DISCOUNT_PARTIAL_TOTAL", "Rebaja o descuento parcial o total", REDUCTION),
     CreditNoteType("PRICE_ADJUSTMENT", "Ajuste de precio"),
     CreditNoteType("OTHER", "Otros"),
 )

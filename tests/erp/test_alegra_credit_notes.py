@@ -60,7 +60,7 @@ def note_draft(**changes) -> CreditNoteDraft:
 @pytest.mark.parametrize(("country", "expected"), [
     ("CO", [("VOID_ELECTRONIC_INVOICE", "Anulación de factura electrónica", "full"),
             ("PARTIALL_DEVOLUTION", "Devolución parcial de los bienes", "partial"),
-            ("REDUCTION_DISCOUNT_PARTIAL_TOTAL", "Rebaja o descuento parcial o total", "partial"),
+            ("REDUCTION_DISCOUNT_PARTIAL_TOTAL", "Rebaja o descuento parcial o total", "reduction"),
             ("PRICE_ADJUSTMENT", "Ajuste de precio", None),
             ("OTHER", "Otros", None)]),
     ("PE", [("01", "Anulación de la operación", "full"), ("06", "Devolución total", "full"),
