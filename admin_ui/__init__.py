@@ -85,10 +85,20 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from admin_ui.blueprints import account, auth, connections, errors, home, orders, settings, sync
+    from admin_ui.blueprints import (
+        account,
+        auth,
+        connections,
+        credit_notes,
+        errors,
+        home,
+        orders,
+        settings,
+        sync,
+    )
     from admin_ui.webhooks import register_webhooks
 
-    for module in (auth, account, home, connections, settings, orders, errors, sync):
+    for module in (auth, account, home, connections, settings, orders, errors, credit_notes, sync):
         app.register_blueprint(module.bp)
     # Marketplace webhooks authenticate by their own signatures: no session, no CSRF token.
     register_webhooks(app)
@@ -114,7 +124,8 @@ def _register_template_helpers(app: Flask) -> None:
         if user is not None:
             try:
                 counts = services.count_orders_by_state(context, user.account_id)
-                common["nav_counts"] = {"error_queue": sum(counts.get(s.value, 0) for s in ERROR_QUEUE_STATES)}
+                common["nav_counts"] = {"error_queue": sum(counts.get(s.value, 0) for s in ERROR_QUEUE_STATES),
+                                        "credit_notes": services.count_refunds_waiting(context, user.account_id)}
                 with context.db.session() as session:
                     common["account_name"] = services.find_account(session, user.account_id).name
             except Exception:  # noqa: BLE001 - the error page renders with this too: it must not fail

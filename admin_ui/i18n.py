@@ -52,7 +52,12 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE", "America/Bogota"))
 
 
-def format_datetime(value: datetime | None) -> str:
+def format_datetime(value: datetime | str | None) -> str:
+    if isinstance(value, str):  # an ISO time kept in JSON (a write's result, a refund's view)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if value is None:
         return "—"
     local = value.astimezone(_zone())

@@ -583,4 +583,5 @@ MESSAGES: dict[str, str] = {
     '%(count)s notas crédito aprobadas.': '%(count)s credit notes approved.',
     '%(count)s reembolsos rechazados.': '%(count)s refunds declined.',
     'Últimos reembolsos': 'Latest refunds',
+    "Cancelación": "Cancellation",
 }

@@ -510,6 +510,14 @@ def list_refunds(ctx: AppContext, account_ref=None, *, states: list[str] | None 
         return rows
 
 
+def count_refunds_waiting(ctx: AppContext, account_ref=None) -> int:
+    """Refunds whose credit note waits for a person's approval."""
+    with ctx.db.session() as session:
+        account = find_account(session, account_ref)
+        return session.scalar(select(func.count()).select_from(Refund).where(
+            Refund.account_id == account.id, Refund.state == "waiting_approval")) or 0
+
+
 def decide_refunds(ctx: AppContext, refund_ids: list[int], *, approve: bool, account_ref=None,
                    actor: str = "cli") -> list[dict[str, Any]]:
     """Approve (the credit note is created in the ERP, once) or decline refunds waiting for approval."""

@@ -13,6 +13,7 @@ from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
 from connector.followup import invoice_after_view
+from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.states import SETTLED_STATES, OrderState
 
 bp = signed_in_blueprint("orders", __name__, url_prefix="/orders")
@@ -83,11 +84,10 @@ def _followup_actions(order, after: dict) -> list[tuple[str, str]]:
 def detail(order_id: int):
     order = services.get_order(ctx(), order_id, security.account_id())
     after = invoice_after_view(order.invoice) if order.invoice is not None else None
-    delivery_at = None
-    if after and after["delivery"] and after["delivery"]["at"]:
-        delivery_at = datetime.fromisoformat(after["delivery"]["at"])
     return render_template("orders/detail.html", order=order, can_invoice=order.state not in SETTLED_STATES,
-                           after=after, delivery_at=delivery_at, actions=_followup_actions(order, after or {}))
+                           after=after, actions=_followup_actions(order, after or {}),
+                           credit_notes=services.credit_notes_of(ctx(), [order.id])[order.id],
+                           refund_states=REFUND_STATE_LABELS)
 
 
 @bp.post("/<int:order_id>/followup/<kind>")
