@@ -259,14 +259,15 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def order_id_in_webhook(raw_body: bytes, channel_label: str) -> str:
-    """The ``id`` of the order a verified delivery carries as its JSON body (Shopify, WooCommerce);
+def order_id_in_webhook(raw_body: bytes, channel_label: str, *, key: str = "id") -> str:
+    """The ``id`` of the order a verified delivery carries as its JSON body (Shopify, WooCommerce), or
+    its ``key`` when the body is another resource of the order (a Shopify refund's ``order_id``);
     :class:`InvalidPayload` when there is none (nothing can be fetched)."""
     try:
         body = json.loads(raw_body)
     except ValueError:
         body = None
-    order_id = text_of(body.get("id")) if isinstance(body, dict) else None
+    order_id = text_of(body.get(key)) if isinstance(body, dict) else None
     if order_id is None:
         raise InvalidPayload(f"La notificación de {channel_label} no trae el pedido.",
                              detail="webhook body without id")

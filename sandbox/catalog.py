@@ -10,7 +10,7 @@ wire format.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
@@ -131,8 +131,22 @@ class SaleBuyer:
 
 
 @dataclass(frozen=True)
+class RefundSpec:
+    """Money a marketplace gives back ``after_minutes`` after the sale (channel-neutral): ``lines``
+    are ``(line index, units)`` of the sale's lines, ``shipping`` gives its shipping back, ``full``
+    gives back everything not given back yet (lines and shipping aside)."""
+
+    after_minutes: int
+    lines: tuple[tuple[int, int], ...] = ()
+    shipping: bool = False
+    full: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class SaleSpec:
-    """A channel-neutral sale; ``scenario`` says why it is in the stream."""
+    """A channel-neutral sale; ``scenario`` says why it is in the stream; ``refunds`` (oldest first)
+    are given back over time by the channel sandboxes."""
 
     number: int
     scenario: str  # matched | variant | mismatched | fulfillment | cancelled | shipping | no_document | pending
@@ -143,6 +157,7 @@ class SaleSpec:
     shipping_cost: Decimal = Decimal("0")  # paid by the buyer, tax included
     fulfillment: bool = False
     shipped: bool = False
+    refunds: tuple[RefundSpec, ...] = ()
 
     @property
     def total(self) -> Decimal:
@@ -201,9 +216,49 @@ def _variant_line(rng: random.Random, product: Product) -> SaleLine:
     return SaleLine(barcode, title, rng.choice([1, 1, 2]), product.price_with_tax(), variation)
 
 
+# How a refunded sale is refunded: everything, some units of one line, only the shipping, or some
+# units first and the rest later (several refunds on one order).
+REFUND_KINDS = [("full", 3), ("partial", 4), ("shipping", 1), ("several", 2)]
+REFUND_REASONS = ["El comprador se arrepintió", "Producto defectuoso", "Talla o color equivocado", "Llegó tarde"]
+
+
+def draw_refunds(sale: SaleSpec, *, seed: int, share: float) -> tuple[RefundSpec, ...]:
+    """The refunds of a paid sale, drawn from a stream of its own (``seed`` and the sale's number),
+    so the sales stream and its scenarios stay the same whatever the share; ``share`` of the paid
+    sales get refunds."""
+    if share <= 0 or sale.status != "paid":
+        return ()
+    rng = random.Random(f"refunds:{seed}:{sale.number}")
+    if rng.random() >= share:
+        return ()
+    units = sum(line.quantity for line in sale.lines)
+    kinds = [(kind, weight) for kind, weight in REFUND_KINDS
+             if (kind != "shipping" or sale.shipping_cost > 0) and (kind in ("full", "shipping") or units > 1)]
+    names, weights = zip(*kinds, strict=True)
+    kind = rng.choices(names, weights=weights)[0]
+    after, reason = rng.randrange(5, 60), rng.choice(REFUND_REASONS)
+    index = rng.randrange(len(sale.lines))
+    some = ((index, rng.randrange(1, sale.lines[index].quantity + 1)),) if sale.lines[index].quantity > 1 or \
+        len(sale.lines) > 1 else ((index, 1),)
+    if kind == "full":
+        return (RefundSpec(after, full=True, reason=reason),)
+    if kind == "shipping":
+        return (RefundSpec(after, shipping=True, reason="Envío cobrado de más"),)
+    if kind == "partial" and some[0][1] < units:
+        return (RefundSpec(after, lines=some, reason=reason),)
+    one_unit = ((index, 1),)
+    return (RefundSpec(after, lines=one_unit, reason=reason),
+            RefundSpec(after + rng.randrange(5, 60), full=True, reason="Devolución del resto"))
+
+
 @gc_paused()  # every sale lives as long as the sandbox: the collector could free nothing
-def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None) -> list[SaleSpec]:
-    """A deterministic stream of ``count`` sales mixing every scenario the connector must handle."""
+def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None,
+                   refund_share: float = 0.0) -> list[SaleSpec]:
+    """A deterministic stream of ``count`` sales mixing every scenario the connector must handle.
+
+    ``refund_share`` of the paid sales are refunded later (:func:`draw_refunds`); 0 by default, and
+    the sales are the same whatever it is (only their ``refunds`` differ).
+    """
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 2, 8, 0, tzinfo=BOGOTA)
     names, weights = zip(*SCENARIO_WEIGHTS, strict=True)
@@ -231,8 +286,11 @@ def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None) 
             status = "cancelled"
         elif scenario == "pending":
             status = "payment_required"
-        sales.append(SaleSpec(
+        sale = SaleSpec(
             number=i, scenario=scenario, status=status, created_at=created, lines=tuple(lines), buyer=buyer,
             shipping_cost=shipping, fulfillment=fulfillment, shipped=status == "paid" and rng.random() < 0.5,
-        ))
+        )
+        if refund_share > 0:
+            sale = replace(sale, refunds=draw_refunds(sale, seed=seed, share=refund_share))
+        sales.append(sale)
     return sales

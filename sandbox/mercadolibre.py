@@ -18,6 +18,7 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -29,6 +30,8 @@ from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
 from sandbox.mercadolibre_documents import FiscalDocumentStore, install_fiscal_document_routes
+from sandbox.mercadolibre_refunds import give_back, payment_amounts
+from sandbox.refunds import RefundingStore, install_refund_routes, line_units
 
 ML_TZ = timezone(timedelta(hours=-4))
 ORDER_ID_BASE = 2000008000000
@@ -144,6 +147,7 @@ def render_sale(spec: SaleSpec, *, user_id: int) -> tuple[dict, dict, dict | Non
             "date_approved": _iso(created + timedelta(minutes=3)),
             "date_last_modified": _iso(created + timedelta(minutes=3)),
         })
+        _split_payment(order, spec)
     if buyer.id_type:
         order["buyer"]["billing_info"] = {"id": str(BILLING_INFO_ID_BASE + spec.number)}
     shipment = {
@@ -179,6 +183,19 @@ def render_sale(spec: SaleSpec, *, user_id: int) -> tuple[dict, dict, dict | Non
     return order, shipment, billing
 
 
+def _split_payment(order: dict[str, Any], spec: SaleSpec) -> None:
+    """One payment per planned refund when a sale has several (see :mod:`sandbox.mercadolibre_refunds`)."""
+    amounts = payment_amounts(spec)
+    if len(amounts) < 2:
+        return
+    first = order["payments"].pop()
+    for n, amount in enumerate(amounts):
+        last = n == len(amounts) - 1
+        shipping = spec.shipping_cost if last else Decimal("0")
+        order["payments"].append({**first, "id": first["id"] + n * 1_000_000_000, "transaction_amount": _num(amount - shipping),
+                                  "shipping_cost": _num(shipping), "total_paid_amount": _num(amount)})
+
+
 def new_format_shipment(shipment: dict[str, Any]) -> dict[str, Any]:
     """``/shipments/{id}`` as answered with ``x-format-new: true``."""
     option = shipment["shipping_option"]
@@ -200,8 +217,12 @@ def new_format_shipment(shipment: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MercadoLibreState:
-    """One seller's Mercado Libre world, in memory and thread-safe."""
+class MercadoLibreState(RefundingStore):
+    """One seller's Mercado Libre world, in memory and thread-safe. Refunds (:mod:`sandbox.refunds`,
+    shown as :mod:`sandbox.mercadolibre_refunds` says) come over time or on demand (:meth:`refund`);
+    ``refund_listeners`` are told each refunded order's id (the notifier sends ``orders_v2``)."""
+
+    channel = "mercadolibre"
 
     def __init__(self, *, user_id: int, client_id: str, client_secret: str, refresh_token: str,
                  nickname: str = "TIENDACAFETERA", site_id: str = "MCO"):
@@ -219,6 +240,8 @@ class MercadoLibreState:
         self.fiscal_documents = FiscalDocumentStore()  # /packs/{id}/fiscal_documents, every upload kept
         self._listings = ListingCache()  # /orders/search listings; change orders through the methods below
         self._lock = threading.RLock()
+        self.refund_listeners: list[Callable[[int], Any]] = []
+        self._init_refunds()
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], *, user_id: int, client_id: str, client_secret: str,
@@ -241,6 +264,7 @@ class MercadoLibreState:
                 self.billing_infos[order["buyer"]["billing_info"]["id"]] = billing
             self._clock = max(self._clock, datetime.fromisoformat(order["last_updated"]))
             self._listings.forget()
+        self.plan_refunds(order["id"], spec.refunds)
         return order["id"]
 
     def order_ids(self) -> list[int]:
@@ -272,6 +296,31 @@ class MercadoLibreState:
                 if shipment_status == "delivered":
                     order["tags"] = ["delivered" if t == "not_delivered" else t for t in order["tags"]]
             return copy.deepcopy(order)
+
+    def refund(self, order_id: int, *, lines=None, shipping: bool = False, full: bool = False, reason: str = "",
+               notify: bool = True) -> dict | None:
+        """Give money back (see :meth:`sandbox.refunds.RefundingStore.refund`) on the order's payments;
+        ``last_updated`` moves past every other order's and the ``refund_listeners`` are told. The
+        record's ``refund_id`` is ``payment-<id>`` (of the last payment touched) and its amount all
+        this refund gave back."""
+        with self._lock:
+            order = self.orders[int(order_id)]
+            shipment = self.shipments.get(order["shipping"]["id"]) or {}
+            self._clock = max(self._clock + timedelta(seconds=1), datetime.now(ML_TZ).replace(microsecond=0))
+            at = _iso(self._clock)
+            given = give_back(order, Decimal(str(shipment.get("shipping_option", {}).get("cost", 0))),
+                              lines=line_units(lines), shipping=shipping, full=full, at=at)
+            if not given:
+                return None
+            order["last_updated"] = at
+            self._listings.forget()
+            records = [self._record_refund(refund_id=f"payment-{payment_id}", order_id=order["id"], amount=amount,
+                                           full=order["status"] == "cancelled" and n == len(given) - 1, at=self._clock)
+                       for n, (payment_id, amount) in enumerate(given)]
+        if notify:
+            for listener in list(self.refund_listeners):
+                listener(int(order_id))
+        return records[-1]
 
     def pack_orders(self, pack_id: str) -> list[dict]:
         """Copies of a pack's orders, or of the one order whose id stands for its pack (no ``pack_id``)."""
@@ -483,6 +532,7 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
         return jsonify(new_format_shipment(shipment) if new_format else shipment)
 
     install_fiscal_document_routes(app, state, knobs)
+    install_refund_routes(app, state)
     return app
 
 

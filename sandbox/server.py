@@ -15,6 +15,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from sandbox import alegra, mercadolibre, shopify, woocommerce
 from sandbox.catalog import generate_sales
 from sandbox.knobs import Knobs
+from sandbox.refunds import RefundTicker
 from sandbox.webhooks import MercadoLibreNotifier
 
 # The demo seller's credentials in the sandbox. They only open the loopback sandbox.
@@ -59,6 +60,12 @@ class Sandbox:
     Shopify and WooCommerce are seeded with ``order_count`` sales each (their own seeds). Webhooks:
     ``shopify_state.subscribe``/``woo_state.subscribe`` and ``ml_notifier.subscribe`` point the
     stores at the connector; changes made through them are then delivered, signed as the real ones.
+
+    Refunds (:mod:`sandbox.refunds`): ``refund_share`` of each store's paid sales (0 by default: none)
+    are refunded ``5-120`` sandbox minutes after the sandbox is made, a sandbox minute lasting
+    ``refund_minute_seconds`` seconds; a started sandbox gives them as they fall due, and
+    :meth:`release_refunds` gives them all now. ``<store>_state.refund(order_id, ...)`` refunds on
+    demand; :meth:`refund_records` lists every refund given, per channel.
     """
 
     order_count: int = 60
@@ -72,22 +79,39 @@ class Sandbox:
     woo_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=0))
     shopify_port: int = 0
     woo_port: int = 0
+    refund_share: float = 0.0
+    refund_minute_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
         self.ml_state = mercadolibre.MercadoLibreState.seeded(
-            generate_sales(self.order_count, seed=self.seed),
+            generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share),
             user_id=ML_USER_ID, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
             refresh_token=ML_REFRESH_TOKEN,
         )
         self.ml_notifier = MercadoLibreNotifier(self.ml_state, application_id=ML_CLIENT_ID)
         self.shopify_state = shopify.ShopifyState.seeded(
-            generate_sales(self.order_count, seed=self.seed + SHOPIFY_SEED_OFFSET),
+            generate_sales(self.order_count, seed=self.seed + SHOPIFY_SEED_OFFSET, refund_share=self.refund_share),
             shop=SHOPIFY_SHOP, access_token=SHOPIFY_ACCESS_TOKEN)
         self.woo_state = woocommerce.WooCommerceState.seeded(
-            generate_sales(self.order_count, seed=self.seed + WOO_SEED_OFFSET),
+            generate_sales(self.order_count, seed=self.seed + WOO_SEED_OFFSET, refund_share=self.refund_share),
             consumer_key=WOO_CONSUMER_KEY, consumer_secret=WOO_CONSUMER_SECRET)
         self._served: dict[str, _Served] = {}
+        for store in self.refunding_stores():
+            store.refund_minute_seconds = self.refund_minute_seconds
+        self._refund_ticker: RefundTicker | None = None
+
+    def refunding_stores(self) -> list:
+        """The marketplace states that give refunds (Mercado Libre, Shopify, WooCommerce)."""
+        return [self.ml_state, self.shopify_state, self.woo_state]
+
+    def release_refunds(self) -> list[dict]:
+        """Give every planned refund of every store now; their records."""
+        return [record for store in self.refunding_stores() for record in store.release_refunds()]
+
+    def refund_records(self) -> dict[str, list[dict]]:
+        """Every refund given so far, per channel (``{"mercadolibre": [...], ...}``)."""
+        return {store.channel: store.refund_records() for store in self.refunding_stores()}
 
     def start(self) -> Sandbox:
         self._serve("alegra", alegra.create_app(self.alegra_state, self.alegra_knobs), self.alegra_port)
@@ -95,6 +119,8 @@ class Sandbox:
         self._serve("shopify", shopify.create_app(self.shopify_state, self.shopify_knobs), self.shopify_port)
         self._serve("woocommerce", woocommerce.create_app(self.woo_state, self.woo_knobs), self.woo_port)
         self.woo_state.home = self.woo_url
+        if any(store.planned_refunds() for store in self.refunding_stores()):
+            self._refund_ticker = RefundTicker(self.refunding_stores()).start()
         return self
 
     def _serve(self, name: str, app, port: int) -> None:
@@ -131,6 +157,9 @@ class Sandbox:
         return urls
 
     def stop(self) -> None:
+        if self._refund_ticker is not None:
+            self._refund_ticker.stop()
+            self._refund_ticker = None
         # All at once: each shutdown waits for its serve loop's next poll (up to half a second).
         stoppers = [threading.Thread(target=served.server.shutdown) for served in self._served.values()]
         for stopper in stoppers:
@@ -163,12 +192,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="Alegra: seconds until DIAN answers a stamped e-invoice")
     parser.add_argument("--stamp-reject-share", type=float, default=0.0,
                         help="Alegra: share of invoices whose first stamp DIAN rejects (numbering range)")
+    parser.add_argument("--refund-share", type=float, default=0.0,
+                        help="share of paid marketplace sales refunded later (full, partial, shipping, several)")
+    parser.add_argument("--refund-minute-seconds", type=float, default=1.0,
+                        help="real seconds per sandbox minute until a planned refund (5-120 minutes after seeding)")
     parser.add_argument("--urls-file", type=Path, help="write the servers' base URLs here as JSON")
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(
         order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
-        shopify_port=args.shopify_port, woo_port=args.woo_port,
+        shopify_port=args.shopify_port, woo_port=args.woo_port, refund_share=args.refund_share,
+        refund_minute_seconds=args.refund_minute_seconds,
         alegra_knobs=Knobs(rate_limit_per_minute=args.rate_limit, latency_ms=args.latency_ms,
                            error_rate=args.error_rate, stamp_answer_delay=args.stamp_answer_delay,
                            stamp_reject_share=args.stamp_reject_share),

@@ -7,7 +7,9 @@ shipping line's ``discount_allocations`` (a 10 % code on some orders, half-price
 ``orders.json`` pages with ``Link`` headers whose ``page_info`` refuses any other filter;
 ``status`` defaults to ``open``; a **leaky bucket** of 40 requests draining 2/s answers
 ``X-Shopify-Shop-Api-Call-Limit`` and, when full, 429 with ``Retry-After``. Webhooks
-(``orders/create``, ``orders/updated``) are signed with the subscription's secret.
+(``orders/create``, ``orders/updated``, and for refunds ``refunds/create`` and ``orders/cancelled``)
+are signed with the subscription's secret. Refunds (:mod:`sandbox.refunds`, rendered by
+:mod:`sandbox.shopify_refunds`) come over time or on demand (:meth:`ShopifyState.refund`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from flask import Flask, jsonify, request
 from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import PRODUCTS, TAX_RATES, SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.refunds import RefundingStore, install_refund_routes, line_units
+from sandbox.shopify_refunds import add_refund
 from sandbox.webhooks import Subscription, WebhookSender, json_body, shopify_headers
 
 SHOP_TZ = timezone(timedelta(hours=-5))
@@ -35,7 +39,7 @@ ORDER_ID_BASE = 5_100_000_000
 CENT = Decimal("0.01")
 MAX_LIMIT = 250
 LINE_DISCOUNT = Decimal("0.10")  # "BIENVENIDA10" on orders whose number % 4 == 1
-ORDER_TOPICS = ("orders/create", "orders/updated")
+ORDER_TOPICS = ("orders/create", "orders/updated", "orders/cancelled", "refunds/create")
 
 _RATES_BY_SKU = {p.barcode: TAX_RATES[p.tax_id] for p in PRODUCTS if p.barcode}
 _RATES_BY_SKU.update({barcode: TAX_RATES[p.tax_id] for p in PRODUCTS for _, barcode in p.variants})
@@ -180,8 +184,10 @@ def render_sale(spec: SaleSpec, *, taxes_included: bool = True, shop_tz=SHOP_TZ)
     }
 
 
-class ShopifyState:
-    """One store's Shopify world, in memory and thread-safe, with its leaky bucket and webhooks."""
+class ShopifyState(RefundingStore):
+    """One store's Shopify world, in memory and thread-safe, with its leaky bucket, webhooks and refunds."""
+
+    channel = "shopify"
 
     def __init__(self, *, shop: str, access_token: str, shop_id: int = 60_123_456_789, name: str = "Tienda Cafetera",
                  taxes_included: bool = True, bucket_capacity: int = 40, leak_per_second: float = 2.0):
@@ -199,6 +205,7 @@ class ShopifyState:
         self._clock = datetime(2000, 1, 1, tzinfo=SHOP_TZ)
         self._listings = ListingCache()  # /orders.json listings; change orders through the methods below
         self._lock = threading.RLock()
+        self._init_refunds()
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], **kwargs) -> ShopifyState:
@@ -217,6 +224,7 @@ class ShopifyState:
             self.specs[order["id"]] = spec
             self._clock = max(self._clock, datetime.fromisoformat(order["updated_at"]))
             self._listings.forget()
+        self.plan_refunds(order["id"], spec.refunds)
         if notify:
             self.deliver("orders/create", order["id"])
         return order["id"]
@@ -230,7 +238,8 @@ class ShopifyState:
             return sorted(self.orders)
 
     def set_taxes_included(self, taxes_included: bool) -> None:
-        """Switch the store's tax setting and render every seeded order again under it."""
+        """Switch the store's tax setting and render every seeded order again under it (refunds given
+        so far are not rendered again: switch before giving any)."""
         with self._lock:
             self.taxes_included = taxes_included
             for order_id, spec in self.specs.items():
@@ -250,6 +259,34 @@ class ShopifyState:
             self.deliver("orders/updated", int(order_id))
         return self.order(order_id)
 
+    def refund(self, order_id: int, *, lines=None, shipping: bool = False, full: bool = False, reason: str = "",
+               notify: bool = True) -> dict | None:
+        """Give money back (see :meth:`sandbox.refunds.RefundingStore.refund`): a refund object on the
+        order, ``financial_status`` moved, ``updated_at`` past every other order's, and the webhooks
+        ``refunds/create`` (the refund), ``orders/updated`` and, when it cancels the order, ``orders/cancelled``."""
+        with self._lock:
+            order = self.orders[int(order_id)]
+            was_cancelled = bool(order.get("cancelled_at"))
+            self._clock = max(self._clock + timedelta(seconds=1), datetime.now(SHOP_TZ).replace(microsecond=0))
+            at = _iso(self._clock)
+            added = add_refund(order, lines=line_units(lines), shipping=shipping, full=full, reason=reason, at=at,
+                               shipped=order.get("fulfillment_status") == "fulfilled")
+            if added is None:
+                return None
+            refund, amount, refunded_in_full = added
+            order["updated_at"] = at
+            self._listings.forget()
+            cancelled = not was_cancelled and bool(order.get("cancelled_at"))
+            record = self._record_refund(refund_id=str(refund["id"]), order_id=order["id"], amount=amount,
+                                         full=refunded_in_full, at=self._clock)
+            body = json_body(refund)
+        if notify:
+            self.deliver_body("refunds/create", body)
+            self.deliver("orders/updated", int(order_id))
+            if cancelled:
+                self.deliver("orders/cancelled", int(order_id))
+        return record
+
     def subscribe(self, url: str, secret: str, topics: tuple[str, ...] = ORDER_TOPICS) -> Subscription:
         subscription = Subscription(url, secret, topics, webhook_id=len(self.subscriptions) + 1)
         with self._lock:
@@ -258,7 +295,10 @@ class ShopifyState:
 
     def deliver(self, topic: str, order_id: int) -> list:
         """Deliver ``topic`` for one order to every subscription that wants it (signed)."""
-        body = json_body(self.order(order_id))
+        return self.deliver_body(topic, json_body(self.order(order_id)))
+
+    def deliver_body(self, topic: str, body: bytes) -> list:
+        """Deliver ``topic`` with ``body`` (an order, or a refund for ``refunds/create``), signed."""
         deliveries = []
         for subscription in list(self.subscriptions):
             if subscription.wants(topic):
@@ -328,6 +368,7 @@ def create_app(state: ShopifyState, knobs: Knobs | None = None) -> Flask:
     knobs = knobs or Knobs(rate_limit_per_minute=0)
     app = Flask("sandbox.shopify")
     install_fault_hooks(app, knobs, maintenance_body={"errors": "Service Unavailable"})
+    install_refund_routes(app, state)
 
     @app.before_request
     def _bucket_and_token():

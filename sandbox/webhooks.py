@@ -118,7 +118,8 @@ class MercadoLibreNotifier:
     """``orders_v2`` notifications for a :class:`sandbox.mercadolibre.MercadoLibreState`.
 
     ``subscribe(url)`` sets the application's callback URL (the connector's, with its ``?secret=``).
-    ``add_sale`` / ``update_status`` change the state and notify, like Mercado Libre after a change.
+    ``add_sale`` / ``update_status`` change the state and notify, like Mercado Libre after a change;
+    a refund the state gives (planned or on demand) is notified too.
     """
 
     def __init__(self, state, *, application_id: str | int, sender: WebhookSender | None = None):
@@ -126,6 +127,7 @@ class MercadoLibreNotifier:
         self.application_id = int(application_id)
         self.sender = sender or WebhookSender()
         self.callback_url: str | None = None
+        state.refund_listeners.append(self.notify_order)  # a refund changes the order: orders_v2
 
     def subscribe(self, url: str | None) -> None:
         self.callback_url = url

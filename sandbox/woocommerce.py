@@ -9,7 +9,9 @@ connector does not invoice, and a negative "cash discount" fee); variation attri
 ``_billing_nit``, as Colombian checkout plugins store it); page-number pagination with
 ``X-WP-Total``/``X-WP-TotalPages``; ``per_page`` ≤ 100. Webhooks (``order.created``,
 ``order.updated``) are signed with the webhook's secret; :meth:`WooCommerceState.ping` sends the
-unsigned set-up ping WooCommerce sends when a webhook is saved.
+unsigned set-up ping WooCommerce sends when a webhook is saved. Refunds (:mod:`sandbox.refunds`,
+rendered by :mod:`sandbox.woocommerce_refunds`) come over time or on demand
+(:meth:`WooCommerceState.refund`) and are served at ``GET /orders/{id}/refunds``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from flask import Flask, jsonify, request
 from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.refunds import RefundingStore, install_refund_routes, line_units
 from sandbox.shopify import cents, money, sku_tax_rate, stable_id, tax_part
 from sandbox.webhooks import Subscription, WebhookSender, json_body, woocommerce_headers
+from sandbox.woocommerce_refunds import new_refund, summarise
 
 STORE_TZ = timezone(timedelta(hours=-5))
 ORDER_ID_BASE = 7000
@@ -154,18 +158,22 @@ def render_sale(spec: SaleSpec, *, home: str) -> dict[str, Any]:
     }
 
 
-class WooCommerceState:
-    """One WooCommerce store, in memory and thread-safe, with its webhooks."""
+class WooCommerceState(RefundingStore):
+    """One WooCommerce store, in memory and thread-safe, with its webhooks and refunds."""
+
+    channel = "woocommerce"
 
     def __init__(self, *, consumer_key: str, consumer_secret: str, name: str = "Tienda Cafetera",
                  home: str = "https://tiendacafetera.example"):
         self.consumer_key, self.consumer_secret, self.name, self.home = consumer_key, consumer_secret, name, home
         self.orders: dict[int, dict] = {}
+        self.refunds: dict[int, list[dict]] = {}  # order id -> its refunds, oldest first
         self.subscriptions: list[Subscription] = []
         self.sender = WebhookSender()
         self._clock = datetime(2000, 1, 1, tzinfo=UTC)
         self._listings = ListingCache()  # /orders listings; change orders through the methods below
         self._lock = threading.RLock()
+        self._init_refunds()
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], **kwargs) -> WooCommerceState:
@@ -183,6 +191,7 @@ class WooCommerceState:
             self.orders[order["id"]] = order
             self._clock = max(self._clock, datetime.fromisoformat(order["date_modified_gmt"]).replace(tzinfo=UTC))
             self._listings.forget()
+        self.plan_refunds(order["id"], spec.refunds)
         if notify:
             self.deliver("order.created", order["id"])
         return order["id"]
@@ -206,6 +215,36 @@ class WooCommerceState:
         if notify:
             self.deliver("order.updated", int(order_id))
         return self.order(order_id)
+
+    def refund(self, order_id: int, *, lines=None, shipping: bool = False, full: bool = False, reason: str = "",
+               notify: bool = True) -> dict | None:
+        """Give money back (see :meth:`sandbox.refunds.RefundingStore.refund`): a refund kept for
+        ``GET /orders/{id}/refunds``, the order's summary and status, ``date_modified`` past every
+        other order's, and ``order.updated`` delivered."""
+        with self._lock:
+            order = self.orders[int(order_id)]
+            self._clock = max(self._clock + timedelta(seconds=1), datetime.now(UTC).replace(microsecond=0))
+            refunds = self.refunds.setdefault(order["id"], [])
+            refund = new_refund(order, refunds, lines=line_units(lines), shipping=shipping, full=full, reason=reason,
+                                local=_local(self._clock), gmt=_gmt(self._clock))
+            if refund is None:
+                return None
+            refunds.append(refund)
+            in_full = summarise(order, refunds)
+            order["date_modified_gmt"], order["date_modified"] = _gmt(self._clock), _local(self._clock)
+            self._listings.forget()
+            record = self._record_refund(refund_id=str(refund["id"]), order_id=order["id"],
+                                         amount=Decimal(refund["amount"]), full=in_full, at=self._clock)
+        if notify:
+            self.deliver("order.updated", int(order_id))
+        return record
+
+    def order_refunds(self, order_id: int) -> list[dict] | None:
+        """``GET /orders/{id}/refunds``: the order's refunds, newest first; None for an unknown order."""
+        with self._lock:
+            if int(order_id) not in self.orders:
+                return None
+            return copy.deepcopy(list(reversed(self.refunds.get(int(order_id), []))))
 
     def subscribe(self, url: str, secret: str, topics: tuple[str, ...] = ORDER_TOPICS) -> Subscription:
         subscription = Subscription(url, secret, topics, webhook_id=len(self.subscriptions) + 11)
@@ -272,6 +311,7 @@ def create_app(state: WooCommerceState, knobs: Knobs | None = None) -> Flask:
     app = Flask("sandbox.woocommerce")
     install_fault_hooks(app, knobs, maintenance_body={"code": "maintenance", "message": "Mantenimiento programado.",
                                                       "data": {"status": 503}})
+    install_refund_routes(app, state)
 
     @app.before_request
     def _throttle_and_authenticate():
@@ -320,6 +360,15 @@ def create_app(state: WooCommerceState, knobs: Knobs | None = None) -> Flask:
             links.append(f'<{base}?page={page + 1}&per_page={per_page}>; rel="next"')
         if links:
             response.headers["Link"] = ", ".join(links)
+        return response
+
+    @app.get("/wp-json/wc/v3/orders/<int:order_id>/refunds")
+    def order_refunds(order_id: int):
+        found = state.order_refunds(order_id)
+        if found is None:
+            return _error(404, "woocommerce_rest_shop_order_invalid_id", "ID no válido.")
+        response = jsonify(found)
+        response.headers["X-WP-Total"], response.headers["X-WP-TotalPages"] = str(len(found)), "1"
         return response
 
     @app.get("/wp-json/wc/v3/orders/<int:order_id>")

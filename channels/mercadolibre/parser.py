@@ -15,6 +15,7 @@ Decisions worth knowing:
 * Total paid: ``paid_amount`` (includes the buyer's shipping), or ``total_amount`` when it is 0 or
   missing (an unpaid order: the amount due).
 * Buyer: ML no longer returns names or e-mails on the order; fiscal data comes from billing info.
+* Refunds and cancellations after payment: :mod:`channels.mercadolibre.refunds`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from channels.mercadolibre.refunds import parse_refunds
 from channels.payloads import (
     PayloadReader,
     address_or_none,
@@ -123,6 +125,7 @@ def _parse(pulled: PulledOrder) -> Order:
         buyer=_parse_buyer(read, dict_of(order.get("buyer")), raw.get("billing_info")),
         is_fulfillment=is_fulfillment(shipment),
         pack_id=text_of(order.get("pack_id")),
+        refunds=parse_refunds(read, order, order_id),
         raw=raw,
     )
 

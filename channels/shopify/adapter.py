@@ -6,6 +6,8 @@
 Webhooks: Shopify signs each delivery with ``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(raw body,
 secret)); the secret is the app's client secret (or, for webhooks created in the store admin, the
 key shown under Settings › Notifications › Webhooks). A re-delivery keeps ``X-Shopify-Webhook-Id``.
+Order topics carry the order (its ``id``); ``refunds/create`` carries the refund, whose ``order_id``
+names the order to fetch again.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ from connector.canonical import Order, PulledOrder
 from connector.errors import WebhookRejected
 from connector.http import iter_link_header_pages
 
-ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled")
+ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled",
+                "refunds/create")
+# Topics whose body is another resource of an order: the order is its ``order_id`` (a refund's ``id`` is its own).
+ORDER_CHILD_TOPICS = ("refunds/",)
 
 
 class ShopifyAdapter(ErpEmailDelivery):
@@ -135,6 +140,8 @@ class ShopifyAdapter(ErpEmailDelivery):
                       query: Mapping[str, str] | None = None) -> WebhookEvent:
         topic = header(headers, "X-Shopify-Topic") or ""
         delivery_id = header(headers, "X-Shopify-Webhook-Id") or header(headers, "X-Shopify-Event-Id")
+        if topic.startswith(ORDER_CHILD_TOPICS):
+            return WebhookEvent(delivery_id, topic, order_id_in_webhook(raw_body, self.display_name, key="order_id"))
         if not topic.startswith("orders/"):
             return WebhookEvent(delivery_id, topic, None)
         order_id = order_id_in_webhook(raw_body, self.display_name)

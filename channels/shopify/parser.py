@@ -35,6 +35,8 @@ field; stores collect it their own way, so the source is configurable (``documen
 * ``note:<Nombre>``: the note attribute with that name;
 * ``billing_company`` / ``billing_address2``: that field of the billing address;
 * ``none``: never (the seller's fallback document or the final consumer is used).
+
+Refunds (``refunds[]``, and cancellations refunded in full): :mod:`channels.shopify.refunds`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from channels.payloads import (
     text_of,
     typed_document,
 )
+from channels.shopify.refunds import parse_refunds
 from connector.canonical import (
     Address,
     Buyer,
@@ -114,6 +117,8 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
     if currency is None:
         raise read.invalid("falta la moneda", "currency")
     taxes_included = order.get("taxes_included")
+    taxes_included = taxes_included if isinstance(taxes_included, bool) else True
+    lines = _parse_lines(read, order.get("line_items"))
     return Order(
         channel=CHANNEL,
         external_id=order_id,
@@ -123,11 +128,12 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
         updated_at=read.date(order.get("updated_at") or order.get("created_at"), "updated_at",
                              label="la fecha de actualización"),
         currency=currency.upper(),
-        prices_include_tax=taxes_included if isinstance(taxes_included, bool) else True,
-        lines=_parse_lines(read, order.get("line_items")),
+        prices_include_tax=taxes_included,
+        lines=lines,
         shipping_cost=_shipping_cost(read, order.get("shipping_lines")),
         total_paid=read.optional_amount(order.get("total_price"), "total_price", label="el total") or None,
         buyer=_parse_buyer(read, order, document_field),
+        refunds=parse_refunds(read, order, order_id, {line.line_id for line in lines}, taxes_included),
         raw=pulled.raw,
     )
 

@@ -4,6 +4,9 @@ Webhooks: WooCommerce signs each delivery with ``X-WC-Webhook-Signature`` = base
 body, secret)), the secret typed when the webhook was created (the connector generates one and shows
 it, unless the seller gave theirs). ``X-WC-Webhook-Delivery-ID`` identifies the delivery.
 
+Refunds: an order object lists its refunds only in summary; for an order whose summary is not
+empty the adapter also reads ``GET /orders/{id}/refunds`` (one request, only for those orders).
+
 When a webhook is created WooCommerce sends an **unsigned ping** (body ``webhook_id=N``) and refuses
 to save the webhook unless it is answered 200. The ping carries no data and triggers nothing, so it
 is acknowledged without a signature and nothing is stored or queued; every other delivery without
@@ -43,6 +46,7 @@ from channels.payloads import parse_iso_datetime, text_of
 from channels.woocommerce import endpoints
 from channels.woocommerce.client import Resolver, WooCommerceClient, resolve_host
 from channels.woocommerce.parser import parse_order
+from channels.woocommerce.refunds import has_refunds
 from connector.canonical import Order, PulledOrder
 from connector.errors import ConfigurationError, NotFound
 from connector.http import iter_page_number_pages
@@ -129,13 +133,13 @@ class WooCommerceAdapter(ErpEmailDelivery):
             if order_id is not None and not recent.on_previous_page(order_id):
                 pulled = _pulled(order)
                 if known is None or not known(pulled.external_id, pulled.updated_at):
-                    yield pulled
+                    yield self._with_refunds(pulled)
 
     def fetch_order(self, external_id: str) -> PulledOrder:
         """One order by id; ``NotFound`` if it does not exist."""
         order_id = numeric_order_id(external_id, self.display_name)
         order = endpoints.get_order(self.client.api, order_id)
-        return _pulled(order if order.get("id") is not None else {**order, "id": order_id})
+        return self._with_refunds(_pulled(order if order.get("id") is not None else {**order, "id": order_id}))
 
     def parse_order(self, pulled: PulledOrder) -> Order:
         return parse_order(pulled, document_field=self.document_field)
@@ -169,6 +173,14 @@ class WooCommerceAdapter(ErpEmailDelivery):
 
     def close(self) -> None:
         self.client.close()
+
+    def _with_refunds(self, pulled: PulledOrder) -> PulledOrder:
+        """The order with its refunds (``raw["refunds"]``) when its summary lists any; no request otherwise."""
+        order = pulled.raw["order"]
+        if not has_refunds(order):
+            return pulled
+        refunds = endpoints.list_refunds(self.client.api, pulled.external_id)
+        return pulled.model_copy(update={"raw": {**pulled.raw, "refunds": refunds}})
 
 
 def is_ping(raw_body: bytes) -> bool:

@@ -59,3 +59,11 @@ def total_pages(response: httpx.Response) -> int | None:
 def get_order(api: Requestor, order_id: str) -> dict[str, Any]:
     """``GET /wc/v3/orders/{id}``; :class:`NotFound` when it does not exist."""
     return _json(api.get(f"/wc/v3/orders/{order_id}"), f"el pedido {order_id}", dict)
+
+
+def list_refunds(api: Requestor, order_id: str) -> list[dict[str, Any]]:
+    """``GET /wc/v3/orders/{id}/refunds``: every refund of the order (one page of up to 100, more than
+    any order has), newest first as WooCommerce lists them."""
+    refunds = _json(api.get(f"/wc/v3/orders/{order_id}/refunds", params={"per_page": MAX_PAGE_SIZE}),
+                    f"los reembolsos del pedido {order_id}", list)
+    return [refund for refund in refunds if isinstance(refund, dict)]

@@ -36,6 +36,9 @@ Buyer: ``billing`` (name, company, e-mail, phone, address). WooCommerce has no d
 checkout plugins store it in the order's ``meta_data``. ``document_field`` chooses where to read it:
 ``auto`` (a meta key named like a document: ``_billing_cedula``, ``billing_nit``,
 ``_billing_document``, ``dni``, ...), ``meta:<key>``, ``billing_company`` or ``none``.
+
+Refunds (``GET /orders/{id}/refunds``, fetched by the adapter when the order lists any; refunded and
+paid-then-cancelled orders): :mod:`channels.woocommerce.refunds`.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from channels.payloads import (
     text_of,
     typed_document,
 )
+from channels.woocommerce.refunds import parse_refunds
 from connector.canonical import Address, Buyer, KindOfPerson, Order, OrderLine, OrderStatus, PulledOrder
 
 CHANNEL = "woocommerce"
@@ -117,6 +121,7 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
         shipping_cost=_shipping_cost(read, order.get("shipping_lines")),
         total_paid=read.optional_amount(order.get("total"), "total", label="el total") or None,
         buyer=_parse_buyer(read, order, document_field),
+        refunds=parse_refunds(read, order, order_id, pulled.raw.get("refunds"), updated_at),
         raw=pulled.raw,
     )
 

@@ -100,6 +100,13 @@ class MercadoLibreKit(ContractKit):
             200, json=fixture("mercadolibre", "billing-info-cc.json"))
         return str(order["id"])
 
+    def mock_refunded_fetch(self, router, *, times: int) -> str:
+        order = fixture("mercadolibre", "order-partially-refunded.json")
+        router.get(f"/orders/{order['id']}").mock(side_effect=[httpx.Response(200, json=order)] * times)
+        router.get(f"/shipments/{order['shipping']['id']}").mock(side_effect=[
+            httpx.Response(200, json=fixture("mercadolibre", "shipment-cross-docking-charged.json"))] * times)
+        return str(order["id"])
+
     def signed_webhook(self, credentials):
         body = json.dumps({"_id": "f3b2a1c0d9e8", "resource": "/orders/2000008123456", "user_id": 187654321,
                            "topic": "orders_v2", "application_id": 5501234567890123, "attempts": 1,
@@ -153,6 +160,11 @@ class ShopifyKit(ContractKit):
             answers.insert(0, httpx.Response(429, json=fixture("shopify", "error-throttled.json"),
                                              headers={"Retry-After": throttled}))
         router.get(f"/orders/{body['order']['id']}.json").mock(side_effect=answers)
+        return str(body["order"]["id"])
+
+    def mock_refunded_fetch(self, router, *, times: int) -> str:
+        body = fixture("shopify", "order-refunded-twice-then-in-full.json")
+        router.get(f"/orders/{body['order']['id']}.json").mock(side_effect=[httpx.Response(200, json=body)] * times)
         return str(body["order"]["id"])
 
     def signed_webhook(self, credentials):
@@ -214,6 +226,13 @@ class WooCommerceKit(ContractKit):
             answers.insert(0, httpx.Response(429, json={"code": "too_many_requests", "message": "Too Many Requests",
                                                         "data": {"status": 429}}, headers={"Retry-After": throttled}))
         router.get(f"/wc/v3/orders/{order['id']}").mock(side_effect=answers)
+        return str(order["id"])
+
+    def mock_refunded_fetch(self, router, *, times: int) -> str:
+        order = fixture("woocommerce", "order-refunded-in-two-steps.json")
+        router.get(f"/wc/v3/orders/{order['id']}").mock(side_effect=[httpx.Response(200, json=order)] * times)
+        router.get(f"/wc/v3/orders/{order['id']}/refunds").mock(side_effect=[
+            httpx.Response(200, json=fixture("woocommerce", "refunds-of-order-refunded-in-two-steps.json"))] * times)
         return str(order["id"])
 
     def signed_webhook(self, credentials):

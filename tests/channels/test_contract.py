@@ -128,7 +128,36 @@ def test_pull_orders_follows_every_page_and_each_order_parses(contract_kit, cont
         order = adapter.parse_order(item)
         assert isinstance(order, Order) and order.channel == contract_kit.kind
         assert order.external_id == item.external_id and order.status in OrderStatus
+        assert_refunds_are_well_formed(order)
     adapter.close()
+
+
+def assert_refunds_are_well_formed(order: Order) -> None:
+    """Refunds are a list (maybe empty), oldest first, one per id, lines naming the order's lines,
+    never more given back than was paid, and at most the newest one voiding the order."""
+    assert isinstance(order.refunds, list)
+    ids = [refund.refund_id for refund in order.refunds]
+    assert len(ids) == len(set(ids)) and all(ids)
+    assert [r.created_at for r in order.refunds] == sorted(r.created_at for r in order.refunds)
+    line_ids = {line.line_id for line in order.lines}
+    for refund in order.refunds:
+        assert refund.created_at.tzinfo is not None and refund.amount >= 0
+        assert {line.line_id for line in refund.lines} <= line_ids
+    if order.total_paid is not None and order.prices_include_tax:
+        assert sum(r.amount for r in order.refunds) <= order.total_paid
+    assert all(not refund.full for refund in order.refunds[:-1])
+
+
+def test_refunds_are_read_with_ids_stable_across_two_pulls(contract_kit, contract_api):
+    """A refunded order fetched twice gives the same refunds, so each is credited once."""
+    order_id = contract_kit.mock_refunded_fetch(contract_api, times=2)
+    adapter = contract_kit.make()
+    first, second = (adapter.parse_order(adapter.fetch_order(order_id)) for _ in range(2))
+    adapter.close()
+    assert first.refunds, "the kit's refunded order must carry refunds"
+    assert_refunds_are_well_formed(first)
+    assert [(r.refund_id, r.amount, r.full) for r in first.refunds] == \
+        [(r.refund_id, r.amount, r.full) for r in second.refunds]
 
 
 def test_pull_orders_skips_what_the_connector_already_holds(contract_kit, contract_api):

@@ -267,3 +267,55 @@ def test_a_valid_order_with_random_fields_replaced_never_crashes(changes):
         parse_order(pulled(order, "shipment-cross-docking-charged.json", "billing-info-nit.json"))
     except InvalidPayload:
         pass
+
+
+# -- refunds and cancellations after payment -------------------------------------------------------
+
+
+def test_a_cancelled_order_whose_payment_was_refunded_is_one_full_refund_of_that_payment():
+    order = parse_order(pulled("order-cancelled.json"))
+    (refund,) = order.refunds
+    assert refund.refund_id == "payment-91234567890" and refund.amount == Decimal("88200")
+    assert refund.full and refund.lines == [] and refund.shipping == 0
+    assert refund.created_at == datetime(2026, 11, 4, 11, 45, tzinfo=ML_TZ)
+
+
+def test_a_partial_refund_is_the_payments_refunded_figure_without_lines():
+    order = parse_order(pulled("order-partially-refunded.json"))
+    assert order.status is OrderStatus.OTHER and order.raw_status == "partially_refunded"
+    (refund,) = order.refunds
+    assert (refund.refund_id, refund.amount, refund.full) == ("payment-91234567901", Decimal("29400"), False)
+    assert refund.lines == []  # Mercado Libre does not say which items: the core credits in proportion
+    assert refund.created_at == datetime(2026, 11, 6, 16, 20, tzinfo=ML_TZ)
+
+
+def test_a_cancellation_after_payment_without_a_refunded_payment_is_a_full_cancel_refund():
+    order = parse_order(pulled("order-cancelled-after-payment.json"))
+    (refund,) = order.refunds
+    assert (refund.refund_id, refund.amount, refund.full) == ("cancel-2000008123471", Decimal("88200"), True)
+    assert refund.created_at == datetime(2026, 11, 4, 11, 45, tzinfo=ML_TZ)  # cancel_detail.date
+
+
+def test_a_cancellation_before_payment_is_no_refund():
+    order = parse_order(pulled("order-cancelled-before-payment.json"))
+    assert order.status is OrderStatus.CANCELLED and order.refunds == []
+
+
+def test_refunds_of_two_payments_come_oldest_first_and_the_last_one_voids_the_order():
+    order = parse_order(pulled("order-refunded-in-two-payments.json"))
+    assert [(r.refund_id, r.amount, r.full) for r in order.refunds] == [
+        ("payment-91234567904", Decimal("50000"), False), ("payment-91234567905", Decimal("38200"), True)]
+
+
+def test_paid_orders_have_no_refunds_and_ids_are_stable_across_pulls():
+    assert parse_order(pulled()).refunds == []
+    first = parse_order(pulled("order-partially-refunded.json")).refunds
+    assert parse_order(pulled("order-partially-refunded.json")).refunds == first
+
+
+def test_an_unreadable_refund_is_skipped_and_the_order_still_parses(caplog):
+    def break_one(order):
+        order["payments"].append({**order["payments"][0], "id": 91234567999, "transaction_amount_refunded": "mucho"})
+    order = parse_order(pulled(with_changes("order-partially-refunded.json", break_one)))
+    assert [r.refund_id for r in order.refunds] == ["payment-91234567901"]
+    assert "refund 2 skipped" in caplog.text

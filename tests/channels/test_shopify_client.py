@@ -214,3 +214,15 @@ def test_an_order_topic_without_an_order_is_invalid(adapter):
     body = b"[]"
     with pytest.raises(InvalidPayload):
         adapter.parse_webhook(signed(body), body)
+
+
+def test_a_refunds_create_webhook_points_at_its_order_not_at_the_refund():
+    body = json.dumps(fixture("shopify", "webhook-refunds-create.json")).encode()
+    headers = {"X-Shopify-Topic": "refunds/create", "X-Shopify-Webhook-Id": "w-1",
+               "X-Shopify-Hmac-Sha256": hmac_sha256_base64("s3cr3t", body)}
+    adapter = ShopifyAdapter({"shop": "tienda-cafetera", "access_token": "shpat_x", "webhook_secret": "s3cr3t"})
+    adapter.verify_webhook(headers, body)
+    event = adapter.parse_webhook(headers, body)
+    assert (event.topic, event.external_order_id) == ("refunds/create", "5100004531")
+    assert "refunds/create" in adapter.webhook_registration("https://c.example/w").topics
+    adapter.close()

@@ -123,3 +123,90 @@ def test_malformed_orders_name_the_field_in_spanish(change, field):
         parse_order(pulled(DISCOUNTED, **change))
     assert error.value.user_message.startswith("El pedido #1042 de Shopify")
     assert f"(campo {field})" in error.value.user_message
+
+
+# -- refunds --------------------------------------------------------------------------------------
+
+PARTIAL = fixture("shopify", "order-refunded-partially-with-shipping.json")["order"]
+TWICE = fixture("shopify", "order-refunded-twice-then-in-full.json")["order"]
+CANCELLED_REFUNDED = fixture("shopify", "order-cancelled-and-refunded.json")["order"]
+BOGOTA = timezone(timedelta(hours=-5))
+
+
+def test_a_partial_refund_with_shipping_and_a_return():
+    order = parse_order(pulled(PARTIAL))
+    assert order.status is OrderStatus.OTHER
+    (refund,) = order.refunds
+    assert refund.refund_id == "930000451" and refund.reason == "Talla equivocada"
+    assert refund.created_at == datetime(2026, 11, 6, 9, 30, tzinfo=BOGOTA)
+    assert [(line.line_id, line.quantity, line.amount) for line in refund.lines] == [
+        ("13000045212", 1, Decimal("53442.90"))]
+    assert refund.lines[0].line_id in {line.line_id for line in order.lines}
+    assert refund.shipping == Decimal("6250.00")  # -(amount + tax_amount): taxes included
+    assert refund.amount == Decimal("59693.00")  # the successful refund transaction
+    assert refund.restocked and not refund.full
+
+
+def test_two_refunds_oldest_first_the_last_one_full_and_a_declined_transaction_not_counted():
+    refunds = parse_order(pulled(TWICE)).refunds
+    assert [(r.refund_id, r.amount, r.full, r.restocked) for r in refunds] == [
+        ("930000461", Decimal("29988.00"), False, False), ("930000462", Decimal("89680.90"), True, True)]
+    assert sum(r.amount for r in refunds) == Decimal(TWICE["total_price"])
+
+
+def test_a_cancelled_order_refunded_without_refund_objects_is_one_full_cancel_refund():
+    order = parse_order(pulled(CANCELLED_REFUNDED))
+    assert order.status is OrderStatus.CANCELLED
+    (refund,) = order.refunds
+    assert (refund.refund_id, refund.amount, refund.full) == ("cancel-5100004533", Decimal("119668.90"), True)
+    assert refund.created_at == datetime(2026, 11, 3, 12, 0, tzinfo=BOGOTA) and refund.reason == "customer"
+
+
+def test_a_voided_or_paid_order_has_no_refunds():
+    assert parse_order(pulled(DISCOUNTED)).refunds == []
+    assert parse_order(pulled(DISCOUNTED, financial_status="voided", cancelled_at="2026-11-03T12:00:00-05:00")).refunds == []
+
+
+def test_a_refund_whose_transactions_are_all_pending_gave_nothing_back_yet():
+    order = copy.deepcopy(PARTIAL)
+    order["refunds"][0]["transactions"][0]["status"] = "pending"
+    assert parse_order(pulled(order)).refunds == []
+
+
+def test_without_a_transaction_the_amount_is_lines_plus_shipping():
+    order = copy.deepcopy(PARTIAL)
+    order["refunds"][0]["transactions"] = []
+    (refund,) = parse_order(pulled(order)).refunds
+    assert refund.amount == Decimal("53442.90") + Decimal("6250.00")
+
+
+def test_taxes_excluded_refunds_are_before_tax_like_the_lines():
+    order = copy.deepcopy(TAXES_EXCLUDED)
+    line_id = order["line_items"][0]["id"]
+    order["financial_status"] = "partially_refunded"
+    order["refunds"] = [{
+        "id": 930000471, "order_id": order["id"], "created_at": "2026-11-05T10:00:00-05:00", "note": None,
+        "refund_line_items": [{"id": 1, "line_item_id": line_id, "quantity": 1, "restock_type": "no_restock",
+                               "subtotal": 185000.0, "total_tax": 35150.0}],
+        "order_adjustments": [{"id": 2, "kind": "shipping_refund", "amount": "-10504.20", "tax_amount": "-1995.80"}],
+        "transactions": [{"id": 3, "kind": "refund", "status": "success", "amount": "232650.00"}]}]
+    (refund,) = parse_order(pulled(order)).refunds
+    assert refund.lines[0].amount == Decimal("185000") and refund.shipping == Decimal("10504.20")
+    assert refund.amount == Decimal("195504.20")  # 232650 paid back minus 35150 + 1995.80 of tax
+
+
+def test_a_refund_naming_an_unknown_line_keeps_its_amount_without_lines(caplog):
+    order = copy.deepcopy(PARTIAL)
+    order["refunds"][0]["refund_line_items"][0]["line_item_id"] = 999
+    (refund,) = parse_order(pulled(order)).refunds
+    assert refund.lines == [] and refund.amount == Decimal("59693.00")
+    assert "lines the order does not have" in caplog.text
+
+
+def test_an_unreadable_refund_is_skipped_with_a_warning_and_the_order_still_parses(caplog):
+    order = copy.deepcopy(TWICE)
+    order["refunds"][0]["created_at"] = "ayer"
+    order["refunds"].append("basura")
+    parsed = parse_order(pulled(order))
+    assert [r.refund_id for r in parsed.refunds] == ["930000462"]
+    assert caplog.text.count("skipped") == 2

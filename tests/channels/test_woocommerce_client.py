@@ -264,3 +264,26 @@ def test_non_order_topics_carry_no_order():
     adapter = make()
     adapter.verify_webhook(headers, body)
     assert adapter.parse_webhook(headers, body).external_order_id is None
+
+
+def test_refunds_are_fetched_only_for_orders_whose_summary_lists_some(api):
+    listed = [fixture("woocommerce", "order-refunded-partially-with-shipping.json"),
+              fixture("woocommerce", "order-processing-with-coupon-and-variation.json")]
+    api.get("/wc/v3/orders").respond(200, json=listed, headers={"X-WP-Total": "2", "X-WP-TotalPages": "1"})
+    refunds = api.get("/wc/v3/orders/7401/refunds").respond(
+        200, json=fixture("woocommerce", "refunds-of-order-refunded-partially-with-shipping.json"))
+    adapter = make()
+    pulled = {p.external_id: p for p in adapter.pull_orders(None)}
+    assert refunds.call_count == 1 and "refunds" not in pulled["7342"].raw
+    order = adapter.parse_order(pulled["7401"])
+    assert [r.refund_id for r in order.refunds] == ["7501"] and order.refunds[0].lines
+    adapter.close()
+
+
+def test_fetch_order_reads_its_refunds_too(api):
+    api.get("/wc/v3/orders/7401").respond(200, json=fixture("woocommerce", "order-refunded-partially-with-shipping.json"))
+    api.get("/wc/v3/orders/7401/refunds").respond(
+        200, json=fixture("woocommerce", "refunds-of-order-refunded-partially-with-shipping.json"))
+    adapter = make()
+    assert adapter.parse_order(adapter.fetch_order("7401")).refunds[0].shipping > 0
+    adapter.close()

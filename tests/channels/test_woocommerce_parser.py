@@ -164,3 +164,81 @@ def test_line_errors_read_as_plain_spanish(change, words):
     with pytest.raises(InvalidPayload) as error:
         parse_order(pulled(COUPON, **change))
     assert words in error.value.user_message
+
+
+# -- refunds --------------------------------------------------------------------------------------
+
+PARTIAL = fixture("woocommerce", "order-refunded-partially-with-shipping.json")
+PARTIAL_REFUNDS = fixture("woocommerce", "refunds-of-order-refunded-partially-with-shipping.json")
+TWO_STEPS = fixture("woocommerce", "order-refunded-in-two-steps.json")
+TWO_STEPS_REFUNDS = fixture("woocommerce", "refunds-of-order-refunded-in-two-steps.json")
+CANCELLED_PAID = fixture("woocommerce", "order-cancelled-after-payment.json")
+
+
+def with_refunds(order: dict, refunds: list) -> PulledOrder:
+    return PulledOrder(external_id=str(order["id"]), raw={"order": copy.deepcopy(order), "refunds": copy.deepcopy(refunds)})
+
+
+def test_a_partial_refund_with_a_line_and_shipping_tax_included():
+    order = parse_order(with_refunds(PARTIAL, PARTIAL_REFUNDS))
+    assert order.status is OrderStatus.PENDING
+    (refund,) = order.refunds
+    assert (refund.refund_id, refund.amount, refund.reason) == ("7501", Decimal("63342.90"), "Talla equivocada")
+    assert refund.created_at == datetime(2026, 11, 6, 14, 30, tzinfo=UTC)
+    assert [(line.line_id, line.quantity, line.amount) for line in refund.lines] == [("315", 1, Decimal("53442.90"))]
+    assert refund.shipping == Decimal("9900.00") and not refund.full and not refund.restocked
+
+
+def test_two_refunds_of_a_refunded_order_oldest_first_the_last_full():
+    refunds = parse_order(with_refunds(TWO_STEPS, TWO_STEPS_REFUNDS)).refunds
+    assert [(r.refund_id, r.amount, r.full) for r in refunds] == [
+        ("7511", Decimal("15592.50"), False), ("7512", Decimal("116785.80"), True)]
+    assert sum(r.amount for r in refunds) == Decimal(TWO_STEPS["total"])
+    assert [(line.line_id, line.quantity) for line in refunds[1].lines] == [("315", 2)]
+
+
+def test_without_the_fetched_refunds_the_summary_is_read():
+    (refund,) = parse_order(pulled(PARTIAL)).refunds
+    assert (refund.refund_id, refund.amount, refund.lines) == ("7501", Decimal("63342.90"), [])
+
+
+def test_a_refund_line_without_its_item_id_is_matched_by_product_and_variation():
+    refunds = copy.deepcopy(PARTIAL_REFUNDS)
+    refunds[0]["line_items"][0]["meta_data"] = []
+    (refund,) = parse_order(with_refunds(PARTIAL, refunds)).refunds
+    assert refund.lines[0].line_id == "315"
+
+
+def test_a_refund_line_of_an_unknown_product_keeps_the_amount_without_lines():
+    refunds = copy.deepcopy(PARTIAL_REFUNDS)
+    refunds[0]["line_items"][0].update(meta_data=[], product_id=5, variation_id=0)
+    (refund,) = parse_order(with_refunds(PARTIAL, refunds)).refunds
+    assert refund.lines == [] and refund.amount == Decimal("63342.90")
+
+
+def test_a_cancelled_order_that_was_paid_is_one_full_cancel_refund_of_its_total():
+    order = parse_order(pulled(CANCELLED_PAID))
+    (refund,) = order.refunds
+    assert (refund.refund_id, refund.amount, refund.full) == ("cancel-7403", Decimal("132378.30"), True)
+
+
+def test_a_refunded_order_without_refund_objects_and_unpaid_cancellations():
+    (refund,) = parse_order(pulled(COUPON, status="refunded")).refunds
+    assert (refund.refund_id, refund.amount, refund.full) == ("cancel-7342", Decimal("132378.30"), True)
+    assert parse_order(pulled(COUPON, status="cancelled", date_paid=None, date_paid_gmt=None)).refunds == []
+    assert parse_order(pulled(COUPON)).refunds == []
+
+
+def test_a_cancellation_after_a_partial_refund_gives_back_the_rest():
+    order = {**copy.deepcopy(PARTIAL), "status": "cancelled"}
+    refunds = parse_order(with_refunds(order, PARTIAL_REFUNDS)).refunds
+    assert [(r.refund_id, r.amount, r.full) for r in refunds] == [
+        ("7501", Decimal("63342.90"), False), ("cancel-7401", Decimal("69035.40"), True)]
+
+
+def test_an_unreadable_refund_is_skipped_with_a_warning(caplog):
+    refunds = copy.deepcopy(TWO_STEPS_REFUNDS)
+    refunds[0]["amount"] = "mucho"
+    parsed = parse_order(with_refunds(TWO_STEPS, refunds))
+    assert [r.refund_id for r in parsed.refunds] == ["7511"] and parsed.refunds[0].full
+    assert "skipped" in caplog.text

@@ -69,10 +69,14 @@ def _shopify_raws() -> list[dict]:
 
 
 def _woocommerce_raws() -> list[dict]:
-    """``{"order": <REST v3 order>}`` (channels/woocommerce/parser.py)."""
+    """``{"order": <REST v3 order>}`` (channels/woocommerce/parser.py), with ``"refunds"`` (what
+    ``GET /orders/{id}/refunds`` answered) for the orders that have a refunds fixture."""
     orders = _json("woocommerce", "order-*.json") + [o for page in _json("woocommerce", "orders-page-*.json")
                                                        for o in page]
-    return [{"order": order} for order in orders]
+    with_refunds = [{"order": json.loads((FIXTURES / "woocommerce" / p.name.removeprefix("refunds-of-")).read_text(
+        encoding="utf-8")), "refunds": json.loads(p.read_text(encoding="utf-8"))}
+        for p in sorted((FIXTURES / "woocommerce").glob("refunds-of-*.json"))]
+    return [{"order": order} for order in orders] + with_refunds
 
 
 VALID_RAWS = {"mercadolibre": _mercadolibre_raws, "shopify": _shopify_raws, "woocommerce": _woocommerce_raws}
@@ -125,7 +129,10 @@ READ_KEYS = frozenset("""
     seller_custom_field seller_sku shipment shipment_status shipping shipping_cost shipping_lines shipping_option
     sku state status street_name street_number subtotal subtotal_tax tags taxes_included title total
     total_amount total_price total_tax type unit_price updated_at value value_name variant_id variant_title
-    variation_attributes variation_id zip zip_code""".split())
+    variation_attributes variation_id zip zip_code
+    payments transaction_amount_refunded total_paid_amount transaction_amount date_approved date_last_modified
+    cancel_detail refunds refund_line_items line_item_id line_item order_adjustments transactions kind
+    restock_type processed_at tax_amount note reason date_paid date_paid_gmt date_created_gmt""".split())
 ACTIONS = ("delete", "junk", "junk", "extreme", "nasty_text", "wrap", "duplicate", "empty")
 
 
@@ -204,6 +211,13 @@ def assert_canonical(order: Order, channel: str) -> None:
     assert order.total_paid is None or (_finite(order.total_paid) and order.total_paid >= 0)
     if order.buyer.identification is not None:
         assert order.buyer.identification.number.isalnum()
+    refund_ids = [refund.refund_id for refund in order.refunds]
+    assert len(refund_ids) == len(set(refund_ids)) and all(isinstance(i, str) and i for i in refund_ids)
+    for refund in order.refunds:
+        assert refund.created_at.tzinfo is not None
+        assert _finite(refund.amount) and refund.amount >= 0 and _finite(refund.shipping) and refund.shipping >= 0
+        assert {line.line_id for line in refund.lines} <= {line.line_id for line in order.lines}
+        assert all(_finite(line.amount) and _finite(line.quantity) for line in refund.lines)
     # What the pipeline stores (Order.canonical) reads back as the same order.
     stored = json.loads(json.dumps(order.model_dump(mode="json", exclude={"raw"})))
     again = Order.model_validate({**stored, "raw": {}})
