@@ -56,14 +56,26 @@ def note_refunds(session: Session, order: Order, canonical: CanonicalOrder, *, a
     many were new."""
     if not canonical.refunds:
         return 0
-    known = set(session.scalars(select(Refund.external_id).where(Refund.order_id == order.id)))
+    stored: dict[str, Decimal] = {}
+    for external_id, amount in session.execute(select(Refund.external_id, Refund.amount)
+                                               .where(Refund.order_id == order.id)):
+        base = external_id.split("+", 1)[0]
+        stored[base] = stored.get(base, Decimal("0")) + Decimal(amount)
     new = 0
     for refund in canonical.refunds:
-        if refund.refund_id in known:
-            continue
-        row = Refund(order_id=order.id, account_id=order.account_id, external_id=refund.refund_id[:120],
-                     amount=refund.amount, shipping=refund.shipping, full=refund.full, restocked=refund.restocked,
-                     lines=[line.model_dump(mode="json") for line in refund.lines], reason=refund.reason[:500],
+        external_id, amount, lines = refund.refund_id[:100], refund.amount, refund.lines
+        if external_id in stored:
+            # Some marketplaces grow one refund (a payment refunded twice shows one total): the growth
+            # is a refund of its own, "<id>+<total so far>", so a re-read of the same total adds nothing.
+            grown = refund.amount - stored[external_id]
+            if grown <= 0:
+                continue
+            external_id, amount, lines = f"{external_id}+{refund.amount}", grown, []
+        grew = external_id != refund.refund_id[:100]
+        row = Refund(order_id=order.id, account_id=order.account_id, external_id=external_id[:120],
+                     amount=amount, shipping=Decimal(0) if grew else refund.shipping, full=refund.full and not grew,
+                     restocked=refund.restocked,
+                     lines=[line.model_dump(mode="json") for line in lines], reason=refund.reason[:500],
                      refunded_at=refund.created_at, state="before_invoice")
         try:
             with session.begin_nested():

@@ -30,6 +30,7 @@ from connector.models import (
     utcnow,
 )
 from connector.pipeline import CatalogRefreshes, process_order, store_pulled_order
+from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.refunds import approve as approve_refund
 from connector.refunds import credit_notes_by_order
 from connector.refunds import decline as decline_refund
@@ -529,7 +530,8 @@ def decide_refunds(ctx: AppContext, refund_ids: list[int], *, approve: bool, acc
             if refund is None or refund.account_id != account.id:
                 raise NotFoundLocally(f"No existe el reembolso {refund_id} en esta cuenta.")
             if refund.state not in ("waiting_approval", "declined", "off") or (not approve and refund.state != "waiting_approval"):
-                raise ConfigurationError(f"El reembolso {refund_id} no está por aprobar ({refund.state}).")
+                state = REFUND_STATE_LABELS.get(refund.state, refund.state).lower()
+                raise ConfigurationError(f"El reembolso {refund_id} ya no está por aprobar ({state}).")
             order = refund.order
             invoice = order.invoice
             if invoice is None:
