@@ -158,7 +158,10 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     _title("8. Después de la factura: respuesta de la DIAN, entrega al comprador, pago")
     _after_the_invoice(ctx, sandbox, account.id)
 
-    _title("9. Resultado")
+    _title("9. Reembolsos y cancelaciones: notas crédito, una por reembolso")
+    _credit_notes(ctx, sandbox, account.id)
+
+    _title("10. Resultado")
     _print_states(ctx, account.id)
     invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
     print(f"Facturas en Alegra (sandbox): {after}")
@@ -177,8 +180,9 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"  {env} .venv/bin/connector orders list")
     print(f"  {env} .venv/bin/connector errors")
     print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
-    print(f"  {env} .venv/bin/connector orders list --json     (factura: legal_status, cufe, delivery, payment)")
-    _title("10. Panel web")
+    print(f"  {env} .venv/bin/connector orders list --json     (legal_status, cufe, delivery, payment, credit_notes)")
+    print(f"  {env} .venv/bin/connector credit-notes list")
+    _title("11. Panel web")
     url, web = _serve_ui(ctx, sandbox, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
@@ -251,6 +255,40 @@ def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
           + (f", CUFE {again.invoice.cufe[:16]}…" if again.invoice.cufe else ""))
     if len(rejected) > 1:
         print(f"  (las otras {len(rejected) - 1} rechazadas quedan en la cola de errores para verlas en el panel)")
+
+
+def _credit_notes(ctx: AppContext, sandbox, account_id: int) -> None:
+    """Mercado Libre credits by itself; Shopify waits for the seller's approval (the default)."""
+    connections = {c.kind: c.id for c in services.list_channel_connections(ctx, account_id)}
+    services.update_settings(ctx, account_id, ["credit_notes=automatic"], channel_ref=connections["mercadolibre"])
+    print("Reglas: Mercado Libre → notas crédito automáticas; Shopify y WooCommerce → por aprobar.")
+    invoiced = {kind: [o for o in services.list_orders(ctx, account_id, channel_connection_id=cid,
+                                                        states=[OrderState.INVOICED.value], limit=1000)
+                       if o.invoice is not None and o.invoice.legal_status in ("accepted", "accepted_with_observations")]
+                for kind, cid in connections.items()}
+    given = [("mercadolibre", sandbox.ml_state.refund, {"lines": {0: 1}, "reason": "Producto defectuoso"}),
+             ("shopify", sandbox.shopify_state.refund, {"full": True, "reason": "El comprador canceló"}),
+             ("woocommerce", sandbox.woo_state.refund, {"lines": {0: 1}, "shipping": True, "reason": "Devolución"})]
+    for kind, refund, options in given:
+        if invoiced.get(kind):
+            order = invoiced[kind][0]
+            record = refund(int(order.external_id), **options)
+            if record:
+                print(f"  {kind:13} orden {order.external_id}: reembolso de {Decimal(record['amount']):,.2f} COP "
+                      f"({options['reason'].lower()})")
+    sync_once(ctx, account_id)
+    _follow_until_answered(ctx, account_id)
+    for row in services.list_refunds(ctx, account_id):
+        if row["number"]:
+            print(f"  nota crédito {row['number']} ({row['type']}) por {Decimal(row['amount']):,.2f} COP — orden "
+                  f"{row['channel']} {row['external_id']}, factura {row['invoice']}")
+    waiting = services.list_refunds(ctx, account_id, states=["waiting_approval"])
+    for row in waiting:
+        print(f"  por aprobar: reembolso {row['id']} de la orden {row['channel']} {row['external_id']} "
+              f"({Decimal(row['refunded']):,.2f} COP)")
+    if waiting:
+        print(f"Para aprobarlas: connector credit-notes approve {' '.join(str(r['id']) for r in waiting)}  "
+              "(o en el panel: Notas crédito)")
 
 
 def _serve_ui(ctx: AppContext, sandbox, account_id: int):
