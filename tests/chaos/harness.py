@@ -90,6 +90,9 @@ class ChaosPlan:
     http_timeout: float = 1.5  # the connector's; an invoice answer stalled longer than this is "timed out"
     commit_stall_seconds: float = 3.0  # how long the sandbox stalls after committing (> http_timeout)
     stamp_answer_delay: float = 0.5  # the sandbox tax authority's answer to a stamped e-invoice
+    # Buyers get money back on invoiced orders at these shares of the work done (credit notes, automatic).
+    refunds_at: tuple[float, ...] = (0.5, 0.8)
+    refunds_per_round: int = 4  # orders refunded per seller each time
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
@@ -116,6 +119,7 @@ class ChaosReport(Verdict):
     injected: Counter = field(default_factory=Counter)
     attempts: Counter = field(default_factory=Counter)
     waited_for_erp: int = 0  # orders that waited in waiting_erp (the circuit breaker) at least once
+    refunds_given: int = 0  # refunds the stores gave on invoiced orders during the run
     chaos_seconds: float = 0.0
     settle_seconds: float = 0.0
     end_states: dict = field(default_factory=dict)
@@ -137,6 +141,7 @@ class ChaosReport(Verdict):
             f"faults injected {dict(self.injected)}",
             f"invoice attempts by outcome {dict(self.attempts)}; {self.waited_for_erp} orders waited for the ERP",
             f"after the invoice: {self.after_summary()}",
+            f"refunds: {self.refunds_given} given by the stores; {self.credit_notes} credit notes in the ERP",
             f"end states {self.end_states}",
         ]
         if self.problems:
@@ -272,7 +277,7 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
     # Every write after the invoice is on: stamps (DEMO_RULES), deliveries and payments, under the same faults.
     services.update_settings(ctx, account.id, DEMO_RULES + [
         f"shipping_item_id={shipping.erp_id}", "deliver_invoice=true", "record_payment=true",
-        f"payment_account_id={bank['id']}"])
+        f"payment_account_id={bank['id']}", "credit_notes=automatic"])
     world = SellerWorld(account.id, connections, box)
     world.sales = {kind: channel_sales(kind, seed, plan.orders + plan.trickle) for kind in CHANNELS}
     return world
@@ -310,6 +315,7 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
     trickled = 0
     restart_at: dict[str, float] = {}
     next_note = started
+    refunds_due = sorted(plan.refunds_at)
     while True:
         now = time.monotonic()
         done = sum(len(seller.box.alegra_state.invoices) for seller in sellers) / eligible
@@ -340,13 +346,43 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
             box = rng.choice(sellers).box
             box.alegra_knobs.update({"maintenance_until": time.time() + seconds})
             report.maintenance_windows += 1
-        events_done = not maintenance and redis_due is None and beat_due is None and trickled >= plan.trickle
+        if refunds_due and done >= refunds_due[0]:
+            refunds_due.pop(0)
+            report.refunds_given += _refund_invoiced(ctx, rng, sellers, plan.refunds_per_round)
+        events_done = (not maintenance and redis_due is None and beat_due is None and trickled >= plan.trickle
+                       and not refunds_due)
         if events_done and _settled(ctx, plan, sellers):
             return
         if now - started > plan.chaos_timeout:
             log.warning("chaos timeout: stopping the faults with work left")
             return
         time.sleep(0.25)
+
+
+def _refund_invoiced(ctx, rng, sellers: list[SellerWorld], count: int) -> int:
+    """Refund ``count`` invoiced orders of each seller through their stores, as buyers would while the
+    workers are killed and the ERP fails: a unit back, everything back, the shipping back, or a unit
+    and then the rest (two refunds of one order)."""
+    from sqlalchemy import select
+
+    from connector.models import Order
+
+    given = 0
+    for seller in sellers:
+        with ctx.db.session() as session:
+            orders = list(session.execute(select(Order.external_id, Order.channel_connection_id).where(
+                Order.account_id == seller.account_id, Order.state == OrderState.INVOICED.value)))
+        kinds = {connection_id: kind for kind, connection_id in seller.connections.items()}
+        for external_id, connection_id in rng.sample(orders, min(count, len(orders))):
+            store = {"mercadolibre": seller.box.ml_state, "shopify": seller.box.shopify_state,
+                     "woocommerce": seller.box.woo_state}[kinds[connection_id]]
+            how = rng.choice(("unit", "full", "shipping", "twice"))
+            if how == "twice":
+                given += store.refund(int(external_id), lines={0: 1}, reason="chaos: una unidad") is not None
+                how = "full"
+            options = {"unit": {"lines": {0: 1}}, "full": {"full": True}, "shipping": {"shipping": True}}[how]
+            given += store.refund(int(external_id), reason=f"chaos: {how}", **options) is not None
+    return given
 
 
 def _kill_someone(rng, report, workers, restart_at, now) -> None:
@@ -402,7 +438,21 @@ def _settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld]) -> bool:
     counts = state_counts(ctx)
     expected = sum(len(sales) for s in sellers for sales in s.sales.values())
     return (sum(counts.values()) >= expected and not any(counts.get(s.value, 0) for s in ACTIVE_STATES)
-            and not followups_left(ctx))
+            and not followups_left(ctx) and _refunds_noted(ctx, sellers))
+
+
+def _refunds_noted(ctx, sellers: list[SellerWorld]) -> bool:
+    """Every refund a store gave is known here (pulls and webhooks bring them in their own time)."""
+    from sqlalchemy import select
+
+    from connector.models import Order, Refund
+
+    given = {(str(row["order_id"]), str(row["refund_id"])) for seller in sellers
+             for rows in seller.box.refund_records().values() for row in rows}
+    with ctx.db.session() as session:
+        noted = {(external_id, refund_id.split("+", 1)[0]) for external_id, refund_id in session.execute(
+            select(Order.external_id, Refund.external_id).join(Order, Order.id == Refund.order_id))}
+    return given <= noted
 
 
 def _wait_settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld], *, deadline: float) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from connector.context import AppContext
 from connector.invoice_builder import invoice_marker
-from connector.models import Invoice, Order, RemoteWrite
+from connector.models import Invoice, Order, Refund, RemoteWrite
 from connector.reconcile import reconcile_invoices
 from connector.states import OrderState
 from sandbox.catalog import SaleSpec, generate_sales
@@ -30,6 +30,7 @@ from tests.e2e.conftest import buyer_paid
 
 S = OrderState
 MARKER = re.compile(r"\[CX-\d+-[^\]\s]+\]")
+CREDIT_MARKER = re.compile(r"\[NC-\d+-[^\]\s]+\]")
 
 # Where each scenario must end (the rules of tests/conftest.py DEMO_RULES). Mercado Libre's "Full"
 # orders are skipped; the stores have no Full, so theirs are ordinary sales.
@@ -87,6 +88,7 @@ class Verdict:
     deliveries_uncertain: int = 0  # an answer was lost and the remote side cannot tell: never repeated
     deliveries_skipped: int = 0  # no buyer e-mail, or a marketplace that takes no documents
     settled_by_reading: int = 0  # writes whose lost answer was settled by reading the remote state
+    credit_notes: int = 0  # in the ERP, one per refund of an invoiced order
 
     def after_summary(self) -> str:
         return (f"{self.stamps} e-invoices stamped ({self.accepted} accepted), {self.payments} payments, "
@@ -121,11 +123,24 @@ def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None 
                 select(Order).where(Order.account_id == seller.account_id))}
             invoices = {i.order_id: i for i in session.scalars(
                 select(Invoice).join(Order).where(Order.account_id == seller.account_id))}
+            refunds: dict[int, list] = {}
+            for refund in session.scalars(select(Refund).where(Refund.account_id == seller.account_id)):
+                refunds.setdefault(refund.order_id, []).append(refund)
             writes = {}
             for write in session.scalars(select(RemoteWrite).join(Order, Order.id == RemoteWrite.order_id)
                                          .where(Order.account_id == seller.account_id)):
                 writes.setdefault((write.order_id, write.kind), []).append(write)
         expected_markers = set()
+        given = {}  # (channel, order external id) -> the refunds the store gave
+        for channel, rows in seller.box.refund_records().items():
+            for row in rows:
+                given.setdefault((channel, str(row["order_id"])), []).append(row)
+        noted = {note["observations"] for notes in records.get("credit_notes", {}).values() for note in notes}
+        for (channel, eid), _rows in given.items():
+            order = orders.get((seller.connections[channel], eid))
+            if order is not None and invoices.get(order.id) is None and any(eid in obs for obs in noted):
+                verdict.problem(f"seller {seller.account_id} {channel} order {eid}: a credit note for an order "
+                                f"never invoiced", order)
         for kind, sales in seller.sales.items():
             connection_id = seller.connections[kind]
             for spec in sales:
@@ -147,6 +162,9 @@ def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None 
                     _check_invoiced(verdict, where, kind, order, invoices.get(order.id), found)
                     if invoices.get(order.id) is not None:
                         _check_after_invoice(verdict, where, seller, order, invoices[order.id], records, writes)
+                        _check_credit_notes(verdict, where, seller, order, invoices[order.id], records,
+                                            refunds.get(order.id, []), writes.get((order.id, "credit_note"), []),
+                                            given.get((kind, eid), []))
                 else:
                     if found:
                         verdict.problem(f"{where}: {len(found)} invoice(s) in the ERP for an order that must not "
@@ -221,6 +239,33 @@ def _check_after_invoice(verdict: Verdict, where: str, seller: SellerWorld, orde
         allowed = {"done": (1,), "uncertain": (0, 1), "skipped": (0,)}.get(delivery.state, (0, 1))
         if sent not in allowed:
             verdict.problem(f"{where}: delivery {delivery.state} here, {sent} sent ({delivery.via})", order)
+
+
+def _check_credit_notes(verdict: Verdict, where: str, seller: SellerWorld, order: Order, invoice: Invoice,
+                        records: dict, refunds: list, writes: list, given: list[dict]) -> None:
+    """One credit note per refund the store gave, never more than the invoice, nothing left waiting."""
+    notes = records.get("credit_notes", {}).get(invoice.erp_id, [])
+    verdict.credit_notes += len(notes)
+    markers = Counter(m for note in notes for m in CREDIT_MARKER.findall(str(note.get("observations") or "")))
+    twice = [m for m, n in markers.items() if n > 1]
+    if twice:
+        verdict.problem(f"{where}: credit notes made twice {twice}", order)
+    done = [w for w in writes if w.state == "done"]
+    if len(notes) != len(done) or set(markers) != {w.marker for w in done}:
+        verdict.problem(f"{where}: {len(notes)} credit notes in the ERP, {len(done)} recorded here", order)
+    if any(w.state not in ("done", "skipped") for w in writes) or any(r.state != "approved" for r in refunds):
+        verdict.problem(f"{where}: refunds left {[(r.external_id, r.state) for r in refunds]} "
+                        f"{[(w.state, w.detail[:60]) for w in writes]}", order)
+    local = Counter()
+    for refund in refunds:
+        local[refund.external_id.split("+", 1)[0]] += Decimal(refund.amount)
+    store = Counter()
+    for row in given:
+        store[str(row["refund_id"])] += Decimal(str(row["amount"]))
+    if given and any(abs(local[k] - v) > Decimal("0.01") for k, v in store.items()):
+        verdict.problem(f"{where}: refunds given {dict(store)} but noted {dict(local)}", order)
+    if sum((Decimal(str(n["total"])) for n in notes), Decimal(0)) > Decimal(invoice.total) + Decimal("0.01"):
+        verdict.problem(f"{where}: credit notes add up to more than the invoice", order)
 
 
 def followups_left(ctx: AppContext) -> int:
