@@ -34,6 +34,12 @@ The contract, point by point:
 * **Money**: ``OrderLine.unit_price`` is what the buyer paid per unit, ``discount`` an amount off the
   line, ``shipping_cost`` what the buyer paid for shipping, all in the order's tax convention
   (``prices_include_tax``), so the invoice total equals what the buyer paid.
+* **Refunds**: the parser fills ``Order.refunds`` with what the marketplace shows now of money given
+  back after the sale (refunds, returns, cancellations after payment), oldest first, in the order's
+  tax convention, each under an id that is the same on every pull (``cancel-<order id>`` for a
+  cancellation with no refund object of its own); a refund it cannot read is skipped with a logged
+  warning, never making the order unreadable (:mod:`channels.refunds`). An adapter fetches extra
+  refund documents only for orders that show refunds (WooCommerce).
 * **Webhooks**: ``verify_webhook(headers, raw_body, query=...)`` authenticates a delivery on the
   *raw bytes* with a constant-time comparison and raises :class:`~connector.errors.WebhookRejected`
   when the signature is missing or wrong; ``parse_webhook`` (called only after a successful

@@ -227,3 +227,18 @@ def test_refund_webhooks_point_the_channel_adapters_at_the_refunded_order():
                     "mercadolibre": {"orders_v2"}}[channel]
         assert expected <= set(topics), (channel, topics)
         adapters[channel].close()
+
+
+def test_shopify_refunds_of_a_store_without_taxes_included_are_before_tax_like_its_lines():
+    box = server.Sandbox(order_count=60, refund_share=0.7)
+    box.shopify_state.set_taxes_included(False)
+    records_by_order: dict[str, list[dict]] = defaultdict(list)
+    for record in box.shopify_state.release_refunds():
+        records_by_order[record["order_id"]].append(record)
+    for order_id, records in records_by_order.items():
+        order = parsed_in_process(box, "shopify", int(order_id))
+        assert not order.prices_include_tax
+        assert {r.refund_id: r.amount for r in order.refunds} == by_refund_id(records)
+        if records[-1]["full"]:
+            assert sum(r.amount for r in order.refunds) == sum((line.amount_paid for line in order.lines),
+                                                                order.shipping_cost)
