@@ -115,3 +115,18 @@ def connect_seller(ctx: AppContext, box, rules: list[str] | None = None) -> int:
 @pytest.fixture
 def seller(ctx, sandbox):
     return connect_seller(ctx, sandbox)
+
+
+@pytest.fixture
+def cli_env(ctx, monkeypatch):
+    """The environment under which ``connector.cli.main`` works on this test's database. The process
+    caches its settings (``get_settings``), so the cache is emptied before and after."""
+    from connector.settings import get_settings
+
+    for name, value in (("CONNECTOR_DATA_DIR", str(ctx.settings.data_dir)), ("DATABASE_URL", ctx.settings.database_url),
+                        ("CONNECTOR_MODE", "sandbox"),
+                        ("CONNECTOR_SECRET_KEYS", ctx.settings.secret_keys.get_secret_value())):
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -122,14 +122,10 @@ def test_a_draft_invoice_gets_its_payment_once_it_is_open_and_a_person_can_ask_f
         services.request_followups(ctx, [order.id], "stamp", account_ref=seller.account_id)
 
 
-def test_orders_json_carries_life_after_the_invoice(ctx, box, monkeypatch, capsys):
+def test_orders_json_carries_life_after_the_invoice(ctx, box, cli_env, capsys):
     seller = _seller(ctx, box, "woocommerce")
     sync_once(ctx, seller.account_id)
     _follow_until_quiet(ctx, seller.account_id)
-    monkeypatch.setenv("CONNECTOR_DATA_DIR", str(ctx.settings.data_dir))
-    monkeypatch.setenv("DATABASE_URL", ctx.settings.database_url)
-    monkeypatch.setenv("CONNECTOR_MODE", "sandbox")
-    monkeypatch.setenv("CONNECTOR_SECRET_KEYS", ctx.settings.secret_keys.get_secret_value())
     assert cli_main(["orders", "list", "--json", "--account", str(seller.account_id)]) == 0
     rows = [o for o in json.loads(capsys.readouterr().out) if o["invoice"]]
     assert rows

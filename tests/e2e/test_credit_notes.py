@@ -58,7 +58,7 @@ def _notes(box, order) -> list[dict]:
     return box.alegra_state.records()["credit_notes"].get(order.invoice.erp_id, [])
 
 
-def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, capsys, monkeypatch):
+def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, capsys, cli_env):
     seller = connect_channels_seller(ctx, box, ("shopify", "woocommerce"))
     shopify, woo = seller.connections["shopify"], seller.connections["woocommerce"]
     services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"], channel_ref=shopify)
@@ -108,10 +108,6 @@ def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, 
     assert len(notes) == 2
     assert sum(Decimal(n["total"]) for n in notes) <= Decimal(str(order.invoice.total)) + Decimal("0.01")
 
-    for name, value in (("CONNECTOR_DATA_DIR", str(ctx.settings.data_dir)), ("DATABASE_URL", ctx.settings.database_url),
-                        ("CONNECTOR_MODE", "sandbox"),
-                        ("CONNECTOR_SECRET_KEYS", ctx.settings.secret_keys.get_secret_value())):
-        monkeypatch.setenv(name, value)
     assert cli_main(["orders", "show", str(partial_order.id), "--json", "--account", str(seller.account_id)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [n["number"] for n in shown["credit_notes"]] == [n["number"] for n in notes]
