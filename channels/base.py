@@ -62,6 +62,7 @@ from typing import Any, ClassVar, Protocol
 from channels.payloads import text_of
 from connector.canonical import Order, PulledOrder
 from connector.errors import InvalidPayload, NotFound, WebhookRejected
+from connector.http import WaitLimits
 
 # True when the connector already holds this order (external id) as of that update time.
 KnownOrder = Callable[[str, datetime | None], bool]
@@ -100,6 +101,7 @@ class ChannelOptions:
     timeout: float = 20.0
     page_size: int | None = None
     allow_private_network: bool = False
+    wait_limits: WaitLimits = field(default_factory=WaitLimits)  # Retry-After cap and call deadline
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     circuit_first_pause_seconds: float = Field(15, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_PAUSE"))
     circuit_max_pause_seconds: float = Field(600, validation_alias=AliasChoices("CONNECTOR_CIRCUIT_MAX_PAUSE"))
     http_timeout_seconds: float = Field(20.0, validation_alias=AliasChoices("CONNECTOR_HTTP_TIMEOUT"))
+    # The longest Retry-After an API call waits in place; a longer one is raised so the work waits in
+    # the database (next_attempt_at) and the worker moves on (connector/http.py).
+    max_retry_after_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_MAX_RETRY_AFTER"))
+    # One API call, every retry and wait included, never takes longer than this.
+    http_deadline_seconds: float = Field(120.0, validation_alias=AliasChoices("CONNECTOR_HTTP_DEADLINE"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
 
     @property

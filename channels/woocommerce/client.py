@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidCredentials, TransientError
-from connector.http import DEFAULT_STATUS_ERRORS, Requestor, default_error_message
+from connector.http import DEFAULT_STATUS_ERRORS, Requestor, WaitLimits, default_error_message
 
 SERVICE_NAME = "WooCommerce"
 REQUIRED_CREDENTIALS = ("store_url", "consumer_key", "consumer_secret")
@@ -226,7 +226,8 @@ class WooCommerceClient:
 
     def __init__(self, credentials: Mapping[str, Any], *, base_url: str | None = None, timeout: float = 20.0,
                  allow_private_network: bool = False, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep, resolve: Resolver = resolve_host):
+                 sleep: Callable[[float], None] = time.sleep, resolve: Resolver = resolve_host,
+                 wait_limits: WaitLimits | None = None):
         trusted = allow_private_network or bool(base_url)
         self.credentials = check_credentials(credentials, allow_http=trusted)
         self.store_url = self.credentials["store_url"]
@@ -243,6 +244,7 @@ class WooCommerceClient:
             service=SERVICE_NAME, base_url=f"{root}/wp-json", auth=auth, timeout=timeout, transport=transport,
             sleep=sleep, max_attempts=MAX_ATTEMPTS, backoff_base=BACKOFF_BASE, backoff_cap=BACKOFF_CAP,
             status_errors=dict(WOO_STATUS_ERRORS), error_message=woo_error_message, follow_redirects=False,
+            **(wait_limits or WaitLimits()).as_kwargs(),
         )
 
     @property

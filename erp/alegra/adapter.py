@@ -69,6 +69,7 @@ class AlegraAdapter:
         self.requestor = build_requestor(
             email=email, token=token, base_url=self.options.base_url or DEFAULT_BASE_URL,
             timeout=self.options.timeout, rate_limit=self.rate_limit, transport=transport, sleep=sleep,
+            wait_limits=self.options.wait_limits,
         )
 
     # -- account -----------------------------------------------------------------------------
