@@ -90,6 +90,8 @@ def cmd_erp_connect(ctx, args) -> int:
     credentials = {"email": args.email, "token": args.token or os.environ.get("ALEGRA_TOKEN"), "country": args.country}
     connection = connect_erp(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
     print(f"ERP conectado: {connection.name} [{connection.credential_hint}]")
+    if getattr(connection, "warning", None):
+        print(connection.warning)
     return 0
 
 

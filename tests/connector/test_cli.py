@@ -1,0 +1,49 @@
+"""The command line in-process, on both databases: one clear line and exit 2 on refusals, no
+traceback on odd input, and the maintenance commands (keys, prune)."""
+
+from __future__ import annotations
+
+import pytest
+
+from connector import cli as cli_module
+from connector.context import AppContext
+
+
+@pytest.fixture
+def run_cli(ctx, monkeypatch, capsys):
+    """``run_cli(*argv)`` -> (exit code, stdout, stderr), the CLI working on the test's context."""
+    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = cli_module.main(list(argv))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and "Traceback" not in out, err
+        return code, out, err
+
+    return run
+
+
+# -- one store, one account ----------------------------------------------------------------------
+
+
+def test_connecting_a_store_of_another_account_is_one_line_and_exit_2(ctx, sandbox, run_cli):
+    from sandbox import server as sandbox_server
+    from tests.connector.test_services import channel_credentials
+
+    run_cli("account", "create", "Tienda A")
+    run_cli("account", "create", "Tienda B")
+    for account in ("Tienda A", "Tienda B"):
+        code, out, err = run_cli("erp", "connect", "alegra", "--account", account, "--email",
+                                 sandbox_server.ALEGRA_EMAIL, "--token", sandbox_server.ALEGRA_TOKEN,
+                                 "--base-url", sandbox.alegra_url)
+        assert code == 0
+    assert "ya está conectada en otra cuenta" in out  # the second account's ERP: a warning, still connected
+    results = []
+    for account in ("Tienda A", "Tienda B"):
+        credentials, url = channel_credentials("shopify", sandbox)
+        results.append(run_cli("channel", "connect", "shopify", "--account", account, "--shop", credentials["shop"],
+                               "--access-token", credentials["access_token"], "--base-url", url))
+    assert results[0][0] == 0
+    code, out, err = results[1]
+    assert code == 2 and out == ""
+    assert err.startswith("error: Esta tienda ya está conectada en otra cuenta") and err.count("\n") == 1
