@@ -378,6 +378,18 @@ def cmd_reconcile(ctx, args) -> int:
     return 0 if report.clean else 1
 
 
+def cmd_prune(ctx, args) -> int:
+    from connector.housekeeping import prune_expired
+
+    report = prune_expired(ctx)
+    if args.json:
+        _json(report.as_dict())
+        return 0
+    print(f"Borradas: {report.webhook_deliveries} notificaciones de webhooks de más de "
+          f"{ctx.settings.webhook_retention_days} días y {report.oauth_states} autorizaciones OAuth usadas o vencidas.")
+    return 0
+
+
 def cmd_worker(ctx, args) -> int:
     if ctx.settings.uses_celery:
         from connector.tasks import celery_app
@@ -547,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
+    add("prune", cmd_prune, "borrar notificaciones de webhooks antiguas y autorizaciones OAuth usadas o vencidas")
     p = add("worker", cmd_worker, "trabajador: Celery con REDIS_URL, o sincronización periódica en proceso")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--name", help="nombre del trabajador (varios en una máquina), p. ej. w1")

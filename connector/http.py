@@ -292,9 +292,12 @@ class Requestor:
             where = f"{url.host}{url.path}"
         except Exception:  # noqa: BLE001 - logging must never fail the call
             where = self.service
-        status = exc.status_code if exc.status_code is not None else type(exc).__name__
-        log.warning("%s %s %s: %s answered %s; retry %d/%d in %.1f s", self.service, method, where,
-                    type(exc).__name__, status, attempt + 1, self.max_attempts, wait)
+        if exc.status_code is not None:
+            what = f"HTTP {exc.status_code}"
+        else:  # the detail starts with the transport error's class ("ConnectError: ...")
+            what = (exc.detail or type(exc).__name__).split(":", 1)[0][:40]
+        log.warning("%s %s %s: %s; retry %d/%d in %.1f s", self.service, method, where, what,
+                    attempt + 1, self.max_attempts, wait)
 
 
 # -- pagination strategies ---------------------------------------------------------------------

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     max_retry_after_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_MAX_RETRY_AFTER"))
     # One API call, every retry and wait included, never takes longer than this.
     http_deadline_seconds: float = Field(120.0, validation_alias=AliasChoices("CONNECTOR_HTTP_DEADLINE"))
+    # Webhook deliveries are remembered this many days (a repeat or a replayed body within it is
+    # recognised), then pruned with used or expired OAuth states (connector/housekeeping.py).
+    webhook_retention_days: int = Field(7, ge=1, validation_alias=AliasChoices("CONNECTOR_WEBHOOK_RETENTION_DAYS"))
+    # How often Celery beat prunes them (seconds).
+    prune_interval_seconds: int = Field(3600, validation_alias=AliasChoices("CONNECTOR_PRUNE_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
 
     @property

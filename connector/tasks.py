@@ -61,6 +61,8 @@ def make_celery(settings: Settings) -> Celery:
                          "options": {"expires": float(settings.sync_interval_seconds)}},
             "sweep": {"task": "connector.sweep_due_orders", "schedule": float(settings.sweep_interval_seconds),
                       "options": {"expires": float(settings.sweep_interval_seconds)}},
+            "prune": {"task": "connector.prune_expired", "schedule": float(settings.prune_interval_seconds),
+                      "options": {"expires": float(settings.prune_interval_seconds)}},
         },
     )
     return app
@@ -101,6 +103,14 @@ def sweep_due_orders_task() -> int:
     """Enqueue the due orders (new, retry time reached, in-flight past its lease), fairly across
     sellers and within each seller's ERP rate-limit window (see connector/dispatch.py)."""
     return dispatch_due_orders(worker_context(), process_order_task.delay)
+
+
+@celery_app.task(name="connector.prune_expired")
+def prune_expired_task() -> dict:
+    """Forget old webhook deliveries and used or expired OAuth states (connector/housekeeping.py)."""
+    from connector.housekeeping import prune_expired
+
+    return prune_expired(worker_context()).as_dict()
 
 
 @celery_app.task(name="connector.sync_all_connections")

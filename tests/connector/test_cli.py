@@ -47,3 +47,13 @@ def test_connecting_a_store_of_another_account_is_one_line_and_exit_2(ctx, sandb
     code, out, err = results[1]
     assert code == 2 and out == ""
     assert err.startswith("error: Esta tienda ya está conectada en otra cuenta") and err.count("\n") == 1
+
+
+def test_prune_says_what_it_forgot(ctx, run_cli):
+    from tests.connector.test_housekeeping import _seed
+
+    _seed(ctx)
+    code, out, _ = run_cli("prune")
+    assert code == 0 and "1 notificaciones" in out and "2 autorizaciones" in out
+    code, out, _ = run_cli("prune", "--json")
+    assert code == 0 and '"webhook_deliveries": 0' in out
