@@ -378,6 +378,37 @@ def cmd_reconcile(ctx, args) -> int:
     return 0 if report.clean else 1
 
 
+def cmd_keys_check(ctx, args) -> int:
+    from connector.key_rotation import check_keys
+
+    usage = check_keys(ctx)
+    if args.json:
+        _json(usage.as_dict())
+        return 0 if not usage.unreadable else 1
+    for key in usage.as_dict()["keys"]:
+        role = "cifra y descifra" if key["position"] == 1 else "solo descifra"
+        print(f"llave {key['position']} (huella {key['fingerprint']}, {role}): {key['rows']} valores guardados")
+    if usage.unreadable:
+        print(f"{len(usage.unreadable)} valores que ninguna llave abre: {', '.join(usage.unreadable)}")
+        return 1
+    return 0
+
+
+def cmd_keys_rotate(ctx, args) -> int:
+    from connector.key_rotation import rotate_keys
+
+    report = rotate_keys(ctx)
+    if args.json:
+        _json(report.as_dict())
+    else:
+        print(f"Cifrados de nuevo con la primera llave: {report.rotated} "
+              f"(ya lo estaban: {report.already_current + report.changed_meanwhile}).")
+        if report.unreadable:
+            print(f"{len(report.unreadable)} valores que ninguna llave abre (sin cambios): "
+                  f"{', '.join(report.unreadable)}")
+    return 0 if not report.unreadable else 1
+
+
 def cmd_prune(ctx, args) -> int:
     from connector.housekeeping import prune_expired
 
@@ -559,6 +590,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
+    keys = sub.add_parser("keys", help="llaves de cifrado (CONNECTOR_SECRET_KEYS)").add_subparsers(dest="sub",
+                                                                                                  required=True)
+    add("check", cmd_keys_check, "cuántos valores guardados protege cada llave (y cuáles ninguna abre)", keys)
+    add("rotate", cmd_keys_rotate, "cifrar de nuevo todo lo guardado con la primera llave", keys)
     add("prune", cmd_prune, "borrar notificaciones de webhooks antiguas y autorizaciones OAuth usadas o vencidas")
     p = add("worker", cmd_worker, "trabajador: Celery con REDIS_URL, o sincronización periódica en proceso")
     p.add_argument("--concurrency", type=int, default=2)

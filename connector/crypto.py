@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -31,9 +32,12 @@ class CredentialVault:
         if not keys:
             raise ConfigurationError("No hay llave de cifrado configurada (CONNECTOR_SECRET_KEYS).")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+            self._keys = [Fernet(k.encode()) for k in keys]
         except (ValueError, TypeError) as exc:
             raise ConfigurationError("CONNECTOR_SECRET_KEYS no contiene llaves Fernet válidas.") from exc
+        self._fernet = MultiFernet(self._keys)
+        # Names a person can match against their key list without the key being shown.
+        self.fingerprints = [hashlib.sha256(k.strip().encode()).hexdigest()[:12] for k in keys]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialVault:
@@ -57,6 +61,16 @@ class CredentialVault:
     def rotate(self, token: str) -> str:
         """Re-encrypt with the current first key (after adding a new key in front)."""
         return self._fernet.rotate(token.encode()).decode()
+
+    def key_position(self, token: str) -> int | None:
+        """Which key (0 = the first, the one that encrypts) opens ``token``; ``None`` when none does."""
+        for position, key in enumerate(self._keys):
+            try:
+                key.decrypt(token.encode())
+            except (InvalidToken, TypeError, ValueError):
+                continue
+            return position
+        return None
 
 
 def mask(secret: str | None) -> str:

@@ -57,3 +57,24 @@ def test_prune_says_what_it_forgot(ctx, run_cli):
     assert code == 0 and "1 notificaciones" in out and "2 autorizaciones" in out
     code, out, _ = run_cli("prune", "--json")
     assert code == 0 and '"webhook_deliveries": 0' in out
+
+
+# -- keys ----------------------------------------------------------------------------------------
+
+
+def test_keys_check_and_rotate_name_keys_by_position_and_fingerprint_only(ctx, run_cli):
+    from connector.crypto import CredentialVault
+    from tests.connector.test_key_rotation import NEW, OLD, _store_under
+
+    _store_under(ctx, OLD)
+    ctx.vault = CredentialVault([NEW, OLD])
+    code, out, _ = run_cli("keys", "check")
+    assert code == 0
+    assert f"llave 1 (huella {ctx.vault.fingerprints[0]}" in out and "0 valores" in out
+    assert f"llave 2 (huella {ctx.vault.fingerprints[1]}" in out and "3 valores" in out
+    code, out, _ = run_cli("keys", "rotate")
+    assert code == 0 and "primera llave: 3" in out
+    code, out, _ = run_cli("keys", "check", "--json")
+    assert code == 0 and '"rows": 3' in out
+    for output in (out,):
+        assert NEW not in output and OLD not in output
