@@ -618,8 +618,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> int:
+    """The reader of our output went away (``connector mismatches | head``): stop quietly. Python would
+    otherwise complain again when it flushes stdout at exit, so stdout is pointed at /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests): nothing left to flush
+        pass
+    return 141  # what a shell reports for a process ended by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # --help into a closed pipe
+        return _stdout_gone()
     logging.basicConfig(level=os.environ.get("CONNECTOR_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -628,12 +642,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = AppContext.from_settings()
         if args.command != "migrate":
             ctx.db.migrate()
-        return args.func(ctx, args)
+        code = args.func(ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+        return code
     except ConnectorError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
+    except Exception as exc:  # noqa: BLE001 - a person gets one line; the traceback goes to the log
+        logging.getLogger("connector.cli").debug("unexpected error", exc_info=True)
+        print(f"error: algo salió mal ({type(exc).__name__}); con CONNECTOR_LOG_LEVEL=DEBUG se ve el detalle.",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

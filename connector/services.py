@@ -37,6 +37,16 @@ class NotFoundLocally(ConnectorError):
     """An id or name given by a person does not exist here."""
 
 
+# Ids are INTEGER columns: a number a person typed beyond this cannot be a row (and PostgreSQL would
+# refuse the query with an overflow instead of finding nothing).
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: Any) -> bool:
+    """True when ``value`` can be the id of a row (a positive integer within the column's range)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
+
+
 # -- accounts ------------------------------------------------------------------------------------
 
 
@@ -67,7 +77,7 @@ def find_account(session: Session, ref: str | int | None) -> Account:
         raise NotFoundLocally("Indica la cuenta (--account) : hay varias o ninguna." if accounts else
                               "No hay cuentas: crea una con «connector account create NOMBRE».")
     account = None
-    if str(ref).isdigit():
+    if str(ref).isdigit() and is_row_id(int(ref)):
         account = session.get(Account, int(ref))
     if account is None:
         account = session.scalar(select(Account).where(Account.name == str(ref)))
@@ -376,7 +386,8 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
             query = query.where(created >= created_from)
         if created_to is not None:
             query = query.where(created < created_to)
-        if text and text.strip():
+        text = (text or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
+        if text.strip():
             like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             in_lines = (select(OrderLine.id).where(OrderLine.order_id == Order.id,
                                                    func.lower(OrderLine.sku).like(like, escape="\\")
@@ -386,7 +397,8 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
                                 | func.lower(func.coalesce(Order.buyer_name, "")).like(like, escape="\\")
                                 | func.lower(func.coalesce(Order.buyer_document, "")).like(like, escape="\\")
                                 | in_lines)
-        orders = list(session.scalars(query.order_by(Order.id.desc()).offset(max(0, offset)).limit(limit)))
+        offset, limit = min(max(0, offset), MAX_ROW_ID), min(max(0, limit), MAX_ROW_ID)
+        orders = list(session.scalars(query.order_by(Order.id.desc()).offset(offset).limit(limit)))
         for order in orders:  # load what callers print, before the session closes
             _ = order.invoice, order.lines, order.channel_connection
         return orders
@@ -399,7 +411,7 @@ def error_queue(ctx: AppContext, account_ref=None) -> list[Order]:
 def get_order(ctx: AppContext, order_id: int, account_ref=None) -> Order:
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
-        order = session.get(Order, order_id)
+        order = session.get(Order, order_id) if is_row_id(order_id) else None
         if order is None or order.account_id != account.id:
             raise NotFoundLocally(f"No existe la orden {order_id} en esta cuenta.")
         _ = order.invoice, order.lines, order.activity, order.channel_connection

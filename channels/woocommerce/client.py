@@ -111,6 +111,24 @@ def is_public_address(address: str) -> bool:
     return True if (ip in _NAT64_WELL_KNOWN or ip.ipv4_mapped is not None) else _is_public_ip(ip)
 
 
+def _is_valid_hostname(host: str) -> bool:
+    """A host name DNS can carry (at most 253 characters, labels of 1 to 63, no spaces or control
+    characters, IDNA-encodable), or an IP literal."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        return False
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except (UnicodeError, ValueError):
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return len(ascii_host) <= 253 and all(0 < len(label) <= 63 for label in labels)
+
+
 def normalise_store_url(value: Any, *, allow_http: bool) -> str:
     """``https://tienda.co/`` -> ``https://tienda.co`` (a path is kept: WordPress may live in a folder).
 
@@ -132,6 +150,9 @@ def normalise_store_url(value: Any, *, allow_http: bool) -> str:
     if parts.scheme == "http" and not allow_http:
         raise ConfigurationError("La tienda WooCommerce debe usar https: las claves de la API viajan en cada "
                                  "petición.", detail="plain http store_url refused")
+    if not _is_valid_hostname(parts.hostname):
+        raise ConfigurationError("La dirección de la tienda WooCommerce no es válida; escríbela como "
+                                 "https://mitienda.com.", detail="store_url host is not a valid host name")
     netloc = parts.hostname.lower() if port is None else f"{parts.hostname.lower()}:{port}"
     if ":" in parts.hostname:  # IPv6 literal
         netloc = f"[{parts.hostname}]" + (f":{port}" if port is not None else "")

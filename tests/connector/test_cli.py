@@ -78,3 +78,58 @@ def test_keys_check_and_rotate_name_keys_by_position_and_fingerprint_only(ctx, r
     assert code == 0 and '"rows": 3' in out
     for output in (out,):
         assert NEW not in output and OLD not in output
+
+
+# -- odd input -----------------------------------------------------------------------------------
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (("orders", "show", HUGE), "No existe la orden"),
+    (("invoice", HUGE), "No existe la orden"),
+    (("orders", "show", "1", "--account", HUGE), "No existe la cuenta"),
+    (("reconcile", "--from", "0001-01-01", "--to", "9999-12-31"), "366 días"),
+    (("reconcile", "--from", "2026-11-30", "--to", "2026-11-01"), "anterior"),
+    (("reconcile", "--from", "2026-02-30"), "AAAA-MM-DD"),
+])
+def test_odd_input_is_one_line_and_exit_2_never_a_traceback(ctx, run_cli, argv, words):
+    run_cli("account", "create", "Tienda")
+    code, out, err = run_cli(*argv)
+    assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_a_huge_limit_lists_what_there_is(ctx, run_cli):
+    run_cli("account", "create", "Tienda")
+    code, out, err = run_cli("orders", "list", "--limit", HUGE)
+    assert code == 0 and "(vacío)" in out
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(ctx, run_cli, monkeypatch):
+    import connector.services
+
+    run_cli("account", "create", "Tienda")
+    monkeypatch.setattr(connector.services, "list_mismatches", lambda *a, **k: 1 / 0)
+    code, out, err = run_cli("mismatches")
+    assert code == 1 and err.startswith("error:") and err.count("\n") == 1
+
+
+def test_output_cut_short_by_a_closed_pipe_is_not_a_traceback(tmp_path, sqlite_url):
+    """``connector mismatches | head``: the reader goes away and the CLI stops quietly."""
+    import os
+    import subprocess
+    import sys
+
+    from cryptography.fernet import Fernet
+
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "CONNECTOR_DATA_DIR": str(tmp_path),
+           "CONNECTOR_SECRET_KEYS": Fernet.generate_key().decode()}
+    env.pop("REDIS_URL", None)
+    subprocess.run([sys.executable, "-m", "connector", "account", "create", "Tienda"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    for argv in (["mismatches"], ["account", "list"], ["--help"]):
+        process = subprocess.Popen([sys.executable, "-m", "connector", *argv], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        process.stdout.close()  # like `head` exiting before the CLI writes
+        _, err = process.communicate(timeout=120)
+        assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
