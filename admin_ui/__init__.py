@@ -29,6 +29,7 @@ from connector import services
 from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.errors import ConnectorError, NotFound, TransientError
+from connector.log_masking import install_log_masking
 from connector.services import NotFoundLocally
 from connector.states import ERROR_QUEUE_STATES, STATE_LABELS
 from connector.sync_jobs import SyncJobs
@@ -41,6 +42,7 @@ ORDER_STATUS_LABELS = {OrderStatus.PENDING.value: "Pendiente", OrderStatus.SHIPP
 
 
 def create_app(ctx: AppContext | None = None, **config) -> Flask:
+    install_log_masking()  # the access log prints query strings (webhook secrets, OAuth codes)
     app = Flask(__name__)
     context = ctx or AppContext.from_settings()
     app.extensions["connector"] = context

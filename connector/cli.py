@@ -17,6 +17,7 @@ from typing import Any
 from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.log_masking import install_log_masking
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
 
@@ -636,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stdout_gone()
     logging.basicConfig(level=os.environ.get("CONNECTOR_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
     try:
         if args.command == "demo":
             return args.func(None, args)

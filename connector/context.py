@@ -19,6 +19,7 @@ from connector.crypto import CredentialVault
 from connector.db import Database, get_database
 from connector.errors import ConfigurationError
 from connector.http import WaitLimits
+from connector.log_masking import install_log_masking
 from connector.models import ChannelConnection, ERPConnection
 from connector.ratelimit import LocalBackend, RateLimitBackend, RedisBackend, SharedRateLimit
 from connector.settings import Settings, get_settings
@@ -43,6 +44,7 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> AppContext:
+        install_log_masking()  # every process that can touch a secret builds a context first
         settings = settings or get_settings()
         return cls(settings=settings, db=get_database(settings), vault=CredentialVault.from_settings(settings),
                    **kwargs)
