@@ -32,6 +32,7 @@ from connector import services
 from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.errors import ConnectorError, NotFound, TransientError
+from connector.log_masking import install_log_masking
 from connector.login_throttle import LoginThrottle
 from connector.models import utcnow
 from connector.services import NotFoundLocally
@@ -46,6 +47,7 @@ ORDER_STATUS_LABELS = {OrderStatus.PENDING.value: "Pendiente", OrderStatus.SHIPP
 
 
 def create_app(ctx: AppContext | None = None, **config) -> Flask:
+    install_log_masking()  # the access log prints query strings (webhook secrets, OAuth codes)
     app = Flask(__name__)
     context = ctx or AppContext.from_settings()
     app.extensions["connector"] = context

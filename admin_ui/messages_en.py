@@ -211,6 +211,8 @@ MESSAGES: dict[str, str] = {
     "Orden %(order)s facturada: factura %(number)s.": "Order %(order)s invoiced: invoice %(number)s.",
     "La orden %(order)s no se pudo facturar: %(reason)s": "Order %(order)s could not be invoiced: %(reason)s",
     "La fecha «%(value)s» no es válida (usa AAAA-MM-DD).": "The date “%(value)s” is not valid (use YYYY-MM-DD).",
+    "La fecha «%(value)s» está fuera del rango admitido (%(first)s a %(last)s).":
+        "The date “%(value)s” is outside the accepted range (%(first)s to %(last)s).",
     "Emitida y aceptada por la DIAN": "Issued and accepted by the DIAN",
     "Emitida, esperando respuesta de la DIAN": "Issued, waiting for the DIAN's answer",
     "Rechazada por la DIAN": "Rejected by the DIAN",

@@ -68,6 +68,7 @@ from typing import Any, ClassVar, Protocol
 from channels.payloads import text_of
 from connector.canonical import Order, PulledOrder
 from connector.errors import InvalidPayload, NotFound, WebhookRejected
+from connector.http import WaitLimits
 
 # True when the connector already holds this order (external id) as of that update time.
 KnownOrder = Callable[[str, datetime | None], bool]
@@ -106,6 +107,7 @@ class ChannelOptions:
     timeout: float = 20.0
     page_size: int | None = None
     allow_private_network: bool = False
+    wait_limits: WaitLimits = field(default_factory=WaitLimits)  # Retry-After cap and call deadline
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ class RateLimitSpec:
 class WebhookEvent:
     """A verified webhook delivery, reduced to what the core needs.
 
-    ``delivery_id`` identifies the delivery (the same id on a re-delivery; ``None`` when the
-    marketplace gives none, e.g. a set-up ping). ``external_order_id`` is the order to fetch, or
+    ``delivery_id`` is the marketplace's id of the delivery (kept for information; ``None`` when the
+    marketplace gives none, e.g. a set-up ping); duplicates are recognised by ``replay_key``. ``external_order_id`` is the order to fetch, or
     ``None`` when the delivery concerns no order (pings, other topics): it is acknowledged and
     nothing is queued.
     """
@@ -138,6 +140,10 @@ class WebhookEvent:
     delivery_id: str | None
     topic: str
     external_order_id: str | None
+    # What makes a repeated delivery the same one. ``None`` (signed channels): the signed raw body,
+    # which the core hashes; the delivery id header is not signed, so a replay could change it. An
+    # unsigned channel names what identifies a notification (e.g. topic, resource and sent time).
+    replay_key: str | None = None
 
 
 @dataclass(frozen=True)

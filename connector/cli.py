@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.followup import LEGAL_STATUS_LABELS, invoice_after_view
+from connector.log_masking import install_log_masking
 from connector.logs import configure_logging
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
@@ -100,6 +102,8 @@ def cmd_erp_connect(ctx, args) -> int:
     credentials = {"email": args.email, "token": args.token or os.environ.get("ALEGRA_TOKEN"), "country": args.country}
     connection = connect_erp(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
     print(f"ERP conectado: {connection.name} [{connection.credential_hint}]")
+    if getattr(connection, "warning", None):
+        print(connection.warning)
     return 0
 
 
@@ -459,6 +463,49 @@ def cmd_reconcile(ctx, args) -> int:
     return 0 if report.clean else 1
 
 
+def cmd_keys_check(ctx, args) -> int:
+    from connector.key_rotation import check_keys
+
+    usage = check_keys(ctx)
+    if args.json:
+        _json(usage.as_dict())
+        return 0 if not usage.unreadable else 1
+    for key in usage.as_dict()["keys"]:
+        role = "cifra y descifra" if key["position"] == 1 else "solo descifra"
+        print(f"llave {key['position']} (huella {key['fingerprint']}, {role}): {key['rows']} valores guardados")
+    if usage.unreadable:
+        print(f"{len(usage.unreadable)} valores que ninguna llave abre: {', '.join(usage.unreadable)}")
+        return 1
+    return 0
+
+
+def cmd_keys_rotate(ctx, args) -> int:
+    from connector.key_rotation import rotate_keys
+
+    report = rotate_keys(ctx)
+    if args.json:
+        _json(report.as_dict())
+    else:
+        print(f"Cifrados de nuevo con la primera llave: {report.rotated} "
+              f"(ya lo estaban: {report.already_current + report.changed_meanwhile}).")
+        if report.unreadable:
+            print(f"{len(report.unreadable)} valores que ninguna llave abre (sin cambios): "
+                  f"{', '.join(report.unreadable)}")
+    return 0 if not report.unreadable else 1
+
+
+def cmd_prune(ctx, args) -> int:
+    from connector.housekeeping import prune_expired
+
+    report = prune_expired(ctx)
+    if args.json:
+        _json(report.as_dict())
+        return 0
+    print(f"Borradas: {report.webhook_deliveries} notificaciones de webhooks de más de "
+          f"{ctx.settings.webhook_retention_days} días y {report.oauth_states} autorizaciones OAuth usadas o vencidas.")
+    return 0
+
+
 def cmd_worker(ctx, args) -> int:
     if ctx.settings.uses_celery:
         from connector.tasks import celery_app
@@ -684,6 +731,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
+    keys = sub.add_parser("keys", help="llaves de cifrado (CONNECTOR_SECRET_KEYS)").add_subparsers(dest="sub",
+                                                                                                  required=True)
+    add("check", cmd_keys_check, "cuántos valores guardados protege cada llave (y cuáles ninguna abre)", keys)
+    add("rotate", cmd_keys_rotate, "cifrar de nuevo todo lo guardado con la primera llave", keys)
+    add("prune", cmd_prune, "borrar notificaciones de webhooks antiguas y autorizaciones OAuth usadas o vencidas")
     p = add("worker", cmd_worker, "trabajador: Celery con REDIS_URL, o sincronización periódica en proceso")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--name", help="nombre del trabajador (varios en una máquina), p. ej. w1")
@@ -717,16 +769,33 @@ def _setting_problem(exc: ValidationError) -> str:
     return f"la variable {name} no es válida: {first.get('msg', 'valor inválido')}{shown}."
 
 
+def _stdout_gone() -> int:
+    """The reader of our output went away (``connector mismatches | head``): stop quietly. Python would
+    otherwise complain again when it flushes stdout at exit, so stdout is pointed at /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (tests): nothing left to flush
+        pass
+    return 141  # what a shell reports for a process ended by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BrokenPipeError:  # --help into a closed pipe
+        return _stdout_gone()
     configure_logging()
+    install_log_masking()
     try:
         if args.command == "demo":
             return args.func(None, args)
         ctx = AppContext.from_settings()
         if args.command != "migrate":
             ctx.db.migrate()
-        return args.func(ctx, args)
+        code = args.func(ctx, args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+        return code
     except ConnectorError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2
@@ -735,6 +804,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
+    except Exception as exc:  # noqa: BLE001 - a person gets one line; the traceback goes to the log
+        logging.getLogger("connector.cli").debug("unexpected error", exc_info=True)
+        print(f"error: algo salió mal ({type(exc).__name__}); con CONNECTOR_LOG_LEVEL=DEBUG se ve el detalle.",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

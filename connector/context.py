@@ -18,6 +18,8 @@ from channels.registry import channel_class
 from connector.crypto import CredentialVault
 from connector.db import Database, get_database
 from connector.errors import ConfigurationError
+from connector.http import WaitLimits
+from connector.log_masking import install_log_masking
 from connector.models import ChannelConnection, ERPConnection
 from connector.ratelimit import LocalBackend, RateLimitBackend, RedisBackend, SharedRateLimit
 from connector.settings import Settings, get_settings
@@ -42,6 +44,7 @@ class AppContext:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> AppContext:
+        install_log_masking()  # every process that can touch a secret builds a context first
         settings = settings or get_settings()
         return cls(settings=settings, db=get_database(settings), vault=CredentialVault.from_settings(settings),
                    **kwargs)
@@ -55,9 +58,16 @@ class AppContext:
                 "Una dirección de API personalizada solo se permite en modo sandbox o dev (CONNECTOR_MODE).")
         return base_url or None
 
+    @property
+    def wait_limits(self) -> WaitLimits:
+        """The Retry-After cap and per-call deadline every API client gets (settings)."""
+        return WaitLimits(max_retry_after=self.settings.max_retry_after_seconds,
+                          deadline=self.settings.http_deadline_seconds)
+
     def new_erp_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None) -> ERPAdapter:
         cls = erp_class(kind)
-        options = ERPOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds)
+        options = ERPOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds,
+                             wait_limits=self.wait_limits)
         kwargs: dict[str, Any] = {"rate_limit": self.erp_rate_limit(cls, credentials)}
         if self.erp_transport is not None:
             kwargs["transport"] = self.erp_transport
@@ -95,7 +105,8 @@ class AppContext:
     def new_channel_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None,
                             on_credentials_changed=None) -> ChannelAdapter:
         options = ChannelOptions(base_url=self.checked_base_url(base_url), timeout=self.settings.http_timeout_seconds,
-                                 allow_private_network=self.settings.allows_custom_api_urls)
+                                 allow_private_network=self.settings.allows_custom_api_urls,
+                                 wait_limits=self.wait_limits)
         kwargs = {"transport": self.channel_transport} if self.channel_transport is not None else {}
         return channel_class(kind)(credentials, options, on_credentials_changed=on_credentials_changed, **kwargs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from connector.errors import ConfigurationError
+from connector.log_masking import remember_secret, remember_secrets_of
 from connector.settings import Settings
 
 
@@ -31,9 +33,14 @@ class CredentialVault:
         if not keys:
             raise ConfigurationError("No hay llave de cifrado configurada (CONNECTOR_SECRET_KEYS).")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+            self._keys = [Fernet(k.encode()) for k in keys]
         except (ValueError, TypeError) as exc:
             raise ConfigurationError("CONNECTOR_SECRET_KEYS no contiene llaves Fernet válidas.") from exc
+        for key in keys:
+            remember_secret(key)
+        self._fernet = MultiFernet(self._keys)
+        # Names a person can match against their key list without the key being shown.
+        self.fingerprints = [hashlib.sha256(k.strip().encode()).hexdigest()[:12] for k in keys]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialVault:
@@ -51,19 +58,33 @@ class CredentialVault:
         return cls(keys)
 
     def encrypt(self, credentials: dict[str, Any]) -> str:
+        remember_secrets_of(credentials)  # hidden from every log line from now on
         return self._fernet.encrypt(json.dumps(credentials, sort_keys=True).encode()).decode()
 
     def decrypt(self, token: str) -> dict[str, Any]:
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
+            credentials = json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken as exc:
             raise ConfigurationError(
                 "No se pudieron descifrar las credenciales guardadas: la llave de cifrado cambió."
             ) from exc
+        if isinstance(credentials, dict):
+            remember_secrets_of(credentials)
+        return credentials
 
     def rotate(self, token: str) -> str:
         """Re-encrypt with the current first key (after adding a new key in front)."""
         return self._fernet.rotate(token.encode()).decode()
+
+    def key_position(self, token: str) -> int | None:
+        """Which key (0 = the first, the one that encrypts) opens ``token``; ``None`` when none does."""
+        for position, key in enumerate(self._keys):
+            try:
+                key.decrypt(token.encode())
+            except (InvalidToken, TypeError, ValueError):
+                continue
+            return position
+        return None
 
 
 def mask(secret: str | None) -> str:

@@ -13,6 +13,17 @@ Retry rules (why they differ by method):
   DNS, pool timeout). Anything after the bytes left — read timeout, reset, 5xx, an empty 2xx —
   becomes :class:`AmbiguousOutcome` and is *not* retried here: the caller must look for the record
   before sending again, because Alegra has no idempotency key.
+
+Waits are bounded and visible:
+
+* a ``Retry-After`` is waited in place only up to ``max_retry_after`` seconds
+  (``CONNECTOR_MAX_RETRY_AFTER``); a longer one is raised at once as :class:`RateLimited` with its
+  ``retry_after``, so the caller parks the work in the database (``next_attempt_at``) and the worker
+  moves on instead of sleeping past the queue's visibility timeout;
+* one logical call, all its retries and waits included, never runs past ``deadline`` seconds
+  (``CONNECTOR_HTTP_DEADLINE``): each attempt gets at most what is left of it as its timeout, and a
+  wait that would cross it is not taken (the last error is raised);
+* every retry is logged (method, host, path, status, wait): never a query string, never a header.
 """
 
 from __future__ import annotations
@@ -26,10 +37,10 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlparse
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from connector.errors import (
     AmbiguousOutcome,
+    ConfigurationError,
     ConnectorError,
     FeatureNotAvailable,
     InvalidCredentials,
@@ -107,12 +118,26 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class WaitLimits:
+    """How long one call may wait (see the module docstring): the process settings
+    ``CONNECTOR_MAX_RETRY_AFTER`` and ``CONNECTOR_HTTP_DEADLINE``, handed to every client."""
+
+    max_retry_after: float = 30.0
+    deadline: float | None = 120.0
+
+    def as_kwargs(self) -> dict[str, float | None]:
+        return {"max_retry_after": self.max_retry_after, "deadline": self.deadline}
+
+
 @dataclass
 class Requestor:
     """Does every call to one external API.
 
     ``service`` names the API in user messages ("Alegra", "Mercado Libre").
-    ``sleep`` and ``jitter`` are injectable so tests control time.
+    ``sleep``, ``clock`` and ``jitter`` are injectable so tests control time.
+    ``max_retry_after`` caps an in-place ``Retry-After`` wait; ``deadline`` bounds a whole call
+    (retries included; ``None``: no deadline). See the module docstring.
     """
 
     service: str
@@ -129,18 +154,28 @@ class Requestor:
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+    max_retry_after: float = 30.0
+    deadline: float | None = 120.0
     follow_redirects: bool = False
     calls: int = 0  # every HTTP request sent, retries included (benchmarks read it)
 
     def __post_init__(self) -> None:
-        self._client = httpx.Client(
-            base_url=self.base_url.rstrip("/"),
-            auth=self.auth,
-            timeout=self.timeout,
-            headers={"Accept": "application/json", **dict(self.headers)},
-            transport=self.transport,
-            follow_redirects=self.follow_redirects,
-        )
+        try:
+            self._client = httpx.Client(
+                base_url=self.base_url.rstrip("/"),
+                auth=self.auth,
+                timeout=self.timeout,
+                headers={"Accept": "application/json", **dict(self.headers)},
+                transport=self.transport,
+                follow_redirects=self.follow_redirects,
+            )
+        except httpx.InvalidURL as exc:
+            raise self._invalid_address(exc) from exc
+
+    def _invalid_address(self, exc: Exception) -> ConfigurationError:
+        return ConfigurationError(f"La dirección de {self.service} no es válida; revísala.",
+                                  detail=f"{type(exc).__name__}: {exc}"[:300])
 
     def close(self) -> None:
         self._client.close()
@@ -155,15 +190,29 @@ class Requestor:
         return self.request("POST", path, json=json, data=data, idempotent=idempotent, **kwargs)
 
     def request(self, method: str, path: str, *, idempotent: bool, **kwargs) -> httpx.Response:
-        """Send one logical request, retrying what is safe to retry. Returns a 2xx response."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            retry=retry_if_exception(lambda exc: self._should_retry(exc, idempotent)),
-            wait=self._wait_seconds,
-            sleep=self.sleep,
-            reraise=True,
-        )
-        return retrying(self._send_once, method, path, idempotent, kwargs)
+        """Send one logical request, retrying what is safe to retry within the call's deadline.
+        Returns a 2xx response."""
+        started = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            attempt_kwargs = kwargs
+            if self.deadline is not None and attempt > 1:
+                left = self.deadline - (self.clock() - started)
+                if left < self.timeout and "timeout" not in kwargs:
+                    attempt_kwargs = {**kwargs, "timeout": max(left, 0.001)}
+            try:
+                return self._send_once(method, path, idempotent, attempt_kwargs)
+            except ConnectorError as exc:
+                if attempt >= self.max_attempts or not self._should_retry(exc, idempotent):
+                    raise
+                wait = self._retry_wait(exc, attempt)
+                if wait is None:
+                    raise  # a Retry-After beyond the cap: the caller waits in the database
+                if self.deadline is not None and (self.clock() - started) + wait >= self.deadline:
+                    raise
+                self._log_retry(method, path, exc, attempt, wait)
+                self.sleep(wait)
 
     # -- internals (small so tests can poke them) -------------------------------------------
 
@@ -172,6 +221,8 @@ class Requestor:
         self.calls += 1
         try:
             response = self._client.request(method, path, **kwargs)
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a malformed address (control chars, 300-char host)
+            raise self._invalid_address(exc) from exc
         except _NEVER_SENT as exc:
             count_http_call(self.service, None)
             raise TransientError(
@@ -226,14 +277,31 @@ class Requestor:
             return idempotent or isinstance(exc, RateLimited) or exc.status_code is None
         return False
 
-    def _wait_seconds(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def _retry_wait(self, exc: ConnectorError, attempt: int) -> float | None:
+        """Seconds to wait before retrying after ``exc`` (attempt ``attempt`` failed); ``None`` when the
+        API asked for a wait longer than :attr:`max_retry_after` (not waited in place)."""
         if isinstance(exc, RateLimited) and getattr(self.rate_limit, "waits_for_window", False):
             return 0.0  # the policy learned the window from this 429; its acquire() waits for it
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            if exc.retry_after > self.max_retry_after:
+                return None
             return exc.retry_after + self.jitter() * 0.25
-        exponential = min(self.backoff_cap, self.backoff_base * 2 ** (state.attempt_number - 1))
+        exponential = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return exponential * (0.5 + self.jitter() / 2)  # "equal jitter"
+
+    def _log_retry(self, method: str, path: str, exc: ConnectorError, attempt: int, wait: float) -> None:
+        """One line per retry. Only the host and the path: query strings and headers may carry secrets."""
+        try:
+            url = self._client.build_request(method, path).url
+            where = f"{url.host}{url.path}"
+        except Exception:  # noqa: BLE001 - logging must never fail the call
+            where = self.service
+        if exc.status_code is not None:
+            what = f"HTTP {exc.status_code}"
+        else:  # the detail starts with the transport error's class ("ConnectError: ...")
+            what = (exc.detail or type(exc).__name__).split(":", 1)[0][:40]
+        log.warning("%s %s %s: %s; retry %d/%d in %.1f s", self.service, method, where, what,
+                    attempt + 1, self.max_attempts, wait)
 
 
 # -- pagination strategies ---------------------------------------------------------------------

@@ -98,7 +98,10 @@ class ChannelConnection(Base):
     """One marketplace account of a seller. ``settings_overrides`` overrides the ERP rules for it."""
 
     __tablename__ = "channel_connections"
-    __table_args__ = (UniqueConstraint("account_id", "kind", "remote_account_id"),)
+    # One store per installation: the same marketplace account in two seller accounts would invoice
+    # every order twice (connector/services.py refuses it first, with a clear message).
+    __table_args__ = (UniqueConstraint("account_id", "kind", "remote_account_id"),
+                      UniqueConstraint("kind", "remote_account_id", name="uq_channel_connection_store"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -465,7 +468,11 @@ class OAuthState(Base):
 
 
 class WebhookDelivery(Base):
-    """A webhook delivery we accepted; a duplicate delivery (same id) is recognised and ignored."""
+    """A webhook delivery we accepted; a duplicate delivery is recognised and ignored.
+
+    ``delivery_id`` is the replay key (connector/webhooks.py): per connection, the hash of the signed
+    body (or what the channel says identifies an unsigned notification). ``remote_delivery_id`` is the
+    channel's own delivery id header, kept for information only (it is not signed)."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (UniqueConstraint("channel_kind", "delivery_id"),)
@@ -477,9 +484,10 @@ class WebhookDelivery(Base):
     delivery_id: Mapped[str] = mapped_column(String(200))
     topic: Mapped[str] = mapped_column(String(100), default="")
     resource: Mapped[str] = mapped_column(String(300), default="")  # the order id or resource path
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     processed_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(30), default="queued")
+    remote_delivery_id: Mapped[str | None] = mapped_column(String(200))
 
 
 class LoginThrottleCounter(Base):

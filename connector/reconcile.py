@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 
 from connector.context import AppContext
+from connector.errors import ConfigurationError
 from connector.invoice_builder import COLOMBIA
 from connector.invoicing import record_invoice
 from connector.models import ChannelConnection, Invoice, Order
@@ -27,6 +28,10 @@ from connector.services import find_account, get_erp_connection
 from erp.base import InvoiceResult
 
 MARKER = re.compile(r"\[CX-(\d+)-([^\]\s]+)\]")
+
+# The ERP lists invoices page by page: a range of years reads for many minutes and holds the command.
+# A longer period is reconciled a year at a time.
+MAX_RANGE_DAYS = 366
 
 
 @dataclass
@@ -61,7 +66,10 @@ def reconcile_invoices(ctx: AppContext, account_ref, start: date, end: date, *, 
                        actor: str = "reconcile") -> ReconcileReport:
     """Compare the ERP's invoices dated ``start``..``end`` with ours; repair what is safe when asked."""
     if end < start:
-        raise ValueError("el final del rango es anterior al inicio")
+        raise ConfigurationError("El final del rango es anterior al inicio.")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ConfigurationError(f"El rango abarca {(end - start).days + 1} días: como máximo {MAX_RANGE_DAYS} "
+                                 "días por conciliación (concilia por años o por meses).")
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
         erp = get_erp_connection(session, account)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import distinct, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channels.registry import channel_class
@@ -46,6 +47,16 @@ class NotFoundLocally(ConnectorError):
     """An id or name given by a person does not exist here."""
 
 
+# Ids are INTEGER columns: a number a person typed beyond this cannot be a row (and PostgreSQL would
+# refuse the query with an overflow instead of finding nothing).
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: Any) -> bool:
+    """True when ``value`` can be the id of a row (a positive integer within the column's range)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
+
+
 # -- accounts ------------------------------------------------------------------------------------
 
 
@@ -76,7 +87,7 @@ def find_account(session: Session, ref: str | int | None) -> Account:
         raise NotFoundLocally("Indica la cuenta (--account) : hay varias o ninguna." if accounts else
                               "No hay cuentas: crea una con «connector account create NOMBRE».")
     account = None
-    if str(ref).isdigit():
+    if str(ref).isdigit() and is_row_id(int(ref)):
         account = session.get(Account, int(ref))
     if account is None:
         account = session.scalar(select(Account).where(Account.name == str(ref)))
@@ -109,7 +120,10 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
                 name: str | None = None, base_url: str | None = None) -> ERPConnection:
     """Check the credentials against the ERP, then store them encrypted and load the catalog.
 
-    Nothing is stored when the ERP refuses them.
+    Nothing is stored when the ERP refuses them. The same ERP company may serve several accounts
+    (a seller with two brands), but it is rarely meant: the returned connection's ``warning`` (not
+    stored) says so when another account already invoices into that company, for the CLI to print
+    and the panel to flash; otherwise it is ``None``.
     """
     cls = erp_class(kind)
     credentials = _require_fields(cls.credential_fields, credentials, cls.display_name)
@@ -139,7 +153,35 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
         connection.settings = settings.model_dump(mode="json")
         session.flush()
         replace_catalog(session, connection, catalog)
+        connection.warning = _erp_company_warning(session, connection, cls.display_name)
         return connection
+
+
+def _erp_company_warning(session: Session, connection: ERPConnection, display_name: str) -> str | None:
+    """A warning when another account is connected to the same ERP company (never naming it)."""
+    if not connection.remote_account_id:
+        return None
+    others = session.scalar(select(func.count()).select_from(ERPConnection).where(
+        ERPConnection.kind == connection.kind, ERPConnection.remote_account_id == connection.remote_account_id,
+        ERPConnection.account_id != connection.account_id))
+    if not others:
+        return None
+    return (f"Atención: esta empresa de {display_name} ya está conectada en otra cuenta. Las facturas de ambas "
+            "cuentas irán a la misma empresa; si una misma tienda está conectada en las dos, cada venta se "
+            "facturaría dos veces.")
+
+
+STORE_TAKEN = ("Esta tienda ya está conectada en otra cuenta: una tienda solo puede estar conectada en una "
+               "cuenta, o cada venta se facturaría dos veces. Desconéctala de la otra cuenta primero.")
+
+
+def _store_connected_elsewhere(session: Session, account_id: int, kind: str, remote_account_id: str | None) -> bool:
+    """Is this marketplace store (``kind`` + remote account id) already connected in another account?"""
+    if not remote_account_id:
+        return False
+    return session.scalar(select(ChannelConnection.id).where(
+        ChannelConnection.kind == kind, ChannelConnection.remote_account_id == remote_account_id,
+        ChannelConnection.account_id != account_id).limit(1)) is not None
 
 
 def _default_choices(adapter) -> dict[str, str]:
@@ -157,7 +199,10 @@ def connect_channel(ctx: AppContext, account_ref: str | int | None, kind: str, c
                     name: str | None = None, base_url: str | None = None) -> ChannelConnection:
     """Check the channel credentials, then store them encrypted. Nothing is stored when refused.
 
-    Validating may rotate a refresh token (Mercado Libre): the rotated credentials are the ones saved.
+    Validating may rotate a refresh token: the rotated credentials are the ones saved. A store (the
+    remote account the channel validated) connects to one account only: connecting it in another is
+    refused (``ConfigurationError``, :data:`STORE_TAKEN`); the unique constraint on
+    ``(kind, remote_account_id)`` settles two accounts connecting it at the same moment.
     """
     cls = channel_class(kind)
     credentials = _require_fields(cls.credential_fields, credentials, cls.display_name)
@@ -172,8 +217,18 @@ def connect_channel(ctx: AppContext, account_ref: str | int | None, kind: str, c
         info = adapter.validate_credentials()
     finally:
         adapter.close()
+    try:
+        return _save_channel_connection(ctx, cls, account_ref, kind, info, latest, name=name, base_url=base_url)
+    except IntegrityError as exc:  # another account connected the same store meanwhile
+        raise ConfigurationError(STORE_TAKEN, detail="unique (kind, remote_account_id)") from exc
+
+
+def _save_channel_connection(ctx: AppContext, cls, account_ref, kind: str, info, latest: dict[str, Any], *,
+                             name: str | None, base_url: str | None) -> ChannelConnection:
     with ctx.db.transaction() as session:
         account = find_account(session, account_ref)
+        if _store_connected_elsewhere(session, account.id, kind, info.remote_id):
+            raise ConfigurationError(STORE_TAKEN, detail=f"{kind} store already connected in another account")
         connection = session.scalar(select(ChannelConnection).where(
             ChannelConnection.account_id == account.id, ChannelConnection.kind == kind,
             ChannelConnection.remote_account_id == info.remote_id))
@@ -381,7 +436,8 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
             query = query.where(created >= created_from)
         if created_to is not None:
             query = query.where(created < created_to)
-        if text and text.strip():
+        text = (text or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
+        if text.strip():
             like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             in_lines = (select(OrderLine.id).where(OrderLine.order_id == Order.id,
                                                    func.lower(OrderLine.sku).like(like, escape="\\")
@@ -391,7 +447,8 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
                                 | func.lower(func.coalesce(Order.buyer_name, "")).like(like, escape="\\")
                                 | func.lower(func.coalesce(Order.buyer_document, "")).like(like, escape="\\")
                                 | in_lines)
-        orders = list(session.scalars(query.order_by(Order.id.desc()).offset(max(0, offset)).limit(limit)))
+        offset, limit = min(max(0, offset), MAX_ROW_ID), min(max(0, limit), MAX_ROW_ID)
+        orders = list(session.scalars(query.order_by(Order.id.desc()).offset(offset).limit(limit)))
         for order in orders:  # load what callers print, before the session closes
             _ = order.invoice, order.lines, order.channel_connection
             if order.invoice is not None:
@@ -412,7 +469,7 @@ def credit_notes_of(ctx: AppContext, order_ids: list[int]) -> dict[int, list[dic
 def get_order(ctx: AppContext, order_id: int, account_ref=None) -> Order:
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
-        order = session.get(Order, order_id)
+        order = session.get(Order, order_id) if is_row_id(order_id) else None
         if order is None or order.account_id != account.id:
             raise NotFoundLocally(f"No existe la orden {order_id} en esta cuenta.")
         _ = order.invoice, order.lines, order.activity, order.channel_connection

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(60, validation_alias=AliasChoices("CONNECTOR_SESSION_IDLE_MINUTES"))
     session_max_hours: int = Field(12, validation_alias=AliasChoices("CONNECTOR_SESSION_MAX_HOURS"))
     http_timeout_seconds: float = Field(20.0, validation_alias=AliasChoices("CONNECTOR_HTTP_TIMEOUT"))
+    # The longest Retry-After an API call waits in place; a longer one is raised so the work waits in
+    # the database (next_attempt_at) and the worker moves on (connector/http.py).
+    max_retry_after_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_MAX_RETRY_AFTER"))
+    # One API call, every retry and wait included, never takes longer than this.
+    http_deadline_seconds: float = Field(120.0, validation_alias=AliasChoices("CONNECTOR_HTTP_DEADLINE"))
+    # Webhook deliveries are remembered this many days (a repeat or a replayed body within it is
+    # recognised), then pruned with used or expired OAuth states (connector/housekeeping.py).
+    webhook_retention_days: int = Field(7, ge=1, validation_alias=AliasChoices("CONNECTOR_WEBHOOK_RETENTION_DAYS"))
+    # How often Celery beat prunes them (seconds).
+    prune_interval_seconds: int = Field(3600, validation_alias=AliasChoices("CONNECTOR_PRUNE_INTERVAL"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
     # text: one readable line per record; json: one JSON object per line (time, level, logger, message).
     log_format: Literal["text", "json"] = Field("text", validation_alias=AliasChoices("CONNECTOR_LOG_FORMAT"))

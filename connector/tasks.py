@@ -78,6 +78,8 @@ def make_celery(settings: Settings) -> Celery:
                          "options": {"expires": float(settings.sync_interval_seconds)}},
             "sweep": {"task": "connector.sweep_due_orders", "schedule": float(settings.sweep_interval_seconds),
                       "options": {"expires": float(settings.sweep_interval_seconds)}},
+            "prune": {"task": "connector.prune_expired", "schedule": float(settings.prune_interval_seconds),
+                      "options": {"expires": float(settings.prune_interval_seconds)}},
         },
     )
     return app
@@ -131,6 +133,14 @@ def sweep_due_orders_task() -> int:
     handed = dispatch_due_orders(ctx, process_order_task.delay)
     # After the orders: follow-ups take only the room invoices leave in each seller's window.
     return handed + dispatch_due_followups(ctx, follow_up_invoice_task.delay)
+
+
+@celery_app.task(name="connector.prune_expired")
+def prune_expired_task() -> dict:
+    """Forget old webhook deliveries and used or expired OAuth states (connector/housekeeping.py)."""
+    from connector.housekeeping import prune_expired
+
+    return prune_expired(worker_context()).as_dict()
 
 
 @celery_app.task(name="connector.sync_all_connections")

@@ -6,8 +6,13 @@ answer is immediate:
 1. the channel connection is loaded (unknown, disabled or of another kind -> ``not_found``);
 2. its adapter verifies the delivery on the raw bytes (missing or wrong signature -> ``rejected``,
    and **nothing is stored**);
-3. the delivery is recorded in ``webhook_deliveries`` under a unique (kind, connection:delivery id):
-   the same delivery again is a ``duplicate`` and nothing is queued twice;
+3. the delivery is recorded in ``webhook_deliveries`` under a unique (kind, connection:replay key):
+   the same delivery again is a ``duplicate`` and nothing is queued twice. The replay key is what
+   the signature covers — the SHA-256 of the signed raw body — never the delivery id header, which
+   is not signed (a captured body re-sent under fresh ids would be accepted each time). An unsigned
+   channel names its own key (:attr:`channels.base.WebhookEvent.replay_key`). The header id is kept
+   in ``remote_delivery_id`` for information. Rows older than ``CONNECTOR_WEBHOOK_RETENTION_DAYS``
+   are pruned (:mod:`connector.housekeeping`), which bounds the replay window to that many days;
 4. the work is handed to the queue: a Celery task with ``REDIS_URL``, otherwise a small bounded
    in-process thread pool. A full pool or an unreachable broker leaves the delivery ``deferred``.
 
@@ -84,26 +89,31 @@ def receive_webhook(ctx: AppContext, channel_kind: str, channel_connection_id: i
     if event.external_order_id is None:
         return WebhookResult("ignored", f"Notificación «{event.topic or 'sin tema'}» recibida; no es de un pedido.")
 
-    key = delivery_key(connection.id, event.delivery_id, raw_body)
+    key = delivery_key(connection.id, event.replay_key, raw_body)
+    duplicate = WebhookResult("duplicate", "Notificación repetida: ya se había recibido.")
     try:
         with ctx.db.transaction() as session:
+            if session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.channel_kind == channel_kind,
+                                                               WebhookDelivery.delivery_id == key)) is not None:
+                return duplicate  # the common replay: answered without an INSERT that must fail
             row = WebhookDelivery(channel_kind=channel_kind, channel_connection_id=connection.id, delivery_id=key,
-                                  topic=event.topic[:100], resource=event.external_order_id[:300], outcome="queued")
+                                  topic=event.topic[:100], resource=event.external_order_id[:300], outcome="queued",
+                                  remote_delivery_id=(event.delivery_id or "")[:200] or None)
             session.add(row)
             session.flush()
             row_id = row.id
-    except IntegrityError:
-        return WebhookResult("duplicate", "Notificación repetida: ya se había recibido.")
+    except IntegrityError:  # the same delivery arriving twice at the same moment
+        return duplicate
     queued = enqueue_webhook_delivery(ctx, row_id)
     if not queued:
         _set_outcome(ctx, row_id, "deferred")
     return WebhookResult("accepted", "Notificación recibida.", delivery_id=row_id, queued=queued)
 
 
-def delivery_key(channel_connection_id: int, delivery_id: str | None, raw_body: bytes) -> str:
-    """The unique key of a delivery: per connection (one seller cannot shadow another's ids); a
-    delivery without an id is known by its body's hash."""
-    ident = delivery_id or "sha256:" + hashlib.sha256(raw_body).hexdigest()
+def delivery_key(channel_connection_id: int, replay_key: str | None, raw_body: bytes) -> str:
+    """The unique key of a delivery, per connection (one seller cannot shadow another's): the hash of
+    the signed raw body, or the unsigned channel's own ``replay_key``."""
+    ident = replay_key or "sha256:" + hashlib.sha256(raw_body).hexdigest()
     key = f"{channel_connection_id}:{ident}"
     return key if len(key) <= 200 else f"{channel_connection_id}:sha256:{hashlib.sha256(ident.encode()).hexdigest()}"
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from channels.base import AccountInfo, CredentialField
+from connector.http import WaitLimits
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ERPOptions:
 
     base_url: str | None = None
     timeout: float = 20.0
+    wait_limits: WaitLimits = field(default_factory=WaitLimits)  # Retry-After cap and call deadline
     barcode_source: str = "both"  # "custom_field" | "reference" | "both" (see API_NOTES: unconfirmed)
     barcode_field_names: tuple[str, ...] = ("barcode", "código de barras", "codigo de barras", "ean")
     # Documents the ERP links to (an invoice's PDF) may live on private/loopback hosts: sandbox/dev only.

@@ -81,12 +81,13 @@ class Sandbox:
     woo_port: int = 0
     refund_share: float = 0.0
     refund_minute_seconds: float = 1.0
+    ml_user_id: int = ML_USER_ID  # two sandboxes in one database are two stores only with distinct ids
 
     def __post_init__(self) -> None:
         self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
         self.ml_state = mercadolibre.MercadoLibreState.seeded(
             generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share),
-            user_id=ML_USER_ID, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
+            user_id=self.ml_user_id, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
             refresh_token=ML_REFRESH_TOKEN,
         )
         self.ml_notifier = MercadoLibreNotifier(self.ml_state, application_id=ML_CLIENT_ID)

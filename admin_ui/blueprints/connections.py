@@ -76,6 +76,8 @@ def erp_form(kind: str):
         else:
             flash(_("%(erp)s conectado: %(name)s. Ahora revisa la configuración.", erp=cls.display_name,
                     name=connection.remote_name or connection.name), "success")
+            if getattr(connection, "warning", None):
+                flash(connection.warning, "warning")
             return redirect(url_for("settings.configuration"))
     return render_template("connections/erp_form.html", kind=kind, cls=cls, current=current, values=values,
                            error=error, choices=CREDENTIAL_CHOICES,

@@ -19,6 +19,9 @@ from connector.states import SETTLED_STATES, OrderState
 bp = signed_in_blueprint("orders", __name__, url_prefix="/orders")
 
 PAGE_SIZE = 50
+MAX_PAGE = 100_000  # 5 million orders deep; beyond it a page number is a typo (or a probe)
+# Marketplace sales are all in this range; a date outside it is a typo and would overflow a datetime.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
 
 def _local_midnight(day: date) -> datetime:
@@ -29,10 +32,15 @@ def _parse_day(raw: str, errors: list[str]) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         errors.append(_("La fecha «%(value)s» no es válida (usa AAAA-MM-DD).", value=raw))
         return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        errors.append(_("La fecha «%(value)s» está fuera del rango admitido (%(first)s a %(last)s).", value=raw,
+                        first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat()))
+        return None
+    return day
 
 
 @bp.get("")
@@ -49,7 +57,8 @@ def index():
         channel_id = -1  # nothing of another account is listed
     state = filters["state"] if filters["state"] in OrderState._value2member_map_ else None
     day_from, day_to = _parse_day(filters["from"], errors), _parse_day(filters["to"], errors)
-    page = max(1, int(args.get("page", "1"))) if args.get("page", "1").isdigit() else 1
+    raw_page = args.get("page", "1")
+    page = min(MAX_PAGE, max(1, int(raw_page))) if raw_page.isdigit() and len(raw_page) < 12 else 1
     orders = services.list_orders(
         ctx(), account, states=[state] if state else None, channel_connection_id=channel_id,
         created_from=_local_midnight(day_from) if day_from else None,

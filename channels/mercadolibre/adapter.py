@@ -103,6 +103,7 @@ class MercadoLibreAdapter:
         self.client = MercadoLibreClient(
             credentials, base_url=options.base_url or DEFAULT_BASE_URL, timeout=options.timeout,
             on_credentials_changed=on_credentials_changed, transport=transport, sleep=sleep,
+            wait_limits=options.wait_limits,
         )
         self.site_id = str(credentials.get("site_id") or DEFAULT_SITE_ID).upper()
         self.page_size = min(options.page_size or endpoints.DEFAULT_SEARCH_LIMIT, endpoints.MAX_SEARCH_LIMIT)

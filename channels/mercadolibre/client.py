@@ -31,7 +31,7 @@ from connector.errors import (
     PermanentRejection,
     TransientError,
 )
-from connector.http import DEFAULT_STATUS_ERRORS, Requestor
+from connector.http import DEFAULT_STATUS_ERRORS, Requestor, WaitLimits
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,9 @@ class MercadoLibreClient:
     def __init__(self, credentials: Mapping[str, Any], *, base_url: str = DEFAULT_BASE_URL,
                  timeout: float = 20.0, on_credentials_changed: CredentialsCallback | None = None,
                  transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
-                 status_errors: Mapping[int, type[ConnectorError]] | None = None):
-        common: dict[str, Any] = dict(
+                 status_errors: Mapping[int, type[ConnectorError]] | None = None,
+                 wait_limits: WaitLimits | None = None):
+        common: dict[str, Any] = dict(**(wait_limits or WaitLimits()).as_kwargs(),
             service=SERVICE_NAME, base_url=base_url, timeout=timeout, transport=transport, sleep=sleep,
             max_attempts=MAX_ATTEMPTS, backoff_base=BACKOFF_BASE, backoff_cap=BACKOFF_CAP,
             status_errors=dict(status_errors or ML_STATUS_ERRORS),

@@ -64,18 +64,21 @@ def verify_notification(credentials: Mapping[str, Any], raw_body: bytes, query: 
 
 
 def parse_notification(raw_body: bytes) -> WebhookEvent:
-    """The delivery id (``_id``), the topic and, for ``orders_v2``, the order id from ``resource``."""
+    """The delivery id (``_id``), the topic and, for ``orders_v2``, the order id from ``resource``. The
+    replay key is (topic, resource, sent): the same notification retried is recognised whatever its ``_id``."""
     body = _body(raw_body)
     if body is None:
         raise InvalidPayload("La notificación de Mercado Libre no se puede leer.", detail="body is not a JSON object")
     topic = text_of(body.get("topic")) or ""
     resource = text_of(body.get("resource")) or ""
-    delivery_id = text_of(body.get("_id")) or (f"{topic}:{resource}:{text_of(body.get('sent'))}"
-                                               if text_of(body.get("sent")) else None)
+    sent = text_of(body.get("sent"))
+    delivery_id = text_of(body.get("_id")) or (f"{topic}:{resource}:{sent}" if sent else None)
+    # Unsigned: a retry (new ``_id``, more ``attempts``) keeps topic, resource and sent time.
+    replay_key = f"{topic}|{resource}|{sent}" if sent else None
     if topic not in ORDER_TOPICS:
-        return WebhookEvent(delivery_id, topic, None)
+        return WebhookEvent(delivery_id, topic, None, replay_key)
     match = _ORDER_RESOURCE.fullmatch(resource)
     if match is None:
         raise InvalidPayload("La notificación de Mercado Libre no trae un pedido.",
                              detail=f"unexpected resource {resource[:60]!r}")
-    return WebhookEvent(delivery_id, topic, match.group(1))
+    return WebhookEvent(delivery_id, topic, match.group(1), replay_key)

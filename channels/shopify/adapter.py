@@ -86,7 +86,8 @@ class ShopifyAdapter(ErpEmailDelivery):
                  clock: Callable[[], float] = time.monotonic):
         options = options or ChannelOptions()
         self.client = ShopifyClient(credentials, base_url=options.base_url, timeout=options.timeout,
-                                    transport=transport, sleep=sleep, clock=clock)
+                                    transport=transport, sleep=sleep, clock=clock,
+                                    wait_limits=options.wait_limits)
         self.credentials = self.client.credentials
         self.page_size = min(options.page_size or endpoints.MAX_PAGE_SIZE, endpoints.MAX_PAGE_SIZE)
         self.document_field = str(credentials.get("document_field") or "auto")

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidCredentials
-from connector.http import DEFAULT_STATUS_ERRORS, Requestor
+from connector.http import DEFAULT_STATUS_ERRORS, Requestor, WaitLimits
 
 SERVICE_NAME = "Shopify"
 DEFAULT_API_VERSION = "2024-10"
@@ -151,7 +151,7 @@ class ShopifyClient:
 
     def __init__(self, credentials: Mapping[str, Any], *, base_url: str | None = None, timeout: float = 20.0,
                  transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, wait_limits: WaitLimits | None = None):
         self.credentials = check_credentials(credentials)
         self.shop = self.credentials["shop"]
         root = (base_url or f"https://{self.shop}").rstrip("/")
@@ -162,6 +162,7 @@ class ShopifyClient:
             backoff_base=BACKOFF_BASE, backoff_cap=BACKOFF_CAP, status_errors=dict(SHOPIFY_STATUS_ERRORS),
             error_message=shopify_error_message, rate_limit=self.bucket,
             headers={"X-Shopify-Access-Token": self.credentials["access_token"]},
+            **(wait_limits or WaitLimits()).as_kwargs(),
         )
 
     @property

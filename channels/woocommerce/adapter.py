@@ -91,7 +91,7 @@ class WooCommerceAdapter(ErpEmailDelivery):
         options = options or ChannelOptions()
         self.client = WooCommerceClient(credentials, base_url=options.base_url, timeout=options.timeout,
                                         allow_private_network=options.allow_private_network, transport=transport,
-                                        sleep=sleep, resolve=resolve)
+                                        sleep=sleep, resolve=resolve, wait_limits=options.wait_limits)
         self.credentials = self.client.credentials
         self.page_size = min(options.page_size or endpoints.MAX_PAGE_SIZE, endpoints.MAX_PAGE_SIZE)
         self.document_field = str(credentials.get("document_field") or "auto")

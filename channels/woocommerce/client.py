@@ -12,7 +12,8 @@ What is WooCommerce's own:
 
 **SSRF guard.** The store address is user input, so a connection must not become a way to make
 the connector call its own network: the host is resolved **once**, every address must be public
-(no private, loopback, link-local, shared, reserved, multicast or unspecified address) and the
+(no private, loopback, link-local, shared, reserved, multicast or unspecified address, nor an IPv6
+address embedding one: IPv4-mapped, 6to4, Teredo, NAT64, see :func:`is_public_address`) and the
 connection is pinned to the checked address (``Host`` and TLS SNI keep the name), so DNS cannot
 answer differently afterwards. Redirects are never followed (a 3xx is a configuration error).
 Sandbox/dev mode (``ChannelOptions.allow_private_network``, or a ``base_url`` override, which the
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from connector.errors import ConfigurationError, ConnectorError, InvalidCredentials, TransientError
-from connector.http import DEFAULT_STATUS_ERRORS, Requestor, default_error_message
+from connector.http import DEFAULT_STATUS_ERRORS, Requestor, WaitLimits, default_error_message
 
 SERVICE_NAME = "WooCommerce"
 REQUIRED_CREDENTIALS = ("store_url", "consumer_key", "consumer_secret")
@@ -58,16 +59,74 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries inside, when it is one of the forms that reach an IPv4
+    host: IPv4-mapped (``::ffff:a.b.c.d``), IPv4-translated (``::ffff:0:a.b.c.d``), IPv4-compatible
+    (``::a.b.c.d``), 6to4 (``2002:AABB:CCDD::/48``), Teredo (``2001::/32``, client address stored as
+    the bitwise NOT of the last 32 bits) and NAT64's well-known prefix (``64:ff9b::a.b.c.d``)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client; ipaddress already undid the NOT
+    if ip in _NAT64_WELL_KNOWN or ip in _IPV4_TRANSLATED or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not (ip.is_multicast or ip.is_private or ip.is_loopback or ip.is_link_local
+                                 or ip.is_reserved or ip.is_unspecified)
+
+
 def is_public_address(address: str) -> bool:
-    """True only for globally routable unicast addresses (IPv4-mapped IPv6 judged as IPv4)."""
+    """True only for globally routable unicast addresses.
+
+    An IPv6 address that embeds an IPv4 one (see :func:`embedded_ipv4`) is judged by that IPv4 too:
+    ``2002:7f00:1::1`` (6to4 of 127.0.0.1) or ``64:ff9b::a9fe:a9fe`` (NAT64 of 169.254.169.254) reach
+    the embedded host through a relay. IPv4-compatible addresses (deprecated) and NAT64's local-use
+    prefix ``64:ff9b:1::/48`` (its embedding depends on the local prefix length) are always refused.
+    """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_multicast or ip.is_private or ip.is_loopback or ip.is_link_local
-                                 or ip.is_reserved or ip.is_unspecified)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _is_public_ip(ip)
+    if ip in _NAT64_LOCAL_USE or (ip in _IPV4_COMPATIBLE and ip.ipv4_mapped is None):
+        return False
+    inner = embedded_ipv4(ip)
+    if inner is None:
+        return _is_public_ip(ip)
+    if not _is_public_ip(inner):
+        return False
+    # NAT64 and IPv4-mapped addresses sit in ranges ipaddress calls reserved/private: the IPv4 decides.
+    return True if (ip in _NAT64_WELL_KNOWN or ip.ipv4_mapped is not None) else _is_public_ip(ip)
+
+
+def _is_valid_hostname(host: str) -> bool:
+    """A host name DNS can carry (at most 253 characters, labels of 1 to 63, no spaces or control
+    characters, IDNA-encodable), or an IP literal."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        return False
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except (UnicodeError, ValueError):
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return len(ascii_host) <= 253 and all(0 < len(label) <= 63 for label in labels)
 
 
 def normalise_store_url(value: Any, *, allow_http: bool) -> str:
@@ -91,6 +150,9 @@ def normalise_store_url(value: Any, *, allow_http: bool) -> str:
     if parts.scheme == "http" and not allow_http:
         raise ConfigurationError("La tienda WooCommerce debe usar https: las claves de la API viajan en cada "
                                  "petición.", detail="plain http store_url refused")
+    if not _is_valid_hostname(parts.hostname):
+        raise ConfigurationError("La dirección de la tienda WooCommerce no es válida; escríbela como "
+                                 "https://mitienda.com.", detail="store_url host is not a valid host name")
     netloc = parts.hostname.lower() if port is None else f"{parts.hostname.lower()}:{port}"
     if ":" in parts.hostname:  # IPv6 literal
         netloc = f"[{parts.hostname}]" + (f":{port}" if port is not None else "")
@@ -185,7 +247,8 @@ class WooCommerceClient:
 
     def __init__(self, credentials: Mapping[str, Any], *, base_url: str | None = None, timeout: float = 20.0,
                  allow_private_network: bool = False, transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep, resolve: Resolver = resolve_host):
+                 sleep: Callable[[float], None] = time.sleep, resolve: Resolver = resolve_host,
+                 wait_limits: WaitLimits | None = None):
         trusted = allow_private_network or bool(base_url)
         self.credentials = check_credentials(credentials, allow_http=trusted)
         self.store_url = self.credentials["store_url"]
@@ -202,6 +265,7 @@ class WooCommerceClient:
             service=SERVICE_NAME, base_url=f"{root}/wp-json", auth=auth, timeout=timeout, transport=transport,
             sleep=sleep, max_attempts=MAX_ATTEMPTS, backoff_base=BACKOFF_BASE, backoff_cap=BACKOFF_CAP,
             status_errors=dict(WOO_STATUS_ERRORS), error_message=woo_error_message, follow_redirects=False,
+            **(wait_limits or WaitLimits()).as_kwargs(),
         )
 
     @property

@@ -88,6 +88,7 @@ class AlegraAdapter:
         self.requestor = build_requestor(
             email=email, token=token, base_url=self.options.base_url or DEFAULT_BASE_URL,
             timeout=self.options.timeout, rate_limit=self.rate_limit, transport=transport, sleep=sleep,
+            wait_limits=self.options.wait_limits,
         )
         self._pdf_transport = transport  # PDFs are fetched by a client of their own, without credentials
 

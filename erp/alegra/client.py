@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 import httpx
 
 from connector.errors import ConnectorError, FeatureNotAvailable, RateLimited
-from connector.http import DEFAULT_STATUS_ERRORS, RateLimitPolicy, Requestor, parse_retry_after
+from connector.http import DEFAULT_STATUS_ERRORS, RateLimitPolicy, Requestor, WaitLimits, parse_retry_after
 from connector.ratelimit import WindowReading
 
 DEFAULT_BASE_URL = "https://api.alegra.com/api/v1"
@@ -150,7 +150,7 @@ def mask_secrets(text: str | None, secrets: Iterable[str]) -> str | None:
 
 def build_requestor(*, email: str, token: str, base_url: str, timeout: float,
                     rate_limit: RateLimitPolicy, transport: httpx.BaseTransport | None,
-                    sleep: Callable[[float], None]) -> AlegraRequestor:
+                    sleep: Callable[[float], None], wait_limits: WaitLimits | None = None) -> AlegraRequestor:
     """The one requestor an :class:`~erp.alegra.adapter.AlegraAdapter` uses (Basic ``email:token``)."""
     requestor = AlegraRequestor(
         service=SERVICE_NAME,
@@ -162,6 +162,7 @@ def build_requestor(*, email: str, token: str, base_url: str, timeout: float,
         rate_limit=rate_limit,
         transport=transport,
         sleep=sleep,
+        **(wait_limits or WaitLimits()).as_kwargs(),
     )
     basic = base64.b64encode(f"{email}:{token}".encode()).decode()
     requestor.secrets = (token, basic)

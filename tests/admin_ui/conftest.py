@@ -11,10 +11,12 @@ import uuid
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import String, cast, update
 
 from admin_ui import create_app
 from connector import services
 from connector.context import AppContext
+from connector.models import ChannelConnection
 from connector.passwords import PasswordHashing
 from connector.sync import sync_once
 from connector.users import create_user
@@ -64,11 +66,29 @@ def ui_ctx(tmp_path_factory):
     context.db.dispose()
 
 
+def free_sandbox_stores(ctx: AppContext) -> None:
+    """The module's sandbox has one store per channel, and a store connects to one account only: the
+    accounts of earlier tests let theirs go (their remote account id is renamed; orders stay)."""
+    with ctx.db.transaction() as session:
+        session.execute(update(ChannelConnection)
+                        .where(ChannelConnection.remote_account_id.is_not(None),
+                               ChannelConnection.remote_account_id.not_like("%:retired:%"))
+                        .values(remote_account_id=ChannelConnection.remote_account_id + ":retired:"
+                                + cast(ChannelConnection.id, String)))
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_stores_free(request):
+    if "ui_ctx" in request.fixturenames:
+        free_sandbox_stores(request.getfixturevalue("ui_ctx"))
+
+
 def fresh_seller(ctx: AppContext, box) -> int:
     """A new seller connected to ``box``. The sandbox has one Mercado Libre seller whose refresh token
     rotates: it is reset first, so the previous seller of the module can no longer pull (tests that
     need two synced sellers sync the first one before connecting the second)."""
     box.ml_state.refresh_token = sandbox_server.ML_REFRESH_TOKEN
+    free_sandbox_stores(ctx)
     return connect_seller(ctx, box)
 
 

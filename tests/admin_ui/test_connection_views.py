@@ -81,6 +81,31 @@ def test_channel_credentials_form_connects_and_masks_secrets(bare_client, ui_san
     assert "••••" + sandbox_server.ML_CLIENT_SECRET[-4:] in html
 
 
+def test_a_store_of_another_account_is_a_form_error_not_a_500(app, bare_client, ui_sandbox, ui_ctx):
+    from tests.admin_ui.conftest import client_for, new_account, new_user
+
+    form = {"shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
+            "base_url": ui_sandbox.shopify_url}
+    assert bare_client.post("/connections/channels/shopify", data=form).status_code == 302
+    other = client_for(app, new_user(ui_ctx, new_account(ui_ctx)))
+    response = other.post("/connections/channels/shopify", data=form)
+    assert response.status_code == 400
+    assert "Esta tienda ya está conectada en otra cuenta" in page_text(response)
+    assert sandbox_server.SHOPIFY_ACCESS_TOKEN not in response.get_data(as_text=True)
+
+
+def test_the_same_alegra_company_in_another_account_connects_with_a_warning(app, bare_client, ui_sandbox, ui_ctx):
+    from tests.admin_ui.conftest import new_account
+
+    services.connect_erp(ui_ctx, new_account(ui_ctx), "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
+                                                                 "token": sandbox_server.ALEGRA_TOKEN},
+                         base_url=ui_sandbox.alegra_url)
+    response = bare_client.post("/connections/erp/alegra", data={
+        **ALEGRA_FORM, "token": sandbox_server.ALEGRA_TOKEN, "base_url": ui_sandbox.alegra_url}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "ya está conectada en otra cuenta" in page_text(response)
+
+
 def test_a_refused_refresh_token_is_explained(bare_client, ui_sandbox):
     response = bare_client.post("/connections/channels/mercadolibre", data={
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,

@@ -178,6 +178,30 @@ def test_a_store_that_resolves_to_a_private_address_is_refused_before_any_reques
     assert not is_public_address(address)
 
 
+# IPv6 forms that carry an IPv4 address inside: each is judged by the IPv4 it embeds.
+@pytest.mark.parametrize("address", [
+    "::ffff:10.0.0.1", "::ffff:169.254.169.254",  # IPv4-mapped
+    "::127.0.0.1", "::10.1.2.3", "::ffff:0:127.0.0.1",  # IPv4-compatible, IPv4-translated
+    "2002:7f00:1::1", "2002:a00:1::", "2002:a9fe:a9fe::1", "2002:c0a8:0101::5",  # 6to4
+    # Teredo: the client IPv4 is the bitwise NOT of the last 32 bits (80ff:fffe -> 127.0.0.1)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:4136:e378:8000:63bf:f5ff:fffa",
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::c0a8:101",  # NAT64 well-known prefix
+    "64:ff9b:1::1", "64:ff9b:1:7f00:1::",  # NAT64 local-use prefix (RFC 8215)
+])
+def test_ipv6_forms_embedding_a_private_or_loopback_ipv4_are_refused(address):
+    assert not is_public_address(address)
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
+        with pytest.raises(ConfigurationError, match="red privada o local"):
+            make(resolver=Resolver(address)).validate_credentials()
+    assert not router.calls
+
+
+@pytest.mark.parametrize("address", [PUBLIC_IP, "2606:4700:4700::1111", "2002:0808:0808::1",
+                                     "64:ff9b::808:808", "2a00:1450:4001:82b::200e"])
+def test_public_ipv6_and_public_embedded_ipv4_stay_allowed(address):
+    assert is_public_address(address)
+
+
 def test_one_private_address_among_public_ones_is_enough_to_refuse():
     with pytest.raises(ConfigurationError):
         make(resolver=Resolver(PUBLIC_IP, "10.1.2.3")).fetch_order("1")

@@ -25,7 +25,8 @@ S = OrderState
 def two_sellers(ctx, sandbox):
     """Two accounts, each with its own sandbox's 40 Mercado Libre orders pulled (not processed). Both
     sandboxes know the same Alegra user, so the two sellers share one rate-limit window."""
-    other = sandbox_server.Sandbox(order_count=40, seed=6, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
+    other = sandbox_server.Sandbox(order_count=40, seed=6, alegra_knobs=Knobs(rate_limit_per_minute=0),
+                                   ml_user_id=sandbox_server.ML_USER_ID + 1).start()  # another store
     try:
         accounts = [connect_seller(ctx, sandbox), connect_seller(ctx, other)]
         with ctx.db.session() as session:

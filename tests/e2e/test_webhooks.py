@@ -143,6 +143,44 @@ def test_a_duplicate_delivery_is_recognised_and_queues_nothing(ctx, sandbox, sel
     assert len(sandbox.alegra_state.invoices) == 1
 
 
+REPLAYS = 500
+
+
+@pytest.mark.parametrize("kind", ["shopify", "woocommerce"])
+def test_a_signed_body_replayed_with_new_delivery_ids_is_processed_once(ctx, sandbox, seller, client, kind):
+    """The delivery id header is not signed: a captured body re-sent under 500 fresh ids is still one delivery."""
+    order_id = add_order(sandbox, kind, 610)
+    path, headers, body = delivery(ctx, sandbox, seller, kind, order_id)
+    id_header = "X-Shopify-Webhook-Id" if kind == "shopify" else "X-WC-Webhook-Delivery-ID"
+    statuses = []
+    for _ in range(REPLAYS):
+        answer = client.post(path, data=body, headers={**headers, id_header: uuid.uuid4().hex})
+        statuses.append(answer.get_json()["status"])
+    assert statuses[0] == "accepted" and set(statuses[1:]) == {"duplicate"}
+    assert background_work.wait_idle(timeout=60)
+    assert stored(ctx) == (1, 1)
+    with ctx.db.session() as session:
+        [row] = session.scalars(select(WebhookDelivery)).all()
+    assert row.remote_delivery_id  # the channel's own id, kept for information
+    assert len(sandbox.alegra_state.invoices) == 1
+
+
+def test_an_unsigned_notification_repeated_with_new_ids_is_processed_once(ctx, sandbox, seller, client):
+    """Mercado Libre notifications are not signed: the same topic, resource and sent time is the same one,
+    whatever its ``_id`` or attempt number; another sent time is a new notification."""
+    order_id = add_order(sandbox, "mercadolibre", 611)
+    path, headers, _ = delivery(ctx, sandbox, seller, "mercadolibre", order_id)
+    notification = sandbox.ml_notifier.notification(order_id)
+    statuses = []
+    for attempt in range(1, 51):
+        body = {**notification, "_id": uuid.uuid4().hex, "attempts": attempt}
+        statuses.append(client.post(path, data=json.dumps(body).encode(), headers=headers).get_json()["status"])
+    assert statuses[0] == "accepted" and set(statuses[1:]) == {"duplicate"}
+    later = {**notification, "_id": uuid.uuid4().hex, "sent": "2099-01-01T00:00:00.000Z"}
+    assert client.post(path, data=json.dumps(later).encode(), headers=headers).get_json()["status"] == "accepted"
+    assert background_work.wait_idle(timeout=60)
+
+
 def test_unknown_connections_and_a_kind_that_does_not_match_are_404(ctx, seller, client):
     assert client.post("/webhooks/shopify/999999", data=b"{}").status_code == 404
     assert client.post(f"/webhooks/woocommerce/{seller.connections['shopify']}", data=b"{}").status_code == 404

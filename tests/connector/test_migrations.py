@@ -1,0 +1,42 @@
+"""Migrations on both databases: 0007 keeps one account per store when duplicates already exist."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from connector.db import MIGRATIONS_DIR, Database
+
+
+def _upgrade(db: Database, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_0007_keeps_the_oldest_connection_of_a_store_and_disables_the_later_ones(database_url):
+    db = Database(database_url)
+    try:
+        _upgrade(db, "0006")
+        with db.engine.begin() as connection:
+            for account_id in (1, 2, 3):
+                connection.execute(text("INSERT INTO accounts (id, name, created_at) VALUES (:id, :name, "
+                                        "CURRENT_TIMESTAMP)"), {"id": account_id, "name": f"Tienda {account_id}"})
+            for row_id, account_id, kind, remote in ((1, 1, "shopify", "548380009"), (2, 2, "shopify", "548380009"),
+                                                     (3, 3, "shopify", "548380009"), (4, 2, "woocommerce", "t.co")):
+                connection.execute(text(
+                    "INSERT INTO channel_connections (id, account_id, kind, name, credentials_encrypted, "
+                    "credential_hint, remote_account_id, settings_overrides, enabled, created_at) VALUES "
+                    "(:id, :account, :kind, 'x', '', '', :remote, '{}', :on, CURRENT_TIMESTAMP)"),
+                    {"id": row_id, "account": account_id, "kind": kind, "remote": remote, "on": True})
+        _upgrade(db, "head")
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, remote_account_id, enabled FROM channel_connections "
+                                           "ORDER BY id")).fetchall()
+        assert [(r[0], r[1], bool(r[2])) for r in rows] == [
+            (1, "548380009", True), (2, None, False), (3, None, False), (4, "t.co", True)]
+    finally:
+        db.dispose()
