@@ -37,6 +37,7 @@ from sqlalchemy import select, text
 
 from connector.context import AppContext
 from connector.followup import run_due_followups
+from connector.housekeeping import prune_expired
 from connector.models import ChannelConnection
 from connector.pipeline import process_due_orders
 from connector.settings import Settings
@@ -79,6 +80,7 @@ def embedded_jobs(settings: Settings) -> list[PeriodicJob]:
     return [
         PeriodicJob("pull", settings.sync_interval_seconds, pull_all_connections),
         PeriodicJob("sweep", settings.sweep_interval_seconds, sweep_due_orders),
+        PeriodicJob("prune", settings.prune_interval_seconds, prune_expired),
     ]
 
 

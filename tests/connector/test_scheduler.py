@@ -32,6 +32,7 @@ def test_the_schedule_is_beats_with_its_intervals(settings):
     jobs = {job.name: job for job in embedded_jobs(settings)}
     assert jobs["pull"].interval == settings.sync_interval_seconds
     assert jobs["sweep"].interval == settings.sweep_interval_seconds
+    assert jobs["prune"].interval == settings.prune_interval_seconds  # beat's housekeeping too
 
 
 def test_one_loop_per_database_and_the_other_takes_over(ctx):
