@@ -254,7 +254,9 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
     seed = plan.seed + 100 * index
     box = sandbox_server.Sandbox(order_count=plan.orders, seed=seed, alegra_knobs=Knobs(
         rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds,
-        commit_stall_seconds=plan.commit_stall_seconds, stamp_answer_delay=plan.stamp_answer_delay)).start()
+        commit_stall_seconds=plan.commit_stall_seconds, stamp_answer_delay=plan.stamp_answer_delay),
+        ml_user_id=sandbox_server.ML_USER_ID + index).start()  # each seller's own stores: a store is connected once
+    box.shopify_state.shop_id += index
     boxes.append(box)
     for offset, knobs in enumerate((box.alegra_knobs, box.ml_knobs, box.shopify_knobs, box.woo_knobs)):
         knobs.update({"seed": seed + offset})  # the same faults, run after run
