@@ -455,6 +455,7 @@ def cmd_reconcile(ctx, args) -> int:
         _json(report.as_dict())
         return 0 if report.clean else 1
     print(f"{report.erp_invoices} facturas en el ERP del {start} al {end}; {report.matched} coinciden.")
+    print(f"{report.erp_credit_notes} notas crédito en el ERP; {report.matched_credit_notes} coinciden.")
     for finding in report.findings:
         fixed = " (reparado)" if finding.repaired else ""
         print(f"  {finding.kind:18} {finding.marker} ERP {', '.join(finding.erp_ids)} — {finding.detail}{fixed}")

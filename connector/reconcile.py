@@ -8,6 +8,10 @@ connection>-<order>]``) in its internal observations, so the two sides can be ma
 * **duplicated in the ERP** — more than one ERP invoice carries the same marker. A fiscal document
   cannot be deleted by us: the report names them so a person voids the extra one in the ERP.
 * **missing in the ERP** — we recorded an invoice the ERP no longer lists (voided or deleted there).
+
+Credit notes are compared the same way, by the refund's marker (``[NC-<channel connection>-<order>-
+<refund>]``): a note the ERP has and we did not record (``--repair`` records it), a refund credited
+twice, a note we recorded that the ERP no longer lists.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from connector.context import AppContext
 from connector.errors import ConfigurationError
 from connector.invoice_builder import COLOMBIA
 from connector.invoicing import record_invoice
-from connector.models import ChannelConnection, Invoice, Order
+from connector.models import ChannelConnection, Invoice, Order, RemoteWrite, utcnow
 from connector.services import find_account, get_erp_connection
 from erp.base import InvoiceResult
 
 MARKER = re.compile(r"\[CX-(\d+)-([^\]\s]+)\]")
+CREDIT_MARKER = re.compile(r"\[NC-(\d+)-([^\]\s]+)-(\d+)\]")
 
 # The ERP lists invoices page by page: a range of years reads for many minutes and holds the command.
 # A longer period is reconciled a year at a time.
@@ -50,6 +55,8 @@ class ReconcileReport:
     end: date
     erp_invoices: int = 0
     matched: int = 0
+    erp_credit_notes: int = 0
+    matched_credit_notes: int = 0
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -58,7 +65,8 @@ class ReconcileReport:
 
     def as_dict(self) -> dict:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "erp_invoices": self.erp_invoices,
-                "matched": self.matched, "clean": self.clean,
+                "matched": self.matched, "erp_credit_notes": self.erp_credit_notes,
+                "matched_credit_notes": self.matched_credit_notes, "clean": self.clean,
                 "findings": [f.__dict__ for f in self.findings]}
 
 
@@ -89,7 +97,57 @@ def reconcile_invoices(ctx: AppContext, account_ref, start: date, end: date, *, 
             report.findings.extend(_check_marker(session, erp, marker, invoices, report, repair, actor))
         report.findings.extend(_missing_in_erp(session, erp.id, start, end, seen_erp_ids))
         session.commit()
+    _reconcile_credit_notes(ctx, erp, connection_ids, report, repair)
     return report
+
+
+def _reconcile_credit_notes(ctx: AppContext, erp, connection_ids: set[int], report: ReconcileReport,
+                            repair: bool) -> None:
+    """The ERP's credit notes of the range against the credit-note writes recorded here."""
+    by_marker: dict[str, list] = defaultdict(list)
+    for note in ctx.erp_adapter(erp).iter_credit_notes(report.start, report.end):
+        report.erp_credit_notes += 1
+        found = CREDIT_MARKER.search(note.observations or str(note.raw.get("observations") or ""))
+        if found and int(found.group(1)) in connection_ids:
+            by_marker[found.group(0)].append(note)
+    seen: set[str] = set()
+    with ctx.db.session() as session:
+        for marker, notes in sorted(by_marker.items()):
+            erp_ids = sorted(n.erp_id for n in notes)
+            seen.update(erp_ids)
+            if len(notes) > 1:
+                report.findings.append(Finding("credit_note_twice", marker, erp_ids, None,
+                                               "Varias notas crédito del ERP para el mismo reembolso: anula las "
+                                               "sobrantes en el ERP."))
+            write = session.scalar(select(RemoteWrite).where(RemoteWrite.kind == "credit_note",
+                                                             RemoteWrite.marker == marker)
+                                   .order_by(RemoteWrite.generation.desc()).limit(1))
+            if write is None:
+                report.findings.append(Finding("credit_note_unknown", marker, erp_ids, None,
+                                               "El ERP tiene una nota crédito de un reembolso que no está aquí."))
+            elif write.state == "done" and write.result.get("erp_id") in erp_ids:
+                report.matched_credit_notes += 1
+            else:
+                finding = Finding("credit_note_missing_here", marker, erp_ids, write.order_id,
+                                  f"El ERP tiene la nota crédito y aquí consta como «{write.state}».")
+                if repair and len(notes) == 1 and write.state != "done":
+                    note = notes[0]
+                    write.state, write.finished_at, write.claim_token, write.claimed_until = "done", utcnow(), None, None
+                    write.result = {**(write.result or {}), "erp_id": note.erp_id, "number": note.number,
+                                    "total": str(note.total), "amount": str(note.total),
+                                    "legal_status": str(note.legal_status), "found_by_reading": True}
+                    finding.repaired = True
+                report.findings.append(finding)
+        since = datetime.combine(report.start, time.min, COLOMBIA)
+        until = datetime.combine(report.end + timedelta(days=1), time.min, COLOMBIA)
+        for write in session.scalars(select(RemoteWrite).join(Invoice, Invoice.id == RemoteWrite.invoice_id).where(
+                Invoice.erp_connection_id == erp.id, RemoteWrite.kind == "credit_note", RemoteWrite.state == "done",
+                RemoteWrite.created_at >= since, RemoteWrite.created_at < until)):
+            if write.result.get("erp_id") not in seen:
+                report.findings.append(Finding("credit_note_missing_in_erp", write.marker,
+                                               [str(write.result.get("erp_id"))], write.order_id,
+                                               "Registrada aquí pero el ERP ya no la lista."))
+        session.commit()
 
 
 def _check_marker(session, erp, marker: str, invoices: list[InvoiceResult], report: ReconcileReport,

@@ -167,3 +167,33 @@ def test_a_refund_that_only_names_an_amount_is_credited_as_a_reduction_each_time
     assert len(notes) == 2 and {n["type"] for n in notes} == {"REDUCTION_DISCOUNT_PARTIAL_TOTAL"}
     assert abs(Decimal(notes[0]["total"]) - Decimal(first["amount"])) <= Decimal("0.02")
     assert abs(sum(Decimal(n["total"]) for n in notes) - Decimal(str(invoice.total))) <= Decimal("0.02")
+
+
+def test_reconcile_compares_credit_notes_and_repairs_one_recorded_only_in_the_erp(ctx, box):
+    from datetime import date
+
+    from sqlalchemy import update
+
+    from connector.models import RemoteWrite
+    from connector.reconcile import reconcile_invoices
+
+    seller = connect_channels_seller(ctx, box, ("shopify",))
+    services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"])
+    sync_once(ctx, seller.account_id)
+    _quiet(ctx, seller.account_id)
+    order = _invoiced(ctx, seller.account_id, seller.connections["shopify"])[0]
+    box.shopify_state.refund(int(order.external_id), full=True)
+    sync_once(ctx, seller.account_id)
+    _quiet(ctx, seller.account_id)
+    today, days = date.today(), [date.fromisoformat(i["date"]) for i in box.alegra_state.invoices]
+    start, end = min(days + [today]), max(days + [today])
+    report = reconcile_invoices(ctx, seller.account_id, start, end)
+    assert report.clean and report.erp_credit_notes == report.matched_credit_notes == 1
+    with ctx.db.transaction() as session:  # what a worker killed after the ERP's commit leaves behind
+        session.execute(update(RemoteWrite).where(RemoteWrite.kind == "credit_note").values(state="sending"))
+    report = reconcile_invoices(ctx, seller.account_id, start, end)
+    assert [f.kind for f in report.findings] == ["credit_note_missing_here"] and not report.clean
+    report = reconcile_invoices(ctx, seller.account_id, start, end, repair=True)
+    assert report.findings[0].repaired
+    assert reconcile_invoices(ctx, seller.account_id, start, end).clean
+    assert len(_notes(box, order)) == 1
