@@ -23,6 +23,11 @@ class MissingInvoiceData(InvalidPayload):
     """The order lacks something the invoice needs and no fallback is configured."""
 
 
+def issue_day(at: datetime) -> date:
+    """The day a document made at ``at`` is dated (where the seller invoices)."""
+    return at.astimezone(COLOMBIA).date()
+
+
 def invoice_marker(channel_connection_id: int, external_id: str) -> str:
     """What identifies an order inside the ERP (written into the invoice's internal observations)."""
     return f"[CX-{channel_connection_id}-{external_id}]"

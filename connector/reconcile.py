@@ -138,8 +138,7 @@ def _reconcile_credit_notes(ctx: AppContext, erp, connection_ids: set[int], repo
                                     "legal_status": str(note.legal_status), "found_by_reading": True}
                     finding.repaired = True
                 report.findings.append(finding)
-        since = datetime.combine(report.start, time.min, COLOMBIA)
-        until = datetime.combine(report.end + timedelta(days=1), time.min, COLOMBIA)
+        since, until = _local_days(report.start, report.end)
         for write in session.scalars(select(RemoteWrite).join(Invoice, Invoice.id == RemoteWrite.invoice_id).where(
                 Invoice.erp_connection_id == erp.id, RemoteWrite.kind == "credit_note", RemoteWrite.state == "done",
                 RemoteWrite.created_at >= since, RemoteWrite.created_at < until)):
@@ -180,9 +179,13 @@ def _check_marker(session, erp, marker: str, invoices: list[InvoiceResult], repo
     return findings
 
 
+def _local_days(start: date, end: date) -> tuple[datetime, datetime]:
+    """The instants the days ``start``..``end`` span where documents are dated."""
+    return (datetime.combine(start, time.min, COLOMBIA), datetime.combine(end + timedelta(days=1), time.min, COLOMBIA))
+
+
 def _missing_in_erp(session, erp_id: int, start: date, end: date, seen_erp_ids: set[str]) -> list[Finding]:
-    since = datetime.combine(start, time.min, COLOMBIA)
-    until = datetime.combine(end + timedelta(days=1), time.min, COLOMBIA)
+    since, until = _local_days(start, end)
     rows = session.scalars(select(Invoice).where(Invoice.erp_connection_id == erp_id, Invoice.created_at >= since,
                                                  Invoice.created_at < until))
     return [Finding("missing_in_erp", row.marker, [row.erp_id], row.order_id,
