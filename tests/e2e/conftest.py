@@ -80,3 +80,20 @@ def _no_background_work_outlives_its_test():
     """Webhook work runs on a background pool: let it finish before the test's database goes away."""
     yield
     assert background_work.wait_idle(timeout=60), "background webhook work did not finish"
+
+
+def follow_until_quiet(ctx: AppContext, account_id: int, timeout: float = 20.0) -> None:
+    """Run what is due after the invoices until nothing is left to do now (the sandbox's tax authority
+    answers in a fraction of a second in these tests)."""
+    import time
+
+    from connector.followup import run_due_followups
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        run_due_followups(ctx, account_id)
+        if not any(o.invoice is not None and o.invoice.next_followup_at is not None
+                   for o in services.list_orders(ctx, account_id, limit=1000)):
+            return
+    raise AssertionError("follow-ups did not settle")

@@ -5,7 +5,6 @@ write once, judged from the sandbox's own records."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 
 import pytest
@@ -13,13 +12,12 @@ import pytest
 from connector import services
 from connector.cli import main as cli_main
 from connector.errors import ConfigurationError
-from connector.followup import run_due_followups
 from connector.states import OrderState
 from connector.sync import sync_once
 from sandbox import server as sandbox_server
 from sandbox.knobs import Knobs
 from tests.conftest import make_settings
-from tests.e2e.conftest import connect_channels_seller
+from tests.e2e.conftest import connect_channels_seller, follow_until_quiet
 
 pytestmark = pytest.mark.e2e
 S = OrderState
@@ -38,21 +36,6 @@ def box():
     box.stop()
 
 
-def _follow_until_quiet(ctx, account_id: int, timeout: float = 20.0) -> None:
-    """Run the due follow-ups until nothing is left to do now (the sandbox answers stamps in 0.2 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        if not run_due_followups(ctx, account_id) and not _pending(ctx, account_id):
-            return
-    raise AssertionError("follow-ups did not settle")
-
-
-def _pending(ctx, account_id: int) -> list:
-    return [o for o in services.list_orders(ctx, account_id, limit=1000)
-            if o.invoice is not None and o.invoice.next_followup_at is not None]
-
-
 def _seller(ctx, box, *kinds):
     seller = connect_channels_seller(ctx, box, kinds)
     banks = services.erp_choices(ctx, seller.account_id)["bank_accounts"]
@@ -65,7 +48,7 @@ def _seller(ctx, box, *kinds):
 def test_the_authority_answers_rejections_go_to_the_queue_and_a_resend_is_stamped_once(ctx, box):
     seller = _seller(ctx, box, "shopify", "woocommerce")
     sync_once(ctx, seller.account_id)
-    _follow_until_quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     orders = services.list_orders(ctx, seller.account_id, limit=1000)
     invoiced = [o for o in orders if o.invoice is not None]
     legal = Counter(o.invoice.legal_status for o in invoiced)
@@ -89,7 +72,7 @@ def test_the_authority_answers_rejections_go_to_the_queue_and_a_resend_is_stampe
     rejected = next(o for o in invoiced if o.state == S.REJECTED)
     services.invoice_orders(ctx, [rejected.id], account_ref=seller.account_id)  # "Reenviar", after the fix
     services.invoice_orders(ctx, [rejected.id], account_ref=seller.account_id)  # a second click sends nothing
-    _follow_until_quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     again = services.get_order(ctx, rejected.id, seller.account_id)
     assert again.state == S.INVOICED and again.invoice.legal_status in ("accepted", "accepted_with_observations")
     records = box.alegra_state.records()
@@ -103,14 +86,14 @@ def test_a_draft_invoice_gets_its_payment_once_it_is_open_and_a_person_can_ask_f
     seller = _seller(ctx, box, "shopify")
     services.update_settings(ctx, seller.account_id, ["invoice_status=draft", "stamp=false"])
     sync_once(ctx, seller.account_id)
-    _follow_until_quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     drafts = [o for o in services.list_orders(ctx, seller.account_id, limit=1000) if o.invoice is not None]
     assert drafts and all(o.invoice.status == "draft" and o.invoice.legal_status == "not_electronic" for o in drafts)
     records = box.alegra_state.records()
     assert not any(records["payments"].get(o.invoice.erp_id) for o in drafts)  # a draft takes no payment
     order = drafts[0]
     services.request_followups(ctx, [order.id], "stamp", account_ref=seller.account_id)  # "Expedir"
-    _follow_until_quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     order = services.get_order(ctx, order.id, seller.account_id)
     records = box.alegra_state.records()
     assert records["stamps_emitted"][order.invoice.erp_id] == 1
@@ -125,7 +108,7 @@ def test_a_draft_invoice_gets_its_payment_once_it_is_open_and_a_person_can_ask_f
 def test_orders_json_carries_life_after_the_invoice(ctx, box, cli_env, capsys):
     seller = _seller(ctx, box, "woocommerce")
     sync_once(ctx, seller.account_id)
-    _follow_until_quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     assert cli_main(["orders", "list", "--json", "--account", str(seller.account_id)]) == 0
     rows = [o for o in json.loads(capsys.readouterr().out) if o["invoice"]]
     assert rows

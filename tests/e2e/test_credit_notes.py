@@ -5,7 +5,6 @@ from the Alegra sandbox's own records."""
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 
 import pytest
@@ -13,13 +12,12 @@ import pytest
 from connector import services
 from connector.cli import main as cli_main
 from connector.errors import ConfigurationError
-from connector.followup import run_due_followups
 from connector.states import OrderState
 from connector.sync import sync_once
 from sandbox import server as sandbox_server
 from sandbox.knobs import Knobs
 from tests.conftest import make_settings
-from tests.e2e.conftest import connect_channels_seller
+from tests.e2e.conftest import connect_channels_seller, follow_until_quiet
 
 pytestmark = pytest.mark.e2e
 S = OrderState
@@ -38,15 +36,6 @@ def box():
     box.stop()
 
 
-def _quiet(ctx, account_id: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        run_due_followups(ctx, account_id)
-        if not any(o.invoice is not None and o.invoice.next_followup_at is not None
-                   for o in services.list_orders(ctx, account_id, limit=1000)):
-            return
-    raise AssertionError("follow-ups did not settle")
 
 
 def _invoiced(ctx, account_id: int, connection_id: int):
@@ -63,7 +52,7 @@ def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, 
     shopify, woo = seller.connections["shopify"], seller.connections["woocommerce"]
     services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"], channel_ref=shopify)
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     partial_order = _invoiced(ctx, seller.account_id, shopify)[0]
     cancelled_order = _invoiced(ctx, seller.account_id, woo)[0]
     never_invoiced = next(o for o in services.list_orders(ctx, seller.account_id, channel_connection_id=woo, limit=1000)
@@ -74,7 +63,7 @@ def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, 
     box.woo_state.refund(int(never_invoiced.external_id), full=True)
     for _ in range(2):  # the second pull (and the webhooks the sandbox sends) bring nothing new
         sync_once(ctx, seller.account_id)
-        _quiet(ctx, seller.account_id)
+        follow_until_quiet(ctx, seller.account_id)
 
     # Automatic on Shopify: one note for what was refunded.
     notes = _notes(box, partial_order)
@@ -88,7 +77,7 @@ def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, 
     services.decide_refunds(ctx, [waiting[0]["id"]], approve=True, account_ref=seller.account_id)
     with pytest.raises(ConfigurationError, match="ya no está por aprobar"):  # a second click creates nothing
         services.decide_refunds(ctx, [waiting[0]["id"]], approve=True, account_ref=seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     notes = _notes(box, cancelled_order)
     invoice_total = Decimal(str(services.get_order(ctx, cancelled_order.id, seller.account_id).invoice.total))
     assert len(notes) == 1 and notes[0]["type"] == "VOID_ELECTRONIC_INVOICE"
@@ -102,7 +91,7 @@ def test_refunds_become_credit_notes_once_automatic_or_after_approval(ctx, box, 
     # A second refund of the same order: a second note, the two never more than the invoice.
     box.shopify_state.refund(int(partial_order.external_id), full=True, reason="Devolución del resto")
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     notes = _notes(box, partial_order)
     order = services.get_order(ctx, partial_order.id, seller.account_id)
     assert len(notes) == 2
@@ -118,7 +107,7 @@ def test_declined_and_off_refunds_write_nothing(ctx, box):
     seller = connect_channels_seller(ctx, box, ("shopify",))
     shopify = seller.connections["shopify"]
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     first, second = _invoiced(ctx, seller.account_id, shopify)[:2]
     box.shopify_state.refund(int(first.external_id), full=True)
     sync_once(ctx, seller.account_id)
@@ -127,7 +116,7 @@ def test_declined_and_off_refunds_write_nothing(ctx, box):
     services.update_settings(ctx, seller.account_id, ["credit_notes=off"])
     box.shopify_state.refund(int(second.external_id), full=True)
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     states = {r["order_id"]: r["state"] for r in services.list_refunds(ctx, seller.account_id)}
     assert (states[first.id], states[second.id]) == ("declined", "off")
     assert set(states.values()) <= {"declined", "off", "before_invoice"}  # the store's own cancelled sales
@@ -151,17 +140,17 @@ def test_a_refund_that_only_names_an_amount_is_credited_as_a_reduction_each_time
     seller = connect_channels_seller(ctx, box, ("mercadolibre",))
     services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"])
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     order = next(o for o in _invoiced(ctx, seller.account_id, seller.connections["mercadolibre"])
                  if len(o.lines) == 1 and o.lines[0].quantity > 1)
     first = box.ml_state.refund(int(order.external_id), lines={0: 1})
     for _ in range(2):
         sync_once(ctx, seller.account_id)
-        _quiet(ctx, seller.account_id)
+        follow_until_quiet(ctx, seller.account_id)
     box.ml_state.refund(int(order.external_id), full=True)
     for _ in range(2):
         sync_once(ctx, seller.account_id)
-        _quiet(ctx, seller.account_id)
+        follow_until_quiet(ctx, seller.account_id)
     notes = _notes(box, order)
     invoice = services.get_order(ctx, order.id, seller.account_id).invoice
     assert len(notes) == 2 and {n["type"] for n in notes} == {"REDUCTION_DISCOUNT_PARTIAL_TOTAL"}
@@ -180,11 +169,11 @@ def test_reconcile_compares_credit_notes_and_repairs_one_recorded_only_in_the_er
     seller = connect_channels_seller(ctx, box, ("shopify",))
     services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"])
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     order = _invoiced(ctx, seller.account_id, seller.connections["shopify"])[0]
     box.shopify_state.refund(int(order.external_id), full=True)
     sync_once(ctx, seller.account_id)
-    _quiet(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
     today, days = date.today(), [date.fromisoformat(i["date"]) for i in box.alegra_state.invoices]
     start, end = min(days + [today]), max(days + [today])
     report = reconcile_invoices(ctx, seller.account_id, start, end)
