@@ -583,7 +583,7 @@ def decide_refunds(ctx: AppContext, refund_ids: list[int], *, approve: bool, acc
     with ctx.db.transaction() as session:
         account = find_account(session, account_ref)
         for refund_id in refund_ids:
-            refund = session.get(Refund, refund_id)
+            refund = session.get(Refund, refund_id) if 0 < refund_id <= MAX_ROW_ID else None
             if refund is None or refund.account_id != account.id:
                 raise NotFoundLocally(f"No existe el reembolso {refund_id} en esta cuenta.")
             if refund.state not in ("waiting_approval", "declined", "off") or (not approve and refund.state != "waiting_approval"):

@@ -33,17 +33,19 @@ def decide():
         action, picked = request.form.get("action", ""), request.form.getlist("refund_id")
     else:
         picked = [one]
+    if action not in ("approve", "reject"):
+        flash(_("Elige al menos un reembolso."), "error")
+        return redirect(url_for("credit_notes.index"))
     approve = action == "approve"
-    ids = [int(v) for v in picked if v.strip().isdigit() and len(v.strip()) < 12]
+    ids = [int(v) for v in picked if v.strip().isdigit() and len(v.strip()) < 20]  # the service refuses the rest
     if not ids:
         flash(_("Elige al menos un reembolso."), "error")
         return redirect(url_for("credit_notes.index"))
     try:
         rows = services.decide_refunds(ctx(), ids, approve=approve, account_ref=security.account_id(),
                                        actor=security.actor())
-    except services.NotFoundLocally:
-        raise
-    except ConnectorError as exc:
+    except ConnectorError as exc:  # an unknown refund (another account's, a made-up id) included
+
         flash(exc.user_message, "error")
         return redirect(url_for("credit_notes.index"))
     if approve:
