@@ -280,11 +280,11 @@ class Requestor:
     def _retry_wait(self, exc: ConnectorError, attempt: int) -> float | None:
         """Seconds to wait before retrying after ``exc`` (attempt ``attempt`` failed); ``None`` when the
         API asked for a wait longer than :attr:`max_retry_after` (not waited in place)."""
+        if isinstance(exc, RateLimited) and exc.retry_after is not None and exc.retry_after > self.max_retry_after:
+            return None
         if isinstance(exc, RateLimited) and getattr(self.rate_limit, "waits_for_window", False):
             return 0.0  # the policy learned the window from this 429; its acquire() waits for it
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            if exc.retry_after > self.max_retry_after:
-                return None
             return exc.retry_after + self.jitter() * 0.25
         exponential = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return exponential * (0.5 + self.jitter() / 2)  # "equal jitter"

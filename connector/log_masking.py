@@ -1,6 +1,6 @@
 """Secrets never reach a log line.
 
-Access logs print request lines (``POST /webhooks/mercadolibre/3?secret=...``, the OAuth callback's
+Access logs print request lines (``POST /webhooks/<channel>/3?secret=...``, the OAuth callback's
 ``?code=...&state=...``), HTTP clients log the URLs they call (query-string credentials included) and
 an exception's text may quote a request. :func:`mask_text` hides:
 

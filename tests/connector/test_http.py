@@ -51,6 +51,24 @@ def test_a_retry_after_beyond_the_cap_is_raised_at_once_for_the_caller_to_wait_i
     assert time.sleeps == [] and route.call_count == 1
 
 
+def test_the_cap_holds_for_a_policy_that_waits_for_the_window_itself(api):
+    class WindowPolicy:
+        waits_for_window = True
+        acquired = 0
+
+        def acquire(self) -> None:
+            self.acquired += 1
+
+        def observe(self, response) -> None:
+            return None
+
+    time, policy = FakeTime(), WindowPolicy()
+    route = api.post("/invoices").respond(429, headers={"Retry-After": "3600"})
+    with pytest.raises(RateLimited) as raised:
+        make(time, rate_limit=policy).post("/invoices", json={})
+    assert raised.value.retry_after == 3600 and route.call_count == 1 and policy.acquired == 1
+
+
 def test_a_retry_after_within_the_cap_is_waited_in_place(api):
     time = FakeTime()
     api.get("/orders/1").mock(side_effect=[httpx.Response(429, headers={"Retry-After": "5"}),

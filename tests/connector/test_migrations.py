@@ -9,12 +9,12 @@ from sqlalchemy import text
 from connector.db import MIGRATIONS_DIR, Database
 
 
-def _upgrade(db: Database, revision: str) -> None:
+def _upgrade(db: Database, revision: str, *, down: bool = False) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def test_0007_keeps_the_oldest_connection_of_a_store_and_disables_the_later_ones(database_url):
@@ -38,5 +38,15 @@ def test_0007_keeps_the_oldest_connection_of_a_store_and_disables_the_later_ones
                                            "ORDER BY id")).fetchall()
         assert [(r[0], r[1], bool(r[2])) for r in rows] == [
             (1, "548380009", True), (2, None, False), (3, None, False), (4, "t.co", True)]
+    finally:
+        db.dispose()
+
+
+def test_0007_goes_down_and_up_again(database_url):
+    db = Database(database_url)
+    try:
+        _upgrade(db, "head")
+        _upgrade(db, "0006", down=True)
+        _upgrade(db, "head")
     finally:
         db.dispose()
