@@ -33,10 +33,12 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlparse
 
 import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from connector.errors import (
     AmbiguousOutcome,
@@ -191,28 +193,52 @@ class Requestor:
 
     def request(self, method: str, path: str, *, idempotent: bool, **kwargs) -> httpx.Response:
         """Send one logical request, retrying what is safe to retry within the call's deadline.
-        Returns a 2xx response."""
+        Returns a 2xx response.
+
+        The retry loop is tenacity's; what is ours is the decision (which errors, how long, within the
+        deadline), decided once per failed attempt in :meth:`_next_wait` and handed to tenacity's wait."""
         started = self.clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            attempt_kwargs = kwargs
-            if self.deadline is not None and attempt > 1:
-                left = self.deadline - (self.clock() - started)
-                if left < self.timeout and "timeout" not in kwargs:
-                    attempt_kwargs = {**kwargs, "timeout": max(left, 0.001)}
-            try:
-                return self._send_once(method, path, idempotent, attempt_kwargs)
-            except ConnectorError as exc:
-                if attempt >= self.max_attempts or not self._should_retry(exc, idempotent):
-                    raise
-                wait = self._retry_wait(exc, attempt)
-                if wait is None:
-                    raise  # a Retry-After beyond the cap: the caller waits in the database
-                if self.deadline is not None and (self.clock() - started) + wait >= self.deadline:
-                    raise
-                self._log_retry(method, path, exc, attempt, wait)
-                self.sleep(wait)
+        attempts = count(1)
+        decided: dict[str, float] = {}
+
+        def retry_wanted(exc: BaseException) -> bool:
+            wait = self._next_wait(exc, idempotent, decided["attempt"], started)
+            if wait is None:
+                return False
+            decided["wait"] = wait
+            return True
+
+        def attempt() -> httpx.Response:
+            decided["attempt"] = number = next(attempts)
+            return self._send_once(method, path, idempotent, self._attempt_kwargs(kwargs, number, started))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            retry=retry_if_exception(retry_wanted),
+            wait=lambda state: decided["wait"],
+            sleep=self.sleep,
+            before_sleep=lambda state: self._log_retry(method, path, state.outcome.exception(),
+                                                       state.attempt_number, decided["wait"]),
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def _attempt_kwargs(self, kwargs: dict, attempt: int, started: float) -> dict:
+        """A retry never runs past the call's deadline: its timeout shrinks to what is left of it."""
+        if self.deadline is None or attempt == 1 or "timeout" in kwargs:
+            return kwargs
+        left = self.deadline - (self.clock() - started)
+        return {**kwargs, "timeout": max(left, 0.001)} if left < self.timeout else kwargs
+
+    def _next_wait(self, exc: BaseException, idempotent: bool, attempt: int, started: float) -> float | None:
+        """How long to wait before retrying after the failed ``attempt``; None: do not retry (not safe,
+        a wait beyond the cap, or past the deadline — the caller then waits in the database)."""
+        if not isinstance(exc, ConnectorError) or not self._should_retry(exc, idempotent):
+            return None
+        wait = self._retry_wait(exc, attempt)
+        if wait is None or (self.deadline is not None and (self.clock() - started) + wait >= self.deadline):
+            return None
+        return wait
 
     # -- internals (small so tests can poke them) -------------------------------------------
 
