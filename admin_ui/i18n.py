@@ -28,7 +28,7 @@ MATCH_SOURCE_LABELS = {"manual": "asignado a mano", "barcode": "por código de b
 INVOICE_STATUS_LABELS = {"open": "Abierta", "draft": "Borrador", "closed": "Cerrada", "void": "Anulada"}
 SYNC_RUN_LABELS = {"ok": "Correcta", "failed": "Con errores", "running": "En curso"}
 # Life after the invoice (connector/followup.py): e-invoice status, remote writes, delivery routes.
-from connector.followup import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS  # noqa: E402
+from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS  # noqa: E402
 
 _MONTHS = {
     "es": ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"],

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from channels.registry import CHANNELS
 from connector.context import AppContext
 from connector.errors import ConnectorError
-from connector.followup import LEGAL_STATUS_LABELS, invoice_after_view
+from connector.followup_view import LEGAL_STATUS_LABELS, invoice_after_view
 from connector.log_masking import install_log_masking
 from connector.logs import configure_logging
 from connector.states import STATE_LABELS, OrderState

@@ -19,12 +19,12 @@ from pathlib import Path
 from connector import services
 from connector.context import AppContext
 from connector.demo_channels import connect_extra_channels
-from connector.followup import (
+from connector.followup import run_due_followups
+from connector.followup_view import (
     DELIVERY_VIA_LABELS,
     LEGAL_STATUS_LABELS,
     WRITE_STATE_LABELS,
     invoice_after_view,
-    run_due_followups,
 )
 from connector.settings import Settings
 from connector.states import STATE_LABELS, OrderState

@@ -95,7 +95,8 @@ def note_refunds(session: Session, order: Order, canonical: CanonicalOrder, *, a
 
 def decide(session: Session, order: Order, invoice: Invoice, refund: Refund, *, actor: str) -> None:
     """What the seller's rules make of a refund of an invoiced order."""
-    from connector.followup import schedule, settings_of
+    from connector.followup import schedule
+    from connector.followup_writes import settings_of
 
     settings = settings_of(order, session.get(ERPConnection, invoice.erp_connection_id))
     mode = settings.credit_notes if settings is not None else "approval"
@@ -229,7 +230,7 @@ def _priced(parts: list[CreditPart], canonical: CanonicalOrder,
 def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoice, order: Order,
                        erp: ERPConnection, settings: InvoicingSettings | None) -> WriteAction | str:
     """The exactly-once write of a refund's credit note, or the reason there is nothing to write."""
-    from connector.followup import contact_id_of
+    from connector.followup_writes import contact_id_of
     from connector.invoicing import _matches_from_rows, _shipping_match, canonical_of
 
     if settings is None:

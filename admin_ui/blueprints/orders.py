@@ -12,7 +12,7 @@ from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
-from connector.followup import invoice_after_view
+from connector.followup_view import invoice_after_view
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.states import SETTLED_STATES, OrderState
 
