@@ -406,7 +406,7 @@ def cmd_credit_notes_list(ctx, args) -> int:
     if args.json:
         _json(rows)
         return 0
-    _table([[r["id"], r["channel"], r["external_id"], r["invoice"] or "-", r["refunded"], r["state"],
+    _table([[r["id"], r["channel"], r["external_id"], r["invoice"] or "-", _money(Decimal(r["refunded"])), r["state"],
              r["note"] or "-", r["number"] or "-", (r["reason"] or r["detail"] or "")[:40]] for r in rows],
            ["id", "canal", "orden", "factura", "reembolso", "decisión", "nota", "número", "motivo"])
     return 0
