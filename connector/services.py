@@ -586,6 +586,9 @@ def decide_refunds(ctx: AppContext, refund_ids: list[int], *, approve: bool, acc
             refund = session.get(Refund, refund_id) if 0 < refund_id <= MAX_ROW_ID else None
             if refund is None or refund.account_id != account.id:
                 raise NotFoundLocally(f"No existe el reembolso {refund_id} en esta cuenta.")
+            if refund.state == "before_invoice":
+                raise ConfigurationError(f"La orden del reembolso {refund_id} no tiene factura: no hay nada que "
+                                         "acreditar.")
             if refund.state not in ("waiting_approval", "declined", "off") or (not approve and refund.state != "waiting_approval"):
                 state = REFUND_STATE_LABELS.get(refund.state, refund.state).lower()
                 raise ConfigurationError(f"El reembolso {refund_id} ya no está por aprobar ({state}).")
