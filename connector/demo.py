@@ -234,7 +234,7 @@ def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
     for (via, status), count in sorted(deliveries.items()):
         print(f"  entrega: {DELIVERY_VIA_LABELS.get(via, via):34} {WRITE_STATE_LABELS.get(status, status):14} {count}")
     payments = sum(1 for v in views.values() if v["payment"])
-    print(f"  pagos registrados en Alegra (cuenta Mercado Pago): {payments}")
+    print(f"  pagos registrados en el ERP (cuenta Mercado Pago): {payments}")
     records = sandbox.alegra_state.records()
     twice = [k for k, n in records["stamps_emitted"].items() if n > 1]
     print(f"  en el sandbox: {sum(len(e) for e in records['emails'].values())} e-mails, "
@@ -245,7 +245,7 @@ def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
     sample = rejected[0]
     print(f"\nRechazada: orden {sample.id} ({sample.channel_connection.kind} {sample.external_id}), "
           f"factura {sample.invoice.number}:\n  {sample.state_reason}")
-    print("Arreglo (en Alegra: la numeración autorizada) y reenvío, una sola vez:")
+    print("Arreglo (en el ERP: la numeración autorizada) y reenvío, una sola vez:")
     print(f"$ connector resend {sample.id}")
     services.invoice_orders(ctx, [sample.id], account_ref=account_id, actor="demo")
     _follow_until_answered(ctx, account_id)
