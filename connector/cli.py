@@ -205,10 +205,27 @@ def cmd_rules_show(ctx, args) -> int:
 
 
 def cmd_rules_set(ctx, args) -> int:
-    from connector.services import update_settings
+    from connector.rules import SETTING_LABELS
+    from connector.services import change_settings
+    from connector.settings_check import SettingsProblems
 
-    settings = update_settings(ctx, args.account, args.assignments, channel_ref=args.channel)
-    _print_settings(settings, args.json)
+    try:
+        change = change_settings(ctx, args.account, args.assignments, channel_ref=args.channel)
+    except SettingsProblems as exc:  # every problem, one a line; nothing was saved
+        print(f"error: no se guardó nada; {len(exc.problems)} problema(s):", file=sys.stderr)
+        for problem in exc.problems:
+            where = f"{problem.field} ({SETTING_LABELS.get(problem.field, '')})" if problem.field else "ajustes"
+            print(f"  - {where}: {problem.text}", file=sys.stderr)
+        return 2
+    _print_settings(change.settings, args.json)
+    for problem in change.warnings:  # saved anyway: they were there before this change
+        print(f"aviso: {problem.field} ({SETTING_LABELS.get(problem.field, '')}): {problem.text}", file=sys.stderr)
+    if change.moved and not args.json:
+        print(f"Órdenes liberadas por el cambio y procesadas ahora: {len(change.moved)}")
+        for moved in change.moved:
+            print(f"  orden {moved.id} ({moved.external_id}): {STATE_LABELS.get(OrderState(moved.state), moved.state)}")
+    if change.still_due:
+        print(f"{change.still_due} órdenes más quedan en cola; el programador o `sync --once` las procesa.")
     return 0
 
 
@@ -763,11 +780,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setting_problem(exc: ValidationError) -> str:
-    """The first invalid setting, in one line: "CONNECTOR_WEB_WORKERS: Input should be ... ('abc')"."""
-    first = exc.errors()[0]
-    name = ".".join(str(part) for part in first.get("loc", ())) or "configuración"
-    shown = f" ({first['input']!r})" if isinstance(first.get("input"), str | int | float) else ""
-    return f"la variable {name} no es válida: {first.get('msg', 'valor inválido')}{shown}."
+    """The invalid process settings, in one line and in words: "la variable CONNECTOR_WEB_WORKERS no es
+    válida: debe ser un número entero ('abc')." (pydantic's own message is not shown)."""
+    from connector.settings_check import problems_from_validation
+
+    parts = []
+    for problem, error in zip(problems_from_validation(exc), exc.errors(), strict=True):
+        name = ".".join(str(part) for part in error.get("loc", ())) or "configuración"
+        shown = f" ({error['input']!r})" if isinstance(error.get("input"), str | int | float) else ""
+        parts.append(f"la variable {name} no es válida: {problem.text.rstrip('.')}{shown}.")
+    return " ".join(parts)
 
 
 def _stdout_gone() -> int:
