@@ -616,4 +616,6 @@ MESSAGES: dict[str, str] = {
     "%(channels)s no es un canal conectado a esta cuenta.": "%(channels)s is not a channel connected to this account.",
     "%(what)s %(value)s no existe en el ERP. Opciones: %(valid)s.": "%(what)s %(value)s does not exist in the ERP. Options: %(valid)s.",
     "para registrar el pago elige la cuenta bancaria o caja donde entra el dinero": "to record the payment choose the bank account or cash box the money goes into",
+    "También se facturaron: %(orders)s.": "Also invoiced: %(orders)s.",
+    "También se procesaron, sin factura todavía: %(orders)s.": "Also processed, not invoiced yet: %(orders)s.",
 }

@@ -744,18 +744,28 @@ def retry_orders_held_by_outage(ctx: AppContext, account_ref=None, *, actor: str
 
 def invoice_order_with_items(ctx: AppContext, account_ref, order_id: int, items_by_sku: dict[str, str], *,
                              actor: str = "cli") -> Order:
+    """:func:`invoice_with_picked_items`, for callers that only need this order."""
+    return invoice_with_picked_items(ctx, account_ref, order_id, items_by_sku, actor=actor)[0]
+
+
+def invoice_with_picked_items(ctx: AppContext, account_ref, order_id: int, items_by_sku: dict[str, str], *,
+                              actor: str = "cli") -> tuple[Order, list[MovedOrder]]:
     """The error queue's "Facturar" after picking ERP items: remember each pick as the SKU's mapping,
-    then invoice this order now. Other orders the same SKUs held go back to the rules."""
+    then invoice this order now. Other orders the same SKUs held are taken through the pipeline now too
+    (their own rules apply) and returned, so the person is told which moved."""
     order = get_order(ctx, order_id, account_ref)
     keys = {line.sku_key for line in order.lines}
+    others: list[int] = []
     for sku_key, item_id in items_by_sku.items():
         if not str(item_id or "").strip():
             continue
         if sku_key not in keys:
             raise ConfigurationError(f"El SKU «{sku_key}» no es de la orden {order_id}.")
-        map_sku(ctx, order.account_id, sku_key, str(item_id).strip(), channel_ref=order.channel_connection_id,
-                actor=actor, invoice=False)
-    return invoice_orders(ctx, [order_id], account_ref=order.account_id, actor=actor)[order_id]
+        _, _, freed = _map_sku(ctx, order.account_id, sku_key, str(item_id).strip(),
+                               channel_ref=order.channel_connection_id, actor=actor)
+        others += [i for i in freed if i != order_id and i not in others]
+    invoiced = invoice_orders(ctx, [order_id], account_ref=order.account_id, actor=actor)[order_id]
+    return invoiced, process_now(ctx, others)
 
 
 def count_orders_by_state(ctx: AppContext, account_ref=None) -> dict[str, int]:
@@ -808,6 +818,16 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
             invoice: bool = True) -> tuple[SkuMapping, dict[int, Order]]:
     """Remember that marketplace ``sku`` is ERP item ``erp_item_id``; then invoice (or re-queue) every
     order the SKU was blocking."""
+    mapping, blocked_ids, _ = _map_sku(ctx, account_ref, sku, erp_item_id, channel_ref=channel_ref, actor=actor,
+                                       requeue=not invoice)
+    results = invoice_orders(ctx, blocked_ids, account_ref=account_ref, actor=actor) if invoice else {}
+    return mapping, results
+
+
+def _map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel_ref=None, actor: str = "cli",
+             requeue: bool = True) -> tuple[SkuMapping, list[int], list[int]]:
+    """Store the mapping; returns it, the orders the SKU blocked and (with ``requeue``) those of them
+    sent back to the pipeline."""
     from mapping.codes import normalise_code
 
     with ctx.db.session() as session:
@@ -838,10 +858,11 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
         blocked_ids = list(session.scalars(
             select(Order.id).distinct().join(OrderLine, OrderLine.order_id == Order.id)
             .where(Order.channel_connection_id == channel.id, Order.state == OrderState.ERROR.value,
-                   OrderLine.sku_key == key)))
-        if not invoice:
+                   OrderLine.sku_key == key).order_by(Order.id)))
+        requeued = []
+        if requeue:
             for order in session.scalars(select(Order).where(Order.id.in_(blocked_ids))):
                 transition(session, order, OrderState.RECEIVED, f"SKU {sku} asignado a «{item.name}».", actor=actor)
+                requeued.append(order.id)
         session.flush()
-    results = invoice_orders(ctx, blocked_ids, account_ref=account_ref, actor=actor) if invoice else {}
-    return mapping, results
+    return mapping, blocked_ids, requeued

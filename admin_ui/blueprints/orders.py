@@ -14,7 +14,7 @@ from connector import services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
-from connector.states import SETTLED_STATES, OrderState
+from connector.states import SETTLED_STATES, STATE_LABELS, OrderState
 
 bp = signed_in_blueprint("orders", __name__, url_prefix="/orders")
 
@@ -150,8 +150,8 @@ def invoice(order_id: int):
     """The "Facturar" button: remember the picked items (if any) and invoice this order now."""
     back = security.safe_next(request.form.get("next"), url_for("orders.detail", order_id=order_id))
     try:
-        order = services.invoice_order_with_items(ctx(), security.account_id(), order_id, picked_items(request.form),
-                                                  actor=security.actor())
+        order, others = services.invoice_with_picked_items(ctx(), security.account_id(), order_id,
+                                                           picked_items(request.form), actor=security.actor())
     except services.NotFoundLocally:
         raise
     except ConnectorError as exc:
@@ -163,4 +163,18 @@ def invoice(order_id: int):
     else:
         flash(_("La orden %(order)s no se pudo facturar: %(reason)s", order=order.external_id,
                 reason=order.state_reason), "error")
+    flash_others(others)
     return redirect(back)
+
+
+def flash_others(others) -> None:
+    """The other orders a fix moved: which were invoiced too, and where the rest stand."""
+    invoiced = [o for o in others if o.state == OrderState.INVOICED]
+    if invoiced:
+        flash(_("También se facturaron: %(orders)s.", orders=", ".join(f"#{o.external_id}" for o in invoiced)),
+              "success")
+    rest = [o for o in others if o.state != OrderState.INVOICED]
+    if rest:
+        flash(_("También se procesaron, sin factura todavía: %(orders)s.", orders=", ".join(
+            f"#{o.external_id} ({_(STATE_LABELS.get(OrderState(o.state), o.state))}: {o.reason})" for o in rest)),
+            "warning")
