@@ -10,7 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
-from connector import services
+from connector import bulk_actions, services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
@@ -67,6 +67,24 @@ def index():
     has_next = len(orders) > PAGE_SIZE
     return render_template("orders/list.html", orders=orders[:PAGE_SIZE], channels=channels, filters=filters,
                            errors=errors, page=page, has_next=has_next, states=list(OrderState))
+
+
+@bp.post("/bulk")
+def bulk():
+    """"Facturar seleccionadas" / "Reintentar": the picked orders, one result per order on a page."""
+    action = request.form.get("action", "")
+    raw = request.form.getlist("order_id")
+    ids = [int(v) for v in raw if v.strip().isdigit() and len(v.strip()) < 12]
+    back = security.safe_next(request.form.get("next"), url_for("orders.index"))
+    if action not in bulk_actions.ACTIONS or not ids:
+        flash(_("Elige al menos una orden y una acción."), "error")
+        return redirect(back)
+    ignored = len(raw) - len(ids)
+    too_many = max(0, len(set(ids)) - bulk_actions.MAX_BULK_ORDERS)
+    outcomes = bulk_actions.run_bulk(ctx(), security.account_id(), ids, action, actor=security.actor())
+    return render_template("orders/bulk_result.html", outcomes=outcomes, action=action, back=back,
+                           ignored=ignored, too_many=too_many,
+                           invoiced=sum(o.state == OrderState.INVOICED for o in outcomes))
 
 
 # What a person may ask for after the invoice, by the invoice's situation ("Reenviar", "Expedir"...).
