@@ -633,4 +633,11 @@ MESSAGES: dict[str, str] = {
     "Qué pasó": "What happened",
     "No existe en esta cuenta.": "Not in this account.",
     "Ya estaba facturada; no se hizo nada.": "Already invoiced; nothing was done.",
+    # -- search
+    "Orden, comprador, documento, SKU o factura": "Order, buyer, document, SKU or invoice",
+    "La fecha «Desde» (%(start)s) es posterior a «Hasta» (%(end)s): no hay días entre ellas. Se muestran las órdenes sin ese rango; cambia una de las dos fechas.": "The “From” date (%(start)s) is after “To” (%(end)s): there are no days between them. Orders are shown without that range; change one of the two dates.",
+    "Página %(page)s de %(last)s · %(total)s órdenes": "Page %(page)s of %(last)s · %(total)s orders",
+    "La página %(page)s no existe: estas órdenes ocupan %(last)s páginas (%(total)s órdenes).": "Page %(page)s does not exist: these orders fill %(last)s pages (%(total)s orders).",
+    "Ir a la última página": "Go to the last page",
+    "La página %(page)s no existe: estas órdenes caben en una sola página (%(total)s órdenes).": "Page %(page)s does not exist: these orders fit on one page (%(total)s orders).",
 }

@@ -46,6 +46,7 @@ from connector.models import (
     OrderLine,
     utcnow,
 )
+from connector.order_search import search_text_of
 from connector.refunds import note_refunds
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
@@ -117,6 +118,7 @@ def _copy_canonical(order: Order, canonical: CanonicalOrder) -> None:
     order.buyer_document = canonical.buyer.identification.number if canonical.buyer.identification else None
     order.remote_created_at = canonical.created_at
     order.remote_updated_at = canonical.updated_at
+    order.search_text = search_text_of(order.external_id, canonical)
     if order.state in SETTLED_STATES:
         return  # the invoiced lines stay as they were invoiced
     order.lines.clear()

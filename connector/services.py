@@ -31,6 +31,7 @@ from connector.models import (
     SkuMismatch,
     utcnow,
 )
+from connector.order_search import OrderFilters, count_orders_matching, orders_query
 from connector.pipeline import CatalogRefreshes, process_order, store_pulled_order
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.refunds import approve as approve_refund
@@ -511,31 +512,12 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
                 channel_connection_id: int | None = None, created_from: datetime | None = None,
                 created_to: datetime | None = None, text: str | None = None, offset: int = 0) -> list[Order]:
     """The account's orders, newest first. Filters: states, one channel connection, marketplace creation
-    time in ``[created_from, created_to)``, and ``text`` found in the order id, buyer, document or a line's
-    SKU or title."""
+    time in ``[created_from, created_to)``, and ``text`` found — accents and case aside — in the order or
+    pack number, buyer, document, e-mail, a line's SKU or title, or the invoice number."""
+    filters = OrderFilters(tuple(states or ()), channel_connection_id, created_from, created_to, text or "")
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
-        query = select(Order).where(Order.account_id == account.id)
-        if states:
-            query = query.where(Order.state.in_(states))
-        if channel_connection_id is not None:
-            query = query.where(Order.channel_connection_id == channel_connection_id)
-        created = func.coalesce(Order.remote_created_at, Order.created_at)
-        if created_from is not None:
-            query = query.where(created >= created_from)
-        if created_to is not None:
-            query = query.where(created < created_to)
-        text = (text or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
-        if text.strip():
-            like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            in_lines = (select(OrderLine.id).where(OrderLine.order_id == Order.id,
-                                                   func.lower(OrderLine.sku).like(like, escape="\\")
-                                                   | func.lower(OrderLine.title).like(like, escape="\\"))
-                        .exists())
-            query = query.where(func.lower(Order.external_id).like(like, escape="\\")
-                                | func.lower(func.coalesce(Order.buyer_name, "")).like(like, escape="\\")
-                                | func.lower(func.coalesce(Order.buyer_document, "")).like(like, escape="\\")
-                                | in_lines)
+        query = orders_query(account.id, filters)
         offset, limit = min(max(0, offset), MAX_ROW_ID), min(max(0, limit), MAX_ROW_ID)
         orders = list(session.scalars(query.order_by(Order.id.desc()).offset(offset).limit(limit)))
         for order in orders:  # load what callers print, before the session closes
@@ -543,6 +525,15 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
             if order.invoice is not None:
                 _ = order.invoice.writes
         return orders
+
+
+def count_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None = None,
+                 channel_connection_id: int | None = None, created_from: datetime | None = None,
+                 created_to: datetime | None = None, text: str | None = None) -> int:
+    """How many orders :func:`list_orders` would list with the same filters and no limit."""
+    filters = OrderFilters(tuple(states or ()), channel_connection_id, created_from, created_to, text or "")
+    with ctx.db.session() as session:
+        return count_orders_matching(session, find_account(session, account_ref).id, filters)
 
 
 def error_queue(ctx: AppContext, account_ref=None) -> list[Order]:

@@ -57,16 +57,25 @@ def index():
         channel_id = -1  # nothing of another account is listed
     state = filters["state"] if filters["state"] in OrderState._value2member_map_ else None
     day_from, day_to = _parse_day(filters["from"], errors), _parse_day(filters["to"], errors)
+    if day_from and day_to and day_from > day_to:
+        errors.append(_("La fecha «Desde» (%(start)s) es posterior a «Hasta» (%(end)s): no hay días entre ellas. "
+                        "Se muestran las órdenes sin ese rango; cambia una de las dos fechas.",
+                        start=filters["from"], end=filters["to"]))
+        day_from = day_to = None
     raw_page = args.get("page", "1")
     page = min(MAX_PAGE, max(1, int(raw_page))) if raw_page.isdigit() and len(raw_page) < 12 else 1
-    orders = services.list_orders(
-        ctx(), account, states=[state] if state else None, channel_connection_id=channel_id,
-        created_from=_local_midnight(day_from) if day_from else None,
-        created_to=_local_midnight(day_to + timedelta(days=1)) if day_to else None,
-        text=filters["q"] or None, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    query = dict(states=[state] if state else None, channel_connection_id=channel_id,
+                 created_from=_local_midnight(day_from) if day_from else None,
+                 created_to=_local_midnight(day_to + timedelta(days=1)) if day_to else None,
+                 text=filters["q"] or None)
+    orders = services.list_orders(ctx(), account, **query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     has_next = len(orders) > PAGE_SIZE
+    total = services.count_orders(ctx(), account, **query) if page > 1 or has_next or not orders else len(orders)
+    last_page = max(1, -(-total // PAGE_SIZE))
+    beyond = page > 1 and not orders and total > 0
     return render_template("orders/list.html", orders=orders[:PAGE_SIZE], channels=channels, filters=filters,
-                           errors=errors, page=page, has_next=has_next, states=list(OrderState))
+                           errors=errors, page=page, has_next=has_next, states=list(OrderState), total=total,
+                           last_page=last_page, beyond=beyond)
 
 
 @bp.post("/bulk")
