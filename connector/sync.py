@@ -19,6 +19,7 @@ from connector.held_orders import release_fixed_everywhere
 from connector.leases import RowLease
 from connector.models import ChannelConnection, Order, SyncCursor, SyncRun, utcnow
 from connector.pipeline import CatalogRefreshes, process_order_safely, store_pulled_order
+from connector.progress import Progress
 from connector.states import ERROR_QUEUE_STATES
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def _store(session, connection, adapter, pulled) -> str:
 
 
 def sync_once(ctx: AppContext, account_id: int | None = None, *, drain: bool = False,
-              progress: SyncProgress | None = None) -> SyncSummary:
+              progress: Progress | None = None) -> SyncSummary:
     """Pull every enabled channel connection (of one account, or all), then process due orders.
 
     Held orders a fix has freed since (a mapping, a product now in the catalog) are released first.
@@ -196,24 +197,13 @@ def sync_once(ctx: AppContext, account_id: int | None = None, *, drain: bool = F
     return summary
 
 
-class SyncProgress:
-    """What a long sync reports as it goes: ``start(step, total)`` then ``advance(step)`` per unit
-    ("pull": one channel connection; "process": one order). The default says nothing."""
-
-    def start(self, step: str, total: int) -> None:  # pragma: no cover - interface
-        pass
-
-    def advance(self, step: str) -> None:  # pragma: no cover - interface
-        pass
-
-
 # Rounds ``drain`` runs at most: a backlog of this many times one round (500) is left for the
 # scheduler rather than holding a terminal for hours; ``remaining`` then says how many are due.
 MAX_DRAIN_ROUNDS = 40
 
 
 def _process_due(ctx: AppContext, account_id: int | None, *, drain: bool,
-                 progress: SyncProgress | None) -> dict[str, int]:
+                 progress: Progress | None) -> dict[str, int]:
     counts: dict[str, int] = {}
     refreshes = CatalogRefreshes()
     seen_rounds: set[tuple[int, ...]] = set()
