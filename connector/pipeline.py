@@ -96,8 +96,13 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
         return outcome
     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:  # parser bug: never crash
         order.canonical = None
+        # The library's words (pydantic's "Input should be…", a KeyError's bare key) stay in the log: the
+        # seller reads what happened and what to do.
+        log.warning("order %s of connection %s: parser failed: %r", pulled.external_id, connection.id, exc)
         if order.state not in SETTLED_STATES:
-            transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc}")
+            transition(session, order, S.ERROR, "No se pudo leer la orden del canal: llegó con datos que no "
+                                                 "entendemos. Se intentará de nuevo cuando la orden cambie en el "
+                                                 "canal; si sigue así, avisa a soporte con el número de la orden.")
         return outcome
     _copy_canonical(order, canonical)
     note_refunds(session, order, canonical, actor=f"sync:{connection.kind}")
