@@ -180,7 +180,8 @@ def cmd_rules_set(ctx, args) -> int:
     try:
         change = change_settings(ctx, args.account, args.assignments, channel_ref=args.channel)
     except SettingsProblems as exc:  # every problem, one a line; nothing was saved
-        print(f"error: no se guardó nada; {len(exc.problems)} problema(s):", file=sys.stderr)
+        count = len(exc.problems)
+        print(f"error: no se guardó nada; {'1 problema' if count == 1 else f'{count} problemas'}:", file=sys.stderr)
         for problem in exc.problems:
             where = f"{problem.field} ({SETTING_LABELS.get(problem.field, '')})" if problem.field else "ajustes"
             print(f"  - {where}: {problem.text}", file=sys.stderr)

@@ -35,7 +35,7 @@ def test_rules_set_lists_every_problem_exits_non_zero_and_saves_nothing(ctx, sel
     code, out, err = run_cli("rules", "set", "default_email=", "due_days=-1", "shipping_item_id=", "stamp=quizás",
                              "observations=Pedido {numero}")
     assert code == 2 and out == ""
-    assert "4 problema(s)" in err or "5 problema(s)" in err
+    assert "no se guardó nada; 4 problemas:" in err  # "Expedir" unreadable: its e-mail rule is not judged
     for words in ("Días de plazo", "debe ser 0 o más", "Facturar el costo de envío", "debe ser sí o no", "{numero}"):
         assert words in err, words
     assert "Input should" not in err and "Value error" not in err
