@@ -116,3 +116,10 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     assert cli_output.shows_progress(Args())
     Args.json = True
     assert not cli_output.shows_progress(Args())
+
+
+def test_sync_once_draws_bars_on_a_terminal(ctx, seller, run_cli, monkeypatch):
+    monkeypatch.setattr(cli_output, "shows_progress", lambda args: not getattr(args, "json", False))
+    code, out, err = run_cli("sync", "--once")
+    assert code == 0 and "canales leídos" in err and "órdenes procesadas" in err
+    assert "no queda nada por procesar ahora." in out
