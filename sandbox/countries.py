@@ -50,6 +50,10 @@ class SandboxCountry:
     number_templates: tuple[dict[str, Any], ...] = ()
     zip_code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The credit-note ``type`` codes Alegra takes in this country, and those that give goods back.
+    credit_note_types: tuple[str, ...] = ("VOID_ELECTRONIC_INVOICE", "PARTIALL_DEVOLUTION",
+                                          "REDUCTION_DISCOUNT_PARTIAL_TOTAL", "PRICE_ADJUSTMENT", "OTHER")
+    credit_note_return_types: tuple[str, ...] = ("VOID_ELECTRONIC_INVOICE", "PARTIALL_DEVOLUTION")
 
     def local_price(self, colombian_price: Decimal) -> Decimal:
         if self.price_divisor == 1:
@@ -90,6 +94,7 @@ MEXICO = SandboxCountry(
     company_document=("RFC", lambda rng: _letters(rng, 3) + "1905" + f"{rng.randrange(10, 28)}" + _letters(rng, 2)
                       + _digits(rng, 1)),
     final_consumer=("RFC", "XAXX010101000"), zip_code="06600",
+    credit_note_types=("01", "02", "03"), credit_note_return_types=("02", "03"),
 )
 
 PERU = SandboxCountry(
@@ -100,6 +105,7 @@ PERU = SandboxCountry(
     person_document=("DNI", lambda rng: _digits(rng, 8)),
     company_document=("RUC", lambda rng: "20" + _digits(rng, 9)),
     final_consumer=("OTHER", "00000000"),
+    credit_note_types=("01", "04", "05", "06", "07", "09", "10"), credit_note_return_types=("01", "06", "07"),
     # A factura (F001) for a buyer with RUC, a boleta (B001) for anyone else.
     number_templates=(_template(1, "Factura electrónica", "F001", "invoice", True),
                       _template(2, "Boleta de venta electrónica", "B001", "receipt", False)),
@@ -113,6 +119,7 @@ PANAMA = SandboxCountry(
     person_document=("CEDULA", lambda rng: f"8{rng.randrange(100, 999)}{rng.randrange(1000, 9999)}"),
     company_document=("RUC", lambda rng: f"155{_digits(rng, 6)}22021"),
     final_consumer=("CIP", "0-000-000"), extra={"district": "Bella Vista"},
+    credit_note_types=("VOID", "PARTIAL_RETURN", "DISCOUNT"), credit_note_return_types=("VOID", "PARTIAL_RETURN"),
 )
 
 COUNTRIES = {c.code: c for c in (COLOMBIA, MEXICO, PERU, PANAMA)}
