@@ -32,8 +32,8 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connector.http import WaitLimits
 from integrations.declarations import AccountInfo, CredentialField, Option  # noqa: F401 (re-exported)
+from integrations.http import WaitLimits
 
 
 @dataclass(frozen=True)
