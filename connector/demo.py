@@ -104,7 +104,7 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
                 if b["name"] == world.payment_account_name)
     settings = services.update_settings(ctx, account.id, [
         "deliver_invoice=true", "record_payment=true", f"payment_account_id={bank['id']}",
-        "payment_account_method=transfer",
+        f"payment_account_method={world.payment_account_method}",
         "enabled=true", "order_states=pending,shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
         "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
         f"default_email={world.default_email}", f"default_phone={world.default_phone}",

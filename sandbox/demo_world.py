@@ -30,6 +30,7 @@ class DemoWorld:
     refunders: dict[str, Callable[..., Any]] = field(default_factory=dict)
     shipping_reference: str = "ENVIO"  # the catalog item that invoices the shipping cost
     payment_account_name: str = "Mercado Pago"  # the ERP's bank account the marketplace pays into
+    payment_account_method: str = "transfer"  # how the money reaches it, in the ERP's payment-method codes
     default_email: str = "facturas@tiendacafetera.co"
     default_phone: str = "6045550000"
     mismatch_search: tuple[str, str] = ("Vela", "VEL-SOY-200")  # (search text, reference) of the demo's fix
