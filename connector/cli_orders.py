@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from decimal import Decimal
 
-from connector.cli_output import _json, _money, _order_dicts, _table, local_time, progress_for
+from connector.cli_output import _json, _money, _order_dicts, _table, cli_zone, local_time, progress_for
 from connector.errors import ConfigurationError
 from connector.followup_view import LEGAL_STATUS_LABELS
 from connector.states import STATE_LABELS, OrderState
@@ -75,7 +75,7 @@ def cmd_orders_list(ctx, args) -> int:
     if args.channel:
         with ctx.db.session() as session:
             channel_id = find_channel_connection(session, find_account(session, args.account), args.channel).id
-    midnight = lambda day: datetime.combine(day, time.min, tzinfo=ctx.settings.zone)  # noqa: E731
+    midnight = lambda day: datetime.combine(day, time.min, tzinfo=cli_zone(ctx))  # noqa: E731
     filters = dict(states=args.state or None, channel_connection_id=channel_id,
                    created_from=midnight(day_from) if day_from else None,
                    created_to=midnight(day_to + timedelta(days=1)) if day_to else None, text=args.text)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
@@ -61,8 +62,28 @@ def _order_dict(order) -> dict:
     }
 
 
+def cli_zone(ctx) -> tzinfo:
+    """The seller's zone, as the panel shows it: ``CONNECTOR_TIMEZONE`` when set, else the zone of the
+    country the ERP connections invoice in (their fiscal profile), else UTC when they differ or none exists."""
+    if ctx.settings.zone is not None:
+        return ctx.settings.zone
+    from sqlalchemy import select
+
+    from connector.fiscal import fiscal_profile_of
+    from connector.models import ERPConnection
+
+    if id(ctx) not in _ZONES:  # one read per command, not per row printed
+        with ctx.db.session() as session:
+            zones = {fiscal_profile_of(erp).time_zone for erp in session.scalars(select(ERPConnection))}
+        _ZONES[id(ctx)] = ZoneInfo(zones.pop()) if len(zones) == 1 else UTC
+    return _ZONES[id(ctx)]
+
+
+_ZONES: dict[int, tzinfo] = {}
+
+
 def local_time(ctx, value: datetime | str | None) -> str:
-    """A stored time in the seller's zone (CONNECTOR_TIMEZONE, as the panel shows it): 2026-11-30 14:05."""
+    """A stored time in the seller's zone (:func:`cli_zone`, as the panel shows it): 2026-11-30 14:05."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -72,7 +93,7 @@ def local_time(ctx, value: datetime | str | None) -> str:
             return value
     if value.tzinfo is None:  # stored times are UTC
         value = value.replace(tzinfo=UTC)
-    return f"{value.astimezone(ctx.settings.zone):%Y-%m-%d %H:%M:%S}"
+    return f"{value.astimezone(cli_zone(ctx)):%Y-%m-%d %H:%M:%S}"
 
 
 def shows_progress(args) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.fiscal import fiscal_profile_of
 from connector.invoice_builder import LOCAL_INVOICE_REASONS, build_contact
 from connector.invoicing import canonical_of
 from connector.models import ChannelConnection, ERPConnection, Order
@@ -61,7 +62,7 @@ def local_blockers(session: Session, order: Order, erp: ERPConnection, settings:
         if isinstance(result, LineMiss):
             blockers.append(result.reason)
     try:
-        build_contact(canonical, settings)
+        build_contact(canonical, settings, fiscal_profile_of(erp))
     except ConnectorError as exc:
         blockers.append(exc.user_message)
     if canonical.shipping_cost > 0 and settings.invoice_shipping:

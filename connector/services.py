@@ -17,6 +17,7 @@ from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.crypto import mask
 from connector.errors import ConfigurationError, ConnectorError, NotFound
+from connector.fiscal import country_of_credentials, fiscal_profile_of
 from connector.followup import request_write, resend_rejected, run_due_followups, run_followup
 from connector.held_orders import PROCESS_NOW_LIMIT, MovedOrder, process_now, release_unblocked
 from connector.models import (
@@ -147,6 +148,9 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
     try:
         info = adapter.validate_credentials()
         choices = _default_choices(adapter)
+        if erp_class(kind).fiscal_profile(country_of_credentials(kind, credentials)).document_kinds:
+            # The buyer decides the document (Peru's factura or boleta): no single numbering is preselected.
+            choices.pop("number_template_id", None)
         catalog = fetch_catalog(adapter)
     finally:
         adapter.close()
@@ -162,6 +166,7 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
         connection.credential_hint = _hint(cls.credential_fields, credentials)
         connection.api_base_url = base_url or None
         connection.remote_account_id, connection.remote_name = info.remote_id, info.display_name
+        connection.country = country_of_credentials(kind, credentials)  # picks its fiscal profile
         settings = InvoicingSettings.model_validate(connection.settings or {})
         for key, value in choices.items():
             if getattr(settings, key) is None:
@@ -478,12 +483,18 @@ def _choice_problems(ctx: AppContext, erp: ERPConnection, changed: dict[str, Any
 
 
 def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
-    """Warehouses, price lists, taxes and numberings of the seller's ERP (for dropdowns and the CLI)."""
+    """Warehouses, price lists, taxes and numberings of the seller's ERP (for dropdowns and the CLI), and
+    the fiscal code lists of its country (its profile: identification types, regimes...)."""
     with ctx.db.session() as session:
         erp = get_erp_connection(session, find_account(session, account_ref))
     adapter = ctx.erp_adapter(erp)
     as_dicts = lambda items: [{"id": c.id, "name": c.name, **c.extra} for c in items]  # noqa: E731
-    return {"warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
+    profile = fiscal_profile_of(erp)
+    fiscal = {key: [{"id": o.code, "name": o.label} for o in profile.options(setting)]
+              for key, setting in (("identification_types", "identification_type"), ("kinds_of_person", "kind_of_person"),
+                                   ("regimes", "regime"), ("payment_forms", "payment_form"),
+                                   ("invoice_payment_methods", "payment_method"))}
+    return {**fiscal, "warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
             "taxes": as_dicts(adapter.list_taxes()), "number_templates": as_dicts(adapter.list_number_templates()),
             "bank_accounts": as_dicts(adapter.list_bank_accounts()),
             "payment_methods": as_dicts(adapter.payment_methods()),

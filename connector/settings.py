@@ -106,13 +106,15 @@ class Settings(BaseSettings):
     # Without REDIS_URL, ``connector web`` runs the periodic pull and sweep itself (one loop per
     # database: see connector/scheduler.py). False leaves that to ``connector worker``.
     embedded_scheduler: bool = Field(True, validation_alias=AliasChoices("CONNECTOR_EMBEDDED_SCHEDULER"))
-    # The zone the sellers' times are shown in, by the panel and the CLI alike (an IANA name). One per
-    # installation: accounts keep no zone of their own yet.
-    display_timezone: str = Field("America/Bogota", validation_alias=AliasChoices("CONNECTOR_TIMEZONE"))
+    # The zone the sellers' times are shown in, by the panel and the CLI alike (an IANA name). Unset: the
+    # time zone of the country of the account's ERP connection (its fiscal profile).
+    display_timezone: str | None = Field(None, validation_alias=AliasChoices("CONNECTOR_TIMEZONE"))
 
     @field_validator("display_timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -120,8 +122,9 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.display_timezone)
+    def zone(self) -> ZoneInfo | None:
+        """The configured zone, or None: then each account's ERP country decides (connector/fiscal.py)."""
+        return ZoneInfo(self.display_timezone) if self.display_timezone else None
 
     @property
     def effective_database_url(self) -> str:

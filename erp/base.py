@@ -1,19 +1,45 @@
 """What an ERP adapter declares and provides, and the ERP-neutral documents the core hands it.
 
-An ERP adapter knows one ERP and nothing about marketplaces.
+An ERP adapter knows one ERP and nothing about marketplaces. Adding an ERP is one package
+(``erp/<name>/``), its sandbox, its tests and one line in ``erp/registry.py``;
+``tests/erp/test_contract.py`` runs the same suite over every registered ERP.
+
+**The declaration** (class attributes and class methods, read without credentials or network):
+
+* ``name`` (the registry key), ``display_name``, ``setup_help`` (where the seller finds the
+  credentials, shown above the connect form and in ``connector erp connect --help``);
+* ``credential_fields``: the connect form (:class:`~integrations.declarations.CredentialField`, with
+  ``choices``/``default``/``help``); the CLI builds ``erp connect``'s flags from it and the panel its
+  inputs;
+* ``country_credential``: the credential field naming the account's country (its ``choices`` are the
+  countries the ERP serves), or ``None`` for an ERP of one country;
+* ``supported_settings``: the :class:`connector.rules.InvoicingSettings` names the ERP honours (the
+  panel shows only those);
+* ``fiscal_profile(country)``: the :class:`FiscalProfile` of a country (its code lists, defaults, the
+  final consumer, the address fields it needs, its time zone); ``country=None`` is the ERP's default.
+
+:func:`profile_for_credentials` gives the profile of a stored connection. The core reads every fiscal
+code list, default and country fact from the profile, never from a literal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from channels.base import AccountInfo, CredentialField
-from connector.http import WaitLimits
+from erp.declaration import (  # noqa: F401 (re-exported: adapters and the core import them from here)
+    ContactField,
+    FinalConsumer,
+    FiscalProfile,
+    declaration_problems,
+    profile_for_credentials,
+)
+from integrations.declarations import AccountInfo, CredentialField, Option  # noqa: F401 (re-exported)
+from integrations.http import WaitLimits
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,11 @@ class ContactDraft:
     city: str | None = None
     department: str | None = None
     country: str | None = None
+    zip_code: str | None = None
+    district: str | None = None  # the part of a city some countries ask for (Panama's corregimiento)
+    # Country-specific fiscal fields, keyed by the profile's ContactField names (Mexico's uso CFDI,
+    # Panama's receiver type...): the adapter places each where its API wants it.
+    fiscal_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +193,7 @@ class InvoiceDraft:
     annotation: str = ""  # printed on the PDF
     currency: str | None = None
     payment: PaymentDraft | None = None  # recorded inline: invoice and payment are one write
+    document_kind: str | None = None  # where the buyer decides it (Peru's factura/boleta): the profile's code
 
 
 @dataclass(frozen=True)
@@ -223,9 +255,14 @@ class CreditNoteResult:
 
 
 class ERPAdapter(Protocol):
+    """One ERP. The declaration (see the module docstring) is read without credentials or network."""
+
     name: ClassVar[str]
     display_name: ClassVar[str]
+    setup_help: ClassVar[str]
     credential_fields: ClassVar[tuple[CredentialField, ...]]
+    country_credential: ClassVar[str | None]
+    supported_settings: ClassVar[frozenset[str]]
     rate_limit_per_minute: ClassVar[int]  # the API's documented limit per user
     tax_authority: str  # how sellers of the account's country call their tax authority ("DIAN")
 
@@ -237,6 +274,10 @@ class ERPAdapter(Protocol):
     def read_window(response):
         """What an answer says of the user's rate-limit window (a ``connector.ratelimit.WindowReading``),
         or None when it says nothing; the shared limiter keeps every worker inside the window."""
+
+    @classmethod
+    def fiscal_profile(cls, country: str | None) -> FiscalProfile:
+        """The profile of ``country`` (an ISO code; None: the ERP's default country)."""
 
     def validate_credentials(self) -> AccountInfo: ...
 

@@ -14,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox import alegra, mercadolibre, shopify, woocommerce
 from sandbox.catalog import generate_sales
+from sandbox.countries import COUNTRIES
 from sandbox.knobs import Knobs
 from sandbox.refunds import RefundTicker
 from sandbox.webhooks import MercadoLibreNotifier
@@ -82,13 +83,16 @@ class Sandbox:
     refund_share: float = 0.0
     refund_minute_seconds: float = 1.0
     ml_user_id: int = ML_USER_ID  # two sandboxes in one database are two stores only with distinct ids
+    # The Alegra account's and the Mercado Libre site's country (sandbox.countries); Shopify and
+    # WooCommerce stay Colombian stores.
+    country: str = "CO"
 
     def __post_init__(self) -> None:
-        self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
+        self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN}, country=self.country)
         self.ml_state = mercadolibre.MercadoLibreState.seeded(
-            generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share),
+            generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share, country=self.country),
             user_id=self.ml_user_id, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
-            refresh_token=ML_REFRESH_TOKEN,
+            refresh_token=ML_REFRESH_TOKEN, country=self.country,
         )
         self.ml_notifier = MercadoLibreNotifier(self.ml_state, application_id=ML_CLIENT_ID)
         self.shopify_state = shopify.ShopifyState.seeded(
@@ -150,6 +154,12 @@ class Sandbox:
         """The store's address: the WooCommerce adapter adds ``/wp-json/wc/v3``."""
         return self._served["woocommerce"].url
 
+    def erp(self, kind: str):
+        """The ERP sandbox of ``kind`` seen the same way for every ERP (:mod:`sandbox.erp_sandboxes`)."""
+        from sandbox.erp_sandboxes import erp_sandbox
+
+        return erp_sandbox(self, kind)
+
     def urls(self) -> dict[str, str]:
         urls = {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
         for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url")):
@@ -197,10 +207,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of paid marketplace sales refunded later (full, partial, shipping, several)")
     parser.add_argument("--refund-minute-seconds", type=float, default=1.0,
                         help="real seconds per sandbox minute until a planned refund (5-120 minutes after seeding)")
+    parser.add_argument("--country", default="CO", choices=sorted(COUNTRIES),
+                        help="the Alegra account's and the Mercado Libre site's country")
     parser.add_argument("--urls-file", type=Path, help="write the servers' base URLs here as JSON")
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(
+        country=args.country,
         order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
         shopify_port=args.shopify_port, woo_port=args.woo_port, refund_share=args.refund_share,
         refund_minute_seconds=args.refund_minute_seconds,

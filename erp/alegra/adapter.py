@@ -7,16 +7,16 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
 import httpx
 
-from channels.base import AccountInfo, CredentialField
 from connector.errors import ConfigurationError, InvalidPayload, NotFound, PermanentRejection
 from connector.http import RateLimitPolicy, iter_offset_pages
 from connector.ratelimit import LocalBackend, SharedRateLimit
-from erp.alegra import invoice_parsing, parsing
+from erp.alegra import declaration, invoice_parsing, parsing
 from erp.alegra.client import (
     DEFAULT_BASE_URL,
     MAX_PAGE_SIZE,
@@ -29,12 +29,15 @@ from erp.alegra.credit_notes import credit_note_payload, parse_credit_note
 from erp.alegra.documents import fetch_pdf
 from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
 from erp.base import (
+    AccountInfo,
     CatalogItem,
     Choice,
     ContactDraft,
+    CredentialField,
     CreditNoteDraft,
     CreditNoteResult,
     ERPOptions,
+    FiscalProfile,
     InvoiceDocument,
     InvoiceDraft,
     InvoiceResult,
@@ -54,12 +57,15 @@ class AlegraAdapter:
 
     name: ClassVar[str] = "alegra"
     display_name: ClassVar[str] = "Alegra"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
-        CredentialField("email", "Correo del usuario de Alegra"),
-        CredentialField("token", "Token de la API", secret=True,
-                        help="En Alegra: Configuración > Integraciones > API."),
-        CredentialField("country", "País de la cuenta", required=False, help="Código ISO, por ejemplo CO."),
-    )
+    setup_help: ClassVar[str] = declaration.SETUP_HELP
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = declaration.CREDENTIAL_FIELDS
+    country_credential: ClassVar[str | None] = declaration.COUNTRY_CREDENTIAL
+    supported_settings: ClassVar[frozenset[str]] = declaration.SUPPORTED_SETTINGS
+
+    @classmethod
+    def fiscal_profile(cls, country: str | None) -> FiscalProfile:
+        """The fiscal profile of an Alegra account of ``country`` (:mod:`erp.alegra.countries`)."""
+        return country_profile(country)
 
     # The limit is per Alegra user: workers share one window keyed by the user (see connector/ratelimit.py).
     rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
@@ -79,8 +85,8 @@ class AlegraAdapter:
             missing = " y ".join(n for n, v in (("el correo", email), ("el token", token)) if not v)
             raise ConfigurationError(f"Falta {missing} de Alegra: complétalo en la conexión con Alegra.")
         self.options = options or ERPOptions()
-        self.country = str(credentials.get("country") or "CO").strip().upper()
-        self.profile = country_profile(self.country)
+        self.profile = country_profile(credentials.get("country"))
+        self.country = self.profile.country
         self.tax_authority = self.profile.tax_authority
         # Standalone (tests, one-off scripts): a window of its own. The connector passes the shared one.
         self.rate_limit = rate_limit or SharedRateLimit(LocalBackend(clock=clock), f"alegra:{email.lower()}",
@@ -91,6 +97,7 @@ class AlegraAdapter:
             wait_limits=self.options.wait_limits,
         )
         self._pdf_transport = transport  # PDFs are fetched by a client of their own, without credentials
+        self._templates: list[Choice] | None = None
 
     # -- account -----------------------------------------------------------------------------
 
@@ -189,8 +196,25 @@ class AlegraAdapter:
     # -- invoices ----------------------------------------------------------------------------
 
     def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
-        """POST once. ``AmbiguousOutcome`` propagates: the caller then uses :meth:`find_invoice_by_marker`."""
+        """POST once. ``AmbiguousOutcome`` propagates: the caller then uses :meth:`find_invoice_by_marker`.
+
+        Where the buyer decides the kind of document (Peru: a factura for a RUC, a boleta otherwise) and
+        the seller chose no numbering, the numbering of that kind is used (its ``documentType``)."""
+        if draft.document_kind and not draft.number_template_id:
+            template = self._number_template_for(draft.document_kind)
+            if template is not None:
+                draft = replace(draft, number_template_id=template)
         return invoice_parsing.parse_invoice(self.requestor.post("/invoices", json=invoice_payload(draft)).json())
+
+    def _number_template_for(self, kind: str) -> str | None:
+        """The active numbering whose ``documentType`` is ``kind`` (read once per adapter), preferring the
+        default one. *Unconfirmed*: the ``documentType`` words Alegra Peru uses for a boleta."""
+        if self._templates is None:
+            self._templates = self.list_number_templates()
+        matching = [t for t in self._templates if t.extra.get("documentType") == kind
+                    and t.extra.get("status", "active") == "active"]
+        matching.sort(key=lambda t: not t.extra.get("isDefault"))
+        return matching[0].id if matching else None
 
     def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
         """The invoice whose ``observations`` contain ``marker``, dated ``around`` ± 1 day.
@@ -282,7 +306,8 @@ class AlegraAdapter:
     def credit_note_types(self) -> list[Choice]:
         """The credit-note types of the account's country (:mod:`erp.alegra.countries`); ``extra["use"]``
         marks the default type to void a whole invoice (``"full"``) or reduce it (``"partial"``)."""
-        return [t.as_choice() for t in self.profile.credit_note_types]
+        return [Choice(id=t.code, name=t.label, extra={"use": t.use} if t.use else {})
+                for t in self.profile.credit_note_types]
 
     def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
         """``POST /credit-notes`` once, linked to ``draft.invoice_erp_id`` with ``draft.amount``."""
