@@ -52,6 +52,7 @@ from sandbox.alegra_http import (
 )
 from sandbox.alegra_invoices import store_invoice
 from sandbox.alegra_stamps import StampLedger
+from sandbox.alegra_webhooks import AlegraWebhooks, install_webhook_routes
 from sandbox.catalog import (
     FINAL_CONSUMER_ID,
     NUMBER_TEMPLATES,
@@ -110,6 +111,8 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
     credit_notes: list[dict[str, Any]] = field(default_factory=list)  # as POST /credit-notes answers them
     credit_note_stamps: StampLedger = field(default_factory=StampLedger)  # notes have ids of their own
     pdf_links: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)  # token -> (invoice, expiry)
+    # Webhook subscriptions and deliveries (sandbox/alegra_webhooks.py): every change below is delivered.
+    webhooks: AlegraWebhooks = field(default_factory=AlegraWebhooks)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)  # user -> [start, count]
 
@@ -173,17 +176,59 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
 
     def add_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            return self.replace_contact(len(self.contacts) + 1, payload)
+            return self.replace_contact(max(self.contacts, default=0) + 1, payload)
 
     def replace_contact(self, contact_id: int, payload: dict[str, Any]) -> dict[str, Any]:
-        """Store ``payload`` as contact ``contact_id`` (a new one, or ``PUT /contacts/{id}``); a copy back."""
+        """Store ``payload`` as contact ``contact_id`` (a new one, or ``PUT /contacts/{id}``); a copy back.
+        Subscribers of ``new-client``/``edit-client`` are told."""
         with self.lock:
+            event = "edit-client" if contact_id in self.contacts else "new-client"
             contact = {"status": "active", **copy.deepcopy(payload), "id": contact_id}
             number = _identification_of(contact)
             contact.setdefault("identificationObject", {"number": number})
             contact["identification"] = number
             self.contacts[contact_id] = contact
+            self.webhooks.notify(event, "client", contact)
             return copy.deepcopy(contact)
+
+    def delete_contact(self, contact_id: int) -> bool:
+        with self.lock:
+            contact = self.contacts.pop(int(contact_id), None)
+            if contact is not None:
+                self.webhooks.notify("delete-client", "client", {"id": contact["id"]})
+            return contact is not None
+
+    # -- items changed after seeding (the API's POST/PUT/DELETE /items, and tests) ----------------
+
+    def add_item(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A new simple item (``name``, ``reference``, ``price``, ``tax``, ``customFields``...); a copy back."""
+        with self.lock:
+            item_id = max(self.items, default=0) + 1
+            item = {"description": "", "reference": None, "type": "product", "status": "active", "customFields": [],
+                    "tax": [], "price": [], **copy.deepcopy(payload), "id": item_id}
+            if not str(item.get("name") or "").strip():
+                raise AlegraError(400, "El nombre del ítem es obligatorio", 2101)
+            item["tax"] = [next((copy.deepcopy(t) for t in self.taxes if t["id"] == ref_id(tax)), tax)
+                           for tax in item["tax"]]
+            self.items[item_id] = item
+            self.webhooks.notify("new-item", "item", item)
+            return copy.deepcopy(item)
+
+    def edit_item(self, item_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            item = self.items.get(int(item_id))
+            if item is None:
+                raise AlegraError(404, "El ítem no existe", 404)
+            item.update({k: copy.deepcopy(v) for k, v in changes.items() if k != "id"})
+            self.webhooks.notify("edit-item", "item", item)
+            return copy.deepcopy(item)
+
+    def delete_item(self, item_id: int) -> bool:
+        with self.lock:
+            item = self.items.pop(int(item_id), None)
+            if item is not None:
+                self.webhooks.notify("delete-item", "item", {"id": item["id"]})
+            return item is not None
 
     def invoices_for_marker(self, marker: str) -> list[dict[str, Any]]:
         """Every stored invoice whose ``observations`` contain ``marker`` (exactly-once checks)."""
@@ -327,6 +372,20 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
     def get_item(item_id: int):
         return _one(state.items, item_id, "El ítem")
 
+    @app.post(f"{API}/items")
+    def create_item():
+        return jsonify(state.add_item(json_body())), 201
+
+    @app.put(f"{API}/items/<int:item_id>")
+    def update_item(item_id: int):
+        return jsonify(state.edit_item(item_id, json_body()))
+
+    @app.delete(f"{API}/items/<int:item_id>")
+    def delete_item(item_id: int):
+        if not state.delete_item(item_id):
+            raise AlegraError(404, "El ítem no existe", 404)
+        return jsonify({"code": 200, "message": "El ítem fue eliminado correctamente"})
+
     for path, attribute in (("warehouses", "warehouses"), ("price-lists", "price_lists"), ("taxes", "taxes"),
                             ("number-templates", "number_templates")):
         def list_settings(attribute: str = attribute):
@@ -348,6 +407,12 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
     @app.get(f"{API}/contacts/<int:contact_id>")
     def get_contact(contact_id: int):
         return _one(state.contacts, contact_id, "El contacto")
+
+    @app.delete(f"{API}/contacts/<int:contact_id>")
+    def delete_contact(contact_id: int):
+        if not state.delete_contact(contact_id):
+            raise AlegraError(404, "El contacto no existe", 404)
+        return jsonify({"code": 200, "message": "El contacto fue eliminado correctamente"})
 
     def _contact_body() -> dict[str, Any]:
         body = json_body()
@@ -382,7 +447,9 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
 
         def commit():
             with state.lock:
-                return jsonify(copy.deepcopy(store_invoice(state, body, knobs))), 201
+                invoice = store_invoice(state, body, knobs)
+                state.webhooks.notify("new-invoice", "invoice", invoice)
+                return jsonify(copy.deepcopy(invoice)), 201
 
         return faulty_write(knobs, commit)
 
@@ -407,6 +474,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
                 invoice["pdf"] = pdf_link(state, invoice_id)
             return jsonify(invoice)
 
+    install_webhook_routes(app, state.webhooks, API)
     install_document_routes(app, state, knobs)
     install_credit_note_routes(app, state, knobs)
     return app
