@@ -50,3 +50,13 @@ def test_0007_goes_down_and_up_again(database_url):
         _upgrade(db, "head")
     finally:
         db.dispose()
+
+
+def test_0008_goes_down_and_up_again(database_url):
+    db = Database(database_url)
+    try:
+        _upgrade(db, "head")
+        _upgrade(db, "0007", down=True)
+        _upgrade(db, "head")
+    finally:
+        db.dispose()
