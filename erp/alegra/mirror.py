@@ -45,10 +45,6 @@ def subscription_url(url: str) -> str:
     return url[len("https://"):] if url.startswith("https://") else url
 
 
-def same_url(a: str, b: str) -> bool:
-    return subscription_url(a.strip()) == subscription_url(b.strip())
-
-
 def parse_subscription(raw: Any) -> WebhookSubscription | None:
     if isinstance(raw, dict) and isinstance(raw.get("subscription"), dict):
         raw = raw["subscription"]
@@ -58,7 +54,10 @@ def parse_subscription(raw: Any) -> WebhookSubscription | None:
     event, url = parsing.as_text(raw.get("event")), parsing.as_text(raw.get("url"))
     if remote_id is None or event is None:
         return None
-    return WebhookSubscription(remote_id=remote_id, event=event, url=url or "")
+    # Listed back as a whole URL (Alegra keeps https ones without their scheme), so it compares equal
+    # to the URL the connector subscribed.
+    url = url or ""
+    return WebhookSubscription(remote_id=remote_id, event=event, url=url if "://" in url or not url else f"https://{url}")
 
 
 def parse_subscription_list(body: Any) -> list[WebhookSubscription]:

@@ -39,7 +39,7 @@ def test_subscribing_sends_the_event_and_the_url_without_its_https_scheme(respx_
         201, json={"subscription": {"id": 41, "event": "new-item", "url": HOOK[len("https://"):]}})
     subscription = adapter.create_webhook_subscription("new-item", HOOK)
     assert json.loads(route.calls.last.request.content) == {"event": "new-item", "url": HOOK[len("https://"):]}
-    assert (subscription.remote_id, subscription.event) == ("41", "new-item")
+    assert (subscription.remote_id, subscription.event, subscription.url) == ("41", "new-item", HOOK)
 
 
 def test_a_lost_answer_to_a_subscription_is_ambiguous_never_resent(respx_mock, adapter):
@@ -58,7 +58,7 @@ def test_a_lost_answer_to_a_subscription_is_ambiguous_never_resent(respx_mock, a
 def test_subscriptions_are_listed_from_any_envelope(respx_mock, adapter, body):
     respx_mock.get(f"{BASE}/webhooks/subscriptions").respond(200, json=body)
     listed = adapter.list_webhook_subscriptions()
-    assert [(s.remote_id, s.event, s.url) for s in listed] == [("1", "new-item", "a.example/x"), ("2", "edit-client", "b")]
+    assert [(s.remote_id, s.event, s.url) for s in listed] == [("1", "new-item", "https://a.example/x"), ("2", "edit-client", "https://b")]
 
 
 def test_deleting_a_subscription_that_is_gone_is_not_found(respx_mock, adapter):
