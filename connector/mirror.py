@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from connector.context import AppContext
 from connector.errors import ConnectorError, NotFound
@@ -290,11 +291,15 @@ class SubscriptionView:
 
 
 def subscription_status(ctx: AppContext, erp_connection_id: int) -> list[SubscriptionView]:
-    """One line per subscription the mirror keeps, in the order the ERP's events are declared."""
+    """One line per subscription the mirror keeps, in the order they were made."""
     with ctx.db.session() as session:
-        rows = list(session.scalars(select(ERPWebhookSubscription).where(
-            ERPWebhookSubscription.erp_connection_id == erp_connection_id).order_by(ERPWebhookSubscription.id)))
-    return [SubscriptionView(row.event, _status_of(row), row.detail or "") for row in rows]
+        return [SubscriptionView(row.event, _status_of(row), row.detail or "")
+                for row in _rows(session, erp_connection_id)]
+
+
+def _rows(session: Session, erp_connection_id: int) -> list[ERPWebhookSubscription]:
+    return list(session.scalars(select(ERPWebhookSubscription).where(
+        ERPWebhookSubscription.erp_connection_id == erp_connection_id).order_by(ERPWebhookSubscription.id)))
 
 
 def _status_of(row: ERPWebhookSubscription) -> str:
@@ -309,15 +314,15 @@ def _status_of(row: ERPWebhookSubscription) -> str:
     return PENDING
 
 
-def webhooks_healthy(ctx: AppContext, erp_connection_id: int) -> bool:
+def webhooks_healthy(ctx: AppContext, erp_connection_id: int, session: Session | None = None) -> bool:
     """Every change the mirror follows is subscribed and was seen listed recently: the mirror is kept
-    fresh by the ERP itself and needs no full re-read."""
-    views = subscription_status(ctx, erp_connection_id)
-    if not views or any(v.status != SUBSCRIBED for v in views):
+    fresh by the ERP itself and needs no full re-read. ``session``: the caller's (SQLite allows one
+    writer, and the pipeline asks from inside its own transaction)."""
+    if session is None:
+        with ctx.db.session() as own:
+            return webhooks_healthy(ctx, erp_connection_id, own)
+    rows = _rows(session, erp_connection_id)
+    if not rows or any(_status_of(row) != SUBSCRIBED for row in rows):
         return False
     stale_before = utcnow() - timedelta(seconds=3 * ctx.settings.mirror_check_interval_seconds)
-    with ctx.db.session() as session:
-        oldest = min((row.checked_at or row.finished_at for row in session.scalars(
-            select(ERPWebhookSubscription).where(ERPWebhookSubscription.erp_connection_id == erp_connection_id))),
-            default=None)
-    return oldest is not None and oldest >= stale_before
+    return all((row.checked_at or row.finished_at or stale_before) > stale_before for row in rows)

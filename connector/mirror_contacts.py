@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from connector.context import AppContext
 from connector.errors import ConnectorError, RateLimitDeferred
+from connector.mirror import webhooks_healthy
 from connector.models import ERPConnection, ERPContact, utcnow
 from connector.ratelimit import RequestClass, request_class
 from erp.base import ContactRecord
@@ -98,8 +99,6 @@ def import_contacts_step(ctx: AppContext, erp_connection_id: int, *, max_pages: 
 
 def mirror_is_complete(ctx: AppContext, erp_connection_id: int) -> bool:
     """Every contact of the ERP is known locally: the import finished and the webhooks keep it fresh."""
-    from connector.mirror import webhooks_healthy  # noqa: PLC0415 - mirror imports the pipeline's neighbours
-
     with ctx.db.session() as session:
         erp = session.get(ERPConnection, erp_connection_id)
         done = erp is not None and erp.contacts_imported_at is not None and erp.contacts_import_start is None

@@ -144,7 +144,7 @@ def ensure_catalog(ctx: AppContext, session: Session, erp: ERPConnection, refres
     if erp.id in refreshes.done:
         return False
     age = catalog_age(erp)
-    if age is not None and mirror_kept_fresh(ctx, erp.id):
+    if age is not None and mirror_kept_fresh(ctx, session, erp.id):
         return False  # the ERP's webhooks keep it fresh; the full re-read is the spare-room backstop
     limit = ctx.settings.catalog_min_age_seconds if after_miss else ctx.settings.catalog_max_age_seconds
     if age is not None and age < timedelta(seconds=limit):
@@ -162,14 +162,14 @@ _FRESHNESS_SECONDS = 5.0  # how long one process trusts its answer to "are the w
 _freshness: dict[int, tuple[float, bool]] = {}
 
 
-def mirror_kept_fresh(ctx: AppContext, erp_connection_id: int) -> bool:
+def mirror_kept_fresh(ctx: AppContext, session: Session, erp_connection_id: int) -> bool:
     """The ERP's webhooks keep the catalog fresh (:func:`connector.mirror.webhooks_healthy`), asked at
     most every few seconds per process: it is on every order's path."""
     now = time.monotonic()
     cached = _freshness.get(erp_connection_id)
     if cached is not None and now - cached[0] < _FRESHNESS_SECONDS:
         return cached[1]
-    healthy = webhooks_healthy(ctx, erp_connection_id)
+    healthy = webhooks_healthy(ctx, erp_connection_id, session)
     _freshness[erp_connection_id] = (now, healthy)
     return healthy
 
