@@ -158,7 +158,7 @@ def test_a_wrong_secret_is_refused_without_a_word_and_nothing_is_recorded(ctx, b
     client = Flask("t")
     register_webhooks(client, ctx)
     body = b'{"subject": "new-item", "message": {"item": {"id": "1"}}}'
-    for path in (f"/webhooks/erp/{seller['erp']}/not-the-secret", f"/webhooks/erp/999999/whatever"):
+    for path in (f"/webhooks/erp/{seller['erp']}/not-the-secret", "/webhooks/erp/999999/whatever"):
         answer = client.test_client().post(path, data=body, content_type="application/json")
         assert answer.status_code == 404 and answer.get_json() == {"status": "not_found"}
     with ctx.db.session() as session:
