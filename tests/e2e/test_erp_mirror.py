@@ -197,3 +197,15 @@ def test_with_the_contacts_mirror_complete_a_known_buyer_costs_one_request_and_a
             ERPContact.identification_number == "1012345678")) == "created"
         assert session.scalar(select(ERPContact.erp_contact_id).where(
             ERPContact.identification_number == FINAL_CONSUMER_ID)) is not None
+
+
+def test_the_cli_shows_each_subscription_and_takes_them_off(ctx, box, seller, cli_env, capsys, monkeypatch):
+    from connector.cli import main as cli_main
+
+    monkeypatch.setenv("CONNECTOR_PUBLIC_URL", ctx.settings.public_url)
+    assert cli_main(["erp", "status", "--account", str(seller["account"])]) == 0
+    out = capsys.readouterr().out
+    assert "Notificaciones del ERP: al día" in out and "new-item: suscrito" in out
+    assert cli_main(["erp", "status", "--webhooks", "off", "--json", "--account", str(seller["account"])]) == 0
+    assert '"subscriptions": []' in capsys.readouterr().out
+    assert box.alegra_state.webhooks.events_subscribed() == set()
