@@ -52,7 +52,7 @@ from sandbox.alegra_http import (
 )
 from sandbox.alegra_invoices import store_invoice
 from sandbox.alegra_stamps import StampLedger
-from sandbox.alegra_webhooks import AlegraWebhooks, install_webhook_routes
+from sandbox.alegra_webhooks import AlegraWebhooks, ItemChanges, install_webhook_routes
 from sandbox.catalog import (
     FINAL_CONSUMER_ID,
     NUMBER_TEMPLATES,
@@ -82,7 +82,7 @@ def _slug(text: str) -> str:
 
 
 @dataclass
-class AlegraState(CreditNoteRecords, AlegraRecords):
+class AlegraState(ItemChanges, CreditNoteRecords, AlegraRecords):
     """Everything the fake Alegra knows. Thread-safe: every access holds ``lock``.
 
     Tests read ``invoices`` (dicts as answered), ``contacts``, ``requests`` ("GET /items" -> count) and
@@ -197,38 +197,6 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
             if contact is not None:
                 self.webhooks.notify("delete-client", "client", {"id": contact["id"]})
             return contact is not None
-
-    # -- items changed after seeding (the API's POST/PUT/DELETE /items, and tests) ----------------
-
-    def add_item(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A new simple item (``name``, ``reference``, ``price``, ``tax``, ``customFields``...); a copy back."""
-        with self.lock:
-            item_id = max(self.items, default=0) + 1
-            item = {"description": "", "reference": None, "type": "product", "status": "active", "customFields": [],
-                    "tax": [], "price": [], **copy.deepcopy(payload), "id": item_id}
-            if not str(item.get("name") or "").strip():
-                raise AlegraError(400, "El nombre del ítem es obligatorio", 2101)
-            item["tax"] = [next((copy.deepcopy(t) for t in self.taxes if t["id"] == ref_id(tax)), tax)
-                           for tax in item["tax"]]
-            self.items[item_id] = item
-            self.webhooks.notify("new-item", "item", item)
-            return copy.deepcopy(item)
-
-    def edit_item(self, item_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            item = self.items.get(int(item_id))
-            if item is None:
-                raise AlegraError(404, "El ítem no existe", 404)
-            item.update({k: copy.deepcopy(v) for k, v in changes.items() if k != "id"})
-            self.webhooks.notify("edit-item", "item", item)
-            return copy.deepcopy(item)
-
-    def delete_item(self, item_id: int) -> bool:
-        with self.lock:
-            item = self.items.pop(int(item_id), None)
-            if item is not None:
-                self.webhooks.notify("delete-item", "item", {"id": item["id"]})
-            return item is not None
 
     def invoices_for_marker(self, marker: str) -> list[dict[str, Any]]:
         """Every stored invoice whose ``observations`` contain ``marker`` (exactly-once checks)."""
@@ -474,7 +442,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
                 invoice["pdf"] = pdf_link(state, invoice_id)
             return jsonify(invoice)
 
-    install_webhook_routes(app, state.webhooks, API)
+    install_webhook_routes(app, state.webhooks, API, knobs)
     install_document_routes(app, state, knobs)
     install_credit_note_routes(app, state, knobs)
     return app

@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 from flask import Flask, jsonify
 
-from sandbox.alegra_http import AlegraError, json_body
+from sandbox.alegra_http import AlegraError, json_body, ref_id
+from sandbox.knobs import Knobs, faulty_write
 
 MAX_FAILURES = 10  # Alegra deletes a subscription after this many failed deliveries in a row
 ANSWER_WITHIN_SECONDS = 5.0
@@ -144,20 +145,57 @@ class AlegraWebhooks:
                 self.drop(subscription["id"])
 
 
+class ItemChanges:
+    """Items created, changed and deleted after seeding (the API's ``POST/PUT/DELETE /items`` and tests),
+    each delivered to the subscribers. Mixed into :class:`sandbox.alegra.AlegraState` (it provides
+    ``items``, ``taxes``, ``webhooks`` and ``lock``)."""
+
+    def add_item(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A new simple item (``name``, ``reference``, ``price``, ``tax``, ``customFields``...); a copy back."""
+        with self.lock:
+            item_id = max(self.items, default=0) + 1
+            item = {"description": "", "reference": None, "type": "product", "status": "active", "customFields": [],
+                    "tax": [], "price": [], **copy.deepcopy(payload), "id": item_id}
+            if not str(item.get("name") or "").strip():
+                raise AlegraError(400, "El nombre del ítem es obligatorio", 2101)
+            item["tax"] = [next((copy.deepcopy(t) for t in self.taxes if t["id"] == ref_id(tax)), tax)
+                           for tax in item["tax"]]
+            self.items[item_id] = item
+            self.webhooks.notify("new-item", "item", item)
+            return copy.deepcopy(item)
+
+    def edit_item(self, item_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            item = self.items.get(int(item_id))
+            if item is None:
+                raise AlegraError(404, "El ítem no existe", 404)
+            item.update({k: copy.deepcopy(v) for k, v in changes.items() if k != "id"})
+            self.webhooks.notify("edit-item", "item", item)
+            return copy.deepcopy(item)
+
+    def delete_item(self, item_id: int) -> bool:
+        with self.lock:
+            item = self.items.pop(int(item_id), None)
+            if item is not None:
+                self.webhooks.notify("delete-item", "item", {"id": item["id"]})
+            return item is not None
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):  # Alegra answers amounts as JSON numbers
         return float(value)
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def install_webhook_routes(app: Flask, webhooks: AlegraWebhooks, api: str) -> None:
-    """``/webhooks/subscriptions`` on the sandbox app (authenticated and rate-limited like every route)."""
+def install_webhook_routes(app: Flask, webhooks: AlegraWebhooks, api: str, knobs: Knobs) -> None:
+    """``/webhooks/subscriptions`` on the sandbox app (authenticated and rate-limited like every route;
+    creating one is a write under the knobs' write faults, like every other write)."""
 
     @app.post(f"{api}/webhooks/subscriptions")
     def create_subscription():
         body = json_body()
-        return jsonify({"subscription": webhooks.subscribe(str(body.get("event") or ""),
-                                                           str(body.get("url") or ""))}), 201
+        return faulty_write(knobs, lambda: (jsonify({"subscription": webhooks.subscribe(
+            str(body.get("event") or ""), str(body.get("url") or ""))}), 201))
 
     @app.get(f"{api}/webhooks/subscriptions")
     def list_subscriptions():
