@@ -209,3 +209,47 @@ def test_the_cli_shows_each_subscription_and_takes_them_off(ctx, box, seller, cl
     assert cli_main(["erp", "status", "--webhooks", "off", "--json", "--account", str(seller["account"])]) == 0
     assert '"subscriptions": []' in capsys.readouterr().out
     assert box.alegra_state.webhooks.events_subscribed() == set()
+
+
+def test_duplicate_and_out_of_order_deliveries_are_harmless(ctx, box, seller):
+    from connector.mirror import ensure_secret
+    from connector.mirror_events import process_mirror_events
+
+    client = Flask("t")
+    register_webhooks(client, ctx)
+    path = f"/webhooks/erp/{seller['erp']}/{ensure_secret(ctx, seller['erp'])}"
+    item = box.alegra_state.add_item({"name": "Filtro de tela", "reference": "FIL-TELA",
+                                      "customFields": [{**BARCODE_FIELD, "value": "7709999000024"}]})
+    settle_webhooks(box)
+    body = b'{"subject": "new-item", "message": {"item": {"id": "%d", "name": "lo que sea"}}}' % item["id"]
+    for _ in range(3):  # the same delivery again and again: still one item
+        assert client.test_client().post(path, data=body, content_type="application/json").status_code == 200
+    background_work.wait_idle(30)
+    process_mirror_events(ctx, seller["erp"])
+    assert len([i for i in services.search_catalog(ctx, seller["account"], "FIL-TELA")]) == 1
+
+    box.alegra_state.delete_item(item["id"])
+    settle_webhooks(box)
+    stale = b'{"subject": "edit-item", "message": {"item": {"id": "%d"}}}' % item["id"]  # arrives after the delete
+    assert client.test_client().post(path, data=stale, content_type="application/json").status_code == 200
+    background_work.wait_idle(30)
+    process_mirror_events(ctx, seller["erp"])
+    assert services.search_catalog(ctx, seller["account"], "FIL-TELA") == []  # re-read: the ERP says it is gone
+
+
+def test_an_invoice_changed_in_the_erp_brings_its_follow_up_forward(ctx, box, seller):
+    from datetime import timedelta
+
+    from connector.models import Invoice, utcnow
+
+    order_id = pulled_order(ctx, box, seller, sale(30, PRODUCTS[0].barcode,
+                                                   SaleBuyer("FACT", "Eva", "Sol", "CC", "39888777")))
+    assert process_order(ctx, order_id) == OrderState.INVOICED.value
+    with ctx.db.transaction() as session:
+        invoice = session.scalar(select(Invoice).where(Invoice.order_id == order_id))
+        invoice.next_followup_at = utcnow() + timedelta(hours=1)
+        erp_invoice_id = invoice.erp_id
+    box.alegra_state.webhooks.notify("edit-invoice", "invoice", {"id": int(erp_invoice_id)})
+    settle_webhooks(box)
+    with ctx.db.session() as session:
+        assert session.scalar(select(Invoice.next_followup_at).where(Invoice.order_id == order_id)) <= utcnow()
