@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.context import AppContext
@@ -109,19 +109,15 @@ def subscribe(ctx: AppContext, erp_connection_id: int) -> dict[str, str]:
 
 
 def unsubscribe(ctx: AppContext, erp_connection_id: int) -> dict[str, str]:
-    """Remove every subscription of the connection from the ERP (disconnecting); {event: state}. Rows
-    whose removal is done are deleted."""
+    """Remove every subscription of the connection from the ERP (disconnecting); {event: state}. The rows
+    stay, done, so the periodic check knows the seller turned them off (only :func:`subscribe` turns them
+    on again)."""
     with ctx.db.transaction() as session:
         for row in session.scalars(select(ERPWebhookSubscription).where(
                 ERPWebhookSubscription.erp_connection_id == erp_connection_id)):
             if row.purpose != "unsubscribe":
                 _reopen(row, "unsubscribe")
-    states = perform_due(ctx, erp_connection_id)
-    with ctx.db.transaction() as session:
-        session.execute(delete(ERPWebhookSubscription).where(
-            ERPWebhookSubscription.erp_connection_id == erp_connection_id,
-            ERPWebhookSubscription.purpose == "unsubscribe", ERPWebhookSubscription.state == "done"))
-    return states
+    return perform_due(ctx, erp_connection_id)
 
 
 def _reopen(row: ERPWebhookSubscription, purpose: str) -> None:
@@ -264,7 +260,7 @@ def check_subscriptions(ctx: AppContext, erp_connection_id: int) -> dict[str, st
 
 def check_all_subscriptions(ctx: AppContext) -> dict[int, dict[str, str]]:
     """:func:`check_subscriptions` for every ERP connection (the periodic job), subscribing those never
-    subscribed (connected before the public URL was set)."""
+    subscribed (connected before the public URL was set). Those the seller turned off stay off."""
     if not (ctx.settings.public_url or "").strip():
         return {}
     with ctx.db.session() as session:
@@ -291,10 +287,11 @@ class SubscriptionView:
 
 
 def subscription_status(ctx: AppContext, erp_connection_id: int) -> list[SubscriptionView]:
-    """One line per subscription the mirror keeps, in the order they were made."""
+    """One line per subscription the mirror keeps (or is still removing), in the order they were made."""
     with ctx.db.session() as session:
         return [SubscriptionView(row.event, _status_of(row), row.detail or "")
-                for row in _rows(session, erp_connection_id)]
+                for row in _rows(session, erp_connection_id)
+                if not (row.purpose == "unsubscribe" and row.state == "done")]
 
 
 def _rows(session: Session, erp_connection_id: int) -> list[ERPWebhookSubscription]:

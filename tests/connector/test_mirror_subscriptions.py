@@ -49,6 +49,10 @@ def test_removing_subscriptions_the_erp_already_dropped_is_done(ctx, sandbox):
     assert set(mirror.unsubscribe(ctx, erp_id).values()) == {"done"}
     assert sandbox.alegra_state.webhooks.listed() == []
     assert mirror.subscription_status(ctx, erp_id) == []
+    mirror.check_all_subscriptions(ctx)  # turned off by the seller: the periodic check leaves them off
+    assert sandbox.alegra_state.webhooks.listed() == []
+    mirror.subscribe(ctx, erp_id)  # and on again
+    assert len(sandbox.alegra_state.webhooks.listed()) == 7
 
 
 def test_the_secret_is_stored_encrypted_and_only_the_exact_one_opens_the_door(ctx, sandbox):
