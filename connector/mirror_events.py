@@ -31,6 +31,7 @@ from connector.mirror_contacts import forget_contact, import_contacts_step, upse
 from connector.models import (
     ChannelConnection,
     ERPConnection,
+    ERPContact,
     ERPMirrorEvent,
     ERPWebhookSubscription,
     Invoice,
@@ -143,7 +144,8 @@ def _apply(ctx: AppContext, erp_connection_id: int, event: MirrorEvent, record_i
     if event.record == "item":
         return _apply_item(ctx, adapter, erp_connection_id, record_id, deleted=event.deletes)
     if event.record == "contact":
-        return _apply_contact(ctx, adapter, erp_connection_id, record_id, deleted=event.deletes)
+        return _apply_contact(ctx, adapter, erp_connection_id, record_id, deleted=event.deletes,
+                              created=event is MirrorEvent.CONTACT_CREATED)
     return _apply_invoice(ctx, erp_connection_id, record_id)
 
 
@@ -163,7 +165,12 @@ def _apply_item(ctx: AppContext, adapter, erp_connection_id: int, record_id: str
     return "item_saved"
 
 
-def _apply_contact(ctx: AppContext, adapter, erp_connection_id: int, record_id: str, *, deleted: bool) -> str:
+def _apply_contact(ctx: AppContext, adapter, erp_connection_id: int, record_id: str, *, deleted: bool,
+                   created: bool = False) -> str:
+    if created and _known_contact(ctx, erp_connection_id, record_id):
+        # The echo of a contact the connector created (or already imported): nothing new to read, and
+        # re-reading it would make every new buyer cost a third request.
+        return "contact_known"
     record = None
     if not deleted:
         try:
@@ -176,6 +183,12 @@ def _apply_contact(ctx: AppContext, adapter, erp_connection_id: int, record_id: 
             return "contact_removed"
         upsert_contact(session, erp_connection_id, record, source="event")
     return "contact_saved"
+
+
+def _known_contact(ctx: AppContext, erp_connection_id: int, record_id: str) -> bool:
+    with ctx.db.session() as session:
+        return session.scalar(select(ERPContact.id).where(ERPContact.erp_connection_id == erp_connection_id,
+                                                          ERPContact.erp_contact_id == record_id).limit(1)) is not None
 
 
 def _apply_invoice(ctx: AppContext, erp_connection_id: int, record_id: str) -> str:
