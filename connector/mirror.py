@@ -245,7 +245,8 @@ def check_subscriptions(ctx: AppContext, erp_connection_id: int) -> dict[str, st
         for row in session.scalars(select(ERPWebhookSubscription).where(
                 ERPWebhookSubscription.erp_connection_id == erp_connection_id,
                 ERPWebhookSubscription.purpose == "subscribe", ERPWebhookSubscription.state == "done")):
-            found = next((s for s in listed if s.remote_id == row.remote_id), None) \
+            # Listed under our id and to today's URL (a changed public URL subscribes again).
+            found = next((s for s in listed if s.remote_id == row.remote_id and s.url == url), None) \
                 or _matching(listed, row.event, url)
             if found is not None:
                 row.remote_id, row.checked_at, row.missing_since = found.remote_id, now, None

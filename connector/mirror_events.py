@@ -218,8 +218,9 @@ def reevaluate_orders_for_codes(ctx: AppContext, erp_connection_id: int, codes: 
             .where(ChannelConnection.account_id == account_id, Order.state == OrderState.ERROR.value,
                    OrderLine.sku_key.in_(codes), OrderLine.erp_item_id.is_(None))
             .order_by(Order.id)))
-    for order_id in ids:
-        process_order_safely(ctx, order_id)
+    with request_class(RequestClass.DOCUMENTS):  # an invoice, even when a notice's work leads to it
+        for order_id in ids:
+            process_order_safely(ctx, order_id)
     return ids
 
 

@@ -159,18 +159,18 @@ def ensure_catalog(ctx: AppContext, session: Session, erp: ERPConnection, refres
 
 
 _FRESHNESS_SECONDS = 5.0  # how long one process trusts its answer to "are the webhooks healthy?"
-_freshness: dict[int, tuple[float, bool]] = {}
 
 
 def mirror_kept_fresh(ctx: AppContext, session: Session, erp_connection_id: int) -> bool:
     """The ERP's webhooks keep the catalog fresh (:func:`connector.mirror.webhooks_healthy`), asked at
     most every few seconds per process: it is on every order's path."""
     now = time.monotonic()
-    cached = _freshness.get(erp_connection_id)
+    freshness = ctx.__dict__.setdefault("_mirror_freshness", {})  # per context: one database each
+    cached = freshness.get(erp_connection_id)
     if cached is not None and now - cached[0] < _FRESHNESS_SECONDS:
         return cached[1]
     healthy = webhooks_healthy(ctx, erp_connection_id, session)
-    _freshness[erp_connection_id] = (now, healthy)
+    freshness[erp_connection_id] = (now, healthy)
     return healthy
 
 

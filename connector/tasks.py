@@ -197,6 +197,11 @@ def run_embedded_worker(ctx: AppContext, *, interval: float, stop: threading.Eve
             summary = sync_once(ctx)
             log.info("sync: pulled %s, processed %s, error queue %s", summary.pulled, summary.processed,
                      summary.error_queue)
+            from connector.mirror import check_all_subscriptions
+            from connector.mirror_events import run_mirror_work
+
+            check_all_subscriptions(ctx)  # the ERP mirror: subscriptions, then spare-room reads
+            run_mirror_work(ctx)
         except Exception:  # noqa: BLE001 - the loop must survive anything and try again
             log.exception("embedded sync failed")
         done += 1
