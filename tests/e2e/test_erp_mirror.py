@@ -254,3 +254,21 @@ def test_an_invoice_changed_in_the_erp_brings_its_follow_up_forward(ctx, box, se
     settle_webhooks(box)
     with ctx.db.session() as session:
         assert session.scalar(select(Invoice.next_followup_at).where(Invoice.order_id == order_id)) <= utcnow()
+
+
+def test_healthy_webhooks_stop_the_hourly_re_read_and_the_backstop_takes_spare_room(ctx, box, seller):
+    from datetime import timedelta
+
+    from connector.mirror_events import run_mirror_work
+    from connector.models import utcnow
+
+    with ctx.db.transaction() as session:
+        session.get(ERPConnection, seller["erp"]).catalog_refreshed_at = utcnow() - timedelta(hours=2)
+    list_reads = box.alegra_state.count("GET /items")
+    order_id = pulled_order(ctx, box, seller, sale(40, PRODUCTS[0].barcode,
+                                                   SaleBuyer("VIEJO", "Rosa", "Paz", "CC", "41222333")))
+    assert process_order(ctx, order_id) == OrderState.INVOICED.value
+    assert box.alegra_state.count("GET /items") == list_reads  # two hours old, and not re-read
+    ctx.settings.catalog_backstop_seconds = 3600
+    assert run_mirror_work(ctx)["catalog_backstops"] == 1
+    assert box.alegra_state.count("GET /items") > list_reads
