@@ -272,8 +272,10 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             wait_for_erp(session, order, until, erp.circuit_reason or "mantenimiento", actor)
             session.commit()
             return order.state
-        deferral = ctx.erp_adapter(erp).rate_limit.deferral()
+        rate_limit = ctx.erp_adapter(erp).rate_limit
+        deferral = rate_limit.deferral()
         if deferral is not None:  # the seller's ERP window is spent: come back when it ends
+            rate_limit.note_backlog()  # and the mirror's bulk reads stay out of it
             order.next_attempt_at = utcnow() + timedelta(seconds=deferral)
             why = f"{RateLimitDeferred(deferral).user_message} Se reintentará automáticamente."
             if manual:  # the person who pressed "Facturar" sees why nothing happened yet

@@ -155,6 +155,11 @@ class WindowState:
             self.busy_until = self.end + (self.length or DEFAULT_WINDOW_SECONDS)
         return self.end - now
 
+    def note_backlog(self, now: float) -> None:
+        """Higher-class work is waiting for room (a dispatcher held orders back): the mirror's bulk reads
+        stay out for the rest of this window and the next."""
+        self.busy_until = max(self.busy_until, max(self.end, now) + (self.length or DEFAULT_WINDOW_SECONDS))
+
     def learn(self, now: float, reading: WindowReading) -> None:
         """Correct the window with what an answer received at ``now`` says."""
         if reading.limit:
@@ -188,6 +193,9 @@ class RateLimitBackend(Protocol):
     def learn(self, key: str, reading: WindowReading) -> None:
         """Correct ``key``'s window with what an answer says."""
 
+    def note_backlog(self, key: str) -> None:
+        """Higher-class work waits for ``key``'s window: keep the mirror's bulk reads out of it."""
+
 
 @dataclass
 class LocalBackend:
@@ -208,6 +216,10 @@ class LocalBackend:
     def learn(self, key: str, reading: WindowReading) -> None:
         with self._lock:
             self._states.setdefault(key, WindowState()).learn(self.clock(), reading)
+
+    def note_backlog(self, key: str) -> None:
+        with self._lock:
+            self._states.setdefault(key, WindowState()).note_backlog(self.clock())
 
     def windows(self) -> tuple[float, list[WindowState]]:
         """Every window this process knows, and the clock they are on (``/metrics`` reads them)."""
@@ -250,6 +262,9 @@ class RedisBackend:
 
     def learn(self, key: str, reading: WindowReading) -> None:
         self._change(key, lambda state, now: state.learn(now, reading), lambda: self.fallback.learn(key, reading))
+
+    def note_backlog(self, key: str) -> None:
+        self._change(key, lambda state, now: state.note_backlog(now), lambda: self.fallback.note_backlog(key))
 
     def peek(self, key: str, per_minute: float) -> WindowPeek:
         import redis
@@ -375,6 +390,10 @@ class SharedRateLimit:
         if window.wait <= 0:
             return window.room
         return window.capacity if self.max_wait is not None and window.wait <= self.max_wait else 0
+
+    def note_backlog(self) -> None:
+        """Orders (or credit notes) of this user are waiting for room: see :class:`RequestClass`."""
+        self.backend.note_backlog(self.key)
 
     def observe(self, response: httpx.Response) -> None:
         reading = self.read_window(response)

@@ -101,3 +101,17 @@ def test_the_redis_window_keeps_the_same_priorities_across_processes():
     finally:
         for name in client.scan_iter(match=f"{prefix}*"):
             client.delete(name)
+
+
+def test_orders_held_back_for_room_keep_the_mirror_out_even_when_no_worker_met_a_full_window():
+    clock = Clock()
+    backend = LocalBackend(clock=clock)
+    policy = limiter(backend)
+    for _ in range(3):
+        policy.acquire()
+    policy.note_backlog()  # the dispatcher held orders back: room is for them
+    assert _mirror_reads_until_refused(policy) == 0
+    clock.now += 61
+    assert _mirror_reads_until_refused(policy) == 0  # and in the next window
+    clock.now += 61
+    assert _mirror_reads_until_refused(policy) == 5
