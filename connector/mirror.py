@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector.context import AppContext
@@ -56,16 +56,22 @@ def callback_url(ctx: AppContext, erp_connection_id: int, secret: str) -> str | 
 
 
 def ensure_secret(ctx: AppContext, erp_connection_id: int) -> str:
-    """The connection's webhook secret, generated (and stored encrypted) the first time."""
+    """The connection's webhook secret, generated (and stored encrypted) the first time. Two processes
+    generating it at once agree on the one stored first."""
     with ctx.db.transaction() as session:
-        erp = session.get(ERPConnection, erp_connection_id)
-        if erp is None:
+        stored = session.scalar(select(ERPConnection.mirror_secret_encrypted)
+                                .where(ERPConnection.id == erp_connection_id))
+        if stored is None and session.scalar(select(ERPConnection.id).where(
+                ERPConnection.id == erp_connection_id)) is None:
             raise NotFound("No existe esa conexión con el ERP.")
-        if erp.mirror_secret_encrypted:
-            return str(ctx.vault.decrypt(erp.mirror_secret_encrypted)[SECRET_FIELD])
-        secret = secrets.token_urlsafe(32)
-        erp.mirror_secret_encrypted = ctx.vault.encrypt({SECRET_FIELD: secret})
-        return secret
+        if not stored:
+            session.execute(update(ERPConnection).where(ERPConnection.id == erp_connection_id,
+                                                        ERPConnection.mirror_secret_encrypted.is_(None))
+                            .values(mirror_secret_encrypted=ctx.vault.encrypt({SECRET_FIELD: secrets.token_urlsafe(32)}))
+                            .execution_options(synchronize_session=False))
+            stored = session.scalar(select(ERPConnection.mirror_secret_encrypted)
+                                    .where(ERPConnection.id == erp_connection_id))
+    return str(ctx.vault.decrypt(stored)[SECRET_FIELD])
 
 
 def connection_for_secret(ctx: AppContext, erp_connection_id: int, given: str) -> ERPConnection | None:
