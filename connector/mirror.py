@@ -101,7 +101,7 @@ def subscribe(ctx: AppContext, erp_connection_id: int) -> dict[str, str]:
         return {}
     with ctx.db.transaction() as session:
         erp = session.get(ERPConnection, erp_connection_id)
-        events = list(ctx.erp_adapter(erp).mirror_events.values())
+        events = list(getattr(ctx.erp_adapter(erp), "mirror_events", {}).values())  # an ERP without webhooks: none
         rows = {row.event: row for row in session.scalars(
             select(ERPWebhookSubscription).where(ERPWebhookSubscription.erp_connection_id == erp_connection_id))}
         for event in events:

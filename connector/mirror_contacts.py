@@ -74,6 +74,8 @@ def import_contacts_step(ctx: AppContext, erp_connection_id: int, *, max_pages: 
         start = erp.contacts_import_start
         session.expunge(erp)
     adapter = ctx.erp_adapter(erp)
+    if not hasattr(adapter, "list_contacts_page"):  # an ERP adapter without the mirror's reads
+        return 0
     read = pages = 0
     with request_class(RequestClass.MIRROR):
         while start is not None and (max_pages is None or pages < max_pages):

@@ -60,8 +60,11 @@ def receive_mirror_event(ctx: AppContext, erp_connection_id: int, secret: str, r
     erp = connection_for_secret(ctx, erp_connection_id, secret)
     if erp is None:
         return MirrorReceipt(404, "not_found")  # an unknown connection and a wrong secret look the same
+    adapter = ctx.erp_adapter(erp)
+    if not hasattr(adapter, "parse_mirror_notice"):  # an ERP without webhooks was never subscribed
+        return MirrorReceipt(404, "not_found")
     try:
-        notice = ctx.erp_adapter(erp).parse_mirror_notice(raw_body)
+        notice = adapter.parse_mirror_notice(raw_body)
     except InvalidPayload:
         return MirrorReceipt(400, "invalid")
     if notice is None:
@@ -71,7 +74,7 @@ def receive_mirror_event(ctx: AppContext, erp_connection_id: int, secret: str, r
                                    record_id=notice.record_id[:60], outcome="queued"))
         session.execute(update(ERPWebhookSubscription).where(
             ERPWebhookSubscription.erp_connection_id == erp.id,
-            ERPWebhookSubscription.event == ctx.erp_adapter(erp).mirror_events.get(notice.event, ""))
+            ERPWebhookSubscription.event == adapter.mirror_events.get(notice.event, ""))
             .values(last_event_at=utcnow()))
     enqueue_mirror_events(ctx, erp.id)
     return MirrorReceipt(200, "accepted")

@@ -189,7 +189,7 @@ def erp_mirror_status(ctx: AppContext, account_ref=None) -> dict[str, Any]:
             ERPContact.erp_connection_id == erp.id, ERPContact.erp_contact_id.is_not(None))) or 0
         importing = erp.contacts_import_start is not None
         erp_connection_id = erp.id
-        changes = {event: change.value for change, event in erp_class(erp.kind).mirror_events.items()}
+        changes = {event: change.value for change, event in getattr(erp_class(erp.kind), "mirror_events", {}).items()}
     return {"subscriptions": mirror.subscription_status(ctx, erp_connection_id),
             "changes": changes,  # the ERP's event name -> the neutral change it carries (erp.base.MirrorEvent)
             "healthy": mirror.webhooks_healthy(ctx, erp_connection_id),
