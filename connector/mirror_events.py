@@ -114,9 +114,10 @@ def process_mirror_events(ctx: AppContext, erp_connection_id: int, limit: int = 
         if (event.record, record_id) in seen:
             continue
         seen.add((event.record, record_id))
+        codes: list[str] = []
         try:
             with request_class(RequestClass.FOLLOWUP):
-                outcome = _apply(ctx, erp_connection_id, event, record_id)
+                outcome = _apply(ctx, erp_connection_id, event, record_id, codes)
         except RateLimitDeferred:
             outcome = "deferred"  # stays pending: the next round takes it
         except ConnectorError as exc:
@@ -124,6 +125,9 @@ def process_mirror_events(ctx: AppContext, erp_connection_id: int, limit: int = 
             outcome = "failed"
         if outcome != "deferred":
             _settle(ctx, erp_connection_id, event.record, record_id, outcome)
+        # Settled first: the invoices this leads to bring notices of their own, whose work must not
+        # read this record again.
+        reevaluate_orders_for_codes(ctx, erp_connection_id, codes)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
@@ -137,7 +141,8 @@ def _settle(ctx: AppContext, erp_connection_id: int, record: str, record_id: str
             .values(processed_at=utcnow(), outcome=outcome[:30]))
 
 
-def _apply(ctx: AppContext, erp_connection_id: int, event: MirrorEvent, record_id: str) -> str:
+def _apply(ctx: AppContext, erp_connection_id: int, event: MirrorEvent, record_id: str, codes: list[str]) -> str:
+    """Update the mirror from the record as the ERP has it now; an item's codes go into ``codes``."""
     with ctx.db.session() as session:
         erp = session.get(ERPConnection, erp_connection_id)
         if erp is None:
@@ -145,14 +150,15 @@ def _apply(ctx: AppContext, erp_connection_id: int, event: MirrorEvent, record_i
         session.expunge(erp)
     adapter = ctx.erp_adapter(erp)
     if event.record == "item":
-        return _apply_item(ctx, adapter, erp_connection_id, record_id, deleted=event.deletes)
+        return _apply_item(ctx, adapter, erp_connection_id, record_id, codes, deleted=event.deletes)
     if event.record == "contact":
         return _apply_contact(ctx, adapter, erp_connection_id, record_id, deleted=event.deletes,
                               created=event is MirrorEvent.CONTACT_CREATED)
     return _apply_invoice(ctx, erp_connection_id, record_id)
 
 
-def _apply_item(ctx: AppContext, adapter, erp_connection_id: int, record_id: str, *, deleted: bool) -> str:
+def _apply_item(ctx: AppContext, adapter, erp_connection_id: int, record_id: str, codes: list[str], *,
+                deleted: bool) -> str:
     item = None
     if not deleted:
         try:
@@ -163,8 +169,7 @@ def _apply_item(ctx: AppContext, adapter, erp_connection_id: int, record_id: str
         if item is None:
             remove_item(session, erp_connection_id, record_id)
             return "item_removed"
-        codes = upsert_item(session, erp_connection_id, item)
-    reevaluate_orders_for_codes(ctx, erp_connection_id, codes)
+        codes.extend(upsert_item(session, erp_connection_id, item))
     return "item_saved"
 
 
