@@ -113,6 +113,7 @@ MIRROR_STATUS_LABELS = {"subscribed": "suscrito", "pending": "pendiente", "missi
 
 
 def _print_mirror(ctx, account_ref) -> None:
+    from connector.mirror import CHANGE_LABELS
     from connector.services import erp_mirror_status
 
     status = erp_mirror_status(ctx, account_ref)
@@ -123,7 +124,8 @@ def _print_mirror(ctx, account_ref) -> None:
     else:
         print("Notificaciones del ERP: " + ("al día" if status["healthy"] else "incompletas (se revisan solas)"))
         for view in status["subscriptions"]:
-            print(f"  {view.event}: {MIRROR_STATUS_LABELS.get(view.status, view.status)}")
+            change = CHANGE_LABELS.get(status["changes"].get(view.event, ""), "Otros cambios")
+            print(f"  {change}: {MIRROR_STATUS_LABELS.get(view.status, view.status)}")
     print(f"Contactos del ERP en la copia local: {status['contacts']}"
           + (" (importando con el espacio libre del límite)" if status["contacts_importing"] else ""))
 
@@ -142,7 +144,10 @@ def cmd_erp_status(ctx, args) -> int:
         start_erp_mirror(ctx, erp.id)
     if args.json:
         status = erp_mirror_status(ctx, args.account)
-        _json({**status, "subscriptions": [{"event": v.event, "status": v.status} for v in status["subscriptions"]]})
+        _json({"healthy": status["healthy"], "public_url": status["public_url"], "contacts": status["contacts"],
+               "contacts_importing": status["contacts_importing"],
+               "subscriptions": [{"change": status["changes"].get(v.event), "status": v.status}
+                                 for v in status["subscriptions"]]})
     else:
         _print_mirror(ctx, args.account)
     return 0

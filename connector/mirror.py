@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 
 SECRET_FIELD = "secret"
 
+# What each change the ERP notifies is, for the seller (keys: erp.base.MirrorEvent values).
+CHANGE_LABELS = {
+    "item.created": "Productos creados", "item.updated": "Productos modificados",
+    "item.deleted": "Productos eliminados", "contact.created": "Contactos creados",
+    "contact.updated": "Contactos modificados", "contact.deleted": "Contactos eliminados",
+    "invoice.updated": "Facturas modificadas",
+}
+
 # What the panel and the CLI say of one subscription.
 SUBSCRIBED, PENDING, MISSING, FAILING, OFF = "subscribed", "pending", "missing", "failing", "off"
 

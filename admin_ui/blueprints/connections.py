@@ -10,7 +10,7 @@ from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.forms import CREDENTIAL_CHOICES
 from admin_ui.i18n import gettext as _
 from channels.registry import CHANNELS, channel_class
-from connector import oauth, services
+from connector import mirror, oauth, services
 from connector.errors import ConnectorError
 from erp.registry import ERPS, erp_class
 
@@ -47,13 +47,8 @@ def _public_values(fields, form) -> dict[str, str]:
     return {k: v.strip() for k, v in form.items() if k not in secret and k != "csrf_token"}
 
 
-# What each change the ERP notifies is, for the seller (keys: erp.base.MirrorEvent values).
-CHANGE_LABELS = {
-    "item.created": "Productos creados", "item.updated": "Productos modificados",
-    "item.deleted": "Productos eliminados", "contact.created": "Contactos creados",
-    "contact.updated": "Contactos modificados", "contact.deleted": "Contactos eliminados",
-    "invoice.updated": "Facturas modificadas",
-}
+# What each change the ERP notifies is, for the seller (translated in the template).
+CHANGE_LABELS = mirror.CHANGE_LABELS
 
 
 def _mirror_status(account) -> dict | None:

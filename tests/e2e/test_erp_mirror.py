@@ -206,7 +206,8 @@ def test_the_cli_shows_each_subscription_and_takes_them_off(ctx, box, seller, cl
     monkeypatch.setenv("CONNECTOR_PUBLIC_URL", ctx.settings.public_url)
     assert cli_main(["erp", "status", "--account", str(seller["account"])]) == 0
     out = capsys.readouterr().out
-    assert "Notificaciones del ERP: al día" in out and "new-item: suscrito" in out
+    assert "Notificaciones del ERP: al día" in out and "Productos creados: suscrito" in out
+    assert "new-item" not in out  # the ERP's own event names stay out of what the seller reads
     assert cli_main(["erp", "status", "--webhooks", "off", "--json", "--account", str(seller["account"])]) == 0
     assert '"subscriptions": []' in capsys.readouterr().out
     assert box.alegra_state.webhooks.events_subscribed() == set()
