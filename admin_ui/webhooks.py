@@ -21,6 +21,7 @@ import logging
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from connector.context import AppContext
+from connector.mirror_events import receive_mirror_event
 from connector.webhooks import receive_webhook
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,23 @@ def receive(channel_kind: str, connection_id: int):
     if result.outcome == "rejected":
         log.info("webhook %s/%s rejected", channel_kind, connection_id)
     return jsonify({"status": result.outcome, "message": result.message}), result.http_status
+
+
+@webhooks_bp.post("/webhooks/erp/<int:connection_id>/<secret>")
+def receive_erp(connection_id: int, secret: str):
+    """The ERP's change notices (catalog, contacts, invoices) for the local mirror. Unsigned by the ERP:
+    the secret in the path authenticates them (:func:`connector.mirror_events.receive_mirror_event`);
+    a wrong secret and an unknown connection both answer 404, with nothing else said."""
+    if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+        return jsonify({"status": "too_large"}), 413
+    raw_body = request.get_data(cache=False, as_text=False, parse_form_data=False)
+    if len(raw_body) > MAX_WEBHOOK_BYTES:
+        return jsonify({"status": "too_large"}), 413
+    ctx: AppContext = current_app.extensions["connector"]
+    receipt = receive_mirror_event(ctx, connection_id, secret, raw_body)
+    if receipt.outcome == "not_found":
+        log.info("ERP webhook for connection %s refused", connection_id)
+    return jsonify({"status": receipt.outcome}), receipt.http_status
 
 
 def register_webhooks(app: Flask, ctx: AppContext | None = None) -> Flask:

@@ -73,6 +73,52 @@ def cmd_erp_connect(ctx, args) -> int:
     print(f"ERP conectado: {connection.name} [{connection.credential_hint}]")
     if getattr(connection, "warning", None):
         print(connection.warning)
+    _print_mirror(ctx, args.account)
+    return 0
+
+
+MIRROR_STATUS_LABELS = {"subscribed": "suscrito", "pending": "pendiente", "missing": "perdido (se vuelve a suscribir)",
+                        "failing": "con fallas", "off": "retirándose"}
+
+
+def _print_mirror(ctx, account_ref) -> None:
+    from connector.mirror import CHANGE_LABELS
+    from connector.services import erp_mirror_status
+
+    status = erp_mirror_status(ctx, account_ref)
+    if not status["public_url"]:
+        print("Notificaciones del ERP: sin dirección pública (CONNECTOR_PUBLIC_URL); el catálogo se relee por edad.")
+    elif not status["subscriptions"]:
+        print("Notificaciones del ERP: no suscritas.")
+    else:
+        print("Notificaciones del ERP: " + ("al día" if status["healthy"] else "incompletas (se revisan solas)"))
+        for view in status["subscriptions"]:
+            change = CHANGE_LABELS.get(status["changes"].get(view.event, ""), "Otros cambios")
+            print(f"  {change}: {MIRROR_STATUS_LABELS.get(view.status, view.status)}")
+    print(f"Contactos del ERP en la copia local: {status['contacts']}"
+          + (" (importando con el espacio libre del límite)" if status["contacts_importing"] else ""))
+
+
+def cmd_erp_status(ctx, args) -> int:
+    """The ERP connection's mirror: webhook subscriptions and contacts import."""
+    from connector.services import erp_mirror_status, find_erp_connection, start_erp_mirror, stop_erp_mirror
+
+    erp = find_erp_connection(ctx, args.account)
+    if erp is None:
+        print("La cuenta no tiene un ERP conectado.")
+        return 1
+    if args.webhooks == "off":
+        stop_erp_mirror(ctx, args.account)
+    elif args.webhooks == "on":
+        start_erp_mirror(ctx, erp.id)
+    if args.json:
+        status = erp_mirror_status(ctx, args.account)
+        _json({"healthy": status["healthy"], "public_url": status["public_url"], "contacts": status["contacts"],
+               "contacts_importing": status["contacts_importing"],
+               "subscriptions": [{"change": status["changes"].get(v.event), "status": v.status}
+                                 for v in status["subscriptions"]]})
+    else:
+        _print_mirror(ctx, args.account)
     return 0
 
 
@@ -401,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = " ".join(f"{_erp_class(kind).display_name}: {_erp_class(kind).setup_help}" for kind in sorted(ERPS))
     p.add_argument("--name")
     p.add_argument("--base-url", help="solo en modo sandbox/dev")
+    p = add("status", cmd_erp_status, "notificaciones del ERP (webhooks) y copia local de sus contactos", erp)
+    p.add_argument("--webhooks", choices=("on", "off"), help="suscribir (on) o retirar (off) las notificaciones")
 
     channel = sub.add_parser("channel", help="canales de venta").add_subparsers(dest="sub", required=True)
     p = add("connect", cmd_channel_connect, "conectar un canal (se validan las credenciales antes de guardar)", channel)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.context import AppContext
 from connector.errors import Contended
 from connector.leases import LeaseKeeper
+from connector.mirror_contacts import mirror_is_complete
 from connector.models import ERPContact, utcnow
 from erp.base import ContactDraft, ERPAdapter
 
@@ -38,7 +39,11 @@ class ContactBeingCreated(Contended):
 
 
 def resolve_contact(ctx: AppContext, erp_connection_id: int, adapter: ERPAdapter, contact: ContactDraft) -> str:
-    """The ERP contact id for ``contact``: local cache, then an exact search, then create (once)."""
+    """The ERP contact id for ``contact``: the local mirror, then an exact search, then create (once).
+
+    When the contacts mirror is complete (:func:`connector.mirror_contacts.mirror_is_complete`: every ERP
+    contact imported and kept fresh by the ERP's webhooks) a buyer it does not know is new to the ERP too,
+    so it is created without searching first: a new buyer costs the creation and the invoice."""
     number = contact.identification_number
     known = _known(ctx, erp_connection_id, number)
     if known is not None:
@@ -47,14 +52,17 @@ def resolve_contact(ctx: AppContext, erp_connection_id: int, adapter: ERPAdapter
         return _wait_for_other(ctx, erp_connection_id, number)
     try:
         with LeaseKeeper(lambda: _renew(ctx, erp_connection_id, number), CLAIM_SECONDS / 3, f"contact-{number[-4:]}"):
-            contact_id = adapter.find_contact(number) or adapter.create_contact(contact)
+            found = None if mirror_is_complete(ctx, erp_connection_id) else adapter.find_contact(number)
+            contact_id = found or adapter.create_contact(contact)
     except BaseException:
         _release(ctx, erp_connection_id, number)
         raise
     with ctx.db.transaction() as session:
         session.execute(update(ERPContact).where(ERPContact.erp_connection_id == erp_connection_id,
                                                  ERPContact.identification_number == number)
-                        .values(erp_contact_id=contact_id, claimed_until=None))
+                        .values(erp_contact_id=contact_id, claimed_until=None, name=contact.name[:200],
+                                identification_type=contact.identification_type,
+                                source="found" if found else "created"))
     return contact_id
 
 

@@ -89,13 +89,15 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
     # Orders still in the queue or in a worker's hands will spend this window too: handing out more
     # would only have workers put them aside again (a wasted message, transaction and wake-up each).
     room = {account: left - in_queue.get(account, 0) for account, left in room.items()}
-    chosen = []
+    chosen, held_back = [], set()
     for order_id, account_id, state in rows:
         if state != S.RECEIVED:  # new orders may end without the ERP (rules, unknown SKUs): always go
             if room.get(account_id, 0) <= 0:
+                held_back.add(account_id)
                 continue
             room[account_id] -= 1
         chosen.append(order_id)
+    _note_backlogs(ctx, held_back)
     if not chosen:
         return 0
     with ctx.db.transaction() as session:
@@ -108,6 +110,19 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
     for order_id in handed:
         enqueue(order_id)
     return len(handed)
+
+
+def _note_backlogs(ctx: AppContext, account_ids: set[int]) -> None:
+    """Accounts whose orders wait for window room: the ERP mirror's bulk reads stay out of their windows
+    (connector/ratelimit.py), so an import never takes room a backlog needs."""
+    if not account_ids:
+        return
+    with ctx.db.session() as session:
+        for erp in session.scalars(select(ERPConnection).where(ERPConnection.account_id.in_(account_ids))):
+            try:
+                ctx.erp_adapter(erp).rate_limit.note_backlog()
+            except Exception:  # noqa: BLE001 - only a hint to the mirror; dispatching goes on
+                log.warning("erp connection %s: backlog not noted", erp.id, exc_info=True)
 
 
 def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, int]:

@@ -42,6 +42,7 @@ from connector.followup_writes import (
 from connector.invoice_builder import build_contact
 from connector.models import ERPConnection, Invoice, Order, RemoteWrite, utcnow
 from connector.outcomes import Outcome, outcome_of
+from connector.ratelimit import RequestClass, request_class
 from connector.refunds import plan_refunds_after_invoice
 from connector.remote_writes import OPEN_STATES
 from connector.states import OrderState, transition
@@ -190,10 +191,14 @@ def run_followup(ctx: AppContext, invoice_id: int, *, actor: str = "seguimiento"
             invoice, ctx.settings.legal_status_check_seconds) <= utcnow()
         session.commit()
     outcome = "idle"
+    # Inside the ERP window, status checks, uploads and e-mails come after invoices and credit notes
+    # (connector/ratelimit.py); a credit note keeps the first class.
     if check_due:
-        outcome = check_legal_status(ctx, invoice_id, actor=actor)
-    for write_id in _due_write_ids(ctx, invoice_id):
-        outcome = run_write(ctx, write_id, actor=actor)
+        with request_class(RequestClass.FOLLOWUP):
+            outcome = check_legal_status(ctx, invoice_id, actor=actor)
+    for write_id, kind in _due_write_ids(ctx, invoice_id, with_kind=True):
+        with request_class(RequestClass.DOCUMENTS if kind == "credit_note" else RequestClass.FOLLOWUP):
+            outcome = run_write(ctx, write_id, actor=actor)
     check_credit_notes(ctx, invoice_id, actor=actor)
     with ctx.db.transaction() as session:
         invoice = session.get(Invoice, invoice_id)
@@ -201,14 +206,15 @@ def run_followup(ctx: AppContext, invoice_id: int, *, actor: str = "seguimiento"
     return outcome
 
 
-def _due_write_ids(ctx: AppContext, invoice_id: int) -> list[int]:
+def _due_write_ids(ctx: AppContext, invoice_id: int, *, with_kind: bool = False) -> list:
     now = utcnow()
     with ctx.db.session() as session:
         invoice = session.get(Invoice, invoice_id)
         due = [w for w in invoice.writes if _runnable(w, invoice) and (
             (w.state in ("pending", "ambiguous") and (w.next_attempt_at is None or w.next_attempt_at <= now))
             or (w.state == "sending" and w.claimed_until is not None and w.claimed_until < now))]
-        return [w.id for w in sorted(due, key=lambda w: (_KIND_ORDER.get(w.kind, 9), w.id))]
+        ordered = sorted(due, key=lambda w: (_KIND_ORDER.get(w.kind, 9), w.id))
+        return [(w.id, w.kind) for w in ordered] if with_kind else [w.id for w in ordered]
 
 
 # -- the e-invoice status -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 
 from connector.context import AppContext
-from connector.models import OAuthState, WebhookDelivery, utcnow
+from connector.models import ERPMirrorEvent, OAuthState, WebhookDelivery, utcnow
 from connector.oauth import STATE_TTL
 
 
@@ -28,6 +28,7 @@ class PruneReport:
 
     webhook_deliveries: int
     oauth_states: int
+    mirror_events: int = 0  # the ERP's change notices already settled (connector/mirror_events.py)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -43,4 +44,7 @@ def prune_expired(ctx: AppContext, *, now: datetime | None = None) -> PruneRepor
         states = session.execute(delete(OAuthState).where(or_(OAuthState.used_at.is_not(None),
                                                               OAuthState.created_at < now - STATE_TTL))
                                  .execution_options(synchronize_session=False)).rowcount or 0
-    return PruneReport(webhook_deliveries=deliveries, oauth_states=states)
+        events = session.execute(delete(ERPMirrorEvent).where(ERPMirrorEvent.received_at < delivery_cutoff,
+                                                              ERPMirrorEvent.processed_at.is_not(None))
+                                 .execution_options(synchronize_session=False)).rowcount or 0
+    return PruneReport(webhook_deliveries=deliveries, oauth_states=states, mirror_events=events)

@@ -5,7 +5,7 @@ decrypts). To retire a key: put a new key first, run ``connector keys rotate`` (
 is re-encrypted under the first key), check with ``connector keys check`` that the old key protects
 nothing any more, then remove it from the list.
 
-Encrypted values live in ``erp_connections.credentials_encrypted``,
+Encrypted values live in ``erp_connections.credentials_encrypted`` (and ``.mirror_secret_encrypted``),
 ``channel_connections.credentials_encrypted`` and the ``sealed`` entry of ``oauth_states.payload``.
 Each row is rewritten by a compare-and-swap (only if its token is still the one read), so a worker
 saving rotated marketplace credentials at the same moment is never overwritten; a row no key can
@@ -25,7 +25,13 @@ from connector.models import ChannelConnection, ERPConnection, OAuthState
 
 # Tables whose column holds one Fernet token.
 _TOKEN_COLUMNS = ((ERPConnection, ERPConnection.credentials_encrypted),
-                  (ChannelConnection, ChannelConnection.credentials_encrypted))
+                  (ChannelConnection, ChannelConnection.credentials_encrypted),
+                  (ERPConnection, ERPConnection.mirror_secret_encrypted))  # the ERP webhooks' URL secret
+
+
+def _label(model, column) -> str:
+    """How a stored token's place is named: the table for credentials, ``table.column`` otherwise."""
+    return model.__tablename__ if column.key == "credentials_encrypted" else f"{model.__tablename__}.{column.key}"
 
 
 @dataclass
@@ -60,7 +66,7 @@ def _stored_tokens(ctx: AppContext) -> Iterator[tuple[str, int, str]]:
         for model, column in _TOKEN_COLUMNS:
             for row_id, token in session.execute(select(model.id, column).order_by(model.id)):
                 if token:
-                    yield model.__tablename__, row_id, token
+                    yield _label(model, column), row_id, token
         for row_id, payload in session.execute(select(OAuthState.id, OAuthState.payload).order_by(OAuthState.id)):
             sealed = (payload or {}).get("sealed")
             if sealed:
@@ -82,7 +88,7 @@ def check_keys(ctx: AppContext) -> KeyUsage:
 def rotate_keys(ctx: AppContext) -> RotationReport:
     """Re-encrypt every stored token not yet under the first key (MultiFernet.rotate)."""
     report = RotationReport()
-    models = {model.__tablename__: (model, column) for model, column in _TOKEN_COLUMNS}
+    models = {_label(model, column): (model, column) for model, column in _TOKEN_COLUMNS}
     for table, row_id, token in list(_stored_tokens(ctx)):
         position = ctx.vault.key_position(token)
         if position is None:

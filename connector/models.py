@@ -91,6 +91,11 @@ class ERPConnection(Base):
     circuit_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     circuit_open_until: Mapped[datetime | None]
     circuit_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The mirror (connector/mirror.py): the secret in the path of the ERP's webhook URL (encrypted like
+    # the credentials), and the contacts import's cursor (the next page's offset; None once done).
+    mirror_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    contacts_import_start: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
+    contacts_imported_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="erp_connection")
@@ -271,9 +276,60 @@ class ERPContact(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
     identification_number: Mapped[str] = mapped_column(String(60))
-    erp_contact_id: Mapped[str | None] = mapped_column(String(60))
+    erp_contact_id: Mapped[str | None] = mapped_column(String(60), index=True)
     claimed_until: Mapped[datetime | None]
+    # The contacts mirror (connector/mirror_contacts.py): what finds a buyer locally.
+    identification_type: Mapped[str | None] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    source: Mapped[str] = mapped_column(String(20), default="", server_default="")  # import | event | created
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ERPWebhookSubscription(Base):
+    """One webhook subscription the mirror keeps in the ERP: a remote write (connector/remote_writes.py)
+    whose ``purpose`` is ``subscribe`` (connected) or ``unsubscribe`` (disconnecting). ``remote_id`` is the
+    ERP's id of it; ``checked_at`` the last time the periodic check found it listed; ``missing_since``
+    when the ERP stopped listing it (it dropped it after failed deliveries)."""
+
+    __tablename__ = "erp_webhook_subscriptions"
+    __table_args__ = (UniqueConstraint("erp_connection_id", "event"),
+                      Index("ix_erp_webhook_subscriptions_due", "state", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))  # the ERP's own event name
+    purpose: Mapped[str] = mapped_column(String(20), default="subscribe")  # subscribe | unsubscribe
+    remote_id: Mapped[str | None] = mapped_column(String(60))
+    # pending | sending | ambiguous | done | failed | skipped | uncertain (connector/remote_writes.py)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    detail: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    missing_since: Mapped[datetime | None]
+    last_event_at: Mapped[datetime | None]
+
+
+class ERPMirrorEvent(Base):
+    """A change the ERP announced by webhook: only what it is (``event``) and the record's id; the
+    record is re-read by id in the background. Processed rows are pruned like webhook deliveries."""
+
+    __tablename__ = "erp_mirror_events"
+    __table_args__ = (Index("ix_erp_mirror_events_pending", "erp_connection_id", "processed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))  # erp.base.MirrorEvent value
+    record_id: Mapped[str] = mapped_column(String(60))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(30), default="queued")
 
 
 class Invoice(Base):

@@ -7,6 +7,7 @@ its exactly-once guards, is :mod:`connector.invoicing`.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -38,6 +39,7 @@ from connector.invoicing import (
     retry_time,
     wait_for_erp,
 )
+from connector.mirror import webhooks_healthy
 from connector.models import (
     ActivityEvent,
     ChannelConnection,
@@ -149,6 +151,8 @@ def ensure_catalog(ctx: AppContext, session: Session, erp: ERPConnection, refres
     if erp.id in refreshes.done:
         return False
     age = catalog_age(erp)
+    if age is not None and mirror_kept_fresh(ctx, session, erp.id):
+        return False  # the ERP's webhooks keep it fresh; the full re-read is the spare-room backstop
     limit = ctx.settings.catalog_min_age_seconds if after_miss else ctx.settings.catalog_max_age_seconds
     if age is not None and age < timedelta(seconds=limit):
         return False
@@ -159,6 +163,22 @@ def ensure_catalog(ctx: AppContext, session: Session, erp: ERPConnection, refres
     session.expire(erp)
     refreshes.done.add(erp.id)
     return True
+
+
+_FRESHNESS_SECONDS = 5.0  # how long one process trusts its answer to "are the webhooks healthy?"
+
+
+def mirror_kept_fresh(ctx: AppContext, session: Session, erp_connection_id: int) -> bool:
+    """The ERP's webhooks keep the catalog fresh (:func:`connector.mirror.webhooks_healthy`), asked at
+    most every few seconds per process: it is on every order's path."""
+    now = time.monotonic()
+    freshness = ctx.__dict__.setdefault("_mirror_freshness", {})  # per context: one database each
+    cached = freshness.get(erp_connection_id)
+    if cached is not None and now - cached[0] < _FRESHNESS_SECONDS:
+        return cached[1]
+    healthy = webhooks_healthy(ctx, erp_connection_id, session)
+    freshness[erp_connection_id] = (now, healthy)
+    return healthy
 
 
 def match_lines(ctx: AppContext, session: Session, order: Order, canonical: CanonicalOrder, erp: ERPConnection,
@@ -259,8 +279,10 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             wait_for_erp(session, order, until, erp.circuit_reason or "mantenimiento", actor)
             session.commit()
             return order.state
-        deferral = ctx.erp_adapter(erp).rate_limit.deferral()
+        rate_limit = ctx.erp_adapter(erp).rate_limit
+        deferral = rate_limit.deferral()
         if deferral is not None:  # the seller's ERP window is spent: come back when it ends
+            rate_limit.note_backlog()  # and the mirror's bulk reads stay out of it
             order.next_attempt_at = utcnow() + timedelta(seconds=deferral)
             why = f"{RateLimitDeferred(deferral).user_message} Se reintentará automáticamente."
             if manual:  # the person who pressed "Facturar" sees why nothing happened yet

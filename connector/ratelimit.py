@@ -20,15 +20,27 @@ The state is a **window counter aligned with the ERP's own window** (:class:`Win
   429 fills the window whatever the count said.
 
 The same pure functions drive both backends, so threads and processes agree on every rule.
+
+**Priorities inside the window** (:class:`RequestClass`): invoices and credit notes first; e-invoice
+status checks, uploads, e-mails (and the mirror's one-record reads) next; the mirror's bulk reads
+(contacts import, catalog backstop) last. The calling code says which class its requests are in
+(:func:`request_class`, a context variable the limiter reads). A lower class only takes the room left
+above a reserve kept for the classes before it (:data:`RESERVED_SHARE`), and the mirror's bulk reads
+take nothing at all while a higher class has recently found the window full (``WindowState.busy_until``):
+a seller's backlog is never slowed by an import. A bulk read that finds no spare room is not put to
+sleep: :class:`SpareRoomSpent` is raised and the import resumes from its cursor later.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum
 from typing import NamedTuple, Protocol
 
 import httpx
@@ -43,6 +55,44 @@ DEFAULT_WINDOW_SECONDS = 60.0  # until the ERP's answers tell the window's real 
 _ROUNDING = 1.0
 _SLACK = 0.1
 _FULL = 1_000_000  # "spent" when the ERP did not say its limit
+
+
+class RequestClass(IntEnum):
+    """Who goes first inside an ERP user's window (lower first)."""
+
+    DOCUMENTS = 0  # invoices and credit notes: a seller's backlog
+    FOLLOWUP = 1  # e-invoice status checks, uploads, e-mails, webhook subscriptions, one-record re-reads
+    MIRROR = 2  # bulk mirror reads: the contacts import, the catalog backstop
+
+
+# The share of each window a class leaves to the classes before it.
+RESERVED_SHARE = {RequestClass.DOCUMENTS: 0.0, RequestClass.FOLLOWUP: 0.1, RequestClass.MIRROR: 0.5}
+
+_request_class: contextvars.ContextVar[RequestClass] = contextvars.ContextVar(
+    "erp_request_class", default=RequestClass.DOCUMENTS)
+
+
+@contextmanager
+def request_class(klass: RequestClass) -> Iterator[None]:
+    """ERP requests made inside the block are counted in ``klass`` (threads and tasks each have their own)."""
+    token = _request_class.set(klass)
+    try:
+        yield
+    finally:
+        _request_class.reset(token)
+
+
+def current_request_class() -> RequestClass:
+    return _request_class.get()
+
+
+class SpareRoomSpent(RateLimitDeferred):
+    """A mirror bulk read found no spare room in the window: nothing was sent; resume later."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(retry_after)
+        self.user_message = "El ERP está ocupado con facturas; la copia local se completa con el espacio libre."
+        self.args = (self.user_message,)
 
 
 @dataclass(frozen=True)
@@ -73,6 +123,8 @@ class WindowState:
     used: int = 0  # requests counted in it: ours, or the ERP's count when that is higher
     limit: int = 0  # the ERP's own limit per window, from its headers (0: not told)
     length: float = 0.0  # the window's length, learned from the first answer of a window (0: not yet)
+    # Until when the mirror's bulk reads stay out: a higher class found the window full (a backlog).
+    busy_until: float = 0.0
 
     def capacity(self, per_minute: float) -> int:
         """Requests allowed per window: the configured rate over the window's length, capped by the ERP's."""
@@ -88,14 +140,25 @@ class WindowState:
         room = max(0, capacity - self.used)
         return WindowPeek(0.0 if room else self.end - now, room, capacity)
 
-    def take(self, now: float, per_minute: float) -> float:
-        """Count one request when there is room (returns 0.0), else the seconds until the window ends."""
+    def take(self, now: float, per_minute: float, klass: RequestClass = RequestClass.DOCUMENTS) -> float:
+        """Count one request when there is room for ``klass`` (returns 0.0), else the seconds to wait."""
         if now >= self.end:  # a new window starts with this request
             self.end, self.used = now + (self.length or DEFAULT_WINDOW_SECONDS), 0
-        if self.used < self.capacity(per_minute):
+        capacity = self.capacity(per_minute)
+        if klass is RequestClass.MIRROR and now < self.busy_until:
+            return max(self.busy_until, self.end) - now
+        allowed = capacity - int(capacity * RESERVED_SHARE[klass]) if klass else capacity
+        if self.used < max(allowed, 1 if klass is not RequestClass.MIRROR else 0):
             self.used += 1
             return 0.0
+        if klass is not RequestClass.MIRROR:  # a backlog: keep the bulk reads out this window and the next
+            self.busy_until = self.end + (self.length or DEFAULT_WINDOW_SECONDS)
         return self.end - now
+
+    def note_backlog(self, now: float) -> None:
+        """Higher-class work is waiting for room (a dispatcher held orders back): the mirror's bulk reads
+        stay out for the rest of this window and the next."""
+        self.busy_until = max(self.busy_until, max(self.end, now) + (self.length or DEFAULT_WINDOW_SECONDS))
 
     def learn(self, now: float, reading: WindowReading) -> None:
         """Correct the window with what an answer received at ``now`` says."""
@@ -121,7 +184,7 @@ class WindowState:
 
 
 class RateLimitBackend(Protocol):
-    def take(self, key: str, per_minute: float) -> float:
+    def take(self, key: str, per_minute: float, klass: RequestClass = RequestClass.DOCUMENTS) -> float:
         """Count one request of ``key``'s window: 0.0 when granted, else the seconds to wait."""
 
     def peek(self, key: str, per_minute: float) -> WindowPeek:
@@ -129,6 +192,9 @@ class RateLimitBackend(Protocol):
 
     def learn(self, key: str, reading: WindowReading) -> None:
         """Correct ``key``'s window with what an answer says."""
+
+    def note_backlog(self, key: str) -> None:
+        """Higher-class work waits for ``key``'s window: keep the mirror's bulk reads out of it."""
 
 
 @dataclass
@@ -139,9 +205,9 @@ class LocalBackend:
     _states: dict[str, WindowState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take(self, key: str, per_minute: float) -> float:
+    def take(self, key: str, per_minute: float, klass: RequestClass = RequestClass.DOCUMENTS) -> float:
         with self._lock:
-            return self._states.setdefault(key, WindowState()).take(self.clock(), per_minute)
+            return self._states.setdefault(key, WindowState()).take(self.clock(), per_minute, klass)
 
     def peek(self, key: str, per_minute: float) -> WindowPeek:
         with self._lock:
@@ -150,6 +216,10 @@ class LocalBackend:
     def learn(self, key: str, reading: WindowReading) -> None:
         with self._lock:
             self._states.setdefault(key, WindowState()).learn(self.clock(), reading)
+
+    def note_backlog(self, key: str) -> None:
+        with self._lock:
+            self._states.setdefault(key, WindowState()).note_backlog(self.clock())
 
     def windows(self) -> tuple[float, list[WindowState]]:
         """Every window this process knows, and the clock they are on (``/metrics`` reads them)."""
@@ -186,12 +256,15 @@ class RedisBackend:
         # One quick try per call: the fallback, not a retry loop, keeps invoicing going while Redis is away.
         return cls(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)))
 
-    def take(self, key: str, per_minute: float) -> float:
-        return self._change(key, lambda state, now: state.take(now, per_minute),
-                            lambda: self.fallback.take(key, per_minute))
+    def take(self, key: str, per_minute: float, klass: RequestClass = RequestClass.DOCUMENTS) -> float:
+        return self._change(key, lambda state, now: state.take(now, per_minute, klass),
+                            lambda: self.fallback.take(key, per_minute, klass))
 
     def learn(self, key: str, reading: WindowReading) -> None:
         self._change(key, lambda state, now: state.learn(now, reading), lambda: self.fallback.learn(key, reading))
+
+    def note_backlog(self, key: str) -> None:
+        self._change(key, lambda state, now: state.note_backlog(now), lambda: self.fallback.note_backlog(key))
 
     def peek(self, key: str, per_minute: float) -> WindowPeek:
         import redis
@@ -262,7 +335,8 @@ class RedisBackend:
 def _state_from(raw: dict) -> WindowState:
     values = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
     return WindowState(end=values.get("end", 0.0), used=int(values.get("used", 0)),
-                       limit=int(values.get("limit", 0)), length=values.get("length", 0.0))
+                       limit=int(values.get("limit", 0)), length=values.get("length", 0.0),
+                       busy_until=values.get("busy_until", 0.0))
 
 
 @dataclass
@@ -286,10 +360,13 @@ class SharedRateLimit:
     waits_for_window: bool = True
 
     def acquire(self) -> None:
+        klass = current_request_class()
         while True:
-            wait = self.backend.take(self.key, self.per_minute)
+            wait = self.backend.take(self.key, self.per_minute, klass)
             if wait <= 0:
                 return
+            if klass is RequestClass.MIRROR:  # bulk mirror reads never wait for room: they resume later
+                raise SpareRoomSpent(wait)
             if self.max_wait is not None and wait > self.max_wait:
                 raise RateLimitDeferred(wait - self.max_wait)
             self.waited += wait
@@ -313,6 +390,10 @@ class SharedRateLimit:
         if window.wait <= 0:
             return window.room
         return window.capacity if self.max_wait is not None and window.wait <= self.max_wait else 0
+
+    def note_backlog(self) -> None:
+        """Orders (or credit notes) of this user are waiting for room: see :class:`RequestClass`."""
+        self.backend.note_backlog(self.key)
 
     def observe(self, response: httpx.Response) -> None:
         reading = self.read_window(response)

@@ -68,23 +68,28 @@ class WriteAction:
     read_first: bool = False  # read the remote state before the first send too
 
 
-def due_condition():
+def due_condition(model=RemoteWrite):
     """Writes a worker may take now: open and due, or left ``sending`` by an owner whose claim ran out."""
     now = utcnow()
     return or_(
-        RemoteWrite.state.in_(("pending", "ambiguous"))
-        & or_(RemoteWrite.next_attempt_at.is_(None), RemoteWrite.next_attempt_at <= now),
-        (RemoteWrite.state == "sending") & (RemoteWrite.claimed_until < now),
+        model.state.in_(("pending", "ambiguous"))
+        & or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
+        (model.state == "sending") & (model.claimed_until < now),
     )
 
 
-def perform(ctx: AppContext, write_id: int, action: WriteAction) -> str:
-    """Carry out one write exactly once; returns its new state (``busy`` when another owner has it)."""
-    lease = RowLease(ctx.db, RemoteWrite, write_id, ctx.settings.claim_lease_seconds)
-    if not lease.take(due_condition()):
+def perform(ctx: AppContext, write_id: int, action: WriteAction, *, model=RemoteWrite) -> str:
+    """Carry out one write exactly once; returns its new state (``busy`` when another owner has it).
+
+    ``model`` is the table whose row is the write: :class:`~connector.models.RemoteWrite` for what follows
+    an invoice, or another table with the same columns (state, attempts, next_attempt_at, claim_token,
+    claimed_until, sent_at, finished_at, detail, result) for writes that belong to no invoice (the ERP's
+    webhook subscriptions, :mod:`connector.mirror`)."""
+    lease = RowLease(ctx.db, model, write_id, ctx.settings.claim_lease_seconds)
+    if not lease.take(due_condition(model)):
         return "busy"
     with ctx.db.session() as session:
-        write = session.get(RemoteWrite, write_id)
+        write = session.get(model, write_id)
         uncertain = write.state in ("sending", "ambiguous")
         session.rollback()
     with lease.kept(f"write-{write_id}"):
@@ -94,7 +99,7 @@ def perform(ctx: AppContext, write_id: int, action: WriteAction) -> str:
                 return settled
         with ctx.db.transaction() as session:
             # Fencing: the attempt exists before the call, and only while the claim is still ours.
-            if not lease.update(session, state="sending", sent_at=utcnow(), attempts=RemoteWrite.attempts + 1):
+            if not lease.update(session, state="sending", sent_at=utcnow(), attempts=model.attempts + 1):
                 return "busy"
         try:
             result = action.send()
@@ -136,7 +141,7 @@ def _finish_failed(ctx: AppContext, lease: RowLease, write_id: int, exc: Connect
 
 def _retry_later(ctx: AppContext, lease: RowLease, exc: ConnectorError, state: str) -> str:
     with ctx.db.transaction() as session:
-        attempts = session.get(RemoteWrite, lease.row_id).attempts
+        attempts = session.get(lease.model, lease.row_id).attempts
         when, _ = next_try(attempts, exc, ctx.settings.retry_backoff_seconds)
         lease.release(session, state=state, detail=exc.user_message, next_attempt_at=when)
     return state

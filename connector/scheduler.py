@@ -38,6 +38,8 @@ from sqlalchemy import select, text
 from connector.context import AppContext
 from connector.followup import run_due_followups
 from connector.housekeeping import prune_expired
+from connector.mirror import check_all_subscriptions
+from connector.mirror_events import run_mirror_work
 from connector.models import ChannelConnection
 from connector.pipeline import process_due_orders
 from connector.settings import Settings
@@ -81,6 +83,8 @@ def embedded_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("pull", settings.sync_interval_seconds, pull_all_connections),
         PeriodicJob("sweep", settings.sweep_interval_seconds, sweep_due_orders),
         PeriodicJob("prune", settings.prune_interval_seconds, prune_expired),
+        PeriodicJob("mirror-subscriptions", settings.mirror_check_interval_seconds, check_all_subscriptions),
+        PeriodicJob("mirror", settings.mirror_work_interval_seconds, run_mirror_work),
     ]
 
 

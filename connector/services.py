@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channels.registry import channel_class
+from connector import mirror
 from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.crypto import mask
@@ -20,11 +21,13 @@ from connector.errors import ConfigurationError, ConnectorError, NotFound
 from connector.fiscal import country_of_credentials, fiscal_profile_of
 from connector.followup import request_write, resend_rejected, run_due_followups, run_followup
 from connector.held_orders import PROCESS_NOW_LIMIT, MovedOrder, process_now, release_unblocked
+from connector.mirror_contacts import restart_import
 from connector.models import (
     Account,
     CatalogItem,
     ChannelConnection,
     ERPConnection,
+    ERPContact,
     Order,
     OrderLine,
     Refund,
@@ -160,6 +163,8 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
         if connection is None:
             connection = ERPConnection(account_id=account.id, kind=kind, settings={}, credentials_encrypted="")
             session.add(connection)
+        if connection.remote_account_id != info.remote_id:  # another ERP company: import its contacts
+            restart_import(session, connection)
         connection.kind = kind
         connection.name = name or f"{cls.display_name} ({info.display_name})"
         connection.credentials_encrypted = ctx.vault.encrypt(credentials)
@@ -175,7 +180,42 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
         session.flush()
         replace_catalog(session, connection, catalog)
         connection.warning = _erp_company_warning(session, connection, cls.display_name)
-        return connection
+    start_erp_mirror(ctx, connection.id)
+    return connection
+
+
+def start_erp_mirror(ctx: AppContext, erp_connection_id: int) -> dict[str, str]:
+    """Subscribe the connection to the ERP's webhooks (the mirror): {event: state}. A failure leaves the
+    subscriptions pending: the periodic check makes them (connecting never fails for it)."""
+    try:
+        return mirror.subscribe(ctx, erp_connection_id)
+    except ConnectorError as exc:
+        log.warning("ERP connection %s: webhooks not subscribed yet: %s", erp_connection_id, exc.detail or exc)
+        return {}
+
+
+def stop_erp_mirror(ctx: AppContext, account_ref=None) -> dict[str, str]:
+    """Remove the connection's webhook subscriptions from the ERP (disconnecting the mirror): {event: state}.
+    The catalog re-read by age takes over again."""
+    with ctx.db.session() as session:
+        erp_connection_id = get_erp_connection(session, find_account(session, account_ref)).id
+    return mirror.unsubscribe(ctx, erp_connection_id)
+
+
+def erp_mirror_status(ctx: AppContext, account_ref=None) -> dict[str, Any]:
+    """What the panel and the CLI show of the mirror: each subscription's state, the contacts import."""
+    with ctx.db.session() as session:
+        erp = get_erp_connection(session, find_account(session, account_ref))
+        contacts = session.scalar(select(func.count()).select_from(ERPContact).where(
+            ERPContact.erp_connection_id == erp.id, ERPContact.erp_contact_id.is_not(None))) or 0
+        importing = erp.contacts_import_start is not None
+        erp_connection_id = erp.id
+        changes = {event: change.value for change, event in getattr(erp_class(erp.kind), "mirror_events", {}).items()}
+    return {"subscriptions": mirror.subscription_status(ctx, erp_connection_id),
+            "changes": changes,  # the ERP's event name -> the neutral change it carries (erp.base.MirrorEvent)
+            "healthy": mirror.webhooks_healthy(ctx, erp_connection_id),
+            "public_url": bool((ctx.settings.public_url or "").strip()),
+            "contacts": contacts, "contacts_importing": importing}
 
 
 def _erp_company_warning(session: Session, connection: ERPConnection, display_name: str) -> str | None:

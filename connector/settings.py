@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(7, ge=1, validation_alias=AliasChoices("CONNECTOR_WEBHOOK_RETENTION_DAYS"))
     # How often Celery beat prunes them (seconds).
     prune_interval_seconds: int = Field(3600, validation_alias=AliasChoices("CONNECTOR_PRUNE_INTERVAL"))
+    # The address the marketplaces and the ERP reach this installation at (webhook URLs). Without it the
+    # ERP's webhooks are not subscribed and the mirror keeps to polling.
+    public_url: str | None = Field(None, validation_alias=AliasChoices("CONNECTOR_PUBLIC_URL"))
+    # How often the ERP's webhook subscriptions are checked (and re-made when the ERP dropped one), and
+    # the mirror's spare-room work (contacts import, catalog backstop) runs (seconds).
+    mirror_check_interval_seconds: int = Field(300, validation_alias=AliasChoices("CONNECTOR_MIRROR_CHECK_INTERVAL"))
+    # How often the mirror's pending events and spare-room reads run (seconds): each run takes only the
+    # room the window has left, so running often costs invoices nothing.
+    mirror_work_interval_seconds: int = Field(10, validation_alias=AliasChoices("CONNECTOR_MIRROR_WORK_INTERVAL"))
+    # With healthy subscriptions the catalog is kept fresh by the ERP's webhooks; the whole catalog is
+    # still re-read this rarely, from the window's spare room only, as a backstop (seconds).
+    catalog_backstop_seconds: int = Field(86400, validation_alias=AliasChoices("CONNECTOR_CATALOG_BACKSTOP"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CONNECTOR_LOG_LEVEL"))
     # text: one readable line per record; json: one JSON object per line (time, level, logger, message).
     log_format: Literal["text", "json"] = Field("text", validation_alias=AliasChoices("CONNECTOR_LOG_FORMAT"))

@@ -80,6 +80,11 @@ def make_celery(settings: Settings) -> Celery:
                       "options": {"expires": float(settings.sweep_interval_seconds)}},
             "prune": {"task": "connector.prune_expired", "schedule": float(settings.prune_interval_seconds),
                       "options": {"expires": float(settings.prune_interval_seconds)}},
+            "mirror-subscriptions": {"task": "connector.check_mirror_subscriptions",
+                                     "schedule": float(settings.mirror_check_interval_seconds),
+                                     "options": {"expires": float(settings.mirror_check_interval_seconds)}},
+            "mirror": {"task": "connector.run_mirror_work", "schedule": float(settings.mirror_work_interval_seconds),
+                       "options": {"expires": float(settings.mirror_work_interval_seconds)}},
         },
     )
     return app
@@ -143,7 +148,31 @@ def prune_expired_task() -> dict:
     return prune_expired(worker_context()).as_dict()
 
 
-@celery_app.task(name="connector.sync_all_connections")
+@celery_app.task(name="connector.process_mirror_events")
+def process_mirror_events_task(erp_connection_id: int) -> dict:
+    """Re-read the records the ERP's webhooks named and update the mirror (connector/mirror_events.py)."""
+    from connector.mirror_events import process_mirror_events
+
+    return process_mirror_events(worker_context(), erp_connection_id)
+
+
+@celery_app.task(name="connector.check_mirror_subscriptions")
+def check_mirror_subscriptions_task() -> int:
+    """Check the ERP's webhook subscriptions; subscribe again those the ERP dropped (connector/mirror.py)."""
+    from connector.mirror import check_all_subscriptions
+
+    return len(check_all_subscriptions(worker_context()))
+
+
+@celery_app.task(name="connector.run_mirror_work")
+def run_mirror_work_task() -> dict:
+    """Pending mirror events, then the contacts import and catalog backstop from spare window room."""
+    from connector.mirror_events import run_mirror_work
+
+    return run_mirror_work(worker_context())
+
+
+
 def sync_all_connections_task() -> int:
     from sqlalchemy import select
 
@@ -168,6 +197,11 @@ def run_embedded_worker(ctx: AppContext, *, interval: float, stop: threading.Eve
             summary = sync_once(ctx)
             log.info("sync: pulled %s, processed %s, error queue %s", summary.pulled, summary.processed,
                      summary.error_queue)
+            from connector.mirror import check_all_subscriptions
+            from connector.mirror_events import run_mirror_work
+
+            check_all_subscriptions(ctx)  # the ERP mirror: subscriptions, then spare-room reads
+            run_mirror_work(ctx)
         except Exception:  # noqa: BLE001 - the loop must survive anything and try again
             log.exception("embedded sync failed")
         done += 1

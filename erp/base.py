@@ -254,6 +254,64 @@ class CreditNoteResult:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+class MirrorEvent(StrEnum):
+    """A change in the ERP the connector's mirror follows, in ERP-neutral words. Each adapter maps
+    them to its own webhook events (:attr:`ERPAdapter.mirror_events`)."""
+
+    ITEM_CREATED = "item.created"
+    ITEM_UPDATED = "item.updated"
+    ITEM_DELETED = "item.deleted"
+    CONTACT_CREATED = "contact.created"
+    CONTACT_UPDATED = "contact.updated"
+    CONTACT_DELETED = "contact.deleted"
+    INVOICE_UPDATED = "invoice.updated"
+
+    @property
+    def record(self) -> str:
+        """What it is about: ``item`` | ``contact`` | ``invoice``."""
+        return self.value.partition(".")[0]
+
+    @property
+    def deletes(self) -> bool:
+        return self.value.endswith(".deleted")
+
+
+@dataclass(frozen=True)
+class WebhookSubscription:
+    """One webhook subscription as the ERP lists it: its id, the ERP's event name and the URL."""
+
+    remote_id: str
+    event: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MirrorNotice:
+    """What a webhook delivery names: which change and the record's id. The body is never trusted
+    beyond this: the record is re-read by id."""
+
+    event: MirrorEvent
+    record_id: str
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    """An ERP contact as the local contacts mirror keeps it (enough to find a buyer locally)."""
+
+    erp_id: str
+    identification_number: str | None
+    identification_type: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    """One page of the ERP's contacts; ``next_start`` is where the next page starts (None: last page)."""
+
+    contacts: tuple[ContactRecord, ...]
+    next_start: int | None
+
+
 class ERPAdapter(Protocol):
     """One ERP. The declaration (see the module docstring) is read without credentials or network."""
 
@@ -296,6 +354,30 @@ class ERPAdapter(Protocol):
     def list_taxes(self) -> list[Choice]: ...
 
     def list_number_templates(self) -> list[Choice]: ...
+
+    # -- the mirror: webhook subscriptions, records read one by one, contacts page by page
+
+    # The ERP's webhook event for each change the mirror follows.
+    mirror_events: ClassVar[dict[MirrorEvent, str]]
+
+    def list_webhook_subscriptions(self) -> list[WebhookSubscription]:
+        """Every webhook subscription of the account (ours and anyone else's)."""
+
+    def create_webhook_subscription(self, event: str, url: str) -> WebhookSubscription:
+        """Subscribe ``url`` to the ERP's ``event``. Sent once (``AmbiguousOutcome``: list to settle it)."""
+
+    def delete_webhook_subscription(self, remote_id: str) -> None:
+        """Remove a subscription; ``NotFound`` when it is already gone."""
+
+    def parse_mirror_notice(self, body: bytes) -> MirrorNotice | None:
+        """The change and record id a delivery names (None: not one the mirror follows). ``InvalidPayload``
+        for an unreadable body."""
+
+    def get_contact(self, erp_id: str) -> ContactRecord:
+        """One contact by id (``NotFound`` when deleted)."""
+
+    def list_contacts_page(self, start: int) -> ContactPage:
+        """One page of the contacts, oldest first, from offset ``start`` (the mirror's import cursor)."""
 
     def find_contact(self, identification_number: str) -> str | None:
         """The id of the contact whose identification is exactly this number, if any."""

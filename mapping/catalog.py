@@ -62,6 +62,26 @@ def _codes(erp_connection_id: int, items: list[RemoteItem]):
                                   erp_item_id=item.erp_id)
 
 
+def upsert_item(session: Session, erp_connection_id: int, item: RemoteItem) -> list[str]:
+    """Put one ERP item in the cache as the ERP has it now (a webhook said it was created or changed),
+    with its codes. Returns the item's normalised codes (what a waiting order's SKU may equal)."""
+    now = utcnow()
+    remove_item(session, erp_connection_id, item.erp_id)
+    session.add(_row(erp_connection_id, item, now))
+    codes = list(_codes(erp_connection_id, [item]))
+    session.add_all(codes)
+    session.flush()
+    return [code.code for code in codes]
+
+
+def remove_item(session: Session, erp_connection_id: int, erp_id: str) -> None:
+    """Forget one item and its codes (deleted in the ERP; or about to be replaced)."""
+    session.execute(delete(CatalogCode).where(CatalogCode.erp_connection_id == erp_connection_id,
+                                              CatalogCode.erp_item_id == erp_id))
+    session.execute(delete(CatalogItem).where(CatalogItem.erp_connection_id == erp_connection_id,
+                                              CatalogItem.erp_id == erp_id))
+
+
 def catalog_size(session: Session, erp_connection_id: int) -> int:
     return session.scalar(select(func.count()).select_from(CatalogItem)
                           .where(CatalogItem.erp_connection_id == erp_connection_id)) or 0

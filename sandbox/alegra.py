@@ -52,6 +52,7 @@ from sandbox.alegra_http import (
 )
 from sandbox.alegra_invoices import store_invoice
 from sandbox.alegra_stamps import StampLedger
+from sandbox.alegra_webhooks import AlegraWebhooks, ItemChanges, install_webhook_routes
 from sandbox.catalog import (
     NUMBER_TEMPLATES,
     PRICE_LISTS,
@@ -81,7 +82,7 @@ def _slug(text: str) -> str:
 
 
 @dataclass
-class AlegraState(CreditNoteRecords, AlegraRecords):
+class AlegraState(ItemChanges, CreditNoteRecords, AlegraRecords):
     """Everything the fake Alegra knows. Thread-safe: every access holds ``lock``.
 
     Tests read ``invoices`` (dicts as answered), ``contacts``, ``requests`` ("GET /items" -> count) and
@@ -110,6 +111,8 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
     credit_notes: list[dict[str, Any]] = field(default_factory=list)  # as POST /credit-notes answers them
     credit_note_stamps: StampLedger = field(default_factory=StampLedger)  # notes have ids of their own
     pdf_links: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)  # token -> (invoice, expiry)
+    # Webhook subscriptions and deliveries (sandbox/alegra_webhooks.py): every change below is delivered.
+    webhooks: AlegraWebhooks = field(default_factory=AlegraWebhooks)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)  # user -> [start, count]
     country: str = "CO"  # the account's country (sandbox.countries)
@@ -185,17 +188,27 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
 
     def add_contact(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            return self.replace_contact(len(self.contacts) + 1, payload)
+            return self.replace_contact(max(self.contacts, default=0) + 1, payload)
 
     def replace_contact(self, contact_id: int, payload: dict[str, Any]) -> dict[str, Any]:
-        """Store ``payload`` as contact ``contact_id`` (a new one, or ``PUT /contacts/{id}``); a copy back."""
+        """Store ``payload`` as contact ``contact_id`` (a new one, or ``PUT /contacts/{id}``); a copy back.
+        Subscribers of ``new-client``/``edit-client`` are told."""
         with self.lock:
+            event = "edit-client" if contact_id in self.contacts else "new-client"
             contact = {"status": "active", **copy.deepcopy(payload), "id": contact_id}
             number = _identification_of(contact)
             contact.setdefault("identificationObject", {"number": number})
             contact["identification"] = number
             self.contacts[contact_id] = contact
+            self.webhooks.notify(event, "client", contact)
             return copy.deepcopy(contact)
+
+    def delete_contact(self, contact_id: int) -> bool:
+        with self.lock:
+            contact = self.contacts.pop(int(contact_id), None)
+            if contact is not None:
+                self.webhooks.notify("delete-client", "client", {"id": contact["id"]})
+            return contact is not None
 
     def invoices_for_marker(self, marker: str) -> list[dict[str, Any]]:
         """Every stored invoice whose ``observations`` contain ``marker`` (exactly-once checks)."""
@@ -339,6 +352,20 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
     def get_item(item_id: int):
         return _one(state.items, item_id, "El ítem")
 
+    @app.post(f"{API}/items")
+    def create_item():
+        return jsonify(state.add_item(json_body())), 201
+
+    @app.put(f"{API}/items/<int:item_id>")
+    def update_item(item_id: int):
+        return jsonify(state.edit_item(item_id, json_body()))
+
+    @app.delete(f"{API}/items/<int:item_id>")
+    def delete_item(item_id: int):
+        if not state.delete_item(item_id):
+            raise AlegraError(404, "El ítem no existe", 404)
+        return jsonify({"code": 200, "message": "El ítem fue eliminado correctamente"})
+
     for path, attribute in (("warehouses", "warehouses"), ("price-lists", "price_lists"), ("taxes", "taxes"),
                             ("number-templates", "number_templates")):
         def list_settings(attribute: str = attribute):
@@ -360,6 +387,12 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
     @app.get(f"{API}/contacts/<int:contact_id>")
     def get_contact(contact_id: int):
         return _one(state.contacts, contact_id, "El contacto")
+
+    @app.delete(f"{API}/contacts/<int:contact_id>")
+    def delete_contact(contact_id: int):
+        if not state.delete_contact(contact_id):
+            raise AlegraError(404, "El contacto no existe", 404)
+        return jsonify({"code": 200, "message": "El contacto fue eliminado correctamente"})
 
     def _contact_body() -> dict[str, Any]:
         body = json_body()
@@ -394,7 +427,9 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
 
         def commit():
             with state.lock:
-                return jsonify(copy.deepcopy(store_invoice(state, body, knobs))), 201
+                invoice = store_invoice(state, body, knobs)
+                state.webhooks.notify("new-invoice", "invoice", invoice)
+                return jsonify(copy.deepcopy(invoice)), 201
 
         return faulty_write(knobs, commit)
 
@@ -419,6 +454,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
                 invoice["pdf"] = pdf_link(state, invoice_id)
             return jsonify(invoice)
 
+    install_webhook_routes(app, state.webhooks, API, knobs)
     install_document_routes(app, state, knobs)
     install_credit_note_routes(app, state, knobs)
     return app

@@ -220,6 +220,7 @@ def install_document_routes(app: Flask, state: AlegraState, knobs: Knobs) -> Non
                         raise AlegraError(400, f"La factura {number} ya fue emitida ante la DIAN", 3023)
                 for invoice in chosen:
                     state.open_invoice(invoice, knobs, stamp=True)
+                    state.webhooks.notify("edit-invoice", "invoice", invoice)
                 return jsonify(copy.deepcopy(chosen))
 
         return faulty_write(knobs, commit)
@@ -262,6 +263,7 @@ def install_document_routes(app: Flask, state: AlegraState, knobs: Knobs) -> Non
                 check_payable(invoice, amount)
                 payment = record_payment(state, invoice, fields, amount,
                                          observations=str(body.get("observations") or "")[:500])
+                state.webhooks.notify("edit-invoice", "invoice", invoice)
                 return jsonify(copy.deepcopy(payment)), 201
 
         return faulty_write(knobs, commit)

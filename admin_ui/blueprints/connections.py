@@ -10,7 +10,7 @@ from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.forms import declared_choices, declared_defaults
 from admin_ui.i18n import gettext as _
 from channels.registry import CHANNELS, channel_class
-from connector import oauth, services
+from connector import mirror, oauth, services
 from connector.errors import ConnectorError
 from erp.registry import ERPS, erp_class
 
@@ -47,12 +47,44 @@ def _public_values(fields, form) -> dict[str, str]:
     return {k: v.strip() for k, v in form.items() if k not in secret and k != "csrf_token"}
 
 
+# What each change the ERP notifies is, for the seller (translated in the template).
+CHANGE_LABELS = mirror.CHANGE_LABELS
+
+
+def _mirror_status(account) -> dict | None:
+    try:
+        return services.erp_mirror_status(ctx(), account)
+    except ConnectorError:  # the page still shows the connection; the mirror's state is extra
+        return None
+
+
+@bp.post("/erp/webhooks")
+def erp_webhooks():
+    """Subscribe the ERP's notifications again (``on``) or take them off (``off``)."""
+    account = security.account_id()
+    erp = services.find_erp_connection(ctx(), account)
+    if erp is None:
+        abort(404)
+    try:
+        if request.form.get("action") == "off":
+            services.stop_erp_mirror(ctx(), account)
+            flash(_("Se retiraron las notificaciones del ERP; el catálogo se vuelve a leer por edad."), "ok")
+        else:
+            services.start_erp_mirror(ctx(), erp.id)
+            flash(_("Se pidieron las notificaciones del ERP."), "ok")
+    except ConnectorError as exc:
+        flash(exc.user_message, "error")
+    return redirect(url_for("connections.index"))
+
+
 @bp.get("")
 def index():
     account = security.account_id()
     channels = services.list_channel_connections(ctx(), account)
+    erp = services.find_erp_connection(ctx(), account)
     return render_template(
-        "connections/index.html", erp=services.find_erp_connection(ctx(), account), channels=channels,
+        "connections/index.html", erp=erp, channels=channels, mirror=_mirror_status(account) if erp else None,
+        change_labels=CHANGE_LABELS,
         erp_kinds={k: erp_class(k) for k in ERPS}, channel_kinds={k: channel_class(k) for k in CHANNELS},
         display_names={k: channel_class(k).display_name for k in CHANNELS})
 

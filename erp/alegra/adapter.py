@@ -27,6 +27,7 @@ from erp.alegra.client import (
 from erp.alegra.countries import country_profile
 from erp.alegra.credit_notes import credit_note_payload, parse_credit_note
 from erp.alegra.documents import fetch_pdf
+from erp.alegra.mirror import AlegraMirrorMixin
 from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
 from erp.base import (
     AccountInfo,
@@ -48,7 +49,7 @@ from erp.base import (
 log = logging.getLogger(__name__)
 
 
-class AlegraAdapter:
+class AlegraAdapter(AlegraMirrorMixin):
     """:class:`erp.base.ERPAdapter` for Alegra. Every call goes through one requestor.
 
     ``credentials`` = ``{"email", "token", "country"}`` (country defaults to ``"CO"``). ``sleep`` and

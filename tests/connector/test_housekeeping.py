@@ -30,7 +30,7 @@ def test_prune_forgets_old_deliveries_and_spent_states(ctx):
     with ctx.db.session() as session:
         assert sorted(session.scalars(select(WebhookDelivery.delivery_id))) == ["new", "recent"]
         assert list(session.scalars(select(OAuthState.state))) == ["fresh"]
-    assert prune_expired(ctx).as_dict() == {"webhook_deliveries": 0, "oauth_states": 0}
+    assert prune_expired(ctx).as_dict() == {"webhook_deliveries": 0, "oauth_states": 0, "mirror_events": 0}
 
 
 def test_the_retention_is_a_setting(ctx):

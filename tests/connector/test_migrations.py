@@ -78,3 +78,13 @@ def test_0010_fills_the_search_text_of_existing_orders_and_goes_down_and_up(data
         _upgrade(db, "head")
     finally:
         db.dispose()
+
+
+def test_0008_goes_down_and_up_again(database_url):
+    db = Database(database_url)
+    try:
+        _upgrade(db, "head")
+        _upgrade(db, "0007", down=True)
+        _upgrade(db, "head")
+    finally:
+        db.dispose()
