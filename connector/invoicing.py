@@ -115,7 +115,8 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             session.commit()
             return order.state
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
-                                 issue_date=draft.issue_date.isoformat())
+                                 issue_date=draft.issue_date.isoformat(),
+                                 erp_id_before=newest_recorded_erp_id(session, erp.id))
         session.add(attempt)
         if not _still_claimed(session, order.id, token):
             # A reconciler took the order over while we prepared (our claim looked dead): it decides now.
@@ -149,6 +150,14 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
         if erp.circuit_failures or erp.circuit_open_until:
             circuit.record_success(ctx, erp.id)
         return order.state
+
+
+def newest_recorded_erp_id(session: Session, erp_connection_id: int) -> str | None:
+    """The ERP id of the invoice of this ERP connection recorded last (committed, so created in the ERP
+    before anything this transaction goes on to send): the boundary an ambiguous outcome is settled
+    against (``find_invoice_by_marker``'s ``older_than``)."""
+    return session.scalar(select(Invoice.erp_id).where(Invoice.erp_connection_id == erp_connection_id)
+                          .order_by(Invoice.id.desc()).limit(1))
 
 
 def _still_claimed(session: Session, order_id: int, token: str) -> bool:
@@ -280,7 +289,8 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
         try:
             with keep_claim(ctx, order_id, token):
                 found = ctx.erp_adapter(erp).find_invoice_by_marker(
-                    attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
+                    attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date),
+                    older_than=attempt.erp_id_before)
         except TransientError as exc:
             until = circuit.record_failure(ctx, erp.id, exc) if circuit.is_outage(exc) else None
             told = told_wait(exc)
