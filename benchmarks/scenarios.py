@@ -325,9 +325,20 @@ def run_latency(*, room_sales: int = 30, room_interval: float = 2.0, backlog_sal
                 scheduler.stop()
                 background_work.wait_idle(timeout=60)
             return {"buyers": buyers, "limit": limit, "window_s": window, "with_room": room, "backlog": backlog,
-                    "max_invoices_per_marker": _markers_max(box)}
+                    "webhook_outcomes": _delivery_outcomes(ctx), "max_invoices_per_marker": _markers_max(box)}
     finally:
         clock.close()
+
+
+def _delivery_outcomes(ctx) -> dict[str, int]:
+    """How the connector recorded the deliveries (``deferred``: its hand-off was full)."""
+    from sqlalchemy import func, select
+
+    from connector.models import WebhookDelivery
+
+    with ctx.db.session() as session:
+        return {str(outcome): n for outcome, n in session.execute(
+            select(WebhookDelivery.outcome, func.count()).group_by(WebhookDelivery.outcome)).all()}
 
 
 def _deliver(box, clock: _InvoiceClock, ids: dict[str, int], sales, *, interval: float, timeout: float,
