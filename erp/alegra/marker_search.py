@@ -12,7 +12,8 @@ implements them) and the marker looked for there:
    larger id and sits above it on a newest-first page) → provably not created.
 2. **The next page**, judged the same way (more than 30 of the client's invoices were made since).
 3. Only then the **day-by-day scan** of the days around the invoice's date (the model before this
-   one), counted in :attr:`MarkerSearch.full_scans` and logged: at real volume it costs dozens of reads.
+   one), counted in :attr:`MarkerSearch.full_scans` and in ``/metrics``
+   (``connector_marker_search_scans``), and logged: at real volume it costs dozens of reads.
 
 ``query=<marker>`` is not used: Alegra documents ``query`` for items and contacts (name, reference);
 for invoices it is unconfirmed, and a filter the server ignores would make step 1 look at the wrong
@@ -27,8 +28,9 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
+from connector.metrics import count_marker_scan
 from erp.alegra import parsing
-from erp.alegra.client import MAX_PAGE_SIZE
+from erp.alegra.client import MAX_PAGE_SIZE, SERVICE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class MarkerSearch:
             if boundary is not None and ids and min(ids) <= boundary:
                 return None  # the page reaches an invoice older than the attempt: nothing newer is missing
         self.full_scans += 1
+        count_marker_scan(SERVICE_NAME)
         log.warning("marker search fell back to the day-by-day scan of %s (more than %d newer records)",
                     path, NEWEST_PAGES * MAX_PAGE_SIZE)
         return self.by_days(path, marker, contact_id=contact_id, around=around)

@@ -14,6 +14,7 @@ import pytest
 import respx
 
 from connector.errors import InvalidPayload, NotFound
+from connector.metrics import marker_scans
 from erp.alegra.adapter import AlegraAdapter
 from erp.alegra.invoice_parsing import parse_invoice
 from erp.alegra.parsing import as_decimal, as_id
@@ -343,6 +344,7 @@ def test_the_day_by_day_scan_is_the_last_resort_and_counted(adapter):
             return httpx.Response(200, json=pages[int(request.url.params["start"]) // 30])
         return httpx.Response(200, json=by_day[request.url.params["date"]])
 
+    scans_before = marker_scans.snapshot().get(("Alegra", "scan"), 0)
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.get("/invoices").mock(side_effect=invoices)
         # no older invoice known (or one older than both pages): two full pages prove nothing
@@ -352,6 +354,7 @@ def test_the_day_by_day_scan_is_the_last_resort_and_counted(adapter):
     assert [p.get("date") for p in params] == [None, None, "2026-11-02", "2026-11-01"]
     assert all(p["client_id"] == "57" and p["limit"] == "30" for p in params)
     assert adapter.marker_search.full_scans == 1
+    assert marker_scans.snapshot()[("Alegra", "scan")] == scans_before + 1  # /metrics shows it too
 
 
 # -- scalar readers --------------------------------------------------------------------------------
