@@ -54,6 +54,7 @@ class MarkerSearch:
         if contact_id:
             filters["client_id"] = contact_id
         boundary = _as_int(older_than)
+        below: int | None = None  # every id read so far is above this one
         for page in range(NEWEST_PAGES):
             records = self._get_page(path, {**filters, "start": page * MAX_PAGE_SIZE, "limit": MAX_PAGE_SIZE})
             self.newest_reads += 1
@@ -62,8 +63,14 @@ class MarkerSearch:
                     return raw
             if len(records) < MAX_PAGE_SIZE:
                 return None  # the client's whole list was read
-            ids = [i for i in (_as_int(raw.get("id")) for raw in records) if i is not None]
-            if boundary is not None and ids and min(ids) <= boundary:
+            ids = [_as_int(raw.get("id")) for raw in records]
+            if not _newest_first(ids, below):
+                # Not the order asked for (a server that ignored order_field/order_direction, or a list
+                # that moved between pages): the boundary proves nothing here.
+                log.warning("%s did not come newest first; searching the marker day by day", path)
+                break
+            below = ids[-1]
+            if boundary is not None and ids[-1] <= boundary:
                 return None  # the page reaches an invoice older than the attempt: nothing newer is missing
         self.full_scans += 1
         count_marker_scan(SERVICE_NAME)
@@ -82,6 +89,14 @@ class MarkerSearch:
                 if marker in str(raw.get("observations") or ""):
                     return raw
         return None
+
+
+def _newest_first(ids: list[int | None], below: int | None) -> bool:
+    """True when ``ids`` are numbers in strictly falling order, all under ``below`` (the last page's)."""
+    if not ids or any(i is None for i in ids):
+        return False
+    falling = all(a > b for a, b in zip(ids, ids[1:], strict=False))
+    return falling and (below is None or ids[0] < below)
 
 
 def _as_int(value: Any) -> int | None:

@@ -333,6 +333,25 @@ def test_a_newest_page_reaching_an_older_invoice_proves_absence(adapter):
     assert adapter.marker_search.full_scans == 0
 
 
+def test_a_page_not_in_newest_first_order_proves_nothing(adapter):
+    oldest_first = _full_pages(2000, 1)[0][::-1]  # a server that ignored order_direction
+    found = {**fixture("invoice-created.json"), "id": 2100}
+
+    def invoices(request: httpx.Request) -> httpx.Response:
+        if "date" not in request.url.params:
+            return httpx.Response(200, json=oldest_first)
+        return httpx.Response(200, json=[found] if request.url.params["date"] == "2026-11-02" else [])
+
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.get("/invoices").mock(side_effect=invoices)
+        # 1950 is on the page, but the page is the oldest invoices: the new one may be above them
+        result = adapter.find_invoice_by_marker(MARKER, contact_id="57", around=date(2026, 11, 2),
+                                                older_than="1950")
+    assert result is not None and result.erp_id == "2100"
+    assert [c.request.url.params.get("date") for c in route.calls] == [None, "2026-11-02"]
+    assert adapter.marker_search.full_scans == 1
+
+
 def test_the_day_by_day_scan_is_the_last_resort_and_counted(adapter):
     found = fixture("invoice-created.json")
     other = {**found, "id": 1190, "observations": "[ML-1999]"}
