@@ -37,7 +37,7 @@ from connector.errors import (
     InvalidPayload,
     TransientError,
 )
-from connector.followup import plan_after_invoice
+from connector.followup import apply_erp_view, plan_after_invoice
 from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
@@ -175,7 +175,10 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
         with session.begin_nested():
             invoice = Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
                               number=result.number, status=result.status, total=result.total,
-                              stamp_status=result.stamp_status, marker=marker, recovered=recovered)
+                              stamp_status=result.stamp_status, marker=marker, recovered=recovered,
+                              writes=[])  # a new invoice has no writes yet: nothing to load back
+            # What the ERP says of it goes into the INSERT itself (CPU: no UPDATE right after it).
+            apply_erp_view(invoice, result)
             session.add(invoice)
             session.flush()
             plan_after_invoice(session, order, erp, invoice, result)
