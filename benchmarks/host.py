@@ -20,18 +20,55 @@ ML_USER_ID_BASE = 187_000_000
 _MARKER = re.compile(r"\[CX-\d+-[^\]]+\]")
 
 
-def seller_sales(orders: int, seed: int, mix: str):
-    """``orders`` sales of the sandbox's stream; ``invoiceable`` keeps only scenarios that get invoiced."""
+# Who buys (``--buyers``): the stream's own mix (almost every buyer new, some without a document), or
+# one kind only — a new buyer (a document the ERP has never seen), a known one (the ERP already has the
+# contact: seeded in the Alegra sandbox before the run, not in the connector's database), or the final
+# consumer (no document: the ERP's "consumidor final" contact).
+BUYER_KINDS = ("mixed", "new", "known", "final")
+
+
+def seller_sales(orders: int, seed: int, mix: str, buyers: str = "mixed"):
+    """``orders`` sales of the sandbox's stream; ``invoiceable`` keeps only scenarios that get invoiced;
+    ``buyers`` gives every sale a buyer of one kind (:data:`BUYER_KINDS`)."""
     from sandbox.catalog import generate_sales
 
     if mix == "realistic":
-        return generate_sales(orders, seed=seed)
-    count = max(orders * 2, 10)
-    while True:  # the stream is deterministic: a longer one starts with the same sales
-        sales = [s for s in generate_sales(count, seed=seed) if s.scenario in INVOICEABLE]
-        if len(sales) >= orders:
-            return sales[:orders]
-        count *= 2
+        sales = generate_sales(orders, seed=seed)
+    else:
+        count = max(orders * 2, 10)
+        while True:  # the stream is deterministic: a longer one starts with the same sales
+            sales = [s for s in generate_sales(count, seed=seed) if s.scenario in INVOICEABLE]
+            if len(sales) >= orders:
+                sales = sales[:orders]
+                break
+            count *= 2
+    return [_with_buyer(sale, seed, buyers) for sale in sales]
+
+
+def _with_buyer(sale, seed: int, buyers: str):
+    from dataclasses import replace
+
+    from sandbox.catalog import SaleBuyer
+
+    if buyers == "mixed":
+        return sale
+    old = sale.buyer
+    if buyers == "final":
+        buyer = SaleBuyer(f"COMPRADOR{sale.number}", None, None, None, None, city=old.city, department=old.department)
+    else:  # new or known: a document of this run's own (seed) that no other sale shares
+        buyer = SaleBuyer(f"CLIENTE{sale.number}", "Compradora", f"Número {sale.number}", "CC",
+                          str(1_100_000_000 + seed * 100_000 + sale.number), city=old.city, department=old.department)
+    return replace(sale, buyer=buyer)
+
+
+def seed_known_contacts(alegra_state, sales) -> int:
+    """Create in the Alegra sandbox the contact of every sale's buyer (``--buyers known``)."""
+    for sale in sales:
+        b = sale.buyer
+        alegra_state.add_contact({
+            "name": f"{b.first_name} {b.last_name}", "identificationObject": {"type": b.id_type, "number": b.id_number},
+            "kindOfPerson": "PERSON_ENTITY", "regime": "SIMPLIFIED_REGIME", "type": ["client"]})
+    return len(sales)
 
 
 def _sandbox_host(conn, sellers: list[dict]) -> None:
@@ -48,8 +85,11 @@ def _sandbox_host(conn, sellers: list[dict]) -> None:
                 rate_limit_per_minute=seller["limit"], rate_window_seconds=seller["window"],
                 latency_ms=seller["latency_ms"]))
             box.alegra_state.users = {seller["email"]: seller["token"]}
+            sales = seller_sales(seller["orders"], seller["seed"], seller["mix"], seller.get("buyers", "mixed"))
+            if seller.get("buyers") == "known":
+                seed_known_contacts(box.alegra_state, sales)
             box.ml_state = MercadoLibreState.seeded(
-                seller_sales(seller["orders"], seller["seed"], seller["mix"]), user_id=seller["ml_user_id"],
+                sales, user_id=seller["ml_user_id"],
                 client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET, refresh_token=ML_REFRESH_TOKEN)
             boxes.append(box.start())
         conn.send({"urls": [{"alegra": b.alegra_url, "ml": b.ml_url} for b in boxes]})
@@ -205,7 +245,8 @@ def seller_configs(args, *, orders: int, limit: int, window: float) -> list[dict
     run_id = secrets.token_hex(3)
     return [{"index": i, "run_id": run_id, "email": f"bench-{run_id}-{i}@tienda{i}.co",
              "token": f"bench-token-{secrets.token_hex(8)}", "ml_user_id": ML_USER_ID_BASE + i,
-             "orders": orders, "seed": args.seed + i, "mix": args.mix, "limit": limit, "window": window,
+             "orders": orders, "seed": args.seed + i, "mix": args.mix, "buyers": getattr(args, "buyers", "mixed"),
+             "limit": limit, "window": window,
              "latency_ms": args.latency_ms} for i in range(args.sellers)]
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark run quoted in docs/benchmarks.md, one after the other (about 45 minutes on 2 cores;
+# Every benchmark run quoted in docs/benchmarks.md, one after the other (about 55 minutes on 2 cores;
 # run it on a quiet machine). Figures go to var/bench/NAME.json, the printed summaries to NAME.log.
 # Needs `make install`, PostgreSQL on 127.0.0.1:5432 (database test) and Redis on 127.0.0.1:6379.
 set -u
@@ -24,4 +24,9 @@ run d0     --orders 150 --workers 3 --worker-kind processes $SCALED         # th
 run d3     --sellers 3 --orders 150 --workers 3 --worker-kind processes $REDIS $PG $SCALED  # production shape
 run a-real --orders 300 --limit 150 --window-seconds 60                     # Alegra's real window
 run pull   --pull-only --orders 100000 --pull-sizes 2000,100000             # memory over 100 000 pulled orders
+echo "=== goals (issue 13), against main at 74a9cd4"
+.venv/bin/python -m benchmarks.goals --before benchmarks/results/goals-main-74a9cd4.json \
+    --json-out var/bench/goals.json > var/bench/goals.log 2>&1
+echo "rc=$?"
+tail -26 var/bench/goals.log
 echo "ALL DONE"

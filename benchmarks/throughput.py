@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.host import (
+    BUYER_KINDS,
     SandboxHost,
     adapter_stats,
     connect_bench_seller,
@@ -79,7 +80,8 @@ def run_throughput(args) -> dict:
                            dispatch_lease_seconds=10, rate_limit_max_sleep_seconds=args.max_sleep)
     sellers = seller_configs(args, orders=args.orders, limit=args.limit, window=args.window_seconds)
     result: dict[str, Any] = {"mode": "throughput", "config": {
-        "sellers": args.sellers, "orders_per_seller": args.orders, "mix": args.mix, "workers": args.workers,
+        "sellers": args.sellers, "orders_per_seller": args.orders, "mix": args.mix, "buyers": args.buyers,
+        "workers": args.workers,
         "worker_kind": args.worker_kind, "dispatch": args.dispatch, "limit": args.limit,
         "window_seconds": args.window_seconds, "limit_per_minute": args.limit * 60 / args.window_seconds,
         "connector_rate_per_minute": per_minute, "latency_ms": args.latency_ms,
@@ -202,6 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=0, help="added latency of every Alegra answer")
     parser.add_argument("--mix", choices=("realistic", "invoiceable"), default="realistic",
                         help="realistic: the sandbox's stream (about 76%% invoiceable); invoiceable: only those")
+    parser.add_argument("--buyers", choices=BUYER_KINDS, default="mixed",
+                        help="mixed: the stream's buyers (almost all new); new / known (the ERP already has the "
+                             "contact) / final (no document: the final consumer): every sale's buyer of that kind")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--passes", type=int, default=3,
                         help="after a pass, orders due again right away get another (at most this many)")

@@ -38,7 +38,7 @@ from connector.errors import (
     TransientError,
 )
 from connector.fiscal import fiscal_profile_of, local_zone
-from connector.followup import plan_after_invoice
+from connector.followup import apply_erp_view, plan_after_invoice
 from connector.invoice_builder import build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
@@ -117,7 +117,8 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             session.commit()
             return order.state
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
-                                 issue_date=draft.issue_date.isoformat())
+                                 issue_date=draft.issue_date.isoformat(),
+                                 erp_id_before=newest_recorded_erp_id(session, erp.id))
         session.add(attempt)
         if not _still_claimed(session, order.id, token):
             # A reconciler took the order over while we prepared (our claim looked dead): it decides now.
@@ -153,6 +154,14 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
         return order.state
 
 
+def newest_recorded_erp_id(session: Session, erp_connection_id: int) -> str | None:
+    """The ERP id of the invoice of this ERP connection recorded last (committed, so created in the ERP
+    before anything this transaction goes on to send): the boundary an ambiguous outcome is settled
+    against (``find_invoice_by_marker``'s ``older_than``)."""
+    return session.scalar(select(Invoice.erp_id).where(Invoice.erp_connection_id == erp_connection_id)
+                          .order_by(Invoice.id.desc()).limit(1))
+
+
 def _still_claimed(session: Session, order_id: int, token: str) -> bool:
     """Fencing, in the transaction that records the attempt: renew the claim only if it is still ours.
     Without it a process that lost its claim could still send an invoice the new owner sends too."""
@@ -168,7 +177,10 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
         with session.begin_nested():
             invoice = Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
                               number=result.number, status=result.status, total=result.total,
-                              stamp_status=result.stamp_status, marker=marker, recovered=recovered)
+                              stamp_status=result.stamp_status, marker=marker, recovered=recovered,
+                              writes=[])  # a new invoice has no writes yet: nothing to load back
+            # What the ERP says of it goes into the INSERT itself (CPU: no UPDATE right after it).
+            apply_erp_view(invoice, result)
             session.add(invoice)
             session.flush()
             plan_after_invoice(session, order, erp, invoice, result)
@@ -284,7 +296,8 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
         try:
             with keep_claim(ctx, order_id, token):
                 found = ctx.erp_adapter(erp).find_invoice_by_marker(
-                    attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date))
+                    attempt.marker, contact_id=attempt.contact_id, around=date.fromisoformat(attempt.issue_date),
+                    older_than=attempt.erp_id_before)
         except TransientError as exc:
             until = circuit.record_failure(ctx, erp.id, exc) if circuit.is_outage(exc) else None
             told = told_wait(exc)

@@ -108,6 +108,35 @@ def count_http_call(api: str, status: int | None) -> None:
     http_calls.add(api, outcome_of(status))
 
 
+# Searches for a write's marker after a lost answer that found nothing in the newest records and fell
+# back to the slow scan (pages of several days): rare when all is well, so each one is worth seeing.
+marker_scans = HttpCallCounts("connector:metrics:marker_scans")
+
+
+def count_marker_scan(api: str) -> None:
+    """A marker search of ``api`` fell back to the slow scan."""
+    marker_scans.add(api, "scan")
+
+
+def share_counts_through(redis_url: str | None) -> None:
+    """Every counter of this module in Redis (None: this process only)."""
+    http_calls.share_through(redis_url)
+    marker_scans.share_through(redis_url)
+
+
+class MarkerScanCollector(Collector):
+    def __init__(self, counts: HttpCallCounts = marker_scans):
+        self.counts = counts
+
+    def collect(self) -> Iterator:
+        scans = CounterMetricFamily("connector_marker_search_scans",
+                                    "Marker searches after a lost answer that fell back to scanning days of records",
+                                    labels=["api"])
+        for (api, _), value in sorted(self.counts.snapshot().items()):
+            scans.add_metric([api], value)
+        yield scans
+
+
 class HttpCallCollector(Collector):
     def __init__(self, counts: HttpCallCounts = http_calls):
         self.counts = counts
@@ -223,9 +252,10 @@ class RateWindowCollector(Collector):
 
 def metrics_registry(ctx) -> CollectorRegistry:
     """The registry ``/metrics`` renders: the database's view and the HTTP call counts."""
-    http_calls.share_through(ctx.settings.redis_url)
+    share_counts_through(ctx.settings.redis_url)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(ctx))
     registry.register(HttpCallCollector())
+    registry.register(MarkerScanCollector())
     registry.register(RateWindowCollector(ctx))
     return registry

@@ -336,7 +336,8 @@ class Invoice(Base):
     """The ERP invoice of an order. At most one per order (the unique constraint is the last guard)."""
 
     __tablename__ = "invoices"
-    __table_args__ = (Index("ix_invoices_next_followup_at", "next_followup_at"),)
+    __table_args__ = (Index("ix_invoices_next_followup_at", "next_followup_at"),
+                      Index("ix_invoices_erp_connection_id_id", "erp_connection_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
@@ -377,6 +378,10 @@ class InvoiceAttempt(Base):
     marker: Mapped[str] = mapped_column(String(120))
     contact_id: Mapped[str | None] = mapped_column(String(60))
     issue_date: Mapped[str] = mapped_column(String(10))
+    # The ERP id of the newest invoice of the same ERP connection already recorded (committed) when the
+    # attempt was written: created in the ERP before this attempt's call, so an invoice this attempt
+    # made, if any, is newer (see ``find_invoice_by_marker``'s ``older_than``). None: none recorded yet.
+    erp_id_before: Mapped[str | None] = mapped_column(String(60))
     outcome: Mapped[str] = mapped_column(String(20), default="sent")  # sent|created|rejected|ambiguous|not_found
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

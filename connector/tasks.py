@@ -25,7 +25,7 @@ from connector.dispatch import (
 )
 from connector.followup import run_followup
 from connector.logs import configure_logging, wants_json_logs
-from connector.metrics import http_calls
+from connector.metrics import share_counts_through
 from connector.pipeline import process_order_safely
 from connector.settings import Settings, get_settings
 from connector.sync import pull_channel_connection, sync_once
@@ -42,7 +42,7 @@ def worker_context() -> AppContext:
     with _context_lock:
         if _context is None:
             _context = AppContext.from_settings()
-            http_calls.share_through(_context.settings.redis_url)  # /metrics sums every worker's calls
+            share_counts_through(_context.settings.redis_url)  # /metrics sums every worker's calls
         return _context
 
 
@@ -50,7 +50,7 @@ def worker_context() -> AppContext:
 def _own_connections_after_fork(**_kwargs) -> None:
     global _context
     forget_connections_after_fork()
-    http_calls.share_through(None)  # the parent's Redis connection is not this process's
+    share_counts_through(None)  # the parent's Redis connection is not this process's
     _context = None
 
 

@@ -391,8 +391,13 @@ class ERPAdapter(Protocol):
     def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
         """POST the invoice. May raise ``AmbiguousOutcome``: then call ``find_invoice_by_marker``."""
 
-    def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
-        """Look for an invoice carrying ``marker`` near ``around`` (for that contact when known)."""
+    def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date,
+                               older_than: str | None = None) -> InvoiceResult | None:
+        """Look for an invoice carrying ``marker`` near ``around`` (for that contact when known).
+
+        ``older_than``: the ERP id of an invoice known to have been created before the attempt (None when
+        there is none). An ERP whose ids grow with creation may use it to settle the question from its
+        newest invoices: a newest-first page that reaches that invoice holds every later one."""
 
     def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
         """Every invoice dated between ``start`` and ``end`` (inclusive); ``raw`` keeps the ERP's record."""

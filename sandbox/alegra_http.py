@@ -40,7 +40,8 @@ def money(value: Decimal) -> float:
 
 
 def page_of(records: list[dict[str, Any]], *, newest_first: bool = False) -> Any:
-    """One ``start``/``limit`` page ordered by id (``order_direction`` ASC|DESC), maybe with metadata."""
+    """One ``start``/``limit`` page ordered by ``order_field`` (id by default) in ``order_direction``
+    (ASC|DESC; Alegra's documented list parameters), maybe with metadata."""
     try:
         start = int(request.args.get("start", 0))
         limit = int(request.args.get("limit", MAX_LIMIT))
@@ -51,7 +52,12 @@ def page_of(records: list[dict[str, Any]], *, newest_first: bool = False) -> Any
     if start < 0 or limit < 0:
         raise AlegraError(400, "Los parámetros start y limit deben ser positivos", 1003)
     direction = request.args.get("order_direction", "DESC" if newest_first else "ASC").upper()
-    records = sorted(records, key=lambda r: r["id"], reverse=direction == "DESC")
+    if direction not in ("ASC", "DESC"):
+        raise AlegraError(400, "El parámetro order_direction debe ser ASC o DESC", 1005)
+    # order_field names a field of the records (id by default); ties and records without it go by id.
+    field = request.args.get("order_field") or "id"
+    records = sorted(records, key=lambda r: (str(r.get(field) if r.get(field) is not None else ""), r["id"])
+                     if field != "id" else r["id"], reverse=direction == "DESC")
     data = copy.deepcopy(records[start:start + limit])
     if request.args.get("metadata", "").lower() == "true":
         return {"metadata": {"total": len(records)}, "data": data}

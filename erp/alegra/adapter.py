@@ -27,6 +27,7 @@ from erp.alegra.client import (
 from erp.alegra.countries import country_profile
 from erp.alegra.credit_notes import credit_note_payload, parse_credit_note
 from erp.alegra.documents import fetch_pdf
+from erp.alegra.marker_search import MarkerSearch
 from erp.alegra.mirror import AlegraMirrorMixin
 from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
 from erp.base import (
@@ -99,6 +100,7 @@ class AlegraAdapter(AlegraMirrorMixin):
         )
         self._pdf_transport = transport  # PDFs are fetched by a client of their own, without credentials
         self._templates: list[Choice] | None = None
+        self.marker_search = MarkerSearch(self._list_page, self._iter_list)
 
     # -- account -----------------------------------------------------------------------------
 
@@ -217,13 +219,13 @@ class AlegraAdapter(AlegraMirrorMixin):
         matching.sort(key=lambda t: not t.extra.get("isDefault"))
         return matching[0].id if matching else None
 
-    def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
-        """The invoice whose ``observations`` contain ``marker``, dated ``around`` ± 1 day.
-
-        Assumption: Alegra's documented list filter is ``date`` (one exact day) plus ``client_id``; we
-        query the three days one by one rather than rely on undocumented range filters.
-        """
-        raw = self._find_by_marker("/invoices", marker, contact_id=contact_id, around=around)
+    def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date,
+                               older_than: str | None = None) -> InvoiceResult | None:
+        """The invoice whose ``observations`` contain ``marker``: the client's newest invoices first (one
+        or two reads), the days ``around`` ± 1 one by one only as the last resort
+        (:mod:`erp.alegra.marker_search`)."""
+        raw = self.marker_search.newest_first("/invoices", marker, contact_id=contact_id, around=around,
+                                              older_than=older_than)
         return invoice_parsing.parse_invoice(raw) if raw is not None else None
 
     def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
@@ -319,7 +321,7 @@ class AlegraAdapter(AlegraMirrorMixin):
                                    around: date) -> CreditNoteResult | None:
         """The credit note whose ``observations`` contain ``marker``, dated ``around`` ± 1 day (searched
         like :meth:`find_invoice_by_marker`)."""
-        raw = self._find_by_marker("/credit-notes", marker, contact_id=contact_id, around=around)
+        raw = self.marker_search.by_days("/credit-notes", marker, contact_id=contact_id, around=around)
         return parse_credit_note(raw) if raw is not None else None
 
     def get_credit_note(self, erp_id: str) -> CreditNoteResult:
@@ -332,24 +334,15 @@ class AlegraAdapter(AlegraMirrorMixin):
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _find_by_marker(self, path: str, marker: str, *, contact_id: str | None,
-                        around: date) -> dict[str, Any] | None:
-        """The first record of ``path`` dated ``around``, the day before or the day after (in that order),
-        for ``contact_id`` when known, whose ``observations`` contain ``marker``."""
-        for day in (around, around - timedelta(days=1), around + timedelta(days=1)):
-            filters: dict[str, Any] = {"date": day.isoformat()}
-            if contact_id:
-                filters["client_id"] = contact_id
-            for raw in self._iter_list(path, **filters):
-                if marker in str(raw.get("observations") or ""):
-                    return raw
-        return None
-
     def _iter_days(self, path: str, start: date, end: date) -> Iterator[dict[str, Any]]:
         day = start
         while day <= end:
             yield from self._iter_list(path, date=day.isoformat())
             day += timedelta(days=1)
+
+    def _list_page(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One page of a list endpoint, exactly as asked."""
+        return parsing.records_of(self.requestor.get(path, params=params).json())[0]
 
     def _iter_list(self, path: str, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every record of a list endpoint, ``start``/``limit`` pages of 30 (Alegra's maximum)."""

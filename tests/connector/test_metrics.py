@@ -12,7 +12,15 @@ import redis
 
 from connector.errors import ConnectorError
 from connector.http import Requestor
-from connector.metrics import HttpCallCollector, HttpCallCounts, RateWindowCollector, http_calls, outcome_of
+from connector.metrics import (
+    HttpCallCollector,
+    HttpCallCounts,
+    MarkerScanCollector,
+    RateWindowCollector,
+    count_marker_scan,
+    http_calls,
+    outcome_of,
+)
 from connector.ratelimit import LocalBackend, RedisBackend, WindowReading
 from tests.conftest import REDIS_URL
 
@@ -99,3 +107,12 @@ def test_rate_windows_are_read_from_redis():
     finally:
         for name in backend.client.scan_iter(match=f"{prefix}*"):
             backend.client.delete(name)
+
+
+def test_marker_searches_that_fell_back_to_a_scan_are_counted_per_api():
+    api = f"ERP {uuid.uuid4().hex[:6]}"
+    count_marker_scan(api)
+    count_marker_scan(api)
+    family = next(iter(MarkerScanCollector().collect()))
+    assert family.name == "connector_marker_search_scans"
+    assert {s.labels["api"]: s.value for s in family.samples if s.name.endswith("_total")}[api] == 2

@@ -14,6 +14,7 @@ import pytest
 import respx
 
 from connector.errors import InvalidPayload, NotFound
+from connector.metrics import marker_scans
 from erp.alegra.adapter import AlegraAdapter
 from erp.alegra.invoice_parsing import parse_invoice
 from erp.alegra.parsing import as_decimal, as_id
@@ -293,29 +294,86 @@ def test_an_invoice_without_lines_is_refused_before_sending(adapter):
     assert adapter.calls == 0
 
 
-def test_find_invoice_by_marker_searches_the_days_around_for_that_client(adapter):
+def test_find_invoice_by_marker_reads_the_clients_newest_invoices_first(adapter):
     found = fixture("invoice-created.json")
-    other = {**found, "id": 1190, "observations": "[ML-1999]"}
-    by_day = {"2026-11-02": [other], "2026-11-01": [other, found], "2026-11-03": []}
-
-    def invoices(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=by_day[request.url.params["date"]])
-
+    newest = [{**found, "id": 1300 - i, "observations": f"[ML-{i}]"} for i in range(10)] + [found]
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
-        route = router.get("/invoices").mock(side_effect=invoices)
+        route = router.get("/invoices").respond(200, json=newest)
         result = adapter.find_invoice_by_marker(MARKER, contact_id="57", around=date(2026, 11, 2))
     assert result is not None and result.erp_id == "1203"
-    params = [call.request.url.params for call in route.calls]
-    assert [p["date"] for p in params] == ["2026-11-02", "2026-11-01"]
-    assert all(p["client_id"] == "57" and p["limit"] == "30" for p in params)
+    params = route.calls.last.request.url.params
+    assert route.call_count == 1 and "date" not in params
+    assert (params["order_field"], params["order_direction"], params["start"], params["limit"],
+            params["client_id"]) == ("id", "DESC", "0", "30", "57")
+    assert adapter.marker_search.full_scans == 0
 
 
-def test_find_invoice_by_marker_returns_none_when_no_invoice_carries_it(adapter):
+def test_a_short_newest_page_proves_the_invoice_was_not_created_in_one_read(adapter):
     with respx.mock(base_url=BASE, assert_all_called=True) as router:
         route = router.get("/invoices").respond(200, json=[{**fixture("invoice-created.json"), "observations": ""}])
         assert adapter.find_invoice_by_marker(MARKER, contact_id=None, around=date(2026, 11, 2)) is None
-    assert route.call_count == 3
-    assert all("client_id" not in call.request.url.params for call in route.calls)
+    assert route.call_count == 1
+    assert "client_id" not in route.calls.last.request.url.params
+
+
+def _full_pages(first_id: int, pages: int) -> list[list[dict]]:
+    plain = {**fixture("invoice-created.json"), "observations": "[ML-1999]"}
+    return [[{**plain, "id": first_id - 30 * p - i} for i in range(30)] for p in range(pages)]
+
+
+def test_a_newest_page_reaching_an_older_invoice_proves_absence(adapter):
+    pages = _full_pages(2000, 2)  # ids 2000..1971, then 1970..1941
+
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.get("/invoices").mock(side_effect=[httpx.Response(200, json=p) for p in pages])
+        # 1950 was recorded before the attempt: the second page reaches it, nothing newer is missing
+        assert adapter.find_invoice_by_marker(MARKER, contact_id="57", around=date(2026, 11, 2),
+                                              older_than="1950") is None
+    assert [c.request.url.params["start"] for c in route.calls] == ["0", "30"]
+    assert adapter.marker_search.full_scans == 0
+
+
+def test_a_page_not_in_newest_first_order_proves_nothing(adapter):
+    oldest_first = _full_pages(2000, 1)[0][::-1]  # a server that ignored order_direction
+    found = {**fixture("invoice-created.json"), "id": 2100}
+
+    def invoices(request: httpx.Request) -> httpx.Response:
+        if "date" not in request.url.params:
+            return httpx.Response(200, json=oldest_first)
+        return httpx.Response(200, json=[found] if request.url.params["date"] == "2026-11-02" else [])
+
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.get("/invoices").mock(side_effect=invoices)
+        # 1950 is on the page, but the page is the oldest invoices: the new one may be above them
+        result = adapter.find_invoice_by_marker(MARKER, contact_id="57", around=date(2026, 11, 2),
+                                                older_than="1950")
+    assert result is not None and result.erp_id == "2100"
+    assert [c.request.url.params.get("date") for c in route.calls] == [None, "2026-11-02"]
+    assert adapter.marker_search.full_scans == 1
+
+
+def test_the_day_by_day_scan_is_the_last_resort_and_counted(adapter):
+    found = fixture("invoice-created.json")
+    other = {**found, "id": 1190, "observations": "[ML-1999]"}
+    pages = _full_pages(5000, 2)
+    by_day = {"2026-11-02": [other], "2026-11-01": [other, found], "2026-11-03": []}
+
+    def invoices(request: httpx.Request) -> httpx.Response:
+        if "date" not in request.url.params:
+            return httpx.Response(200, json=pages[int(request.url.params["start"]) // 30])
+        return httpx.Response(200, json=by_day[request.url.params["date"]])
+
+    scans_before = marker_scans.snapshot().get(("Alegra", "scan"), 0)
+    with respx.mock(base_url=BASE, assert_all_called=True) as router:
+        route = router.get("/invoices").mock(side_effect=invoices)
+        # no older invoice known (or one older than both pages): two full pages prove nothing
+        result = adapter.find_invoice_by_marker(MARKER, contact_id="57", around=date(2026, 11, 2), older_than="10")
+    assert result is not None and result.erp_id == "1203"
+    params = [call.request.url.params for call in route.calls]
+    assert [p.get("date") for p in params] == [None, None, "2026-11-02", "2026-11-01"]
+    assert all(p["client_id"] == "57" and p["limit"] == "30" for p in params)
+    assert adapter.marker_search.full_scans == 1
+    assert marker_scans.snapshot()[("Alegra", "scan")] == scans_before + 1  # /metrics shows it too
 
 
 # -- scalar readers --------------------------------------------------------------------------------

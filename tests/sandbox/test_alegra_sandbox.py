@@ -151,6 +151,57 @@ def test_reset_after_commit_is_ambiguous_and_the_marker_finds_the_invoice(served
     assert found is not None and found.number == "FEV1001"
 
 
+def _counter_sales(adapter, count: int) -> list[str]:
+    """``count`` invoices of the final consumer (contact 1) made by someone else: the volume a marker
+    search has to look through. Returns their ids."""
+    return [adapter.create_invoice(sale_draft("1", f"[OTRO-{n}]", status="draft", stamp=False)).erp_id
+            for n in range(count)]
+
+
+def test_an_ambiguous_invoice_of_a_busy_contact_is_settled_from_its_newest_page(served):
+    adapter = served.adapter()
+    earlier = _counter_sales(adapter, 70)  # more than two pages of the same contact
+    served.knobs.update({"reset_after_commit_rate": 1.0})
+    with pytest.raises(AmbiguousOutcome):
+        adapter.create_invoice(sale_draft("1", "[ML-90]"))
+    served.knobs.update({"reset_after_commit_rate": 0.0, "reset_before_commit_rate": 1.0})
+    with pytest.raises(AmbiguousOutcome):
+        adapter.create_invoice(sale_draft("1", "[ML-91]"))
+    served.knobs.update({"reset_before_commit_rate": 0.0})
+    reads = served.state.count("GET /invoices")
+
+    found = adapter.find_invoice_by_marker("[ML-90]", contact_id="1", around=date(2026, 11, 2),
+                                           older_than=earlier[-1])
+    assert found is not None and served.state.count("GET /invoices") - reads == 1
+    # never committed: the newest page reaches the invoice recorded before the attempt, so nothing newer
+    # can be missing — one read, no scan of the day's 71 invoices
+    assert adapter.find_invoice_by_marker("[ML-91]", contact_id="1", around=date(2026, 11, 2),
+                                          older_than=earlier[-1]) is None
+    assert served.state.count("GET /invoices") - reads == 2
+    assert adapter.marker_search.full_scans == 0
+
+
+def test_without_a_known_older_invoice_a_busy_contact_falls_back_to_the_day_scan(served):
+    adapter = served.adapter()
+    _counter_sales(adapter, 65)
+    reads = served.state.count("GET /invoices")
+    assert adapter.find_invoice_by_marker("[ML-92]", contact_id="1", around=date(2026, 11, 2)) is None
+    # two newest pages, then the three days (three pages of 2026-11-02, one empty page each side)
+    assert served.state.count("GET /invoices") - reads == 2 + 3 + 2
+    assert adapter.marker_search.full_scans == 1
+
+
+def test_lists_honour_order_field_and_direction(served):
+    adapter = served.adapter()
+    ids = _counter_sales(adapter, 3)
+    url, auth = f"{served.url}/invoices", (EMAIL, TOKEN)
+    newest = httpx.get(url, params={"order_field": "id", "order_direction": "DESC", "limit": 2}, auth=auth).json()
+    oldest = httpx.get(url, params={"order_field": "id", "order_direction": "ASC", "limit": 2}, auth=auth).json()
+    assert [str(i["id"]) for i in newest] == ids[::-1][:2] and [str(i["id"]) for i in oldest] == ids[:2]
+    wrong = httpx.get(url, params={"order_direction": "sideways"}, auth=auth)
+    assert wrong.status_code == 400 and "order_direction" in wrong.json()["message"]
+
+
 def test_maintenance_is_a_transient_error_on_reads_after_retries(served):
     served.knobs.update({"maintenance_until": time.time() + 60})
     adapter = served.adapter()

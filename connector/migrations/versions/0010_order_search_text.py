@@ -2,7 +2,7 @@
 case folded) so "narino" finds "Nariño" on SQLite and PostgreSQL alike (connector/order_search.py)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30 19:30:00
 
 Existing orders are filled in from their stored canonical order (the folding is copied here, frozen,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
