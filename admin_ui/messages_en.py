@@ -586,4 +586,41 @@ MESSAGES: dict[str, str] = {
     '%(count)s reembolsos rechazados.': '%(count)s refunds declined.',
     'Últimos reembolsos': 'Latest refunds',
     "Cancelación": "Cancellation",
+    # -- the money explained (order page)
+    "De lo pagado a lo facturado": "From paid to invoiced",
+    "Sin factura enviada todavía: así quedaría con la configuración y el catálogo de hoy.":
+        "No invoice sent yet: this is how it would look with today's settings and catalog.",
+    "Pagó el comprador": "The buyer paid",
+    "Facturado": "Invoiced",
+    "Diferencia": "Difference",
+    "Concepto": "Item",
+    "En el canal": "On the channel",
+    "En la factura": "On the invoice",
+    "Fuera de la factura": "Left out of the invoice",
+    "Por qué": "Why",
+    "Producto %(item)s: %(quantity)s × %(price)s antes de impuestos, descuento %(discount)s %%, impuesto %(tax)s %%":
+        "Product %(item)s: %(quantity)s × %(price)s before tax, discount %(discount)s %%, tax %(tax)s %%",
+    "Total fuera de la factura": "Total left out",
+    "Igual a la diferencia entre lo pagado y lo facturado.": "Equal to the difference between paid and invoiced.",
+    "El ERP calculó un total de %(total)s.": "The ERP computed a total of %(total)s.",
+    "Todavía no se puede mostrar cómo quedaría la factura: %(reason)s":
+        "The invoice cannot be shown yet: %(reason)s",
+    "Conecta el ERP para ver cómo quedaría la factura.": "Connect the ERP to see how the invoice would look.",
+    "Facturada con su producto del ERP, precio antes de impuestos y descuento.":
+        "Invoiced with its ERP product, price before tax and discount.",
+    "Facturado con el producto de envío configurado.": "Invoiced with the configured shipping product.",
+    "No se factura: «Facturar el costo de envío» está apagado.": "Not invoiced: “Invoice the shipping cost” is off.",
+    "Cargo del pedido que no es un producto del ERP: no se factura.":
+        "An order charge that is not an ERP product: not invoiced.",
+    "Crédito del pedido: se repartió como descuento en las líneas (ya incluido en ellas).":
+        "An order credit: spread as a discount over the lines (already included in them).",
+    "El total del canal incluye este valor sin decir de qué es; no se factura.":
+        "The channel's total includes this amount without saying what it is; not invoiced.",
+    "Redondeo del total de la factura a la moneda, como lo hace el ERP.":
+        "The invoice total rounded to the currency, as the ERP does.",
+    "Producto": "Product",
+    "Cargo o crédito": "Charge or credit",
+    "Total del canal": "Channel total",
+    "Sin detalle del canal": "Not itemised by the channel",
+    "Redondeo": "Rounding",
 }

@@ -41,6 +41,7 @@ from connector.followup import plan_after_invoice
 from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
+from connector.money_explained import explain_invoice
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
@@ -108,6 +109,8 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             marker = invoice_marker(order.channel_connection_id, order.external_id)
             draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
                                   shipping=shipping)
+            explanation = explain_invoice(canonical, draft, matches, shipping,
+                                          invoice_shipping=settings.invoice_shipping)
         except ConnectorError as exc:  # nothing was sent: retry later, or a person must act
             if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
                 return _release_for_retry(ctx, session, order, erp.id, exc, actor)
@@ -115,7 +118,7 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             session.commit()
             return order.state
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
-                                 issue_date=draft.issue_date.isoformat())
+                                 issue_date=draft.issue_date.isoformat(), explanation=explanation.to_json())
         session.add(attempt)
         if not _still_claimed(session, order.id, token):
             # A reconciler took the order over while we prepared (our claim looked dead): it decides now.

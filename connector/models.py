@@ -321,6 +321,8 @@ class InvoiceAttempt(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Where the buyer's money went on the invoice sent (connector/money_explained.py), JSON.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RemoteWrite(Base):

@@ -13,6 +13,8 @@ from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
+from connector.money_explained import SOURCE_TEXT, WHY_TEXT
+from connector.money_view import order_money
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.states import SETTLED_STATES, OrderState
 
@@ -96,7 +98,8 @@ def detail(order_id: int):
     return render_template("orders/detail.html", order=order, can_invoice=order.state not in SETTLED_STATES,
                            after=after, actions=_followup_actions(order, after or {}),
                            credit_notes=services.credit_notes_of(ctx(), [order.id])[order.id],
-                           refund_states=REFUND_STATE_LABELS)
+                           refund_states=REFUND_STATE_LABELS, money=order_money(ctx(), order.id, security.account_id()),
+                           MONEY_WHY_TEXT=WHY_TEXT, MONEY_SOURCE_TEXT=SOURCE_TEXT)
 
 
 @bp.post("/<int:order_id>/followup/<kind>")
