@@ -92,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
         auth,
         connections,
         credit_notes,
+        dashboard,
         errors,
         home,
         orders,
@@ -100,7 +101,7 @@ def _register_blueprints(app: Flask) -> None:
     )
     from admin_ui.webhooks import register_webhooks
 
-    for module in (auth, account, home, connections, settings, orders, errors, credit_notes, sync):
+    for module in (auth, account, home, dashboard, connections, settings, orders, errors, credit_notes, sync):
         app.register_blueprint(module.bp)
     # Marketplace webhooks authenticate by their own signatures: no session, no CSRF token.
     register_webhooks(app)

@@ -464,6 +464,25 @@ def cmd_reconcile(ctx, args) -> int:
     return 0 if report.clean else 1
 
 
+def cmd_export(ctx, args) -> int:
+    """The CSV for the accountant (connector/exports.py), to --out or to the standard output."""
+    from connector.exports import export_csv, parse_range
+    from connector.invoice_builder import COLOMBIA
+
+    start, end = parse_range(args.start, args.end)
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = export_csv(ctx, args.account, args.kind, start, end, out, tz=COLOMBIA)
+        except OSError as exc:
+            print(f"error: no se pudo escribir {args.out} ({exc.strerror or 'error de archivo'}).", file=sys.stderr)
+            return 2
+        print(f"{count} filas en {args.out} (del {start} al {end}).", file=sys.stderr)
+        return 0
+    export_csv(ctx, args.account, args.kind, start, end, sys.stdout, tz=COLOMBIA)
+    return 0
+
+
 def cmd_keys_check(ctx, args) -> int:
     from connector.key_rotation import check_keys
 
@@ -732,6 +751,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
+    p = add("export", cmd_export, "exportar a CSV órdenes, facturas o notas crédito de un rango de días (ambos "
+                                  "incluidos)")
+    p.add_argument("kind", choices=["orders", "invoices", "credit-notes"])
+    p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
+    p.add_argument("--to", dest="end", required=True, metavar="AAAA-MM-DD")
+    p.add_argument("--out", help="archivo donde escribir (por defecto, la salida estándar)")
     keys = sub.add_parser("keys", help="llaves de cifrado (CONNECTOR_SECRET_KEYS)").add_subparsers(dest="sub",
                                                                                                   required=True)
     add("check", cmd_keys_check, "cuántos valores guardados protege cada llave (y cuáles ninguna abre)", keys)
