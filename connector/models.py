@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -338,12 +339,16 @@ class RemoteWrite(Base):
     __table_args__ = (
         UniqueConstraint("invoice_id", "kind", "subject", "generation", name="uq_remote_write"),
         Index("ix_remote_writes_due", "state", "next_attempt_at"),
+        # Writes that belong to no invoice (a product created in the ERP): one per subject and generation.
+        Index("uq_remote_write_standalone", "kind", "subject", "generation", unique=True,
+              sqlite_where=text("invoice_id IS NULL"), postgresql_where=text("invoice_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    # None for a write made before any invoice exists (create_item: a product created in the ERP).
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment | credit_note
+    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment | credit_note | create_item
     # What the write is about within the invoice: "" for the invoice itself, "refund:<id>" for a credit note.
     subject: Mapped[str] = mapped_column(String(160), default="", server_default="")
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
@@ -362,7 +367,7 @@ class RemoteWrite(Base):
     sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
-    invoice: Mapped[Invoice] = relationship(back_populates="writes")
+    invoice: Mapped[Invoice | None] = relationship(back_populates="writes")
 
 
 class Refund(Base):
