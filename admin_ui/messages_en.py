@@ -652,4 +652,29 @@ MESSAGES: dict[str, str] = {
     "Estado de la nota": "Credit note state",
     "Falta la fecha inicial (AAAA-MM-DD).": "The start date is missing (YYYY-MM-DD).",
     "Falta la fecha final (AAAA-MM-DD).": "The end date is missing (YYYY-MM-DD).",
+    # -- creating the product in the ERP
+    "Crear el producto en el ERP": "Create the product in the ERP",
+    "Revisa los datos tomados de la venta. Al confirmar se crea el producto en el ERP (una sola vez), se asigna a este SKU y se facturan las órdenes que esperaban por él.":
+        "Check the data taken from the sale. On confirming, the product is created in the ERP (once), assigned "
+        "to this SKU, and the orders waiting for it are invoiced.",
+    "Código de barras": "Barcode",
+    "Referencia": "Reference",
+    "Tus órdenes se asocian por código de barras: es el SKU de la venta.":
+        "Your orders are matched by barcode: it is the sale's SKU.",
+    "Tus órdenes se asocian por referencia: es el SKU de la venta.":
+        "Your orders are matched by reference: it is the sale's SKU.",
+    "Precio por unidad, impuestos incluidos (como lo pagó el comprador)":
+        "Unit price, taxes included (as the buyer paid it)",
+    "Precio por unidad, antes de impuestos": "Unit price, before taxes",
+    "El ERP guarda el precio antes de impuestos: se calcula con el impuesto que elijas.":
+        "The ERP keeps the price before taxes: it is worked out with the tax you choose.",
+    "Impuesto": "Tax",
+    "Sin impuesto": "No tax",
+    "Creando…": "Creating…",
+    "Crear y facturar": "Create and invoice",
+    "¿No existe en el ERP?": "Not in the ERP?",
+    "Crear «%(sku)s» en el ERP": "Create “%(sku)s” in the ERP",
+    "ya existía en el ERP con ese código y se usó": "already existed in the ERP with that code and was used",
+    "creado en el ERP": "created in the ERP",
+    "Producto «%(name)s» %(how)s; %(count)s órdenes facturadas.": "Product “%(name)s” %(how)s; %(count)s orders invoiced.",
 }

@@ -483,6 +483,32 @@ def cmd_export(ctx, args) -> int:
     return 0
 
 
+def cmd_create_item(ctx, args) -> int:
+    """"Crear en el ERP" from the command line: without --yes it shows what would be created."""
+    from connector.item_creation import create_item_for_line, propose_item
+
+    proposal = propose_item(ctx, args.account, args.order_id, args.sku)
+    values = {"name": args.name or proposal.name, "code": args.code or proposal.code,
+              "price": args.price or str(proposal.price),
+              "tax_id": proposal.tax_id if args.tax is None else args.tax}
+    tax = next((f"{t.name} ({t.extra.get('percentage')} %)" for t in proposal.taxes if t.id == values["tax_id"]),
+               "sin impuesto")
+    code_label = "código de barras" if proposal.code_is_barcode else "referencia"
+    price_label = "con impuestos" if proposal.price_includes_tax else "antes de impuestos"
+    print(f"nombre: {values['name']}\n{code_label}: {values['code']}\nprecio ({price_label}): {values['price']}\n"
+          f"impuesto: {tax}")
+    if not args.yes:
+        print("Nada creado. Revisa los datos y repite con --yes para crear el producto (o cambia --name, --code, "
+              "--price, --tax).")
+        return 0
+    created = create_item_for_line(ctx, args.account, args.order_id, args.sku, actor="cli", **values)
+    how = "ya existía en el ERP con ese código; se usa" if created.found_existing else "creado en el ERP"
+    print(f"producto {created.item.erp_id} «{created.item.name}»: {how}.")
+    for order_id, state in sorted(created.invoiced.items()):
+        print(f"  orden {order_id}: {STATE_LABELS.get(OrderState(state), state)}")
+    return 0
+
+
 def cmd_keys_check(ctx, args) -> int:
     from connector.key_rotation import check_keys
 
@@ -751,6 +777,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
+    p = add("create-item", cmd_create_item, "crear en el ERP el producto de un SKU sin producto (con los datos de "
+                                            "la venta), asignarlo y facturar las órdenes que esperaban")
+    p.add_argument("order_id", type=int)
+    p.add_argument("sku", help="el SKU de la línea sin producto")
+    p.add_argument("--name")
+    p.add_argument("--code", help="código de barras o referencia, según cómo asocias los productos")
+    p.add_argument("--price", help="precio por unidad (con impuestos si el canal los incluye)")
+    p.add_argument("--tax", help="id del impuesto en el ERP ('' para ninguno)")
+    p.add_argument("--yes", action="store_true", help="crear de verdad (sin esto solo se muestra)")
     p = add("export", cmd_export, "exportar a CSV órdenes, facturas o notas crédito de un rango de días (ambos "
                                   "incluidos)")
     p.add_argument("kind", choices=["orders", "invoices", "credit-notes"])

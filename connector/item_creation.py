@@ -29,6 +29,7 @@ from connector.rules import effective_settings
 from connector.services import NotFoundLocally, find_account, get_erp_connection, is_row_id, map_sku
 from erp.base import CatalogItem, Choice, ItemDraft
 from mapping.catalog import _codes, _row
+from mapping.codes import normalise_code
 
 KIND = "create_item"
 PRICE_PLACES = Decimal("0.000001")
@@ -60,7 +61,8 @@ def _line(session, account_ref, order_id: int, sku_key: str):
     order = session.get(Order, order_id) if is_row_id(order_id) else None
     if order is None or order.account_id != account.id:
         raise NotFoundLocally(f"No existe la orden {order_id} en esta cuenta.")
-    line = next((ln for ln in order.lines if ln.sku_key == sku_key and ln.erp_item_id is None), None)
+    wanted = {sku_key, normalise_code(sku_key)}  # the key as stored, or the SKU as a person types it
+    line = next((ln for ln in order.lines if ln.sku_key in wanted and ln.erp_item_id is None), None)
     if line is None:
         raise ConfigurationError(f"La orden {order.external_id} no tiene una línea sin producto con el SKU «{sku_key}».")
     return account, order, line
@@ -70,6 +72,7 @@ def propose_item(ctx: AppContext, account_ref, order_id: int, sku_key: str) -> I
     """What the confirmation form shows, prefilled from the marketplace line."""
     with ctx.db.session() as session:
         account, order, line = _line(session, account_ref, order_id, sku_key)
+        sku_key = line.sku_key
         erp = get_erp_connection(session, account)
         settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
         usual = Counter(tuple(ids) for (ids,) in session.execute(
@@ -112,7 +115,8 @@ def create_item_for_line(ctx: AppContext, account_ref, order_id: int, sku_key: s
         raise ConfigurationError("El nombre del producto puede tener hasta 150 caracteres.")
     paid_price = parse_price(price)
     with ctx.db.session() as session:
-        account, order, _ = _line(session, account_ref, order_id, sku_key)
+        account, order, line = _line(session, account_ref, order_id, sku_key)
+        sku_key = line.sku_key
         erp = get_erp_connection(session, account)
         settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
         includes_tax = bool((order.canonical or {}).get("prices_include_tax", True))

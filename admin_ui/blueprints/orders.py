@@ -13,6 +13,7 @@ from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
+from connector.item_creation import create_item_for_line, propose_item
 from connector.money_explained import SOURCE_TEXT, WHY_TEXT
 from connector.money_view import order_money
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
@@ -167,3 +168,36 @@ def invoice(order_id: int):
         flash(_("La orden %(order)s no se pudo facturar: %(reason)s", order=order.external_id,
                 reason=order.state_reason), "error")
     return redirect(back)
+
+
+@bp.route("/<int:order_id>/create-item", methods=["GET", "POST"])
+def create_item(order_id: int):
+    """"Crear en el ERP": a form prefilled from the marketplace line; on confirmation the product is
+    created (once), mapped, and the orders the SKU held are invoiced."""
+    sku = (request.values.get("sku") or "").strip()
+    order = services.get_order(ctx(), order_id, security.account_id())
+    try:
+        proposal = propose_item(ctx(), security.account_id(), order_id, sku)
+    except services.NotFoundLocally:
+        raise
+    except ConnectorError as exc:
+        flash(exc.user_message, "error")
+        return redirect(url_for("orders.detail", order_id=order_id))
+    form = {"name": proposal.name, "code": proposal.code, "price": str(proposal.price), "tax_id": proposal.tax_id}
+    error = None
+    if request.method == "POST":
+        form = {key: request.form.get(key, "") for key in form}
+        try:
+            created = create_item_for_line(ctx(), security.account_id(), order_id, sku, actor=security.actor(), **form)
+        except services.NotFoundLocally:
+            raise
+        except ConnectorError as exc:
+            error = exc.user_message
+        else:
+            invoiced = sum(1 for state in created.invoiced.values() if state == OrderState.INVOICED)
+            how = _("ya existía en el ERP con ese código y se usó") if created.found_existing else _("creado en el ERP")
+            flash(_("Producto «%(name)s» %(how)s; %(count)s órdenes facturadas.", name=created.item.name, how=how,
+                    count=invoiced), "success")
+            return redirect(url_for("orders.detail", order_id=order_id))
+    return render_template("orders/create_item.html", proposal=proposal, form=form, error=error,
+                           order_external_id=order.external_id)

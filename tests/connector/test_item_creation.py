@@ -108,3 +108,22 @@ def test_an_order_of_another_account_or_out_of_range_is_not_found(ctx, synced):
     order, line, _ = _unmatched(ctx, synced)
     with pytest.raises(ConnectorError):
         propose_item(ctx, other.id, order.id, line.sku_key)
+
+
+def test_cli_shows_first_then_creates_with_yes(ctx, sandbox, synced, monkeypatch, capsys):
+    from connector import cli as cli_module
+    from connector.context import AppContext
+
+    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
+    order, line, _ = _unmatched(ctx, synced)
+    before = len(sandbox.alegra_state.items)
+    assert cli_module.main(["create-item", str(order.id), line.sku.lower()]) == 0  # the SKU as typed
+    out = capsys.readouterr().out
+    assert f"código de barras: {line.sku}" in out and "Nada creado" in out
+    assert len(sandbox.alegra_state.items) == before
+    assert cli_module.main(["create-item", str(order.id), line.sku, "--price", "abc", "--yes"]) == 2
+    assert "no es un número" in capsys.readouterr().err
+    assert cli_module.main(["create-item", str(order.id), line.sku, "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "creado en el ERP" in out and f"orden {order.id}: Facturada" in out
+    assert len(sandbox.alegra_state.items) == before + 1
