@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import circuit
+from connector.alerts import note_error
 from connector.canonical import Order as CanonicalOrder
 from connector.contacts import resolve_contact
 from connector.context import AppContext
@@ -115,6 +116,7 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
                 return _release_for_retry(ctx, session, order, erp.id, exc, actor)
             transition(session, order, ORDER_STATE_FOR[outcome_of(exc)], exc.user_message, actor=actor)
+            note_error(session, order.account_id, exc, erp_name=erp.name)
             session.commit()
             return order.state
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
@@ -144,6 +146,7 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
                 return _release_for_retry(ctx, session, order, erp.id, exc, actor)
             attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
             transition(session, order, ORDER_STATE_FOR[outcome], exc.user_message, actor=actor)
+            note_error(session, order.account_id, exc, erp_name=erp.name)
             session.commit()
             return order.state
         attempt.outcome, attempt.finished_at = "created", utcnow()

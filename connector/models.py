@@ -520,3 +520,44 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class AlertSettings(Base):
+    """Where an account's alerts go by e-mail (connector/alerts.py): its SMTP server (the password
+    encrypted like every credential) and recipients; and what the queue check compares against."""
+
+    __tablename__ = "alert_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    smtp_host: Mapped[str] = mapped_column(String(255), default="")
+    smtp_port: Mapped[int] = mapped_column(Integer, default=587)
+    smtp_user: Mapped[str] = mapped_column(String(255), default="")
+    smtp_password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    security: Mapped[str] = mapped_column(String(10), default="starttls")  # starttls | ssl | none
+    from_address: Mapped[str] = mapped_column(String(255), default="")
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    queue_growth_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    # The error queue's size when it was last reported (or first seen): growth is measured from here.
+    queue_baseline: Mapped[int | None] = mapped_column(Integer)
+    last_checked_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """Something the seller must know (the queue grew, an e-invoice was rejected, credentials stopped
+    working): shown as a banner until dismissed, and e-mailed at most once per kind per hour."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_account_kind", "account_id", "kind", "raised_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))  # error_queue | einvoice_rejected | erp_auth | channel_auth | test
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the message needs (counts, names)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # pending: not handled yet | sent | suppressed (one of its kind went out within the hour) |
+    # no_smtp (nowhere to send) | failed (the server refused: email_error)
+    email_state: Mapped[str] = mapped_column(String(12), default="pending")
+    emailed_at: Mapped[datetime | None]
+    email_error: Mapped[str] = mapped_column(Text, default="")
+    dismissed_at: Mapped[datetime | None]
