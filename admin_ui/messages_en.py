@@ -677,4 +677,58 @@ MESSAGES: dict[str, str] = {
     "ya existía en el ERP con ese código y se usó": "already existed in the ERP with that code and was used",
     "creado en el ERP": "created in the ERP",
     "Producto «%(name)s» %(how)s; %(count)s órdenes facturadas.": "Product “%(name)s” %(how)s; %(count)s orders invoiced.",
+    # -- alerts
+    "Alertas": "Alerts",
+    "Entendido": "Got it",
+    "La cola de errores creció: %(count)s órdenes esperan una corrección (eran %(before)s).":
+        "The error queue grew: %(count)s orders wait for a fix (there were %(before)s).",
+    "La autoridad rechazó %(count)s facturas electrónicas: corrige la causa y reenvíalas.":
+        "The tax authority rejected %(count)s e-invoices: fix the cause and send them again.",
+    "%(erp)s rechazó las credenciales: revisa la conexión del ERP; no se factura hasta entonces.":
+        "%(erp)s refused the credentials: check the ERP connection; nothing is invoiced until then.",
+    "La conexión «%(channel)s» perdió el acceso (token vencido o revocado): vuelve a conectarla.":
+        "The connection “%(channel)s” lost its access (token expired or revoked): connect it again.",
+    "Correo de prueba de las alertas: si lo recibes, las alertas llegarán aquí.":
+        "Alerts test e-mail: if you get it, alerts will arrive here.",
+    "Alerta": "Alert",
+    "Enviado": "Sent",
+    "No enviado (ya se envió uno igual en la última hora)": "Not sent (one of the same kind went out within the hour)",
+    "No enviado (sin servidor de correo)": "Not sent (no mail server)",
+    "Falló": "Failed",
+    "Alertas guardadas.": "Alerts saved.",
+    "Correo de prueba enviado: revisa la bandeja de los destinatarios.": "Test e-mail sent: check the recipients' inbox.",
+    "Te avisamos en el panel y por correo cuando la cola de errores crece, la autoridad rechaza una factura electrónica, el ERP rechaza las credenciales o un canal pierde el acceso. Como mucho un correo por tipo cada hora.":
+        "We tell you in the panel and by e-mail when the error queue grows, the tax authority rejects an e-invoice, "
+        "the ERP refuses the credentials or a channel loses its access. At most one e-mail per kind per hour.",
+    "Servidor de correo (SMTP)": "Mail server (SMTP)",
+    "Servidor": "Server",
+    "Puerto": "Port",
+    "Seguridad": "Security",
+    "Ninguna (servidor local)": "None (local server)",
+    "Usuario": "User",
+    "Guardada: déjala vacía para conservarla": "Saved: leave it empty to keep it",
+    "Borrar la contraseña guardada": "Delete the saved password",
+    "Remitente": "Sender",
+    "Quién recibe las alertas": "Who gets the alerts",
+    "Destinatarios (separados por comas)": "Recipients (comma-separated)",
+    "Avisar cuando la cola de errores crezca en": "Alert when the error queue grows by",
+    "órdenes o más": "orders or more",
+    "Comprueba la configuración guardada con un correo de prueba.": "Check the saved settings with a test e-mail.",
+    "Enviar correo de prueba": "Send test e-mail",
+    "Correos de los últimos 7 días": "E-mails of the last 7 days",
+    "Ninguno.": "None.",
+    "Configura primero el servidor de correo, el remitente y los destinatarios.":
+        "Set up the mail server, the sender and the recipients first.",
+    "El puerto debe ser un número entre 1 y 65535.": "The port must be a number between 1 and 65535.",
+    "Elige la seguridad de la conexión: STARTTLS, SSL o ninguna.": "Choose the connection security: STARTTLS, SSL or none.",
+    "Con un servidor de correo hacen falta el remitente y al menos un destinatario.":
+        "With a mail server, a sender and at least one recipient are needed.",
+    "El aumento de la cola que dispara la alerta debe ser un número entre 1 y 10000.":
+        "The queue growth that triggers the alert must be a number between 1 and 10000.",
+    "El servidor y el usuario pueden tener hasta 255 caracteres.": "The server and the user can have up to 255 characters.",
+    "El servidor de correo rechazó el usuario o la contraseña.": "The mail server refused the user or the password.",
+    "El servidor de correo rechazó los destinatarios.": "The mail server refused the recipients.",
+    "El servidor de correo rechazó el remitente.": "The mail server refused the sender.",
+    "El servidor de correo no aceptó el mensaje; revisa la configuración.":
+        "The mail server did not accept the message; check the settings.",
 }
