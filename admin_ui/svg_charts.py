@@ -21,9 +21,7 @@ from markupsafe import Markup, escape
 
 WIDTH = 360
 ROW = 24
-LABEL_WIDTH = 64
-VALUE_WIDTH = 84
-BAR_WIDTH = WIDTH - LABEL_WIDTH - VALUE_WIDTH - 8
+CHAR_WIDTH = 7  # a generous average width of a 12-unit sans-serif character, to size the text columns
 # Distinct, colour-blind-safe series colours (Okabe–Ito); the CSS classes repeat them.
 PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000")
 
@@ -39,19 +37,23 @@ def stacked_bars(rows: Sequence[BarRow], series: Sequence[str], *, title: str,
     """A horizontal stacked bar chart; each segment has a ``<title>`` (series, value) for hover and
     screen readers. Empty data gives a chart of empty rows (the page says "no data" itself)."""
     peak = max((sum(row.values, Decimal(0)) for row in rows), default=Decimal(0))
+    totals = [format_value(sum(row.values, Decimal(0))) for row in rows]
+    # Text columns as wide as their longest text (within reason), the bars get the rest.
+    label_width = min(WIDTH * 2 // 5, 8 + CHAR_WIDTH * max((len(row.label) for row in rows), default=4))
+    value_width = min(WIDTH // 3, 6 + CHAR_WIDTH * max((len(text) for text in totals), default=4))
+    bar_width = WIDTH - label_width - value_width - 4
     height = ROW * len(rows) + 8
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
              f'preserveAspectRatio="xMinYMin meet" aria-label="{escape(title)}"><title>{escape(title)}</title>']
     for index, row in enumerate(rows):
         y = 4 + index * ROW
-        total = sum(row.values, Decimal(0))
-        parts.append(f'<text class="chart-label" x="{LABEL_WIDTH - 6}" y="{y + 16}" text-anchor="end" '
+        parts.append(f'<text class="chart-label" x="{label_width - 6}" y="{y + 16}" text-anchor="end" '
                      f'font-size="12" fill="#5d6677">{escape(row.label)}</text>')
-        x = Decimal(LABEL_WIDTH)
+        x = Decimal(label_width)
         for position, value in enumerate(row.values):
             if not value or peak <= 0:
                 continue
-            width = Decimal(BAR_WIDTH) * Decimal(value) / peak
+            width = Decimal(bar_width) * Decimal(value) / peak
             colour = PALETTE[position % len(PALETTE)]
             name = series[position] if position < len(series) else ""
             parts.append(f'<rect class="chart-bar series-{position % len(PALETTE)}" x="{x:.1f}" y="{y + 3}" '
@@ -59,7 +61,7 @@ def stacked_bars(rows: Sequence[BarRow], series: Sequence[str], *, title: str,
                          f'<title>{escape(name)}: {escape(format_value(value))}</title></rect>')
             x += width
         parts.append(f'<text class="chart-value" x="{WIDTH - 2}" y="{y + 16}" text-anchor="end" font-size="12" '
-                     f'fill="#1c2331">{escape(format_value(total))}</text>')
+                     f'fill="#1c2331">{escape(totals[index])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
