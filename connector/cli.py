@@ -286,12 +286,16 @@ def cmd_orders_list(ctx, args) -> int:
 
 
 def cmd_orders_show(ctx, args) -> int:
+    from connector.money_view import order_money
     from connector.services import get_order
 
     order = get_order(ctx, args.order_id, args.account)
     data = _order_dicts(ctx, [order])[0]
     data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
                         for e in order.activity]
+    money = order_money(ctx, order.id, args.account)
+    data["money"] = None if money.explanation is None else {
+        **money.explanation.to_json(), "difference": str(money.explanation.difference), "stored": money.stored}
     if args.json:
         _json(data)
         return 0
@@ -314,6 +318,7 @@ def cmd_orders_show(ctx, args) -> int:
             print(f"  pago registrado: {payment['amount']} en la cuenta {payment['account']} ({payment['at']})")
         elif invoice["payment_status"]:
             print(f"  pago: {invoice['payment_status']}")
+    _print_money(money)
     for note in data["credit_notes"]:
         print(f"  reembolso {note['refund_id']} de {note['refunded']}: {note['state']}"
               + (f" — nota crédito {note['number']} por {note['amount']} ({note['type']}, {note['legal_status']})"
@@ -322,6 +327,22 @@ def cmd_orders_show(ctx, args) -> int:
         print(f"  {event['at']:%Y-%m-%d %H:%M:%S} {event['actor']:12} {event['from'] or '':>12} → {event['to']:12} "
               f"{event['message']}")
     return 0
+
+
+def _print_money(money) -> None:
+    """What the buyer paid, what was invoiced, and where the difference went (connector/money_explained.py)."""
+    from connector.money_explained import WHY_TEXT
+
+    explanation = money.explanation
+    if explanation is None:
+        print(f"  dinero: {money.unavailable_reason}")
+        return
+    how = "" if money.stored else " (sin factura enviada: con la configuración de hoy)"
+    print(f"  pagado {_money(explanation.paid)} · facturado {_money(explanation.invoiced)} · "
+          f"diferencia {_money(explanation.difference)}{how}")
+    for entry in explanation.entries:
+        print(f"    {entry.label[:40]:40} {_money(entry.shown_amount):>14} → factura {_money(entry.invoiced):>14}"
+              f"  fuera {_money(entry.left_out):>12}  {WHY_TEXT.get(entry.why, entry.why)}")
 
 
 def cmd_errors(ctx, args) -> int:

@@ -99,3 +99,19 @@ def test_cli_export_refuses_a_bad_range_or_path_in_one_line(ctx, run_cli, tmp_pa
     code, _, err = run_cli("export", "orders", "--from", "2026-11-01", "--to", "2026-11-30",
                            "--out", str(tmp_path / "no-such-dir" / "x.csv"))
     assert code == 2 and "no se pudo escribir" in err
+
+
+def test_cli_orders_show_explains_the_money(ctx, sandbox, run_cli):
+    import json
+
+    account = connect_seller(ctx, sandbox)
+    sync_once(ctx, account)
+    order = services.list_orders(ctx, account, states=["invoiced"])[0]
+    code, out, _ = run_cli("orders", "show", str(order.id))
+    assert code == 0 and "pagado" in out and "diferencia" in out and "Facturada con su producto del ERP" in out
+    code, out, _ = run_cli("orders", "show", str(order.id), "--json")
+    money = json.loads(out)["money"]
+    assert money["stored"] is True and Decimal(money["invoiced"]) == order.invoice.total
+    errored = services.error_queue(ctx, account)[0]
+    code, out, _ = run_cli("orders", "show", str(errored.id))
+    assert code == 0 and ("dinero:" in out or "sin factura enviada" in out)
