@@ -8,7 +8,7 @@ the browser tests). Config keys of our own (all optional):
   connection forms (only shown in sandbox/dev mode, where custom addresses are allowed).
 * ``SANDBOX_CREDENTIALS`` — ``{kind: {field: value}}`` shown as a hint on the connection forms in
   sandbox/dev mode (the sandbox's demo credentials open nothing else).
-* ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default ``America/Bogota``).
+* ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default: ``CONNECTOR_TIMEZONE``, the CLI's too).
 * ``PROXY_FIX`` — how many proxies' ``X-Forwarded-For/-Proto/-Host`` headers to trust (default
   ``CONNECTOR_TRUSTED_PROXIES``; behind a TLS-terminating proxy, so the client address is the
   client's, OAuth redirect addresses come out as ``https`` and HSTS is sent).
@@ -64,7 +64,7 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
         # The cookie lives as long as a session may; the server-side session decides whether it still counts.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=context.settings.session_max_hours),
         MAX_CONTENT_LENGTH=1024 * 1024,
-        DISPLAY_TIMEZONE="America/Bogota",
+        DISPLAY_TIMEZONE=context.settings.display_timezone,
         API_BASE_URLS={},
         SANDBOX_CREDENTIALS={},
         PROXY_FIX=context.settings.trusted_proxies,

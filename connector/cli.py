@@ -6,70 +6,39 @@ Every listing takes ``--json`` for scripts. Errors print one clear line to stder
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
 from channels.registry import CHANNELS
+from connector.cli_cockpit import cmd_create_item, cmd_export
+from connector.cli_orders import (
+    _decide_refunds,
+    _followup_command,
+    cmd_credit_notes_list,
+    cmd_errors,
+    cmd_followup,
+    cmd_invoice,
+    cmd_map,
+    cmd_mismatches,
+    cmd_orders_list,
+    cmd_orders_show,
+    cmd_reconcile,
+    cmd_resend,
+    cmd_retry,
+    cmd_sync,
+)
+from connector.cli_output import _json, _table
 from connector.context import AppContext
 from connector.errors import ConnectorError
-from connector.followup_view import LEGAL_STATUS_LABELS, invoice_after_view
 from connector.log_masking import install_log_masking
 from connector.logs import configure_logging
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
-
-
-def _json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def _table(rows: list[list[Any]], headers: list[str]) -> None:
-    if not rows:
-        print("(vacío)")
-        return
-    cells = [[str(c) if c is not None else "" for c in row] for row in rows]
-    widths = [min(60, max(len(h), *(len(r[i]) for r in cells))) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in cells:
-        print("  ".join(c[:w].ljust(w) for c, w in zip(row, widths, strict=True)))
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(Decimal("0.01")))
-
-
-def _quantity(value: Decimal) -> str:
-    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
-
-
-def _order_dicts(ctx, orders) -> list[dict]:
-    from connector.services import credit_notes_of
-
-    notes = credit_notes_of(ctx, [o.id for o in orders])
-    return [{**_order_dict(o), "credit_notes": notes.get(o.id, [])} for o in orders]
-
-
-def _order_dict(order) -> dict:
-    invoice = order.invoice
-    return {
-        "id": order.id, "channel": order.channel_connection.kind, "external_id": order.external_id,
-        "state": order.state, "reason": order.state_reason, "status": order.status, "raw_status": order.raw_status,
-        "buyer": order.buyer_name, "total_paid": _money(order.total_paid), "fulfillment": order.is_fulfillment,
-        "lines": [{"sku": line.sku, "title": line.title, "quantity": _quantity(line.quantity),
-                   "unit_price": _money(line.unit_price), "erp_item_id": line.erp_item_id,
-                   "erp_item_name": line.erp_item_name, "match": line.match_source} for line in order.lines],
-        "invoice": None if invoice is None else {"erp_id": invoice.erp_id, "number": invoice.number,
-                                                 "total": _money(invoice.total), "status": invoice.status,
-                                                 "recovered": invoice.recovered, **invoice_after_view(invoice)},
-    }
-
 
 # -- commands ------------------------------------------------------------------------------------
 
@@ -205,10 +174,28 @@ def cmd_rules_show(ctx, args) -> int:
 
 
 def cmd_rules_set(ctx, args) -> int:
-    from connector.services import update_settings
+    from connector.rules import SETTING_LABELS
+    from connector.services import change_settings
+    from connector.settings_check import SettingsProblems
 
-    settings = update_settings(ctx, args.account, args.assignments, channel_ref=args.channel)
-    _print_settings(settings, args.json)
+    try:
+        change = change_settings(ctx, args.account, args.assignments, channel_ref=args.channel)
+    except SettingsProblems as exc:  # every problem, one a line; nothing was saved
+        count = len(exc.problems)
+        print(f"error: no se guardó nada; {'1 problema' if count == 1 else f'{count} problemas'}:", file=sys.stderr)
+        for problem in exc.problems:
+            where = f"{problem.field} ({SETTING_LABELS.get(problem.field, '')})" if problem.field else "ajustes"
+            print(f"  - {where}: {problem.text}", file=sys.stderr)
+        return 2
+    _print_settings(change.settings, args.json)
+    for problem in change.warnings:  # saved anyway: they were there before this change
+        print(f"aviso: {problem.field} ({SETTING_LABELS.get(problem.field, '')}): {problem.text}", file=sys.stderr)
+    if change.moved and not args.json:
+        print(f"Órdenes liberadas por el cambio y procesadas ahora: {len(change.moved)}")
+        for moved in change.moved:
+            print(f"  orden {moved.id} ({moved.external_id}): {STATE_LABELS.get(OrderState(moved.state), moved.state)}")
+    if change.still_due:
+        print(f"{change.still_due} órdenes más quedan en cola; el programador o `sync --once` las procesa.")
     return 0
 
 
@@ -241,292 +228,6 @@ def cmd_catalog_search(ctx, args) -> int:
     _json(items) if args.json else _table(
         [[i["id"], i["name"], i["reference"], ",".join(i["barcodes"])] for i in items],
         ["id", "nombre", "referencia", "código de barras"])
-    return 0
-
-
-def cmd_sync(ctx, args) -> int:
-    from connector.services import find_account
-    from connector.sync import sync_once
-    from connector.tasks import run_embedded_worker
-
-    account_id = None
-    if args.account:
-        with ctx.db.session() as session:
-            account_id = find_account(session, args.account).id
-    if not args.once:
-        run_embedded_worker(ctx, interval=ctx.settings.sync_interval_seconds)
-        return 0
-    summary = sync_once(ctx, account_id)
-    if args.json:
-        _json(summary.as_dict())
-        return 0
-    for pull in summary.pulls:
-        status = (f"error: {pull.error}" if pull.error
-                  else "otra sincronización de este canal ya está en curso" if pull.busy else "ok")
-        print(f"canal {pull.channel_connection_id}: {pull.pulled} órdenes leídas ({pull.new} nuevas, "
-              f"{pull.updated} cambiadas) — {status}")
-    processed = ", ".join(f"{STATE_LABELS.get(OrderState(k), k) if k in OrderState._value2member_map_ else k}: {v}"
-                          for k, v in sorted(summary.processed.items())) or "nada pendiente"
-    print(f"procesadas: {processed}")
-    print(f"en la cola de errores: {summary.error_queue}")
-    return 0 if not any(p.error for p in summary.pulls) else 1
-
-
-def cmd_orders_list(ctx, args) -> int:
-    from connector.services import list_orders
-
-    orders = _order_dicts(ctx, list_orders(ctx, args.account, states=args.state or None, limit=args.limit))
-    if args.json:
-        _json(orders)
-        return 0
-    _table([[o["id"], o["channel"], o["external_id"], o["state"], o["status"], o["total_paid"],
-             (o["invoice"] or {}).get("number"), o["reason"][:60]] for o in orders],
-           ["id", "canal", "orden", "estado", "estado canal", "pagado", "factura", "motivo"])
-    return 0
-
-
-def cmd_orders_show(ctx, args) -> int:
-    from connector.money_view import order_money
-    from connector.services import get_order
-
-    order = get_order(ctx, args.order_id, args.account)
-    data = _order_dicts(ctx, [order])[0]
-    data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
-                        for e in order.activity]
-    money = order_money(ctx, order.id, args.account)
-    data["money"] = None if money.explanation is None else {
-        **money.explanation.to_json(), "difference": str(money.explanation.difference), "stored": money.stored}
-    if args.json:
-        _json(data)
-        return 0
-    print(f"Orden {data['id']} ({data['channel']} {data['external_id']}) — {data['state']}: {data['reason']}")
-    for line in data["lines"]:
-        print(f"  {line['quantity']} × {line['title']} [{line['sku']}] → "
-              f"{line['erp_item_name'] or 'SIN PRODUCTO'} ({line['erp_item_id'] or '-'}, {line['match'] or '-'})")
-    if data["invoice"]:
-        invoice = data["invoice"]
-        print(f"  factura {invoice['number']} total {invoice['total']} ({invoice['status']})")
-        print(f"  factura electrónica: {LEGAL_STATUS_LABELS.get(invoice['legal_status'], invoice['legal_status'])}"
-              + (f" — CUFE {invoice['cufe']}" if invoice["cufe"] else "")
-              + (f" — {' '.join(invoice['legal_reasons'])}" if invoice["legal_reasons"] else ""))
-        if invoice["delivery"]:
-            delivery = invoice["delivery"]
-            print(f"  entrega al comprador ({delivery['via']}): {delivery['status']}"
-                  + (f" {delivery['at']}" if delivery["at"] else "") + (f" — {delivery['detail']}" if delivery["detail"] else ""))
-        if invoice["payment"]:
-            payment = invoice["payment"]
-            print(f"  pago registrado: {payment['amount']} en la cuenta {payment['account']} ({payment['at']})")
-        elif invoice["payment_status"]:
-            print(f"  pago: {invoice['payment_status']}")
-    _print_money(money)
-    for note in data["credit_notes"]:
-        print(f"  reembolso {note['refund_id']} de {note['refunded']}: {note['state']}"
-              + (f" — nota crédito {note['number']} por {note['amount']} ({note['type']}, {note['legal_status']})"
-                 if note["number"] else (f" — {note['note']}" if note["note"] else "")))
-    for event in data["activity"]:
-        print(f"  {event['at']:%Y-%m-%d %H:%M:%S} {event['actor']:12} {event['from'] or '':>12} → {event['to']:12} "
-              f"{event['message']}")
-    return 0
-
-
-def _print_money(money) -> None:
-    """What the buyer paid, what was invoiced, and where the difference went (connector/money_explained.py)."""
-    from connector.money_explained import WHY_TEXT
-
-    explanation = money.explanation
-    if explanation is None:
-        print(f"  dinero: {money.unavailable_reason}")
-        return
-    how = "" if money.stored else " (sin factura enviada: con la configuración de hoy)"
-    print(f"  pagado {_money(explanation.paid)} · facturado {_money(explanation.invoiced)} · "
-          f"diferencia {_money(explanation.difference)}{how}")
-    for entry in explanation.entries:
-        print(f"    {entry.label[:40]:40} {_money(entry.shown_amount):>14} → factura {_money(entry.invoiced):>14}"
-              f"  fuera {_money(entry.left_out):>12}  {WHY_TEXT.get(entry.why, entry.why)}")
-
-
-def cmd_errors(ctx, args) -> int:
-    from connector.services import error_queue
-
-    orders = _order_dicts(ctx, error_queue(ctx, args.account))
-    if args.json:
-        _json(orders)
-        return 0
-    if not orders:
-        print("La cola de errores está vacía.")
-    for o in orders:  # the reason is the point: never cut it
-        print(f"orden {o['id']} ({o['channel']} {o['external_id']}) — {STATE_LABELS[OrderState(o['state'])]}")
-        print(f"    {o['reason']}")
-    return 0
-
-
-def cmd_mismatches(ctx, args) -> int:
-    from connector.services import list_mismatches
-
-    rows = [{"channel_connection_id": m.channel_connection_id, "sku": m.sku_key, "title": m.title,
-             "blocked_orders": m.blocked_orders} for m in list_mismatches(ctx, args.account)]
-    _json(rows) if args.json else _table(
-        [[r["channel_connection_id"], r["sku"], r["title"], r["blocked_orders"]] for r in rows],
-        ["canal", "sku", "título", "órdenes bloqueadas"])
-    return 0
-
-
-def _print_invoiced(ctx, results: dict, as_json: bool) -> int:
-    rows = _order_dicts(ctx, list(results.values()))
-    if as_json:
-        _json(rows)
-    else:
-        for o in rows:
-            invoice = f"factura {o['invoice']['number']}" if o["invoice"] else o["reason"]
-            print(f"orden {o['id']} ({o['external_id']}): {o['state']} — {invoice}")
-    return 0 if all(o["state"] == OrderState.INVOICED for o in rows) else 1
-
-
-def cmd_map(ctx, args) -> int:
-    from connector.services import map_sku
-
-    mapping, results = map_sku(ctx, args.account, args.sku, args.item_id, channel_ref=args.channel,
-                               invoice=not args.no_invoice)
-    if not args.json:
-        print(f"SKU {mapping.sku_key} → {mapping.erp_item_name} ({mapping.erp_item_id}); "
-              f"{len(results)} órdenes facturadas de nuevo.")
-    return _print_invoiced(ctx, results, args.json) if results else 0
-
-
-def cmd_invoice(ctx, args) -> int:
-    from connector.services import invoice_orders
-
-    return _print_invoiced(ctx, invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
-
-
-def cmd_retry(ctx, args) -> int:
-    from connector.services import retry_error_queue
-
-    return _print_invoiced(ctx, retry_error_queue(ctx, args.account), args.json)
-
-
-def cmd_resend(ctx, args) -> int:
-    from connector.services import invoice_orders
-
-    return _print_invoiced(ctx, invoice_orders(ctx, args.order_ids, account_ref=args.account), args.json)
-
-
-def _followup_command(kind: str):
-    def command(ctx, args) -> int:
-        from connector.services import request_followups
-
-        return _print_invoiced(ctx, request_followups(ctx, args.order_ids, kind, account_ref=args.account), args.json)
-
-    return command
-
-
-def cmd_credit_notes_list(ctx, args) -> int:
-    from connector.services import list_refunds
-
-    rows = list_refunds(ctx, args.account, states=args.state or None)
-    if args.json:
-        _json(rows)
-        return 0
-    _table([[r["id"], r["channel"], r["external_id"], r["invoice"] or "-", _money(Decimal(r["refunded"])), r["state"],
-             r["note"] or "-", r["number"] or "-", (r["reason"] or r["detail"] or "")[:40]] for r in rows],
-           ["id", "canal", "orden", "factura", "reembolso", "decisión", "nota", "número", "motivo"])
-    return 0
-
-
-def _decide_refunds(approve: bool):
-    def command(ctx, args) -> int:
-        from connector.services import decide_refunds
-
-        rows = decide_refunds(ctx, args.refund_ids, approve=approve, account_ref=args.account)
-        if args.json:
-            _json(rows)
-            return 0
-        for r in rows:
-            note = f"nota {r['number']} por {r['amount']}" if r["number"] else (r["note"] or r["state"])
-            print(f"reembolso {r['id']} (orden {r['external_id']}): {r['state']} — {note}"
-                  + (f" — {r['detail']}" if r["detail"] else ""))
-        return 0
-
-    return command
-
-
-def cmd_followup(ctx, args) -> int:
-    from connector.services import run_followups_now
-
-    counts = run_followups_now(ctx, args.account)
-    if args.json:
-        _json(counts)
-    else:
-        print("seguimiento: " + (", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nada pendiente"))
-    return 0
-
-
-def cmd_reconcile(ctx, args) -> int:
-    from datetime import date
-
-    from connector.reconcile import reconcile_invoices
-
-    try:
-        start, end = date.fromisoformat(args.start), date.fromisoformat(args.end or args.start)
-    except ValueError:
-        print("error: las fechas van como AAAA-MM-DD (por ejemplo 2026-11-20).", file=sys.stderr)
-        return 2
-    report = reconcile_invoices(ctx, args.account, start, end, repair=args.repair)
-    if args.json:
-        _json(report.as_dict())
-        return 0 if report.clean else 1
-    print(f"{report.erp_invoices} facturas en el ERP del {start} al {end}; {report.matched} coinciden.")
-    print(f"{report.erp_credit_notes} notas crédito en el ERP; {report.matched_credit_notes} coinciden.")
-    for finding in report.findings:
-        fixed = " (reparado)" if finding.repaired else ""
-        print(f"  {finding.kind:18} {finding.marker} ERP {', '.join(finding.erp_ids)} — {finding.detail}{fixed}")
-    if report.clean:
-        print("Todo cuadra.")
-    return 0 if report.clean else 1
-
-
-def cmd_export(ctx, args) -> int:
-    """The CSV for the accountant (connector/exports.py), to --out or to the standard output."""
-    from connector.exports import export_csv, parse_range
-    from connector.invoice_builder import COLOMBIA
-
-    start, end = parse_range(args.start, args.end)
-    if args.out:
-        try:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                count = export_csv(ctx, args.account, args.kind, start, end, out, tz=COLOMBIA)
-        except OSError as exc:
-            print(f"error: no se pudo escribir {args.out} ({exc.strerror or 'error de archivo'}).", file=sys.stderr)
-            return 2
-        print(f"{count} filas en {args.out} (del {start} al {end}).", file=sys.stderr)
-        return 0
-    export_csv(ctx, args.account, args.kind, start, end, sys.stdout, tz=COLOMBIA)
-    return 0
-
-
-def cmd_create_item(ctx, args) -> int:
-    """"Crear en el ERP" from the command line: without --yes it shows what would be created."""
-    from connector.item_creation import create_item_for_line, propose_item
-
-    proposal = propose_item(ctx, args.account, args.order_id, args.sku)
-    values = {"name": args.name or proposal.name, "code": args.code or proposal.code,
-              "price": args.price or str(proposal.price),
-              "tax_id": proposal.tax_id if args.tax is None else args.tax}
-    tax = next((f"{t.name} ({t.extra.get('percentage')} %)" for t in proposal.taxes if t.id == values["tax_id"]),
-               "sin impuesto")
-    code_label = "código de barras" if proposal.code_is_barcode else "referencia"
-    price_label = "con impuestos" if proposal.price_includes_tax else "antes de impuestos"
-    print(f"nombre: {values['name']}\n{code_label}: {values['code']}\nprecio ({price_label}): {values['price']}\n"
-          f"impuesto: {tax}")
-    if not args.yes:
-        print("Nada creado. Revisa los datos y repite con --yes para crear el producto (o cambia --name, --code, "
-              "--price, --tax).")
-        return 0
-    created = create_item_for_line(ctx, args.account, args.order_id, args.sku, actor="cli", **values)
-    how = "ya existía en el ERP con ese código; se usa" if created.found_existing else "creado en el ERP"
-    print(f"producto {created.item.erp_id} «{created.item.name}»: {how}.")
-    for order_id, state in sorted(created.invoiced.items()):
-        print(f"  orden {order_id}: {STATE_LABELS.get(OrderState(state), state)}")
     return 0
 
 
@@ -761,6 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
     orders = sub.add_parser("orders", help="órdenes").add_subparsers(dest="sub", required=True)
     p = add("list", cmd_orders_list, "listar órdenes", orders)
     p.add_argument("--state", action="append", choices=[s.value for s in OrderState])
+    p.add_argument("--channel", help="conexión de canal (id, tipo o nombre)")
+    p.add_argument("--from", dest="start", metavar="AAAA-MM-DD", help="creadas desde este día (en la zona del vendedor)")
+    p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="creadas hasta este día, incluido")
+    p.add_argument("--text", help="orden, comprador, documento, SKU, producto o factura (sin importar tildes)")
     p.add_argument("--limit", type=int, default=200)
     add("show", cmd_orders_show, "detalle de una orden con su historial", orders).add_argument("order_id", type=int)
 
@@ -844,11 +549,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setting_problem(exc: ValidationError) -> str:
-    """The first invalid setting, in one line: "CONNECTOR_WEB_WORKERS: Input should be ... ('abc')"."""
-    first = exc.errors()[0]
-    name = ".".join(str(part) for part in first.get("loc", ())) or "configuración"
-    shown = f" ({first['input']!r})" if isinstance(first.get("input"), str | int | float) else ""
-    return f"la variable {name} no es válida: {first.get('msg', 'valor inválido')}{shown}."
+    """The invalid process settings, in one line and in words: "la variable CONNECTOR_WEB_WORKERS no es
+    válida: debe ser un número entero ('abc')." (pydantic's own message is not shown)."""
+    from connector.settings_check import problems_from_validation
+
+    parts = []
+    for problem, error in zip(problems_from_validation(exc), exc.errors(), strict=True):
+        name = ".".join(str(part) for part in error.get("loc", ())) or "configuración"
+        shown = f" ({error['input']!r})" if isinstance(error.get("input"), str | int | float) else ""
+        parts.append(f"la variable {name} no es válida: {problem.text.rstrip('.')}{shown}.")
+    return " ".join(parts)
 
 
 def _stdout_gone() -> int:

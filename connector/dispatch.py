@@ -58,6 +58,15 @@ def due_order_ids(ctx: AppContext, account_id: int | None = None, limit: int = 5
         return list(session.scalars(select(ranked.c.id).order_by(ranked.c.rank, ranked.c.account_id).limit(limit)))
 
 
+def count_due_orders(ctx: AppContext, account_id: int | None = None) -> int:
+    """How many orders are due now (of one account, or all)."""
+    query = select(func.count()).select_from(Order).where(_due_condition(ctx))
+    if account_id is not None:
+        query = query.where(Order.account_id == account_id)
+    with ctx.db.session() as session:
+        return session.scalar(query) or 0
+
+
 def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, limit: int = 500) -> int:
     """Hand due orders to ``enqueue`` (the Celery task's ``delay``), fairly; returns how many.
 

@@ -19,6 +19,17 @@ COLOMBIA = timezone(timedelta(hours=-5))
 FINAL_CONSUMER_NAME = "Consumidor final"
 
 
+MISSING_EMAIL_REASON = ("El comprador no tiene e-mail y la factura electrónica lo necesita: configura un "
+                        "«Email por defecto».")
+NO_SHIPPING_ITEM_REASON = ("La orden tiene costo de envío y no hay un producto que facture el envío: elígelo en "
+                           "Configuración («Producto del ERP que factura el envío») o desactiva «Facturar el costo "
+                           "de envío».")
+SHIPPING_ITEM_GONE_REASON = "El producto de envío"  # "… {id} no existe en el catálogo del ERP." (invoicing.py)
+# Reasons an order is held for before any request to the ERP (connector/held_orders.py releases them).
+LOCAL_INVOICE_REASONS = (MISSING_EMAIL_REASON, NO_SHIPPING_ITEM_REASON, SHIPPING_ITEM_GONE_REASON,
+                         "La línea «")
+
+
 class MissingInvoiceData(InvalidPayload):
     """The order lacks something the invoice needs and no fallback is configured."""
 
@@ -39,8 +50,7 @@ def build_contact(order: Order, settings: InvoicingSettings) -> ContactDraft:
     email = buyer.email or settings.default_email
     phone = buyer.phone or settings.default_phone
     if settings.stamp and not email:
-        raise MissingInvoiceData(
-            "El comprador no tiene e-mail y la factura electrónica lo necesita: configura un «Email por defecto».")
+        raise MissingInvoiceData(MISSING_EMAIL_REASON)
     address = buyer.address
     common = dict(email=email, phone=phone, regime=settings.regime,
                   address=address.street if address else None, city=address.city if address else None,
@@ -79,8 +89,7 @@ def build_invoice(order: Order, matches: list[LineMatch], settings: InvoicingSet
                                       tax_ids=priced.tax_ids))
     if order.shipping_cost > 0 and settings.invoice_shipping:
         if shipping is None:
-            raise ConfigurationError(
-                "La orden tiene costo de envío y no hay producto de envío configurado (shipping_item_id).")
+            raise ConfigurationError(NO_SHIPPING_ITEM_REASON)
         priced = price_line(unit_price=order.shipping_cost, quantity=Decimal(1), discount=Decimal(0),
                             prices_include_tax=order.prices_include_tax, apply_taxes=settings.apply_taxes,
                             tax_ids=shipping.tax_ids, tax_rate=shipping.tax_rate)

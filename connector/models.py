@@ -149,6 +149,8 @@ class Order(Base):
     remote_updated_at: Mapped[datetime | None]
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     canonical: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # parsed Order, None if unparseable
+    # The order's searchable words, accents dropped and case folded (connector/order_search.py).
+    search_text: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(64))

@@ -46,6 +46,7 @@ from connector.models import (
     OrderLine,
     utcnow,
 )
+from connector.order_search import search_text_of
 from connector.refunds import note_refunds
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
@@ -95,8 +96,13 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
         return outcome
     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:  # parser bug: never crash
         order.canonical = None
+        # The library's words (pydantic's "Input should be…", a KeyError's bare key) stay in the log: the
+        # seller reads what happened and what to do.
+        log.warning("order %s of connection %s: parser failed: %r", pulled.external_id, connection.id, exc)
         if order.state not in SETTLED_STATES:
-            transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc}")
+            transition(session, order, S.ERROR, "No se pudo leer la orden del canal: llegó con datos que no "
+                                                 "entendemos. Se intentará de nuevo cuando la orden cambie en el "
+                                                 "canal; si sigue así, avisa a soporte con el número de la orden.")
         return outcome
     _copy_canonical(order, canonical)
     note_refunds(session, order, canonical, actor=f"sync:{connection.kind}")
@@ -117,6 +123,7 @@ def _copy_canonical(order: Order, canonical: CanonicalOrder) -> None:
     order.buyer_document = canonical.buyer.identification.number if canonical.buyer.identification else None
     order.remote_created_at = canonical.created_at
     order.remote_updated_at = canonical.updated_at
+    order.search_text = search_text_of(order.external_id, canonical)
     if order.state in SETTLED_STATES:
         return  # the invoiced lines stay as they were invoiced
     order.lines.clear()

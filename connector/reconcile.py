@@ -28,6 +28,7 @@ from connector.errors import ConfigurationError
 from connector.invoice_builder import COLOMBIA
 from connector.invoicing import record_invoice
 from connector.models import ChannelConnection, Invoice, Order, RemoteWrite, utcnow
+from connector.progress import NO_PROGRESS, Progress
 from connector.services import find_account, get_erp_connection
 from erp.base import InvoiceResult
 
@@ -71,7 +72,7 @@ class ReconcileReport:
 
 
 def reconcile_invoices(ctx: AppContext, account_ref, start: date, end: date, *, repair: bool = False,
-                       actor: str = "reconcile") -> ReconcileReport:
+                       actor: str = "reconcile", progress: Progress = NO_PROGRESS) -> ReconcileReport:
     """Compare the ERP's invoices dated ``start``..``end`` with ours; repair what is safe when asked."""
     if end < start:
         raise ConfigurationError("El final del rango es anterior al inicio.")
@@ -85,14 +86,18 @@ def reconcile_invoices(ctx: AppContext, account_ref, start: date, end: date, *, 
             select(ChannelConnection.id).where(ChannelConnection.account_id == account.id)))
     by_marker: dict[str, list[InvoiceResult]] = defaultdict(list)
     report = ReconcileReport(start, end)
+    progress.start("erp_invoices", None)
     for invoice in ctx.erp_adapter(erp).iter_invoices(start, end):  # read before any transaction
         report.erp_invoices += 1
+        progress.advance("erp_invoices")
         found = MARKER.search(str(invoice.raw.get("observations") or ""))
         if found and int(found.group(1)) in connection_ids:
             by_marker[found.group(0)].append(invoice)
     seen_erp_ids: set[str] = set()
+    progress.start("compare", len(by_marker))
     with ctx.db.session() as session:
         for marker, invoices in sorted(by_marker.items()):
+            progress.advance("compare")
             seen_erp_ids.update(i.erp_id for i in invoices)
             report.findings.extend(_check_marker(session, erp, marker, invoices, report, repair, actor))
         report.findings.extend(_missing_in_erp(session, erp.id, start, end, seen_erp_ids))

@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector.canonical import OrderStatus
 from connector.errors import ConfigurationError
+from connector.settings_check import (
+    SettingProblem,
+    SettingsProblems,
+    problems_from_validation,
+    validation_in_words,
+)
 
 # Labels shown to sellers for each setting (Spanish, as in the reference product).
 SETTING_LABELS: dict[str, str] = {
@@ -57,6 +63,7 @@ SETTING_LABELS: dict[str, str] = {
 }
 
 
+PAYMENT_ACCOUNT_REQUIRED = "para registrar el pago elige la cuenta bancaria o caja donde entra el dinero"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -118,7 +125,7 @@ class InvoicingSettings(BaseModel):
     @model_validator(mode="after")
     def _payment_needs_an_account(self) -> InvoicingSettings:
         if self.record_payment and not self.payment_account_id:
-            raise ValueError("para registrar el pago elige la cuenta bancaria o caja donde entra el dinero")
+            raise ValueError(PAYMENT_ACCOUNT_REQUIRED)
         return self
 
     @field_validator("default_phone", "default_document", "price_list_id", "warehouse_id", "auto_warehouse_id",
@@ -154,19 +161,25 @@ def effective_settings(erp_settings: dict[str, Any], overrides: dict[str, Any] |
     try:
         return InvoicingSettings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigurationError(f"La configuración de facturación no es válida: {_first_error(exc)}") from exc
+        raise ConfigurationError("La configuración de facturación no es válida: "
+                                 f"{validation_in_words(exc, SETTING_LABELS)}") from exc
 
 
 def parse_setting_assignments(current: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """Apply ``key=value`` strings (CLI) to a settings dict; lists are comma-separated; ``key=`` clears."""
+    """Apply ``key=value`` strings (CLI) to a settings dict; lists are comma-separated; ``key=`` clears.
+
+    Every problem is reported at once (:class:`~connector.settings_check.SettingsProblems`), each at
+    its field and in words; nothing is applied when there is one."""
     updated = dict(current)
     fields = InvoicingSettings.model_fields
+    problems: list[SettingProblem] = []
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         key = key.strip()
         if not sep or key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ConfigurationError(f"Ajuste desconocido {key!r}. Ajustes válidos: {known}")
+            problems.append(SettingProblem("", "«%(key)s» no es un ajuste que exista. Ajustes válidos: %(known)s.",
+                                           {"key": key, "known": ", ".join(sorted(fields))}))
+            continue
         annotation = str(fields[key].annotation)
         if "list" in annotation:
             updated[key] = [v.strip() for v in value.split(",") if v.strip()]
@@ -175,17 +188,32 @@ def parse_setting_assignments(current: dict[str, Any], assignments: list[str]) -
         else:
             updated[key] = value.strip()
     try:
-        InvoicingSettings.model_validate(updated)
+        parsed = InvoicingSettings.model_validate(updated)
     except ValidationError as exc:
-        raise ConfigurationError(f"Valor no válido: {_first_error(exc)}") from exc
-    return InvoicingSettings.model_validate(updated).model_dump(mode="json")
+        # The model's own cross-field rule (a payment needs its account) is said at its field by
+        # connector.settings_check.implied_problems; here it would be a sentence without a field.
+        problems += [p for p in problems_from_validation(exc) if p.field or p.text != PAYMENT_ACCOUNT_REQUIRED]
+        parsed = None
+    if problems or parsed is None:
+        raise SettingsProblems(problems or [SettingProblem("payment_account_id", PAYMENT_ACCOUNT_REQUIRED)],
+                               SETTING_LABELS)
+    return parsed.model_dump(mode="json")
 
 
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error.get("loc", ()))
-    message = str(error.get("msg") or "").removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+def lenient_settings(values: dict[str, Any]) -> InvoicingSettings:
+    """The settings with every value that does not parse left at its default, for checking what the
+    others imply while the bad ones are reported on their own (the cross-field rule of the model is
+    left to :func:`connector.settings_check.implied_problems`, which says it at its field)."""
+    data = dict(values)
+    while True:
+        try:
+            return InvoicingSettings.model_validate({**data, "record_payment": False}).model_copy(
+                update={"record_payment": str(data.get("record_payment", False)).lower() in ("true", "1")})
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+            if not bad & set(data):
+                raise
+            data = {k: v for k, v in data.items() if k not in bad}
 
 
 STATUS_LABELS = {

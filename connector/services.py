@@ -18,6 +18,7 @@ from connector.context import AppContext
 from connector.crypto import mask
 from connector.errors import ConfigurationError, ConnectorError, NotFound
 from connector.followup import request_write, resend_rejected, run_due_followups, run_followup
+from connector.held_orders import PROCESS_NOW_LIMIT, MovedOrder, process_now, release_unblocked
 from connector.models import (
     Account,
     CatalogItem,
@@ -30,12 +31,27 @@ from connector.models import (
     SkuMismatch,
     utcnow,
 )
+from connector.order_search import OrderFilters, count_orders_matching, orders_query
 from connector.pipeline import CatalogRefreshes, process_order, store_pulled_order
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.refunds import approve as approve_refund
 from connector.refunds import credit_notes_by_order
 from connector.refunds import decline as decline_refund
-from connector.rules import InvoicingSettings, effective_settings, parse_setting_assignments
+from connector.rules import (
+    SETTING_LABELS,
+    InvoicingSettings,
+    effective_settings,
+    lenient_settings,
+    parse_setting_assignments,
+)
+from connector.settings_check import (
+    CheckContext,
+    SettingProblem,
+    SettingsProblems,
+    blocking,
+    choice_problem,
+    implied_problems,
+)
 from connector.states import ERROR_QUEUE_STATES, SETTLED_STATES, OrderState, transition
 from erp.registry import erp_class
 from mapping.catalog import fetch_catalog, get_cached_item, replace_catalog, search_cached_items
@@ -294,15 +310,15 @@ def show_settings(ctx: AppContext, account_ref=None, channel_ref=None) -> Invoic
 
 # Settings whose value must be one of the ERP's choices: (lister, what).
 _CHOICE_SETTINGS = {
-    "warehouse_id": ("list_warehouses", "bodega"),
-    "auto_warehouse_id": ("list_warehouses", "bodega"),
-    "price_list_id": ("list_price_lists", "lista de precios"),
-    "auto_price_list_id": ("list_price_lists", "lista de precios"),
-    "number_template_id": ("list_number_templates", "numeración"),
-    "payment_account_id": ("list_bank_accounts", "cuenta bancaria"),
-    "payment_account_method": ("payment_methods", "forma de pago"),
-    "credit_note_type_full": ("credit_note_types", "tipo de nota crédito"),
-    "credit_note_type_partial": ("credit_note_types", "tipo de nota crédito"),
+    "warehouse_id": ("list_warehouses", "La bodega"),
+    "auto_warehouse_id": ("list_warehouses", "La bodega"),
+    "price_list_id": ("list_price_lists", "La lista de precios"),
+    "auto_price_list_id": ("list_price_lists", "La lista de precios"),
+    "number_template_id": ("list_number_templates", "La numeración"),
+    "payment_account_id": ("list_bank_accounts", "La cuenta bancaria"),
+    "payment_account_method": ("payment_methods", "La forma de pago"),
+    "credit_note_type_full": ("credit_note_types", "El tipo de nota crédito"),
+    "credit_note_type_partial": ("credit_note_types", "El tipo de nota crédito"),
 }
 
 
@@ -324,9 +340,29 @@ def _version_of(erp: ERPConnection, channel: ChannelConnection | None) -> str:
     return f"{erp.settings_version}.{channel.settings_version}" if channel is not None else str(erp.settings_version)
 
 
+@dataclass
+class SettingsSaved:
+    """What a settings save did: the settings now in force, the problems they still have that did not
+    stop this save (see :func:`connector.settings_check.blocking`), and the held orders the change
+    sent back to the pipeline (rules that now let them through, a cause that is now fixed)."""
+
+    settings: InvoicingSettings
+    warnings: list[SettingProblem]
+    released: list[int]
+
+
 def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, channel_ref=None,
                     expected_version: str | None = None) -> InvoicingSettings:
-    """Apply ``key=value`` assignments, checking ERP choices (warehouse, price list, ...) exist.
+    """Apply ``key=value`` assignments (see :func:`save_settings`); returns the settings in force."""
+    return save_settings(ctx, account_ref, assignments, channel_ref=channel_ref,
+                         expected_version=expected_version).settings
+
+
+def save_settings(ctx: AppContext, account_ref, assignments: list[str], *, channel_ref=None,
+                  expected_version: str | None = None) -> SettingsSaved:
+    """Apply ``key=value`` assignments after checking everything they imply; every problem is raised at
+    once (:class:`SettingsProblems`) and then nothing changes. Held orders the change frees go back to
+    the pipeline in the same transaction (:mod:`connector.held_orders`).
 
     With ``expected_version`` (a form's :func:`settings_version`), settings changed since then are not
     overwritten: :class:`StaleSettings`, and nothing changes."""
@@ -341,50 +377,104 @@ def update_settings(ctx: AppContext, account_ref, assignments: list[str], *, cha
         if expected_version is not None and expected_version != _version_of(erp, channel):
             raise StaleSettings("Alguien cambió esta configuración mientras la editabas; recarga la página.")
         base = dict(channel.settings_overrides if channel else erp.settings)
-        updated = parse_setting_assignments(base, assignments)
-        changed = {k for k in updated if updated.get(k) != InvoicingSettings.model_validate(base).model_dump(mode="json").get(k)}
-        _check_choices(ctx, session, erp, {k: updated[k] for k in changed})
+        inherited = dict(erp.settings) if channel else {}
+        try:
+            updated = parse_setting_assignments(base, assignments)
+            problems: list[SettingProblem] = []
+        except SettingsProblems as exc:  # bad values: what the good ones imply is reported with them
+            problems, updated = list(exc.problems), None
+        old_values = lenient_settings({**inherited, **base})
+        keys = {a.partition("=")[0].strip() for a in assignments} & set(InvoicingSettings.model_fields)
+        if updated is None:
+            raw = {**base, **{a.partition("=")[0].strip(): a.partition("=")[2].strip() for a in assignments}}
+            new_values = lenient_settings({**inherited, **{k: v for k, v in raw.items() if k in InvoicingSettings.model_fields}})
+        else:
+            new_values = lenient_settings({**inherited, **(
+                {**base, **{k: updated[k] for k in keys}} if channel else updated)})
+        old_dump, new_dump = old_values.model_dump(mode="json"), new_values.model_dump(mode="json")
+        changed = {k for k in keys if new_dump.get(k) != old_dump.get(k)}
+        check = _check_context(session, account.id, erp.id)
+        problems += [p for p in implied_problems(new_values, check) if p.field not in {q.field for q in problems}]
+        problems += _choice_problems(ctx, erp, {k: new_dump[k] for k in changed})
+        enabling = new_values.enabled and not old_values.enabled
+        if problems and (updated is None or blocking(problems, implied_problems(old_values, check),
+                                                     enabling=enabling)):
+            raise SettingsProblems(problems, SETTING_LABELS)
         if channel is not None:
-            keys = {a.partition("=")[0].strip() for a in assignments}
             channel.settings_overrides = {**channel.settings_overrides, **{k: updated[k] for k in keys}}
             channel.settings_version += 1
         else:
             erp.settings = updated
             erp.settings_version += 1
+        released: list[int] = []
         if changed:
-            _reconsider_held_by_rules(session, account.id, channel.id if channel else None)
+            session.flush()
+            released = _reconsider_held_by_rules(session, account.id, channel.id if channel else None)
+            released += release_unblocked(session, account.id, channel_connection_id=channel.id if channel else None,
+                                          actor="rules", why="La configuración cambió y ya no retiene esta orden; "
+                                                             "se procesa de nuevo.")
         session.flush()
-        return effective_settings(erp.settings, channel.settings_overrides if channel else None)
+        settings = effective_settings(erp.settings, channel.settings_overrides if channel else None)
+        return SettingsSaved(settings, problems, released)
 
 
-def _reconsider_held_by_rules(session: Session, account_id: int, channel_connection_id: int | None) -> None:
+@dataclass
+class SettingsChange:
+    """A save as the person who made it sees it: the settings, the problems left (they did not stop it)
+    and the held orders it moved, with the state each one reached now."""
+
+    settings: InvoicingSettings
+    warnings: list[SettingProblem]
+    moved: list[MovedOrder]
+    still_due: int  # released orders beyond what one save takes through the pipeline: the scheduler's
+
+
+def change_settings(ctx: AppContext, account_ref, assignments: list[str], *, channel_ref=None,
+                    expected_version: str | None = None) -> SettingsChange:
+    """The panel's "Guardar" and the CLI's ``rules set``: save (:func:`save_settings`), then take the
+    orders the change freed through the pipeline now."""
+    saved = save_settings(ctx, account_ref, assignments, channel_ref=channel_ref, expected_version=expected_version)
+    moved = process_now(ctx, saved.released)
+    return SettingsChange(saved.settings, saved.warnings, moved, max(0, len(saved.released) - PROCESS_NOW_LIMIT))
+
+
+def _check_context(session: Session, account_id: int, erp_id: int) -> CheckContext:
+    channels = session.execute(select(ChannelConnection.id, ChannelConnection.kind)
+                               .where(ChannelConnection.account_id == account_id)).all()
+    refs = frozenset({str(i) for i, _ in channels} | {k.lower() for _, k in channels})
+    return CheckContext(item_exists=lambda item_id: get_cached_item(session, erp_id, str(item_id)) is not None,
+                        channel_refs=refs)
+
+
+def _reconsider_held_by_rules(session: Session, account_id: int, channel_connection_id: int | None) -> list[int]:
     """Orders the rules held back (waiting or skipped) are evaluated again under the new rules."""
     query = select(Order).where(Order.account_id == account_id,
                                 Order.state.in_([OrderState.WAITING_RULE.value, OrderState.SKIPPED.value]))
     if channel_connection_id is not None:
         query = query.where(Order.channel_connection_id == channel_connection_id)
-    for order in session.scalars(query):
+    ids = []
+    for order in session.scalars(query.order_by(Order.id)):
         transition(session, order, OrderState.RECEIVED, "Las reglas de facturación cambiaron; se evalúa de nuevo.",
                    actor="rules")
+        ids.append(order.id)
+    return ids
 
 
-def _check_choices(ctx: AppContext, session: Session, erp: ERPConnection, changed: dict[str, Any]) -> None:
-    adapter = None
+def _choice_problems(ctx: AppContext, erp: ERPConnection, changed: dict[str, Any]) -> list[SettingProblem]:
+    """Changed values that must be one of the ERP's lists (warehouses, price lists…): each list is read
+    once (an unreachable ERP raises its own error: the save waits rather than guesses)."""
+    adapter, lists, problems = None, {}, []
     for key, value in changed.items():
-        if value in (None, ""):
-            continue
-        if key == "shipping_item_id":
-            if get_cached_item(session, erp.id, str(value)) is None:
-                raise ConfigurationError(f"El producto {value} no está en el catálogo del ERP.")
-            continue
-        if key not in _CHOICE_SETTINGS:
+        if value in (None, "") or key not in _CHOICE_SETTINGS:
             continue
         adapter = adapter or ctx.erp_adapter(erp)
         lister, what = _CHOICE_SETTINGS[key]
-        choices = getattr(adapter, lister)()
-        if str(value) not in {c.id for c in choices}:
-            valid = ", ".join(f"{c.id} ({c.name})" for c in choices) or "ninguna"
-            raise ConfigurationError(f"La {what} {value} no existe en el ERP. Opciones: {valid}.")
+        if lister not in lists:
+            lists[lister] = getattr(adapter, lister)()
+        problem = choice_problem(key, str(value), what, lists[lister])
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
@@ -422,31 +512,12 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
                 channel_connection_id: int | None = None, created_from: datetime | None = None,
                 created_to: datetime | None = None, text: str | None = None, offset: int = 0) -> list[Order]:
     """The account's orders, newest first. Filters: states, one channel connection, marketplace creation
-    time in ``[created_from, created_to)``, and ``text`` found in the order id, buyer, document or a line's
-    SKU or title."""
+    time in ``[created_from, created_to)``, and ``text`` found — accents and case aside — in the order or
+    pack number, buyer, document, e-mail, a line's SKU or title, or the invoice number."""
+    filters = OrderFilters(tuple(states or ()), channel_connection_id, created_from, created_to, text or "")
     with ctx.db.session() as session:
         account = find_account(session, account_ref)
-        query = select(Order).where(Order.account_id == account.id)
-        if states:
-            query = query.where(Order.state.in_(states))
-        if channel_connection_id is not None:
-            query = query.where(Order.channel_connection_id == channel_connection_id)
-        created = func.coalesce(Order.remote_created_at, Order.created_at)
-        if created_from is not None:
-            query = query.where(created >= created_from)
-        if created_to is not None:
-            query = query.where(created < created_to)
-        text = (text or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
-        if text.strip():
-            like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            in_lines = (select(OrderLine.id).where(OrderLine.order_id == Order.id,
-                                                   func.lower(OrderLine.sku).like(like, escape="\\")
-                                                   | func.lower(OrderLine.title).like(like, escape="\\"))
-                        .exists())
-            query = query.where(func.lower(Order.external_id).like(like, escape="\\")
-                                | func.lower(func.coalesce(Order.buyer_name, "")).like(like, escape="\\")
-                                | func.lower(func.coalesce(Order.buyer_document, "")).like(like, escape="\\")
-                                | in_lines)
+        query = orders_query(account.id, filters)
         offset, limit = min(max(0, offset), MAX_ROW_ID), min(max(0, limit), MAX_ROW_ID)
         orders = list(session.scalars(query.order_by(Order.id.desc()).offset(offset).limit(limit)))
         for order in orders:  # load what callers print, before the session closes
@@ -454,6 +525,15 @@ def list_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None =
             if order.invoice is not None:
                 _ = order.invoice.writes
         return orders
+
+
+def count_orders(ctx: AppContext, account_ref=None, *, states: list[str] | None = None,
+                 channel_connection_id: int | None = None, created_from: datetime | None = None,
+                 created_to: datetime | None = None, text: str | None = None) -> int:
+    """How many orders :func:`list_orders` would list with the same filters and no limit."""
+    filters = OrderFilters(tuple(states or ()), channel_connection_id, created_from, created_to, text or "")
+    with ctx.db.session() as session:
+        return count_orders_matching(session, find_account(session, account_ref).id, filters)
 
 
 def error_queue(ctx: AppContext, account_ref=None) -> list[Order]:
@@ -655,18 +735,28 @@ def retry_orders_held_by_outage(ctx: AppContext, account_ref=None, *, actor: str
 
 def invoice_order_with_items(ctx: AppContext, account_ref, order_id: int, items_by_sku: dict[str, str], *,
                              actor: str = "cli") -> Order:
+    """:func:`invoice_with_picked_items`, for callers that only need this order."""
+    return invoice_with_picked_items(ctx, account_ref, order_id, items_by_sku, actor=actor)[0]
+
+
+def invoice_with_picked_items(ctx: AppContext, account_ref, order_id: int, items_by_sku: dict[str, str], *,
+                              actor: str = "cli") -> tuple[Order, list[MovedOrder]]:
     """The error queue's "Facturar" after picking ERP items: remember each pick as the SKU's mapping,
-    then invoice this order now. Other orders the same SKUs held go back to the rules."""
+    then invoice this order now. Other orders the same SKUs held are taken through the pipeline now too
+    (their own rules apply) and returned, so the person is told which moved."""
     order = get_order(ctx, order_id, account_ref)
     keys = {line.sku_key for line in order.lines}
+    others: list[int] = []
     for sku_key, item_id in items_by_sku.items():
         if not str(item_id or "").strip():
             continue
         if sku_key not in keys:
             raise ConfigurationError(f"El SKU «{sku_key}» no es de la orden {order_id}.")
-        map_sku(ctx, order.account_id, sku_key, str(item_id).strip(), channel_ref=order.channel_connection_id,
-                actor=actor, invoice=False)
-    return invoice_orders(ctx, [order_id], account_ref=order.account_id, actor=actor)[order_id]
+        _, _, freed = _map_sku(ctx, order.account_id, sku_key, str(item_id).strip(),
+                               channel_ref=order.channel_connection_id, actor=actor)
+        others += [i for i in freed if i != order_id and i not in others]
+    invoiced = invoice_orders(ctx, [order_id], account_ref=order.account_id, actor=actor)[order_id]
+    return invoiced, process_now(ctx, others)
 
 
 def count_orders_by_state(ctx: AppContext, account_ref=None) -> dict[str, int]:
@@ -719,6 +809,16 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
             invoice: bool = True) -> tuple[SkuMapping, dict[int, Order]]:
     """Remember that marketplace ``sku`` is ERP item ``erp_item_id``; then invoice (or re-queue) every
     order the SKU was blocking."""
+    mapping, blocked_ids, _ = _map_sku(ctx, account_ref, sku, erp_item_id, channel_ref=channel_ref, actor=actor,
+                                       requeue=not invoice)
+    results = invoice_orders(ctx, blocked_ids, account_ref=account_ref, actor=actor) if invoice else {}
+    return mapping, results
+
+
+def _map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel_ref=None, actor: str = "cli",
+             requeue: bool = True) -> tuple[SkuMapping, list[int], list[int]]:
+    """Store the mapping; returns it, the orders the SKU blocked and (with ``requeue``) those of them
+    sent back to the pipeline."""
     from mapping.codes import normalise_code
 
     with ctx.db.session() as session:
@@ -749,10 +849,11 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
         blocked_ids = list(session.scalars(
             select(Order.id).distinct().join(OrderLine, OrderLine.order_id == Order.id)
             .where(Order.channel_connection_id == channel.id, Order.state == OrderState.ERROR.value,
-                   OrderLine.sku_key == key)))
-        if not invoice:
+                   OrderLine.sku_key == key).order_by(Order.id)))
+        requeued = []
+        if requeue:
             for order in session.scalars(select(Order).where(Order.id.in_(blocked_ids))):
                 transition(session, order, OrderState.RECEIVED, f"SKU {sku} asignado a «{item.name}».", actor=actor)
+                requeued.append(order.id)
         session.flush()
-    results = invoice_orders(ctx, blocked_ids, account_ref=account_ref, actor=actor) if invoice else {}
-    return mapping, results
+    return mapping, blocked_ids, requeued

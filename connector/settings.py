@@ -9,8 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -105,6 +106,22 @@ class Settings(BaseSettings):
     # Without REDIS_URL, ``connector web`` runs the periodic pull and sweep itself (one loop per
     # database: see connector/scheduler.py). False leaves that to ``connector worker``.
     embedded_scheduler: bool = Field(True, validation_alias=AliasChoices("CONNECTOR_EMBEDDED_SCHEDULER"))
+    # The zone the sellers' times are shown in, by the panel and the CLI alike (an IANA name). One per
+    # installation: accounts keep no zone of their own yet.
+    display_timezone: str = Field("America/Bogota", validation_alias=AliasChoices("CONNECTOR_TIMEZONE"))
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"«{value}» no es una zona horaria conocida (por ejemplo America/Bogota)") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.display_timezone)
 
     @property
     def effective_database_url(self) -> str:

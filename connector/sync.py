@@ -13,11 +13,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from connector.alerts import note_channel_error
 from connector.context import AppContext
+from connector.dispatch import count_due_orders, due_order_ids
 from connector.errors import ConnectorError
 from connector.followup import run_due_followups
+from connector.held_orders import release_fixed_everywhere
 from connector.leases import RowLease
 from connector.models import ChannelConnection, Order, SyncCursor, SyncRun, utcnow
-from connector.pipeline import process_due_orders, store_pulled_order
+from connector.pipeline import CatalogRefreshes, process_order_safely, store_pulled_order
+from connector.progress import Progress
 from connector.states import ERROR_QUEUE_STATES
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ class SyncSummary:
     processed: dict[str, int] = field(default_factory=dict)
     followups: dict[str, int] = field(default_factory=dict)  # what the invoices' follow-ups came to
     error_queue: int = 0
+    released: int = 0  # held orders a fix had freed, sent back through the pipeline by this run
+    remaining: int = 0  # orders still due when the run ended (the ERP window, a long backlog)
 
     @property
     def pulled(self) -> int:
@@ -46,7 +51,8 @@ class SyncSummary:
 
     def as_dict(self) -> dict:
         return {"pulled": self.pulled, "pulls": [asdict(p) for p in self.pulls], "processed": self.processed,
-                "followups": self.followups, "error_queue": self.error_queue}
+                "followups": self.followups, "error_queue": self.error_queue, "released": self.released,
+                "remaining": self.remaining}
 
 
 def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> PullSummary:
@@ -161,21 +167,59 @@ def _store(session, connection, adapter, pulled) -> str:
     return "unchanged"
 
 
-def sync_once(ctx: AppContext, account_id: int | None = None) -> SyncSummary:
-    """Pull every enabled channel connection (of one account, or all), then process due orders."""
+def sync_once(ctx: AppContext, account_id: int | None = None, *, drain: bool = False,
+              progress: Progress | None = None) -> SyncSummary:
+    """Pull every enabled channel connection (of one account, or all), then process due orders.
+
+    Held orders a fix has freed since (a mapping, a product now in the catalog) are released first.
+    With ``drain`` (``sync --once``), due orders are processed round after round until none is due or a
+    round frees nothing new; ``remaining`` says how many are still due (e.g. waiting for the ERP
+    window). ``progress`` is told each step (the CLI's progress bars)."""
     summary = SyncSummary()
     with ctx.db.session() as session:
         query = select(ChannelConnection.id).where(ChannelConnection.enabled.is_(True)).order_by(ChannelConnection.id)
         if account_id is not None:
             query = query.where(ChannelConnection.account_id == account_id)
         connection_ids = list(session.scalars(query))
+    if progress:
+        progress.start("pull", len(connection_ids))
     for connection_id in connection_ids:
         summary.pulls.append(pull_channel_connection(ctx, connection_id))
-    summary.processed = process_due_orders(ctx, account_id)
+        if progress:
+            progress.advance("pull")
+    summary.released = len(release_fixed_everywhere(ctx, account_id))  # held orders a fix has freed
+    summary.processed = _process_due(ctx, account_id, drain=drain, progress=progress)
     summary.followups = run_due_followups(ctx, account_id)  # after the invoices: lower priority
+    summary.remaining = count_due_orders(ctx, account_id)
     with ctx.db.session() as session:
         query = select(func.count()).select_from(Order).where(Order.state.in_([s.value for s in ERROR_QUEUE_STATES]))
         if account_id is not None:
             query = query.where(Order.account_id == account_id)
         summary.error_queue = session.scalar(query) or 0
     return summary
+
+
+# Rounds ``drain`` runs at most: a backlog of this many times one round (500) is left for the
+# scheduler rather than holding a terminal for hours; ``remaining`` then says how many are due.
+MAX_DRAIN_ROUNDS = 40
+
+
+def _process_due(ctx: AppContext, account_id: int | None, *, drain: bool,
+                 progress: Progress | None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    refreshes = CatalogRefreshes()
+    seen_rounds: set[tuple[int, ...]] = set()
+    for _round in range(MAX_DRAIN_ROUNDS if drain else 1):
+        due = due_order_ids(ctx, account_id)
+        key = tuple(due)
+        if not due or key in seen_rounds:  # nothing due, or the same orders again: they are not moving
+            break
+        seen_rounds.add(key)
+        if progress:
+            progress.start("process", len(due))
+        for order_id in due:
+            state = process_order_safely(ctx, order_id, refreshes=refreshes)
+            counts[state] = counts.get(state, 0) + 1
+            if progress:
+                progress.advance("process")
+    return counts

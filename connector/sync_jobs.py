@@ -153,6 +153,7 @@ class SyncJobs:
 
     def _run_here(self, ctx: AppContext, job: SyncJob) -> None:
         from connector.followup import run_due_followups
+        from connector.held_orders import release_fixed_everywhere
         from connector.pipeline import process_due_orders
         from connector.sync import pull_channel_connection
 
@@ -164,6 +165,7 @@ class SyncJobs:
             pull.status = "failed" if summary.error else "ok"
         job.current = ""
         job.phase = "processing"
+        release_fixed_everywhere(ctx, job.account_id)  # held orders a fix made since has freed go too
         job.processed = process_due_orders(ctx, job.account_id)
         run_due_followups(ctx, job.account_id)  # after the invoices: e-invoice status, deliveries, payments
 

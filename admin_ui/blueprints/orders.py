@@ -10,14 +10,14 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
-from connector import services
+from connector import bulk_actions, services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
 from connector.item_creation import create_item_for_line, propose_item
 from connector.money_explained import SOURCE_TEXT, WHY_TEXT
 from connector.money_view import order_money
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
-from connector.states import SETTLED_STATES, OrderState
+from connector.states import SETTLED_STATES, STATE_LABELS, OrderState
 
 bp = signed_in_blueprint("orders", __name__, url_prefix="/orders")
 
@@ -60,16 +60,43 @@ def index():
         channel_id = -1  # nothing of another account is listed
     state = filters["state"] if filters["state"] in OrderState._value2member_map_ else None
     day_from, day_to = _parse_day(filters["from"], errors), _parse_day(filters["to"], errors)
+    if day_from and day_to and day_from > day_to:
+        errors.append(_("La fecha «Desde» (%(start)s) es posterior a «Hasta» (%(end)s): no hay días entre ellas. "
+                        "Se muestran las órdenes sin ese rango; cambia una de las dos fechas.",
+                        start=filters["from"], end=filters["to"]))
+        day_from = day_to = None
     raw_page = args.get("page", "1")
     page = min(MAX_PAGE, max(1, int(raw_page))) if raw_page.isdigit() and len(raw_page) < 12 else 1
-    orders = services.list_orders(
-        ctx(), account, states=[state] if state else None, channel_connection_id=channel_id,
-        created_from=_local_midnight(day_from) if day_from else None,
-        created_to=_local_midnight(day_to + timedelta(days=1)) if day_to else None,
-        text=filters["q"] or None, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    query = dict(states=[state] if state else None, channel_connection_id=channel_id,
+                 created_from=_local_midnight(day_from) if day_from else None,
+                 created_to=_local_midnight(day_to + timedelta(days=1)) if day_to else None,
+                 text=filters["q"] or None)
+    orders = services.list_orders(ctx(), account, **query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     has_next = len(orders) > PAGE_SIZE
+    total = services.count_orders(ctx(), account, **query) if page > 1 or has_next or not orders else len(orders)
+    last_page = max(1, -(-total // PAGE_SIZE))
+    beyond = page > 1 and not orders and total > 0
     return render_template("orders/list.html", orders=orders[:PAGE_SIZE], channels=channels, filters=filters,
-                           errors=errors, page=page, has_next=has_next, states=list(OrderState))
+                           errors=errors, page=page, has_next=has_next, states=list(OrderState), total=total,
+                           last_page=last_page, beyond=beyond)
+
+
+@bp.post("/bulk")
+def bulk():
+    """"Facturar seleccionadas" / "Reintentar": the picked orders, one result per order on a page."""
+    action = request.form.get("action", "")
+    raw = request.form.getlist("order_id")
+    ids = [int(v) for v in raw if v.strip().isdigit() and len(v.strip()) < 12]
+    back = security.safe_next(request.form.get("next"), url_for("orders.index"))
+    if action not in bulk_actions.ACTIONS or not ids:
+        flash(_("Elige al menos una orden y una acción."), "error")
+        return redirect(back)
+    ignored = len(raw) - len(ids)
+    too_many = max(0, len(set(ids)) - bulk_actions.MAX_BULK_ORDERS)
+    outcomes = bulk_actions.run_bulk(ctx(), security.account_id(), ids, action, actor=security.actor())
+    return render_template("orders/bulk_result.html", outcomes=outcomes, action=action, back=back,
+                           ignored=ignored, too_many=too_many,
+                           invoiced=sum(o.state == OrderState.INVOICED for o in outcomes))
 
 
 # What a person may ask for after the invoice, by the invoice's situation ("Reenviar", "Expedir"...).
@@ -154,8 +181,8 @@ def invoice(order_id: int):
     """The "Facturar" button: remember the picked items (if any) and invoice this order now."""
     back = security.safe_next(request.form.get("next"), url_for("orders.detail", order_id=order_id))
     try:
-        order = services.invoice_order_with_items(ctx(), security.account_id(), order_id, picked_items(request.form),
-                                                  actor=security.actor())
+        order, others = services.invoice_with_picked_items(ctx(), security.account_id(), order_id,
+                                                           picked_items(request.form), actor=security.actor())
     except services.NotFoundLocally:
         raise
     except ConnectorError as exc:
@@ -167,6 +194,7 @@ def invoice(order_id: int):
     else:
         flash(_("La orden %(order)s no se pudo facturar: %(reason)s", order=order.external_id,
                 reason=order.state_reason), "error")
+    flash_others(others)
     return redirect(back)
 
 
@@ -201,3 +229,16 @@ def create_item(order_id: int):
             return redirect(url_for("orders.detail", order_id=order_id))
     return render_template("orders/create_item.html", proposal=proposal, form=form, error=error,
                            order_external_id=order.external_id)
+
+
+def flash_others(others) -> None:
+    """The other orders a fix moved: which were invoiced too, and where the rest stand."""
+    invoiced = [o for o in others if o.state == OrderState.INVOICED]
+    if invoiced:
+        flash(_("También se facturaron: %(orders)s.", orders=", ".join(f"#{o.external_id}" for o in invoiced)),
+              "success")
+    rest = [o for o in others if o.state != OrderState.INVOICED]
+    if rest:
+        flash(_("También se procesaron, sin factura todavía: %(orders)s.", orders=", ".join(
+            f"#{o.external_id} ({_(STATE_LABELS.get(OrderState(o.state), o.state))}: {o.reason})" for o in rest)),
+            "warning")

@@ -11,6 +11,8 @@ from admin_ui.i18n import gettext as _
 from channels.registry import CHANNELS, channel_class
 from connector import services
 from connector.errors import ConnectorError
+from connector.settings_check import SettingProblem, SettingsProblems
+from connector.states import STATE_LABELS, OrderState
 
 bp = signed_in_blueprint("settings", __name__, url_prefix="/settings")
 
@@ -49,21 +51,32 @@ def _settings_page(page: str):
     version = services.settings_version(ctx(), account, scope)
     current = forms.form_values(fields, services.show_settings(ctx(), account, scope).model_dump(mode="json"))
     values, error, status = current, None, 200
+    field_errors: dict[str, list[str]] = {}
+    other_problems: list[dict] = []
     if request.method == "POST":
         values = forms.submitted_values(fields, request.form)
         # The version the form was read at: refused if anyone saved since (no silent lost update).
         version = request.form.get("settings_version", "")
         changes = forms.assignments(fields, values, current if scope is not None else None)
+        change = None
         try:
             if changes:
-                services.update_settings(ctx(), account, changes, channel_ref=scope, expected_version=version)
+                change = services.change_settings(ctx(), account, changes, channel_ref=scope, expected_version=version)
         except services.StaleSettings:
             # The submitted values stay on the page, with the old version: saving again needs a reload.
             error, status = _("Alguien cambió esta configuración mientras la editabas; recarga la página."), 409
+        except SettingsProblems as exc:  # every problem at once, each next to its field
+            field_errors, other_problems = _place_problems(exc.problems, page, fields)
+            count = len(exc.problems)
+            error = _("No se guardó: hay un problema que corregir.") if count == 1 else \
+                _("No se guardó: hay %(count)s problemas que corregir.", count=count)
+            status = 400
         except ConnectorError as exc:
             error, status = exc.user_message, 400
         else:
             flash(_("Cambios guardados.") if changes else _("No había cambios que guardar."), "success")
+            if change is not None:
+                _flash_change(change)
             target = "settings.auto_invoicing" if page == "configuration" and "next" in request.form \
                 else f"settings.{page}"
             return redirect(url_for(target, scope=scope or None))
@@ -80,7 +93,53 @@ def _settings_page(page: str):
     options = {f.name: _options(f, choices) for f in fields}
     return render_template("settings/form.html", page=page, title=TITLES[page], fields=fields, values=values,
                            error=error, options=options, choices_error=choices_error, channels=channels, scope=scope,
-                           shipping_item=shipping_item, settings_version=version), status
+                           shipping_item=shipping_item, settings_version=version, field_errors=field_errors,
+                           other_problems=other_problems), status
+
+
+def problem_text(problem: SettingProblem) -> str:
+    return _(problem.message, **problem.params)
+
+
+def _field_page(name: str) -> str | None:
+    return next((page for page, fields in forms.PAGES.items() if any(f.name == name for f in fields)), None)
+
+
+def _field_label(name: str) -> str:
+    field = next((f for fields in forms.PAGES.values() for f in fields if f.name == name), None)
+    return _(field.label) if field is not None else ""
+
+
+def _place_problems(problems: list[SettingProblem], page: str, fields) -> tuple[dict[str, list[str]], list[dict]]:
+    """Problems of this page's fields go next to them; the others (a field of the other page, or the
+    whole form) are listed on top with a link to where they are fixed."""
+    here = {f.name for f in fields}
+    at_field: dict[str, list[str]] = {}
+    elsewhere = []
+    for problem in problems:
+        if problem.field in here:
+            at_field.setdefault(problem.field, []).append(problem_text(problem))
+            continue
+        where = _field_page(problem.field)
+        elsewhere.append({"label": _field_label(problem.field), "text": problem_text(problem),
+                          "page": TITLES[where] if where else None,
+                          "url": url_for(f"settings.{where}") + f"#f-{problem.field}" if where else None})
+    return at_field, elsewhere
+
+
+def _flash_change(change: services.SettingsChange) -> None:
+    """What the save did besides saving: the problems it still has, and the held orders it moved."""
+    for problem in change.warnings:
+        label = _field_label(problem.field)
+        flash((f"{label}: " if label else "") + problem_text(problem), "warning")
+    if change.moved:
+        shown = ", ".join(f"#{m.external_id} ({_(STATE_LABELS.get(OrderState(m.state), m.state))})"
+                          for m in change.moved[:30])
+        more = len(change.moved) - 30
+        text = _("La configuración liberó una orden retenida; se procesó ahora: %(orders)s", orders=shown) \
+            if len(change.moved) == 1 else _("La configuración liberó %(count)s órdenes retenidas; se procesaron "
+                                             "ahora: %(orders)s", count=len(change.moved), orders=shown)
+        flash(text + (_(" y %(count)s más.", count=more) if more > 0 else ""), "info")
 
 
 def _origin_channel_choices(channels) -> list[dict]:

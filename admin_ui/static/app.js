@@ -132,6 +132,14 @@
         button.textContent = button.dataset.busy;
       }
     });
+    /* "Select all" boxes: hidden without JavaScript (each row's box still works). */
+    document.querySelectorAll("input[data-select-all]").forEach(function (all) {
+      var boxes = all.form.querySelectorAll("input[type=checkbox][name='" + all.dataset.selectAll + "']");
+      all.hidden = false;
+      all.addEventListener("change", function () {
+        boxes.forEach(function (box) { box.checked = all.checked; });
+      });
+    });
     document.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
       select.addEventListener("change", function () { select.form.submit(); });
     });

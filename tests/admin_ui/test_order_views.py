@@ -200,3 +200,15 @@ def test_home_page_summarises(client, ui_ctx, synced_seller):
     text = page_text(client.get("/"))
     assert "Órdenes facturadas" in text and "En la cola de errores" in text and "Primeros pasos" not in text
     assert "Cola de errores 3" in text  # the menu counts the queue
+
+
+def test_facturar_with_a_picked_item_invoices_the_other_orders_of_that_sku_now_and_says_which(
+        client, ui_ctx, synced_seller):
+    held = [o for o in services.error_queue(ui_ctx, synced_seller) if any(li.sku == "VELA-AROM-01" for li in o.lines)]
+    assert len(held) == 2
+    clicked, other = held
+    response = client.post(f"/orders/{clicked.id}/invoice", data={"item[VELA-AROM-01]": _vela(ui_ctx, synced_seller),
+                                                                  "next": "/errors"})
+    assert response.status_code == 302
+    assert services.get_order(ui_ctx, other.id, synced_seller).state == OrderState.INVOICED  # now, not next sync
+    assert f"También se facturaron: #{other.external_id}." in page_text(client.get("/errors"))

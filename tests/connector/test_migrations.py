@@ -50,3 +50,31 @@ def test_0007_goes_down_and_up_again(database_url):
         _upgrade(db, "head")
     finally:
         db.dispose()
+
+
+def test_0010_fills_the_search_text_of_existing_orders_and_goes_down_and_up(database_url):
+    db = Database(database_url)
+    try:
+        _upgrade(db, "0007")
+        canonical = ('{"buyer": {"name": "Ana Muñoz", "identification": {"number": "1020"}}, "pack_id": null, '
+                     '"lines": [{"sku": "VELA-01", "title": "Vela Aromática"}]}')
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO accounts (id, name, created_at) VALUES (1, 'T', CURRENT_TIMESTAMP)"))
+            connection.execute(text(
+                "INSERT INTO channel_connections (id, account_id, kind, name, credentials_encrypted, credential_hint, "
+                "settings_overrides, enabled, created_at) VALUES (1, 1, 'x', 'x', '', '', '{}', :on, CURRENT_TIMESTAMP)"),
+                {"on": True})
+            for row_id, stored in ((1, canonical), (2, None)):
+                connection.execute(text(
+                    "INSERT INTO orders (id, channel_connection_id, account_id, external_id, state, state_reason, "
+                    "is_fulfillment, shipping_cost, raw, canonical, attempts, version, created_at, updated_at) VALUES "
+                    "(:id, 1, 1, :ext, 'received', '', :off, 0, '{}', :canonical, 0, 1, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"), {"id": row_id, "ext": f"ORD-{row_id}", "off": False, "canonical": stored})
+        _upgrade(db, "0010")
+        with db.engine.connect() as connection:
+            rows = dict(connection.execute(text("SELECT id, search_text FROM orders ORDER BY id")).fetchall())
+        assert rows == {1: "ord-1 ana munoz 1020 vela-01 vela aromatica", 2: "ord-2"}
+        _upgrade(db, "0007", down=True)
+        _upgrade(db, "head")
+    finally:
+        db.dispose()
