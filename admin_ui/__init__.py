@@ -30,6 +30,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from admin_ui import i18n, security
 from admin_ui.operations import register_operations
 from connector import services
+from connector.alerts import ALERT_TEXT, active_alerts
 from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.errors import ConnectorError, NotFound, TransientError
@@ -91,9 +92,11 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from admin_ui.blueprints import (
         account,
+        alerts,
         auth,
         connections,
         credit_notes,
+        dashboard,
         errors,
         home,
         orders,
@@ -102,7 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     )
     from admin_ui.webhooks import register_webhooks
 
-    for module in (auth, account, home, connections, settings, orders, errors, credit_notes, sync):
+    for module in (auth, account, home, dashboard, alerts, connections, settings, orders, errors, credit_notes, sync):
         app.register_blueprint(module.bp)
     # Marketplace webhooks authenticate by their own signatures: no session, no CSRF token.
     register_webhooks(app)
@@ -124,7 +127,7 @@ def _register_template_helpers(app: Flask) -> None:
         context: AppContext = app.extensions["connector"]
         common = {"mode": context.settings.mode, "sandbox_mode": context.settings.allows_custom_api_urls,
                   "ORDER_STATUS_LABELS": ORDER_STATUS_LABELS, "nav_counts": None, "account_name": "",
-                  "erp_name": i18n.gettext("el ERP")}
+                  "erp_name": i18n.gettext("el ERP"), "active_alerts": [], "alert_message": _alert_message}
         user = g.get("user")
         if user is not None:
             try:
@@ -136,9 +139,18 @@ def _register_template_helpers(app: Flask) -> None:
                 erp = services.find_erp_connection(context, user.account_id)
                 if erp is not None:  # pages name the connected ERP as the seller knows it
                     common["erp_name"] = erp_class(erp.kind).display_name
+                common["active_alerts"] = active_alerts(context, user.account_id)
             except Exception:  # noqa: BLE001 - the error page renders with this too: it must not fail
                 log.exception("admin UI: menu counts unavailable")
         return common
+
+
+def _alert_message(alert) -> str:
+    """An alert in the reader's language; stored parameters that no longer fit never break a page."""
+    try:
+        return i18n.gettext(ALERT_TEXT[alert.kind], **alert.params)
+    except (KeyError, TypeError, ValueError):
+        return i18n.gettext(ALERT_TEXT.get(alert.kind, "Alerta"))
 
 
 def _hint_pairs(hint: str | None) -> list[tuple[str, str]]:

@@ -566,6 +566,151 @@ MESSAGES: dict[str, str] = {
     "%(count)s reembolsos rechazados.": "%(count)s refunds declined.",
     "Últimos reembolsos": "Latest refunds",
     "Cancelación": "Cancellation",
+    # -- the money explained (order page)
+    "De lo pagado a lo facturado": "From paid to invoiced",
+    "Sin factura enviada todavía: así quedaría con la configuración y el catálogo de hoy.":
+        "No invoice sent yet: this is how it would look with today's settings and catalog.",
+    "Pagó el comprador": "The buyer paid",
+    "Facturado": "Invoiced",
+    "Diferencia": "Difference",
+    "Concepto": "Item",
+    "En el canal": "On the channel",
+    "En la factura": "On the invoice",
+    "Fuera de la factura": "Left out of the invoice",
+    "Por qué": "Why",
+    "Producto %(item)s: %(quantity)s × %(price)s antes de impuestos, descuento %(discount)s %%, impuesto %(tax)s %%":
+        "Product %(item)s: %(quantity)s × %(price)s before tax, discount %(discount)s %%, tax %(tax)s %%",
+    "Total fuera de la factura": "Total left out",
+    "Igual a la diferencia entre lo pagado y lo facturado.": "Equal to the difference between paid and invoiced.",
+    "El ERP calculó un total de %(total)s.": "The ERP computed a total of %(total)s.",
+    "Todavía no se puede mostrar cómo quedaría la factura: %(reason)s":
+        "The invoice cannot be shown yet: %(reason)s",
+    "Conecta el ERP para ver cómo quedaría la factura.": "Connect the ERP to see how the invoice would look.",
+    "Facturada con su producto del ERP, precio antes de impuestos y descuento.":
+        "Invoiced with its ERP product, price before tax and discount.",
+    "Facturado con el producto de envío configurado.": "Invoiced with the configured shipping product.",
+    "No se factura: «Facturar el costo de envío» está apagado.": "Not invoiced: “Invoice the shipping cost” is off.",
+    "Cargo del pedido que no es un producto del ERP: no se factura.":
+        "An order charge that is not an ERP product: not invoiced.",
+    "Crédito del pedido: se repartió como descuento en las líneas (ya incluido en ellas).":
+        "An order credit: spread as a discount over the lines (already included in them).",
+    "El total del canal incluye este valor sin decir de qué es; no se factura.":
+        "The channel's total includes this amount without saying what it is; not invoiced.",
+    "Redondeo del total de la factura a la moneda, como lo hace el ERP.":
+        "The invoice total rounded to the currency, as the ERP does.",
+    "Producto": "Product",
+    "Cargo o crédito": "Charge or credit",
+    "Total del canal": "Channel total",
+    "Sin detalle del canal": "Not itemised by the channel",
+    "Redondeo": "Rounding",
+    # -- dashboard and CSV export
+    "Tablero": "Dashboard",
+    "Facturado por día": "Invoiced per day",
+    "Facturado por semana": "Invoiced per week",
+    "Órdenes por estado": "Orders by state",
+    "la más antigua espera desde %(when)s": "the oldest has waited since %(when)s",
+    "Ventana del ERP usada ahora (solicitudes)": "ERP window used now (requests)",
+    "%(count)s escrituras en el ERP hoy": "%(count)s writes to the ERP today",
+    "Sin ERP conectado": "No ERP connected",
+    "Últimos 14 días, por canal.": "Last 14 days, per channel.",
+    "Últimas 8 semanas (desde el lunes), por canal.": "Last 8 weeks (from Monday), per channel.",
+    "Todavía no hay facturas en este período.": "No invoices in this period yet.",
+    "Todavía no hay órdenes.": "No orders yet.",
+    "Exportar a CSV": "Export to CSV",
+    "Para tu contador: un archivo por tipo, de los días que elijas (ambos incluidos).":
+        "For your accountant: one file per kind, for the days you choose (both included).",
+    "Qué": "What",
+    "Descargar CSV": "Download CSV",
+    "Facturas": "Invoices",
+    "Moneda": "Currency",
+    "Id en el ERP": "ERP id",
+    "CUFE": "CUFE",
+    "Fecha del reembolso": "Refund date",
+    "Valor reembolsado": "Amount refunded",
+    "Valor de la nota": "Credit note amount",
+    "Tipo": "Type",
+    "Estado de la nota": "Credit note state",
+    "Falta la fecha inicial (AAAA-MM-DD).": "The start date is missing (YYYY-MM-DD).",
+    "Falta la fecha final (AAAA-MM-DD).": "The end date is missing (YYYY-MM-DD).",
+    # -- creating the product in the ERP
+    "Crear el producto en el ERP": "Create the product in the ERP",
+    "Revisa los datos tomados de la venta. Al confirmar se crea el producto en el ERP (una sola vez), se asigna a este SKU y se facturan las órdenes que esperaban por él.":
+        "Check the data taken from the sale. On confirming, the product is created in the ERP (once), assigned "
+        "to this SKU, and the orders waiting for it are invoiced.",
+    "Código de barras": "Barcode",
+    "Referencia": "Reference",
+    "Tus órdenes se asocian por código de barras: es el SKU de la venta.":
+        "Your orders are matched by barcode: it is the sale's SKU.",
+    "Tus órdenes se asocian por referencia: es el SKU de la venta.":
+        "Your orders are matched by reference: it is the sale's SKU.",
+    "Precio por unidad, impuestos incluidos (como lo pagó el comprador)":
+        "Unit price, taxes included (as the buyer paid it)",
+    "Precio por unidad, antes de impuestos": "Unit price, before taxes",
+    "El ERP guarda el precio antes de impuestos: se calcula con el impuesto que elijas.":
+        "The ERP keeps the price before taxes: it is worked out with the tax you choose.",
+    "Impuesto": "Tax",
+    "Sin impuesto": "No tax",
+    "Creando…": "Creating…",
+    "Crear y facturar": "Create and invoice",
+    "¿No existe en el ERP?": "Not in the ERP?",
+    "Crear «%(sku)s» en el ERP": "Create “%(sku)s” in the ERP",
+    "ya existía en el ERP con ese código y se usó": "already existed in the ERP with that code and was used",
+    "creado en el ERP": "created in the ERP",
+    "Producto «%(name)s» %(how)s; %(count)s órdenes facturadas.": "Product “%(name)s” %(how)s; %(count)s orders invoiced.",
+    # -- alerts
+    "Alertas": "Alerts",
+    "Entendido": "Got it",
+    "La cola de errores creció: %(count)s órdenes esperan una corrección (eran %(before)s).":
+        "The error queue grew: %(count)s orders wait for a fix (there were %(before)s).",
+    "La autoridad rechazó %(count)s facturas electrónicas: corrige la causa y reenvíalas.":
+        "The tax authority rejected %(count)s e-invoices: fix the cause and send them again.",
+    "%(erp)s rechazó las credenciales: revisa la conexión del ERP; no se factura hasta entonces.":
+        "%(erp)s refused the credentials: check the ERP connection; nothing is invoiced until then.",
+    "La conexión «%(channel)s» perdió el acceso (token vencido o revocado): vuelve a conectarla.":
+        "The connection “%(channel)s” lost its access (token expired or revoked): connect it again.",
+    "Correo de prueba de las alertas: si lo recibes, las alertas llegarán aquí.":
+        "Alerts test e-mail: if you get it, alerts will arrive here.",
+    "Alerta": "Alert",
+    "Enviado": "Sent",
+    "No enviado (ya se envió uno igual en la última hora)": "Not sent (one of the same kind went out within the hour)",
+    "No enviado (sin servidor de correo)": "Not sent (no mail server)",
+    "Falló": "Failed",
+    "Alertas guardadas.": "Alerts saved.",
+    "Correo de prueba enviado: revisa la bandeja de los destinatarios.": "Test e-mail sent: check the recipients' inbox.",
+    "Te avisamos en el panel y por correo cuando la cola de errores crece, la autoridad rechaza una factura electrónica, el ERP rechaza las credenciales o un canal pierde el acceso. Como mucho un correo por tipo cada hora.":
+        "We tell you in the panel and by e-mail when the error queue grows, the tax authority rejects an e-invoice, "
+        "the ERP refuses the credentials or a channel loses its access. At most one e-mail per kind per hour.",
+    "Servidor de correo (SMTP)": "Mail server (SMTP)",
+    "Servidor": "Server",
+    "Puerto": "Port",
+    "Seguridad": "Security",
+    "Ninguna (servidor local)": "None (local server)",
+    "Usuario": "User",
+    "Guardada: déjala vacía para conservarla": "Saved: leave it empty to keep it",
+    "Borrar la contraseña guardada": "Delete the saved password",
+    "Remitente": "Sender",
+    "Quién recibe las alertas": "Who gets the alerts",
+    "Destinatarios (separados por comas)": "Recipients (comma-separated)",
+    "Avisar cuando la cola de errores crezca en": "Alert when the error queue grows by",
+    "órdenes o más": "orders or more",
+    "Comprueba la configuración guardada con un correo de prueba.": "Check the saved settings with a test e-mail.",
+    "Enviar correo de prueba": "Send test e-mail",
+    "Correos de los últimos 7 días": "E-mails of the last 7 days",
+    "Ninguno.": "None.",
+    "Configura primero el servidor de correo, el remitente y los destinatarios.":
+        "Set up the mail server, the sender and the recipients first.",
+    "El puerto debe ser un número entre 1 y 65535.": "The port must be a number between 1 and 65535.",
+    "Elige la seguridad de la conexión: STARTTLS, SSL o ninguna.": "Choose the connection security: STARTTLS, SSL or none.",
+    "Con un servidor de correo hacen falta el remitente y al menos un destinatario.":
+        "With a mail server, a sender and at least one recipient are needed.",
+    "El aumento de la cola que dispara la alerta debe ser un número entre 1 y 10000.":
+        "The queue growth that triggers the alert must be a number between 1 and 10000.",
+    "El servidor y el usuario pueden tener hasta 255 caracteres.": "The server and the user can have up to 255 characters.",
+    "El servidor de correo rechazó el usuario o la contraseña.": "The mail server refused the user or the password.",
+    "El servidor de correo rechazó los destinatarios.": "The mail server refused the recipients.",
+    "El servidor de correo rechazó el remitente.": "The mail server refused the sender.",
+    "El servidor de correo no aceptó el mensaje; revisa la configuración.":
+        "The mail server did not accept the message; check the settings.",
     # -- settings checked against what they imply (connector/settings_check.py)
     "No se guardó: hay un problema que corregir.": "Not saved: there is one problem to fix.",
     "No se guardó: hay %(count)s problemas que corregir.": "Not saved: there are %(count)s problems to fix.",

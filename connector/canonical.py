@@ -141,6 +141,23 @@ class Refund(BaseModel):
         return value
 
 
+class AdjustmentTreatment(StrEnum):
+    """What a channel parser did with an order-level charge or credit that is not a product line."""
+
+    LEFT_OUT = "left_out"  # a charge with no ERP product (a payment surcharge, gift wrap): not invoiced
+    SPREAD_AS_DISCOUNT = "spread_as_discount"  # a credit taken off the lines' ``discount`` already
+
+
+class Adjustment(BaseModel):
+    """An order-level fee or credit as the buyer saw it, and what the parser did with it. Kept so the
+    seller can be told where each peso went (``connector/money_explained.py``); ``amount`` is signed
+    (a credit is negative), tax included when the order's prices are."""
+
+    label: str
+    amount: Decimal
+    treatment: AdjustmentTreatment
+
+
 class Order(BaseModel):
     """A marketplace order, normalised."""
 
@@ -160,6 +177,8 @@ class Order(BaseModel):
     pack_id: str | None = None
     # Refunds and cancellations after payment, oldest first (what the channel shows of them now).
     refunds: list[Refund] = Field(default_factory=list)
+    # Order-level fees and credits that are not product lines (see Adjustment).
+    adjustments: list[Adjustment] = Field(default_factory=list)
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
     @field_validator("lines")

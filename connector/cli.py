@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from channels.registry import CHANNELS
+from connector.cli_cockpit import cmd_create_item, cmd_export
 from connector.cli_credentials import add_credential_flags, credentials_from_args
 from connector.cli_orders import (
     _decide_refunds,
@@ -521,6 +522,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="por defecto, el mismo día")
     p.add_argument("--repair", action="store_true", help="registrar aquí las facturas que el ERP tiene y aquí faltan")
+    p = add("create-item", cmd_create_item, "crear en el ERP el producto de un SKU sin producto (con los datos de "
+                                            "la venta), asignarlo y facturar las órdenes que esperaban")
+    p.add_argument("order_id", type=int)
+    p.add_argument("sku", help="el SKU de la línea sin producto")
+    p.add_argument("--name")
+    p.add_argument("--code", help="código de barras o referencia, según cómo asocias los productos")
+    p.add_argument("--price", help="precio por unidad (con impuestos si el canal los incluye)")
+    p.add_argument("--tax", help="id del impuesto en el ERP ('' para ninguno)")
+    p.add_argument("--yes", action="store_true", help="crear de verdad (sin esto solo se muestra)")
+    p = add("export", cmd_export, "exportar a CSV órdenes, facturas o notas crédito de un rango de días (ambos "
+                                  "incluidos)")
+    p.add_argument("kind", choices=["orders", "invoices", "credit-notes"])
+    p.add_argument("--from", dest="start", required=True, metavar="AAAA-MM-DD")
+    p.add_argument("--to", dest="end", required=True, metavar="AAAA-MM-DD")
+    p.add_argument("--out", help="archivo donde escribir (por defecto, la salida estándar)")
     keys = sub.add_parser("keys", help="llaves de cifrado (CONNECTOR_SECRET_KEYS)").add_subparsers(dest="sub",
                                                                                                   required=True)
     add("check", cmd_keys_check, "cuántos valores guardados protege cada llave (y cuáles ninguna abre)", keys)

@@ -99,12 +99,17 @@ def cmd_orders_list(ctx, args) -> int:
 
 
 def cmd_orders_show(ctx, args) -> int:
+    from connector.cli_cockpit import print_money
+    from connector.money_view import order_money
     from connector.services import get_order
 
     order = get_order(ctx, args.order_id, args.account)
     data = _order_dicts(ctx, [order])[0]
     data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
                         for e in order.activity]
+    money = order_money(ctx, order.id, args.account)
+    data["money"] = None if money.explanation is None else {
+        **money.explanation.to_json(), "difference": str(money.explanation.difference), "stored": money.stored}
     if args.json:
         _json(data)
         return 0
@@ -128,6 +133,7 @@ def cmd_orders_show(ctx, args) -> int:
                   f"({local_time(ctx, payment['at'])})")
         elif invoice["payment_status"]:
             print(f"  pago: {invoice['payment_status']}")
+    print_money(money)
     for note in data["credit_notes"]:
         print(f"  reembolso {note['refund_id']} de {note['refunded']}: {note['state']}"
               + (f" — nota crédito {note['number']} por {note['amount']} ({note['type']}, {note['legal_status']})"

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import circuit
+from connector.alerts import note_error
 from connector.canonical import Order as CanonicalOrder
 from connector.contacts import resolve_contact
 from connector.context import AppContext
@@ -42,6 +43,7 @@ from connector.followup import apply_erp_view, plan_after_invoice
 from connector.invoice_builder import build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
+from connector.money_explained import explain_invoice
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
@@ -110,15 +112,19 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             marker = invoice_marker(order.channel_connection_id, order.external_id)
             draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
                                   shipping=shipping, profile=profile, contact=contact)
+            explanation = explain_invoice(canonical, draft, matches, shipping,
+                                          invoice_shipping=settings.invoice_shipping)
         except ConnectorError as exc:  # nothing was sent: retry later, or a person must act
             if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
                 return _release_for_retry(ctx, session, order, erp.id, exc, actor)
             transition(session, order, ORDER_STATE_FOR[outcome_of(exc)], exc.user_message, actor=actor)
+            note_error(session, order.account_id, exc, erp_name=erp.name)
             session.commit()
             return order.state
         attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
                                  issue_date=draft.issue_date.isoformat(),
-                                 erp_id_before=newest_recorded_erp_id(session, erp.id))
+                                 erp_id_before=newest_recorded_erp_id(session, erp.id),
+                                 explanation=explanation.to_json())
         session.add(attempt)
         if not _still_claimed(session, order.id, token):
             # A reconciler took the order over while we prepared (our claim looked dead): it decides now.
@@ -144,6 +150,7 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
                 return _release_for_retry(ctx, session, order, erp.id, exc, actor)
             attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
             transition(session, order, ORDER_STATE_FOR[outcome], exc.user_message, actor=actor)
+            note_error(session, order.account_id, exc, erp_name=erp.name)
             session.commit()
             return order.state
         attempt.outcome, attempt.finished_at = "created", utcnow()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -386,6 +387,8 @@ class InvoiceAttempt(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Where the buyer's money went on the invoice sent (connector/money_explained.py), JSON.
+    explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RemoteWrite(Base):
@@ -401,12 +404,16 @@ class RemoteWrite(Base):
     __table_args__ = (
         UniqueConstraint("invoice_id", "kind", "subject", "generation", name="uq_remote_write"),
         Index("ix_remote_writes_due", "state", "next_attempt_at"),
+        # Writes that belong to no invoice (a product created in the ERP): one per subject and generation.
+        Index("uq_remote_write_standalone", "kind", "subject", "generation", unique=True,
+              sqlite_where=text("invoice_id IS NULL"), postgresql_where=text("invoice_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    # None for a write made before any invoice exists (create_item: a product created in the ERP).
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment | credit_note
+    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment | credit_note | create_item
     # What the write is about within the invoice: "" for the invoice itself, "refund:<id>" for a credit note.
     subject: Mapped[str] = mapped_column(String(160), default="", server_default="")
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
@@ -425,7 +432,7 @@ class RemoteWrite(Base):
     sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
-    invoice: Mapped[Invoice] = relationship(back_populates="writes")
+    invoice: Mapped[Invoice | None] = relationship(back_populates="writes")
 
 
 class Refund(Base):
@@ -578,3 +585,44 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class AlertSettings(Base):
+    """Where an account's alerts go by e-mail (connector/alerts.py): its SMTP server (the password
+    encrypted like every credential) and recipients; and what the queue check compares against."""
+
+    __tablename__ = "alert_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), unique=True)
+    smtp_host: Mapped[str] = mapped_column(String(255), default="")
+    smtp_port: Mapped[int] = mapped_column(Integer, default=587)
+    smtp_user: Mapped[str] = mapped_column(String(255), default="")
+    smtp_password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    security: Mapped[str] = mapped_column(String(10), default="starttls")  # starttls | ssl | none
+    from_address: Mapped[str] = mapped_column(String(255), default="")
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    queue_growth_threshold: Mapped[int] = mapped_column(Integer, default=5)
+    # The error queue's size when it was last reported (or first seen): growth is measured from here.
+    queue_baseline: Mapped[int | None] = mapped_column(Integer)
+    last_checked_at: Mapped[datetime | None]
+
+
+class Alert(Base):
+    """Something the seller must know (the queue grew, an e-invoice was rejected, credentials stopped
+    working): shown as a banner until dismissed, and e-mailed at most once per kind per hour."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_account_kind", "account_id", "kind", "raised_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))  # error_queue | einvoice_rejected | erp_auth | channel_auth | test
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the message needs (counts, names)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # pending: not handled yet | sent | suppressed (one of its kind went out within the hour) |
+    # no_smtp (nowhere to send) | failed (the server refused: email_error)
+    email_state: Mapped[str] = mapped_column(String(12), default="pending")
+    emailed_at: Mapped[datetime | None]
+    email_error: Mapped[str] = mapped_column(Text, default="")
+    dismissed_at: Mapped[datetime | None]

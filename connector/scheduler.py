@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from connector.alerts import check_alerts
 from connector.context import AppContext
 from connector.followup import run_due_followups
 from connector.housekeeping import prune_expired
@@ -74,6 +75,8 @@ def sweep_due_orders(ctx: AppContext) -> dict[str, int]:
     counts = process_due_orders(ctx)
     for outcome, number in run_due_followups(ctx).items():
         counts[f"followup:{outcome}"] = number
+    for state, number in check_alerts(ctx).items():  # the queue grew, e-invoices rejected; e-mail them
+        counts[f"alerts:{state}"] = number
     return counts
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from connector.alerts import note_channel_error
 from connector.context import AppContext
 from connector.dispatch import count_due_orders, due_order_ids
 from connector.errors import ConnectorError
@@ -103,6 +104,7 @@ def pull_channel_connection(ctx: AppContext, channel_connection_id: int) -> Pull
             session.rollback()  # the uncommitted tail is re-read next time; the cursor did not move
             summary.error = exc.user_message
             run.status, run.error = "failed", exc.user_message
+            note_channel_error(session, connection.account_id, exc, channel_name=connection.name)
             log.warning("pull of channel connection %s failed: %s", channel_connection_id, exc.detail or exc)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not kill the worker
             session.rollback()

@@ -15,6 +15,7 @@ import time
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
+from connector.alerts import check_alerts
 from connector.context import AppContext
 from connector.db import forget_connections_after_fork
 from connector.dispatch import (
@@ -78,6 +79,9 @@ def make_celery(settings: Settings) -> Celery:
                          "options": {"expires": float(settings.sync_interval_seconds)}},
             "sweep": {"task": "connector.sweep_due_orders", "schedule": float(settings.sweep_interval_seconds),
                       "options": {"expires": float(settings.sweep_interval_seconds)}},
+            # Alerts: the queue grew, e-invoices rejected; e-mailed at most once per kind per hour.
+            "alerts": {"task": "connector.check_alerts", "schedule": float(settings.sweep_interval_seconds),
+                       "options": {"expires": float(settings.sweep_interval_seconds)}},
             "prune": {"task": "connector.prune_expired", "schedule": float(settings.prune_interval_seconds),
                       "options": {"expires": float(settings.prune_interval_seconds)}},
             "mirror-subscriptions": {"task": "connector.check_mirror_subscriptions",
@@ -138,6 +142,12 @@ def sweep_due_orders_task() -> int:
     handed = dispatch_due_orders(ctx, process_order_task.delay)
     # After the orders: follow-ups take only the room invoices leave in each seller's window.
     return handed + dispatch_due_followups(ctx, follow_up_invoice_task.delay)
+
+
+@celery_app.task(name="connector.check_alerts")
+def check_alerts_task() -> dict:
+    """Raise what the database shows and e-mail the pending alerts (connector/alerts.py)."""
+    return check_alerts(worker_context())
 
 
 @celery_app.task(name="connector.prune_expired")

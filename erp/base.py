@@ -77,6 +77,19 @@ class CatalogItem:
 
 
 @dataclass(frozen=True)
+class ItemDraft:
+    """A new ERP item, made from a marketplace line whose SKU the catalog lacks. ``code`` is what the
+    seller's matching mode looks for (a reference code or a barcode); ``price`` is before tax when
+    ``tax_ids`` is non-empty, as on an invoice line; ``price_list_id`` None: the ERP's default list."""
+
+    name: str
+    code: str
+    price: Decimal
+    tax_ids: tuple[str, ...] = ()
+    price_list_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Choice:
     """A value from the ERP the seller picks in a dropdown (warehouse, price list, tax, numbering)."""
 
@@ -346,6 +359,13 @@ class ERPAdapter(Protocol):
         """Items whose name or reference matches ``text`` (one page)."""
 
     def get_item(self, erp_id: str) -> CatalogItem: ...
+
+    def create_item(self, draft: ItemDraft) -> CatalogItem:
+        """Create an item once (no idempotency key: an ambiguous answer propagates and the caller
+        settles it with :meth:`find_item_by_code`)."""
+
+    def find_item_by_code(self, code: str) -> CatalogItem | None:
+        """The item whose reference or barcode is exactly ``code``, if any (how a lost creation is found)."""
 
     def list_warehouses(self) -> list[Choice]: ...
 

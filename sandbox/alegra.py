@@ -354,7 +354,41 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
 
     @app.post(f"{API}/items")
     def create_item():
-        return jsonify(state.add_item(json_body())), 201
+        """A new product: ``name`` and a positive ``price`` (number or ``[{idPriceList, price}]``) are
+        required; ``tax`` ids must exist. Alegra refuses a reference another item has."""
+        body = json_body()
+        name = str(body.get("name") or "").strip()
+        if not name:
+            raise AlegraError(400, "El nombre del ítem es obligatorio", 3001)
+        raw_prices = body.get("price")
+        prices = raw_prices if isinstance(raw_prices, list) else [{"idPriceList": 1, "price": raw_prices}]
+        try:
+            price_list = [{"idPriceList": ref_id(p.get("idPriceList")) or 1, "name": "General",
+                           "price": float(Decimal(str(p.get("price"))))} for p in prices if isinstance(p, dict)]
+        except (ArithmeticError, ValueError):
+            raise AlegraError(400, "El precio del ítem no es válido", 3002) from None
+        if not price_list or price_list[0]["price"] <= 0:
+            raise AlegraError(400, "El precio del ítem es obligatorio", 3002)
+        reference = str(body.get("reference") or "").strip() or None
+
+        def commit():
+            with state.lock:
+                taxes = []
+                for wanted in body.get("tax") or []:
+                    tax = next((t for t in state.taxes if t["id"] == ref_id(wanted)), None)
+                    if tax is None:
+                        raise AlegraError(400, "El impuesto indicado no existe", 3003)
+                    taxes.append(copy.deepcopy(tax))
+                if reference and any(i.get("reference") == reference for i in state.items.values()):
+                    raise AlegraError(400, "Ya existe un ítem con esa referencia", 3004)
+                item = {"id": max(state.items, default=0) + 1, "name": name, "description": "",
+                        "reference": reference, "type": "product", "status": "active", "tax": taxes,
+                        "customFields": [], "price": price_list}
+                state.items[item["id"]] = item
+                state.webhooks.notify("new-item", "item", item)
+                return jsonify(copy.deepcopy(item)), 201
+
+        return faulty_write(knobs, commit)
 
     @app.put(f"{API}/items/<int:item_id>")
     def update_item(item_id: int):

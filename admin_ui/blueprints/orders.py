@@ -13,6 +13,9 @@ from admin_ui.i18n import gettext as _
 from connector import bulk_actions, services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
+from connector.item_creation import create_item_for_line, propose_item
+from connector.money_explained import SOURCE_TEXT, WHY_TEXT
+from connector.money_view import order_money
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.states import SETTLED_STATES, STATE_LABELS, OrderState
 
@@ -123,7 +126,8 @@ def detail(order_id: int):
     return render_template("orders/detail.html", order=order, can_invoice=order.state not in SETTLED_STATES,
                            after=after, actions=_followup_actions(order, after or {}),
                            credit_notes=services.credit_notes_of(ctx(), [order.id])[order.id],
-                           refund_states=REFUND_STATE_LABELS)
+                           refund_states=REFUND_STATE_LABELS, money=order_money(ctx(), order.id, security.account_id()),
+                           MONEY_WHY_TEXT=WHY_TEXT, MONEY_SOURCE_TEXT=SOURCE_TEXT)
 
 
 @bp.post("/<int:order_id>/followup/<kind>")
@@ -192,6 +196,39 @@ def invoice(order_id: int):
                 reason=order.state_reason), "error")
     flash_others(others)
     return redirect(back)
+
+
+@bp.route("/<int:order_id>/create-item", methods=["GET", "POST"])
+def create_item(order_id: int):
+    """"Crear en el ERP": a form prefilled from the marketplace line; on confirmation the product is
+    created (once), mapped, and the orders the SKU held are invoiced."""
+    sku = (request.values.get("sku") or "").strip()
+    order = services.get_order(ctx(), order_id, security.account_id())
+    try:
+        proposal = propose_item(ctx(), security.account_id(), order_id, sku)
+    except services.NotFoundLocally:
+        raise
+    except ConnectorError as exc:
+        flash(exc.user_message, "error")
+        return redirect(url_for("orders.detail", order_id=order_id))
+    form = {"name": proposal.name, "code": proposal.code, "price": str(proposal.price), "tax_id": proposal.tax_id}
+    error = None
+    if request.method == "POST":
+        form = {key: request.form.get(key, "") for key in form}
+        try:
+            created = create_item_for_line(ctx(), security.account_id(), order_id, sku, actor=security.actor(), **form)
+        except services.NotFoundLocally:
+            raise
+        except ConnectorError as exc:
+            error = exc.user_message
+        else:
+            invoiced = sum(1 for state in created.invoiced.values() if state == OrderState.INVOICED)
+            how = _("ya existía en el ERP con ese código y se usó") if created.found_existing else _("creado en el ERP")
+            flash(_("Producto «%(name)s» %(how)s; %(count)s órdenes facturadas.", name=created.item.name, how=how,
+                    count=invoiced), "success")
+            return redirect(url_for("orders.detail", order_id=order_id))
+    return render_template("orders/create_item.html", proposal=proposal, form=form, error=error,
+                           order_external_id=order.external_id)
 
 
 def flash_others(others) -> None:

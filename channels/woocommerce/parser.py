@@ -61,7 +61,17 @@ from channels.payloads import (
     typed_document,
 )
 from channels.woocommerce.refunds import parse_refunds
-from connector.canonical import Address, Buyer, KindOfPerson, Order, OrderLine, OrderStatus, PulledOrder
+from connector.canonical import (
+    Address,
+    Adjustment,
+    AdjustmentTreatment,
+    Buyer,
+    KindOfPerson,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PulledOrder,
+)
 
 CHANNEL = "woocommerce"
 LABEL = "WooCommerce"
@@ -107,7 +117,8 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
     updated_at = parse_iso_datetime(order.get("date_modified_gmt")) or parse_iso_datetime(
         order.get("date_modified")) or created_at
     lines = _parse_lines(read, order.get("line_items"))
-    lines = _spread_negative_fees(read, lines, order.get("fee_lines"))
+    fees = _fees(read, order.get("fee_lines"))
+    lines = _spread_negative_fees(read, lines, fees)
     return Order(
         channel=CHANNEL,
         external_id=order_id,
@@ -122,6 +133,10 @@ def _parse(pulled: PulledOrder, document_field: str) -> Order:
         total_paid=read.optional_amount(order.get("total"), "total", label="el total") or None,
         buyer=_parse_buyer(read, order, document_field),
         refunds=parse_refunds(read, order, order_id, pulled.raw.get("refunds"), updated_at),
+        adjustments=[Adjustment(label=label, amount=amount,
+                                treatment=AdjustmentTreatment.SPREAD_AS_DISCOUNT if amount < 0
+                                else AdjustmentTreatment.LEFT_OUT)
+                     for label, amount in fees if amount],
         raw=pulled.raw,
     )
 
@@ -175,17 +190,23 @@ def variation_attributes(meta_data: Any) -> dict[str, str]:
     return result
 
 
-def _spread_negative_fees(read: PayloadReader, lines: list[OrderLine], fee_lines: Any) -> list[OrderLine]:
-    """Negative fees are discounts: spread them over the lines by what each paid (cents stay exact)."""
-    discount = Decimal("0")
+def _fees(read: PayloadReader, fee_lines: Any) -> list[tuple[str, Decimal]]:
+    """Each fee line as (name, amount with its tax)."""
+    fees = []
     for index, fee in enumerate(list_of(fee_lines)):
         fee = dict_of(fee)
         amount = read.decimal(fee.get("total"), f"fee_lines[{index}].total", label="el valor del cargo")
         tax_value = fee.get("total_tax")
         amount += Decimal("0") if tax_value in (None, "") else read.decimal(
             tax_value, f"fee_lines[{index}].total_tax", label="el impuesto del cargo")
-        if amount < 0:
-            discount -= amount
+        fees.append((text_of(fee.get("name")) or f"Cargo {index + 1}", amount))
+    return fees
+
+
+def _spread_negative_fees(read: PayloadReader, lines: list[OrderLine], fees: list[tuple[str, Decimal]]) \
+        -> list[OrderLine]:
+    """Negative fees are discounts: spread them over the lines by what each paid (cents stay exact)."""
+    discount = -sum((amount for _, amount in fees if amount < 0), Decimal("0"))
     if not discount:
         return lines
     paid = [line.amount_paid for line in lines]

@@ -29,7 +29,14 @@ from erp.alegra.credit_notes import credit_note_payload, parse_credit_note
 from erp.alegra.documents import fetch_pdf
 from erp.alegra.marker_search import MarkerSearch
 from erp.alegra.mirror import AlegraMirrorMixin
-from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
+from erp.alegra.payloads import (
+    PAYMENT_METHODS,
+    contact_payload,
+    id_value,
+    invoice_payload,
+    item_payload,
+    payment_payload,
+)
 from erp.base import (
     AccountInfo,
     CatalogItem,
@@ -43,6 +50,7 @@ from erp.base import (
     InvoiceDocument,
     InvoiceDraft,
     InvoiceResult,
+    ItemDraft,
     PaymentDraft,
     PaymentResult,
 )
@@ -146,6 +154,25 @@ class AlegraAdapter(AlegraMirrorMixin):
         if not isinstance(raw, dict):
             raise InvalidPayload(f"Alegra devolvió el ítem {erp_id} con un formato inesperado.")
         return parsing.parse_item(raw, self.options)
+
+    def create_item(self, draft: ItemDraft) -> CatalogItem:
+        """``POST /items`` once. The code goes in ``reference``: where Alegra keeps a barcode is
+        *unconfirmed* (API_NOTES), and the matcher reads the reference as a barcode too unless the
+        barcode source is set to custom fields only; the SKU is mapped to the new item anyway."""
+        body = self.requestor.post("/items", json=item_payload(draft)).json()
+        if not isinstance(body, dict):
+            raise InvalidPayload("Alegra creó el producto pero no devolvió sus datos.", detail=repr(body)[:300])
+        return parsing.parse_item(body, self.options)
+
+    def find_item_by_code(self, code: str) -> CatalogItem | None:
+        """``GET /items?query=`` matches names and references by *contains*: only an exact code counts."""
+        wanted = code.strip()
+        if not wanted:
+            return None
+        for item in self.search_items(wanted):
+            if item.reference == wanted or wanted in item.barcodes:
+                return item
+        return None
 
     def _parse_item_or_skip(self, raw: dict[str, Any], parent: CatalogItem | None = None) -> CatalogItem | None:
         try:

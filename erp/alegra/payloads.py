@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connector.errors import InvalidPayload
-from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft, PaymentDraft
+from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft, ItemDraft, PaymentDraft
 
 TEXT_LIMIT = 500  # observations and anotation
 MAX_DECIMALS = 6  # Alegra keeps prices with up to 6 decimals
@@ -203,3 +203,16 @@ def payment_payload(payment: PaymentDraft) -> dict[str, Any]:
         "paymentMethod": _payment_method(payment.method),
         "observations": fit_observations("", payment.marker),
     }
+
+
+def item_payload(draft: ItemDraft) -> dict[str, Any]:
+    """``POST /items``: a product with its price in the given (or default, id 1 "General") price list.
+    *Unconfirmed*: whether an inventoried ``product`` needs ``inventory`` data on creation; none is
+    sent (Alegra then creates it without stock control, per its item examples)."""
+    body: dict[str, Any] = {
+        "name": truncate(draft.name, 150), "reference": draft.code, "type": "product",
+        "price": [{"idPriceList": id_value(draft.price_list_id or "1"), "price": amount_text(draft.price)}],
+    }
+    if draft.tax_ids:
+        body["tax"] = [{"id": id_value(tax_id)} for tax_id in draft.tax_ids]
+    return body

@@ -176,7 +176,8 @@ def test_the_whole_flow_in_the_browser(browser, served, ui_ctx, ui_sandbox):
     page.get_by_role("link", name=external_id).click()
     expect(page.locator("h1 .badge")).to_have_text("Facturada")
     expect(page.locator(".facts").nth(1)).to_contain_text("FEV")
-    expect(page.locator("table")).to_contain_text("asignado a mano")
+    products = page.locator("section.card", has=page.get_by_role("heading", name="Productos", exact=True))
+    expect(products.locator("table")).to_contain_text("asignado a mano")  # (the money table is another)
     expect(page.locator(".timeline")).to_contain_text(f"web:{email}")
     shot(page, "12-orden-facturada")
 

@@ -2,7 +2,7 @@
 lists, defaults, final consumer, time zone) without decrypting the credentials
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-30 19:30:00
 
 Existing rows stay NULL: the ERP's default country (Alegra's: Colombia, what every row meant until now).
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
