@@ -41,6 +41,7 @@ from connector.housekeeping import prune_expired
 from connector.models import ChannelConnection
 from connector.pipeline import process_due_orders
 from connector.settings import Settings
+from connector.stock import sweep_stock
 from connector.sync import pull_channel_connection
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def embedded_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("pull", settings.sync_interval_seconds, pull_all_connections),
         PeriodicJob("sweep", settings.sweep_interval_seconds, sweep_due_orders),
         PeriodicJob("prune", settings.prune_interval_seconds, prune_expired),
+        PeriodicJob("stock", settings.stock_interval_seconds, sweep_stock),
     ]
 
 

@@ -80,6 +80,8 @@ def make_celery(settings: Settings) -> Celery:
                       "options": {"expires": float(settings.sweep_interval_seconds)}},
             "prune": {"task": "connector.prune_expired", "schedule": float(settings.prune_interval_seconds),
                       "options": {"expires": float(settings.prune_interval_seconds)}},
+            "stock": {"task": "connector.sweep_stock", "schedule": float(settings.stock_interval_seconds),
+                      "options": {"expires": float(settings.stock_interval_seconds)}},
         },
     )
     return app
@@ -133,6 +135,15 @@ def sweep_due_orders_task() -> int:
     handed = dispatch_due_orders(ctx, process_order_task.delay)
     # After the orders: follow-ups take only the room invoices leave in each seller's window.
     return handed + dispatch_due_followups(ctx, follow_up_invoice_task.delay)
+
+
+@celery_app.task(name="connector.sweep_stock")
+def sweep_stock_task() -> dict:
+    """Publish the ERP's stock: pending items, then the periodic full comparison (connector/stock.py).
+    Low priority: a run waits while orders are due or the ERP's window is busy."""
+    from connector.stock import sweep_stock
+
+    return sweep_stock(worker_context())
 
 
 @celery_app.task(name="connector.prune_expired")
