@@ -19,6 +19,7 @@ from pathlib import Path
 from connector import services
 from connector.context import AppContext
 from connector.demo_channels import connect_extra_channels
+from connector.demo_stock import narrate_stock
 from connector.followup import run_due_followups
 from connector.followup_view import (
     DELIVERY_VIA_LABELS,
@@ -161,7 +162,10 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     _title("9. Reembolsos y cancelaciones: notas crédito, una por reembolso")
     _credit_notes(ctx, sandbox, account.id)
 
-    _title("10. Resultado")
+    _title("10. Stock de Alegra en los canales (una venta en Mercado Libre baja el stock de los demás)")
+    narrate_stock(ctx, sandbox, account.id)
+
+    _title("11. Resultado")
     _print_states(ctx, account.id)
     invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
     print(f"Facturas en Alegra (sandbox): {after}")
@@ -182,7 +186,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
     print(f"  {env} .venv/bin/connector orders list --json     (legal_status, cufe, delivery, payment, credit_notes)")
     print(f"  {env} .venv/bin/connector credit-notes list")
-    _title("11. Panel web")
+    print(f"  {env} .venv/bin/connector stock diff")
+    _title("12. Panel web")
     url, web = _serve_ui(ctx, sandbox, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
