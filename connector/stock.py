@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,7 @@ from connector.rules import effective_settings
 from connector.stock_pending import mark_items_pending, publishes_stock
 from connector.stock_plan import (
     WRITE_FAILED_PREFIX,
+    ErpStockCache,
     match_rows,
     plan_row,
     read_erp_stock,
@@ -118,8 +119,8 @@ def _erp_is_busy(ctx: AppContext, erp: ERPConnection) -> str:
 
 
 def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool = False,
-                   erp_item_ids: set[str] | None = None, trigger: str = "cli", yield_to_invoicing: bool = True
-                   ) -> StockReport:
+                   erp_item_ids: set[str] | None = None, trigger: str = "cli", yield_to_invoicing: bool = True,
+                   erp_stock_cache: ErpStockCache | None = None) -> StockReport:
     """Compare one channel connection's listings with the ERP's stock and (unless ``dry_run`` or the
     connection's stock sync is off) write the differences. ``erp_item_ids``: only the listings of those
     items (no channel-wide read). ``ConfigurationError`` when the account has no ERP or bad settings."""
@@ -147,7 +148,7 @@ def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool
             if yield_to_invoicing and (reason := _erp_is_busy(ctx, erp)):
                 report.deferred = reason
                 return report
-            _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids)
+            _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids, erp_stock_cache)
     finally:
         report.finished_at = utcnow().isoformat(timespec="seconds")
         with ctx.db.transaction() as session:
@@ -157,13 +158,16 @@ def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool
             summary["differences_found"] = len(report.differences)
             summary["differences"] = [asdict(d) for d in report.differences[:MAX_ERRORS_SHOWN]]
             status["last_diff" if report.dry_run else "last_push"] = summary
+            if report.mode == "full" and not report.deferred and not report.dry_run:
+                status["last_full_at"] = report.finished_at  # the backstop waits a whole period again
             status_update = {"stock_status": status}
             lease.release(session, **status_update)
     return report
 
 
 def _compare_and_push(ctx: AppContext, connection: ChannelConnection, erp: ERPConnection, settings, invoicing,
-                      report: StockReport, erp_item_ids: set[str] | None) -> None:
+                      report: StockReport, erp_item_ids: set[str] | None,
+                      erp_stock_cache: ErpStockCache | None = None) -> None:
     channel = ctx.channel_adapter(connection)
     erp_adapter = ctx.erp_adapter(erp)
     erp_calls, channel_calls = _calls(erp_adapter), _calls(channel)
@@ -181,7 +185,7 @@ def _compare_and_push(ctx: AppContext, connection: ChannelConnection, erp: ERPCo
                     StockListing.erp_item_id.in_(erp_item_ids))))
             wanted = {row.erp_item_id for row in rows if row.erp_item_id}
             stocks = read_erp_stock(ctx, erp, warehouse_for(settings, invoicing),
-                                    None if erp_item_ids is None else wanted) if wanted else {}
+                                    None if erp_item_ids is None else wanted, erp_stock_cache) if wanted else {}
             rates = tax_rates(session, erp.id, wanted)
             changed, same = [], []
             for row in rows:
@@ -253,10 +257,10 @@ def push_pending_items(ctx: AppContext, *, trigger: str = "pendientes") -> dict[
             pending.setdefault(item.erp_connection_id, set()).add(item.erp_item_id)
         targets = {erp_id: _stock_connections(session, erp_id) for erp_id in pending}
     for erp_id, items in pending.items():
-        settled = True
+        settled, cache = True, {}
         for connection_id in targets[erp_id]:
             try:
-                report = run_stock_sync(ctx, connection_id, erp_item_ids=items, trigger=trigger)
+                report = run_stock_sync(ctx, connection_id, erp_item_ids=items, trigger=trigger, erp_stock_cache=cache)
             except ConnectorError as exc:
                 log.warning("stock of channel connection %s: %s", connection_id, exc.user_message)
                 settled = False
@@ -294,7 +298,7 @@ def sweep_stock(ctx: AppContext, *, full_every: timedelta | None = None) -> dict
     counts["full"] = 0
     now = utcnow()
     for connection_id, last_full in connections:
-        if last_full and now.isoformat() < (_parse(last_full) + full_every).isoformat():
+        if last_full and now < datetime.fromisoformat(last_full) + full_every:
             continue
         try:
             report = run_stock_sync(ctx, connection_id, trigger="periódica")
@@ -304,12 +308,4 @@ def sweep_stock(ctx: AppContext, *, full_every: timedelta | None = None) -> dict
         if not report.deferred:
             counts["full"] += 1
             counts["written"] += report.written
-            with ctx.db.transaction() as session:
-                row = session.get(ChannelConnection, connection_id)
-                row.stock_status = {**(row.stock_status or {}), "last_full_at": report.finished_at}
     return counts
-
-
-def _parse(text: str):
-    from datetime import datetime
-    return datetime.fromisoformat(text)

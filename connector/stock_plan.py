@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from channels.base import Listing
 from connector.context import AppContext
+from connector.errors import NotFound
 from connector.models import CatalogItem, ChannelConnection, ERPConnection, StockListing, utcnow
 from connector.rules import InvoicingSettings
 from connector.stock_settings import StockSettings
@@ -37,7 +38,7 @@ def warehouse_for(stock: StockSettings, invoicing: InvoicingSettings | None) -> 
     if stock.warehouse_id:
         return stock.warehouse_id
     if invoicing is not None:
-        return invoicing.auto_warehouse_id or invoicing.warehouse_id
+        return invoicing.invoice_warehouse_id
     return None
 
 
@@ -73,15 +74,27 @@ def match_rows(session: Session, erp: ERPConnection, connection: ChannelConnecti
                                          row=row, match_by=match_by))
 
 
-def read_erp_stock(ctx: AppContext, erp: ERPConnection, warehouse_id: str | None,
-                   item_ids: set[str] | None) -> dict[str, ItemStock]:
-    """The ERP's stock: the whole catalog in pages (full comparison) or the given items one by one."""
+# (warehouse, item id) -> the ERP's stock, shared by the channels one sweep publishes an item to.
+ErpStockCache = dict[tuple[str | None, str], ItemStock]
+
+
+def read_erp_stock(ctx: AppContext, erp: ERPConnection, warehouse_id: str | None, item_ids: set[str] | None,
+                   cache: ErpStockCache | None = None) -> dict[str, ItemStock]:
+    """The ERP's stock: the whole catalog in pages (full comparison) or the given items one by one
+    (each read once per sweep however many channels show it, through ``cache``)."""
     adapter = ctx.erp_adapter(erp)
     if item_ids is None:
         return {stock.erp_id: stock for stock in adapter.iter_item_stock(warehouse_id)}
+    cache = {} if cache is None else cache
     found = {}
     for item_id in sorted(item_ids):
-        found[item_id] = adapter.get_item_stock(item_id, warehouse_id)
+        key = (warehouse_id, item_id)
+        if key not in cache:
+            try:
+                cache[key] = adapter.get_item_stock(item_id, warehouse_id)
+            except NotFound:
+                continue  # gone from the ERP: the row says so
+        found[item_id] = cache[key]
     return found
 
 
