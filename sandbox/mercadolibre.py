@@ -372,7 +372,7 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
 
     install_fiscal_document_routes(app, state, knobs)
     install_refund_routes(app, state)
-    install_item_routes(app, state.stock_listings, state.user_id)
+    install_item_routes(app, state.stock_listings, state.user_id, knobs)
     return app
 
 

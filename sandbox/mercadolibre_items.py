@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from sandbox.knobs import Knobs, faulty_write
 from sandbox.listings import Listing, ListingStore
 
 ITEM_PREFIX = "MCO"
@@ -116,8 +117,9 @@ def _apply_update(listing: Listing, body: dict[str, Any]):
     return None
 
 
-def install_item_routes(app: Flask, store: ListingStore, seller_id: int) -> None:
-    """The listing routes on the Mercado Libre sandbox app (its auth and throttle hooks apply)."""
+def install_item_routes(app: Flask, store: ListingStore, seller_id: int, knobs: Knobs) -> None:
+    """The listing routes on the Mercado Libre sandbox app (its auth and throttle hooks apply; writes
+    take the write faults of :func:`sandbox.knobs.faulty_write`)."""
 
     @app.get("/users/<int:user_id>/items/search")
     def search_items(user_id: int):
@@ -160,12 +162,16 @@ def install_item_routes(app: Flask, store: ListingStore, seller_id: int) -> None
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             return _error(400, "bad_request", "Body must be a JSON object.")
-        with store.lock:
-            listing = _listing_of(store, item_id)
-            if listing is None:
-                return _error(404, "not_found", f"Item with id {item_id} not found")
-            refusal = _apply_update(listing, body)
-            if refusal is not None:
-                return refusal
-            store.writes += 1
-            return jsonify(item_document(listing, seller_id))
+
+        def commit():
+            with store.lock:
+                listing = _listing_of(store, item_id)
+                if listing is None:
+                    return _error(404, "not_found", f"Item with id {item_id} not found")
+                refusal = _apply_update(listing, body)
+                if refusal is not None:
+                    return refusal
+                store.writes += 1
+                return jsonify(item_document(listing, seller_id))
+
+        return faulty_write(knobs, commit)

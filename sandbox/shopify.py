@@ -234,7 +234,7 @@ def create_app(state: ShopifyState, knobs: Knobs | None = None) -> Flask:
     app = Flask("sandbox.shopify")
     install_fault_hooks(app, knobs, maintenance_body={"errors": "Service Unavailable"})
     install_refund_routes(app, state)
-    state.inventory = install_inventory_routes(app, state.stock_listings)
+    state.inventory = install_inventory_routes(app, state.stock_listings, knobs)
 
     @app.before_request
     def _bucket_and_token():

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from sandbox.knobs import Knobs, faulty_write
 from sandbox.listings import Listing, ListingStore
 
 PRIMARY_LOCATION_ID = 71_000_000_001
@@ -95,7 +96,7 @@ def _offset(token: str) -> int | None:
         return None
 
 
-def install_inventory_routes(app: Flask, store: ListingStore) -> ShopifyInventory:
+def install_inventory_routes(app: Flask, store: ListingStore, knobs: Knobs) -> ShopifyInventory:
     """The product and inventory routes on the Shopify sandbox app (its token and bucket hooks apply)."""
     inventory = ShopifyInventory(store)
     base = "/admin/api/<version>"
@@ -154,17 +155,21 @@ def install_inventory_routes(app: Flask, store: ListingStore) -> ShopifyInventor
             return _errors(422, {"available": ["must be an integer"]})
         if not any(loc["id"] == location_id for loc in LOCATIONS):
             return _errors(422, {"location_id": ["Location could not be found"]})
-        with store.lock:
-            holder = inventory.holder(item_id) if isinstance(item_id, int) else None
-            if holder is None:
-                return _errors(422, {"inventory_item_id": ["Inventory item could not be found"]})
-            if location_id == PRIMARY_LOCATION_ID:
-                holder.quantity = available
-            else:
-                inventory.other_levels[(item_id, location_id)] = available
-            store.writes += 1
-        return jsonify({"inventory_level": {"inventory_item_id": item_id, "location_id": location_id,
-                                            "available": available}})
+
+        def commit():
+            with store.lock:
+                holder = inventory.holder(item_id) if isinstance(item_id, int) else None
+                if holder is None:
+                    return _errors(422, {"inventory_item_id": ["Inventory item could not be found"]})
+                if location_id == PRIMARY_LOCATION_ID:
+                    holder.quantity = available
+                else:
+                    inventory.other_levels[(item_id, location_id)] = available
+                store.writes += 1
+            return jsonify({"inventory_level": {"inventory_item_id": item_id, "location_id": location_id,
+                                                "available": available}})
+
+        return faulty_write(knobs, commit)
 
     @app.get(f"{base}/products/<int:product_id>.json")
     def product(version: str, product_id: int):

@@ -315,7 +315,7 @@ def create_app(state: WooCommerceState, knobs: Knobs | None = None) -> Flask:
     install_fault_hooks(app, knobs, maintenance_body={"code": "maintenance", "message": "Mantenimiento programado.",
                                                       "data": {"status": 503}})
     install_refund_routes(app, state)
-    install_product_routes(app, state.stock_listings)
+    install_product_routes(app, state.stock_listings, knobs)
 
     @app.before_request
     def _throttle_and_authenticate():

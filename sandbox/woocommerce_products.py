@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from sandbox.knobs import Knobs, faulty_write
 from sandbox.listings import Listing, ListingStore, Variation
 
 API = "/wp-json/wc/v3"
@@ -96,7 +97,7 @@ def _apply(holder: Listing | Variation, update: dict[str, Any], listing: Listing
     return None
 
 
-def install_product_routes(app: Flask, store: ListingStore) -> None:
+def install_product_routes(app: Flask, store: ListingStore, knobs: Knobs) -> None:
     """The product routes on the WooCommerce sandbox app (its auth hooks apply)."""
 
     @app.get(f"{API}/products")
@@ -134,6 +135,13 @@ def install_product_routes(app: Flask, store: ListingStore) -> None:
         updates, refusal = _updates()
         if refusal is not None:
             return refusal
+
+        def commit():
+            return jsonify({"update": _batch_products(updates)})
+
+        return faulty_write(knobs, commit)
+
+    def _batch_products(updates):
         answers = []
         with store.lock:
             for update in updates:
@@ -147,18 +155,26 @@ def install_product_routes(app: Flask, store: ListingStore) -> None:
                 if error is None:
                     store.writes += 1
                 answers.append({"id": listing.id, "error": error} if error else product_document(listing))
-        return jsonify({"update": answers})
+        return answers
 
     @app.post(f"{API}/products/<int:product_id>/variations/batch")
     def batch_variations(product_id: int):
         updates, refusal = _updates()
         if refusal is not None:
             return refusal
+        with store.lock:
+            if store.find(product_id) is None:
+                return _error(404, "woocommerce_rest_product_invalid_id", "ID no válido.")
+
+        def commit():
+            return jsonify({"update": _batch_variations(product_id, updates)})
+
+        return faulty_write(knobs, commit)
+
+    def _batch_variations(product_id, updates):
         answers = []
         with store.lock:
             listing = store.find(product_id)
-            if listing is None:
-                return _error(404, "woocommerce_rest_product_invalid_id", "ID no válido.")
             for update in updates:
                 variation = next((v for v in listing.variations if v.id == update.get("id")), None)
                 if variation is None:
@@ -171,4 +187,4 @@ def install_product_routes(app: Flask, store: ListingStore) -> None:
                     store.writes += 1
                 answers.append({"id": variation.id, "error": error} if error else
                                variation_document(listing, variation))
-        return jsonify({"update": answers})
+        return answers
