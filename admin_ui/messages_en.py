@@ -587,6 +587,7 @@ MESSAGES: dict[str, str] = {
     'Últimos reembolsos': 'Latest refunds',
     "Cancelación": "Cancellation",
     # -- stock page (admin_ui/blueprints/stock.py)
+    'La última publicación se detuvo:': 'The last push stopped:',
     'Stock': 'Stock',
     'Canales': 'Channels',
     'El ERP es el dueño del stock: cada venta facturada lo descuenta de su bodega y el conector publica lo que queda en las publicaciones de este canal. El conector nunca ajusta el inventario del ERP.': "The ERP owns the stock: every invoiced sale takes it out of its warehouse and the connector publishes what is left on this channel's listings. The connector never adjusts the ERP's inventory.",

@@ -30,7 +30,7 @@ from sqlalchemy import delete, select
 
 from connector.context import AppContext
 from connector.dispatch import due_order_ids
-from connector.errors import ConnectorError
+from connector.errors import ConfigurationError, ConnectorError
 from connector.leases import RowLease
 from connector.models import (
     ChannelConnection,
@@ -92,6 +92,7 @@ class StockReport:
     failed: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)  # listings that cannot be published, and why
     deferred: str = ""  # why the run did not happen now (it comes back)
+    error: str = ""  # why the run stopped (the channel or the ERP refused or was down), in the seller's words
     erp_requests: int = 0
     channel_requests: int = 0
     finished_at: str = ""
@@ -135,34 +136,44 @@ def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool
     report = StockReport(channel_connection_id, connection.name, settings.enabled,
                          "items" if erp_item_ids is not None else "full", dry_run or not settings.enabled, trigger)
     if erp is None:
-        from connector.errors import ConfigurationError
         raise ConfigurationError("Conecta el ERP antes de publicar su stock en los canales.")
     lease = RowLease(ctx.db, ChannelConnection, channel_connection_id, RUN_LEASE_SECONDS,
                      token_column="stock_claim_token", until_column="stock_claimed_until")
     if not lease.take():
         report.deferred = "Otra actualización de stock de este canal está en curso."
         return report
-    status_update: dict[str, Any] = {}
     try:
         with lease.kept(f"stock-{channel_connection_id}"):
             if yield_to_invoicing and (reason := _erp_is_busy(ctx, erp)):
                 report.deferred = reason
                 return report
-            _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids, erp_stock_cache)
+            try:
+                _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids, erp_stock_cache)
+            except ConnectorError as exc:
+                report.error = exc.user_message
+                raise
     finally:
         report.finished_at = utcnow().isoformat(timespec="seconds")
         with ctx.db.transaction() as session:
             row = session.get(ChannelConnection, channel_connection_id)
-            status = dict(row.stock_status or {}) if row is not None else {}
-            summary = {k: v for k, v in report.as_dict().items() if k != "differences"}
-            summary["differences_found"] = len(report.differences)
-            summary["differences"] = [asdict(d) for d in report.differences[:MAX_ERRORS_SHOWN]]
-            status["last_diff" if report.dry_run else "last_push"] = summary
-            if report.mode == "full" and not report.deferred and not report.dry_run:
-                status["last_full_at"] = report.finished_at  # the backstop waits a whole period again
-            status_update = {"stock_status": status}
-            lease.release(session, **status_update)
+            lease.release(session, stock_status=_status_after(dict(row.stock_status or {}) if row else {}, report))
     return report
+
+
+def _status_after(status: dict[str, Any], report: StockReport) -> dict[str, Any]:
+    """What the panel shows after a run: the last push and the last comparison, a run waiting for
+    invoicing, and when the last full comparison happened (the backstop's clock)."""
+    if report.deferred:
+        status["deferred"] = {"reason": report.deferred, "at": report.finished_at}
+        return status
+    status.pop("deferred", None)
+    summary = {k: v for k, v in report.as_dict().items() if k != "differences"}
+    summary["differences_found"] = len(report.differences)
+    summary["differences"] = [asdict(d) for d in report.differences[:MAX_ERRORS_SHOWN]]
+    status["last_diff" if report.dry_run else "last_push"] = summary
+    if report.mode == "full" and not report.dry_run and not report.error:
+        status["last_full_at"] = report.finished_at  # the backstop waits a whole period again
+    return status
 
 
 def _compare_and_push(ctx: AppContext, connection: ChannelConnection, erp: ERPConnection, settings, invoicing,

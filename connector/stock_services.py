@@ -28,6 +28,7 @@ class StockPage:
     last_push: dict[str, Any] | None
     last_diff: dict[str, Any] | None
     listings: list[StockListing]
+    deferred: dict[str, Any] | None = None  # a run waiting for invoicing, and why
 
 
 def channel_ids(ctx: AppContext, account_ref, channel_ref) -> list[int]:
@@ -82,4 +83,4 @@ def stock_page(ctx: AppContext, account_ref, channel_ref) -> StockPage:
             settings = StockSettings()
         session.expunge_all()
         return StockPage(connection.id, connection.name, connection.kind, settings, connection.settings_version,
-                         status.get("last_push"), status.get("last_diff"), listings)
+                         status.get("last_push"), status.get("last_diff"), listings, status.get("deferred"))

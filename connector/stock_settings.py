@@ -49,11 +49,17 @@ class StockSettings(BaseModel):
         return self
 
 
+# The validation library's words, said the seller's way.
+_PROBLEMS = {"greater_than_equal": "debe ser 0 o más", "less_than_equal": "es demasiado grande",
+             "int_parsing": "debe ser un número entero", "int_from_float": "debe ser un número entero",
+             "bool_parsing": "debe ser sí o no (true o false)", "extra_forbidden": "no es un ajuste de stock"}
+
+
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     field = ".".join(str(p) for p in error.get("loc", ()))
     label = STOCK_SETTING_LABELS.get(field, field)
-    message = str(error.get("msg") or "").removeprefix("Value error, ")
+    message = _PROBLEMS.get(error.get("type", "")) or str(error.get("msg") or "").removeprefix("Value error, ")
     return f"{label}: {message}" if label else message
 
 
