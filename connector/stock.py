@@ -21,6 +21,7 @@ half full (invoices come first); the channels' clients keep their own rate limit
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,7 +42,7 @@ from connector.models import (
 )
 from connector.pipeline import CatalogRefreshes, ensure_catalog
 from connector.rules import effective_settings
-from connector.stock_pending import mark_items_pending, publishes_stock
+from connector.stock_pending import mark_items_changed
 from connector.stock_plan import (
     WRITE_FAILED_PREFIX,
     ErpStockCache,
@@ -249,13 +250,18 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def on_erp_item_changed(ctx: AppContext, erp_connection_id: int, erp_item_id: str, *, reason: str = "ERP") -> int:
-    """The ERP said an item (or an invoice naming it) changed — its webhooks, through the mirror: the
-    item's stock is published on the next sweep (:func:`push_pending_items`). Returns 1 when marked, 0
-    when it already was or no channel of the account publishes stock."""
-    with ctx.db.transaction() as session:
-        if not publishes_stock(session, erp_connection_id):
-            return 0
-        return mark_items_pending(session, erp_connection_id, {str(erp_item_id)}, reason)
+    """The ERP said an item changed (its ``edit-item`` webhook, through the mirror): the item's stock is
+    published on the next sweep (:func:`push_pending_items`). Returns 1 when marked, 0 when it already
+    was or no channel of the account publishes stock. Cheap and safe to call from a webhook handler."""
+    return mark_items_changed(ctx, erp_connection_id, {str(erp_item_id)}, reason)
+
+
+def on_erp_invoice_changed(ctx: AppContext, erp_connection_id: int, erp_item_ids: Iterable[str], *,
+                           reason: str = "factura del ERP") -> int:
+    """The ERP said an invoice (or credit note) was created or edited (``new-invoice``/``edit-invoice``
+    webhooks, through the mirror, which read the invoice): its items' stock is published on the next
+    sweep. Returns how many items were marked."""
+    return mark_items_changed(ctx, erp_connection_id, {str(i) for i in erp_item_ids}, reason)
 
 
 def push_pending_items(ctx: AppContext, *, trigger: str = "pendientes") -> dict[str, int]:

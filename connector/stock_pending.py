@@ -44,6 +44,15 @@ def mark_items_pending(session: Session, erp_connection_id: int, erp_item_ids: s
     return len(fresh)
 
 
+def mark_items_changed(ctx, erp_connection_id: int, erp_item_ids: set[str], reason: str) -> int:
+    """Mark items pending in a transaction of their own (after a write the ERP confirmed), when any
+    channel of the account publishes stock."""
+    with ctx.db.transaction() as session:
+        if not publishes_stock(session, erp_connection_id):
+            return 0
+        return mark_items_pending(session, erp_connection_id, {str(i) for i in erp_item_ids if i}, reason)
+
+
 def mark_order_items(session: Session, order: Order, erp_connection_id: int) -> int:
     """The connector invoiced ``order``: its items' stock went down in the ERP (the invoice's warehouse).
     Costs one query when no channel of the account publishes stock."""

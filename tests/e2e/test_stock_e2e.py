@@ -129,3 +129,43 @@ def services_page(ctx, seller):
 
 def _store(box, kind: str):
     return {"shopify": box.shopify_state, "woocommerce": box.woo_state}[kind].stock_listings
+
+
+def test_a_refund_credited_in_the_erp_raises_the_stock_shown_again(tmp_path, database_url):
+    from connector.context import AppContext
+    from connector.sync import sync_once
+    from tests.conftest import make_settings
+    from tests.e2e.conftest import follow_until_quiet
+
+    ctx = AppContext.from_settings(make_settings(tmp_path, database_url, legal_status_check_seconds=0.1))
+    ctx.db.migrate()
+    box = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0,
+                                                                   stamp_answer_delay=0.1)).start()
+    try:
+        _refund_raises_stock(ctx, box, sync_once, follow_until_quiet)
+    finally:
+        box.stop()
+        ctx.close()
+        ctx.db.dispose()
+
+
+def _refund_raises_stock(ctx, box, sync_once, follow_until_quiet) -> None:
+    """A Shopify refund of one unit (its refund line items say which goods come back) becomes a credit
+    note returning the unit to Alegra, and the stock shown on WooCommerce goes up again."""
+    seller = connect_channels_seller(ctx, box, ("shopify", "woocommerce"))
+    _enable(ctx, seller, "woocommerce")
+    run_stock_sync(ctx, seller.connections["woocommerce"], trigger="test")
+    services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"],
+                             channel_ref=seller.connections["shopify"])
+    order_id = box.shopify_state.add_sale(new_sale(2, quantity=3, shipping=Decimal("0")), notify=False)
+    sync_once(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
+    sweep_stock(ctx)
+    assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 37
+
+    box.shopify_state.refund(order_id, lines={0: 1}, reason="Talla equivocada", notify=False)  # one unit back
+    sync_once(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
+    assert stock_of(box.alegra_state, _item_id(box, TERMO.barcode), 1) == 38  # the credit note returned it
+    assert sweep_stock(ctx)["written"] == 1
+    assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 38
