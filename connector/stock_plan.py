@@ -131,8 +131,13 @@ def plan_row(row: StockListing, stock: ItemStock | None, settings: StockSettings
     if settings.sync_prices and row.desired_price is None:
         row.problem = row.problem or NO_PRICE
     differs = row.desired_quantity != row.channel_quantity or (
-        row.desired_price is not None and row.channel_price != row.desired_price)
+        row.desired_price is not None and _cents(row.channel_price) != _cents(row.desired_price))
     return differs
+
+
+def _cents(amount: Decimal | None) -> Decimal | None:
+    """Prices compared to the cent (a store may keep 58797.9 as 58797.90)."""
+    return None if amount is None else Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def tax_rates(session: Session, erp_id: int, item_ids: set[str]) -> dict[str, Decimal]:

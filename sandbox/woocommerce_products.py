@@ -29,6 +29,11 @@ def _error(status: int, code: str, message: str):
     return jsonify({"code": code, "message": message, "data": {"status": status}}), status
 
 
+def _price_text(price: Decimal) -> str:
+    """As WooCommerce keeps it: the text it was given (whole pesos without decimals)."""
+    return f"{price:.0f}" if price == price.to_integral_value() else f"{price:.2f}"
+
+
 def _stock_status(quantity: int) -> str:
     return "instock" if quantity > 0 else "outofstock"
 
@@ -38,7 +43,7 @@ def product_document(listing: Listing) -> dict[str, Any]:
     return {
         "id": listing.id, "name": listing.title, "slug": listing.key, "type": "variable" if variable else "simple",
         "status": "publish" if listing.status == "active" else "draft", "sku": listing.sku or "",
-        "price": f"{listing.price:.0f}", "regular_price": "" if variable else f"{listing.price:.0f}",
+        "price": _price_text(listing.price), "regular_price": "" if variable else _price_text(listing.price),
         "manage_stock": not variable, "stock_quantity": None if variable else listing.quantity,
         "stock_status": _stock_status(sum(v.quantity for v in listing.variations) if variable else listing.quantity),
         "variations": [v.id for v in listing.variations],
@@ -50,8 +55,8 @@ def product_document(listing: Listing) -> dict[str, Any]:
 
 def variation_document(listing: Listing, variation: Variation) -> dict[str, Any]:
     return {
-        "id": variation.id, "sku": variation.sku, "price": f"{listing.price:.0f}",
-        "regular_price": f"{listing.price:.0f}", "status": "publish", "manage_stock": True,
+        "id": variation.id, "sku": variation.sku, "price": _price_text(listing.price),
+        "regular_price": _price_text(listing.price), "status": "publish", "manage_stock": True,
         "stock_quantity": variation.quantity, "stock_status": _stock_status(variation.quantity),
         "attributes": [{"id": 0, "name": name, "option": value} for name, value in variation.options.items()],
     }

@@ -15,7 +15,7 @@ from connector.stock_services import stock_run, update_stock_settings
 from connector.sync import pull_channel_connection
 from sandbox import server as sandbox_server
 from sandbox.alegra_inventory import set_stock, stock_of
-from sandbox.catalog import PRODUCTS
+from sandbox.catalog import PRODUCTS, TAX_RATES
 from sandbox.knobs import Knobs
 from tests.e2e.conftest import connect_channels_seller, new_sale
 
@@ -169,3 +169,21 @@ def _refund_raises_stock(ctx, box, sync_once, follow_until_quiet) -> None:
     assert stock_of(box.alegra_state, _item_id(box, TERMO.barcode), 1) == 38  # the credit note returned it
     assert sweep_stock(ctx)["written"] == 1
     assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 38
+
+
+def test_prices_from_a_price_list_are_published_only_when_asked(ctx, quiet_box):
+    box = quiet_box
+    seller = connect_channels_seller(ctx, box, ("woocommerce",))
+    woo = seller.connections["woocommerce"]
+    update_stock_settings(ctx, seller.account_id, woo, ["enabled=true"])
+    assert run_stock_sync(ctx, woo, trigger="test").differences == []  # prices off: stock only
+
+    update_stock_settings(ctx, seller.account_id, woo, ["sync_prices=true", "price_list_id=2"])  # "Mayorista"
+    report = run_stock_sync(ctx, woo, trigger="test")
+    cafe = next(d for d in report.differences if d.sku == CAFE.barcode)
+    wholesale = (CAFE.price * Decimal("0.9")).quantize(Decimal("1"))  # the sandbox's list 2, before tax
+    expected = wholesale * (1 + TAX_RATES[CAFE.tax_id] / 100)  # published with the item's 5 % IVA
+    assert cafe.state == "done" and Decimal(cafe.desired_price) == expected
+    listing = next(entry for entry in box.woo_state.stock_listings.listings if entry.sku == CAFE.barcode)
+    assert listing.price == expected and listing.quantity == 40  # the stock was right: only the price moved
+    assert run_stock_sync(ctx, woo, trigger="test").differences == []
