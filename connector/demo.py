@@ -186,7 +186,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
     print(f"  {env} .venv/bin/connector orders list --json     (legal_status, cufe, delivery, payment, credit_notes)")
     print(f"  {env} .venv/bin/connector credit-notes list")
-    print(f"  {env} .venv/bin/connector stock diff")
+    print(f"  {env} .venv/bin/connector stock diff     (mientras la demo corre: lee el stock de los canales)")
     _title("12. Panel web")
     url, web = _serve_ui(ctx, sandbox, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
