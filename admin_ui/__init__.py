@@ -101,11 +101,13 @@ def _register_blueprints(app: Flask) -> None:
         home,
         orders,
         settings,
+        stock,
         sync,
     )
     from admin_ui.webhooks import register_webhooks
 
-    for module in (auth, account, home, dashboard, alerts, connections, settings, orders, errors, credit_notes, sync):
+    for module in (auth, account, home, dashboard, alerts, connections, settings, orders, errors, credit_notes, sync,
+                   stock):
         app.register_blueprint(module.bp)
     # Marketplace webhooks authenticate by their own signatures: no session, no CSRF token.
     register_webhooks(app)

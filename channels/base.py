@@ -49,6 +49,11 @@ The contract, point by point:
 * **Reading documents**: parsers and endpoints build on :mod:`channels.payloads` (the
   :class:`~channels.payloads.PayloadReader`, :func:`~channels.payloads.parse_safely`,
   :func:`~channels.payloads.json_document`) so every channel words a bad payload the same way.
+* **Stock** (:class:`Listing`): ``iter_listings()`` yields every listing the seller publishes (a variation is
+  a listing of its own) with its current stock; ``get_listing(id)`` reads one again (before a write, and to
+  settle a write whose answer was lost); ``set_listing_stock(listing, quantity, price=None)`` writes the
+  available quantity (and the price when given) in the marketplace's documented shape. Writing the same
+  value twice is harmless. A listing the marketplace would refuse carries ``refusal`` in the seller's words.
 * **Rate limits**: honoured inside the client (one :class:`~connector.http.Requestor` per API) so a
   caller never sees a 429 that a wait would have avoided.
 """
@@ -63,6 +68,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from channels.payloads import text_of
@@ -137,6 +143,26 @@ class WebhookRegistration:
     secret: str | None = None  # to paste into the marketplace, when the connector chose it
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One thing a buyer can buy on the channel — a listing, or one variation of it — with its stock.
+
+    ``listing_id`` is stable and unique within the connection (``<item>/<variation>`` for a variation);
+    ``quantity`` None means the channel does not track stock for it; ``refusal`` says, in the seller's
+    words, why the marketplace would refuse a stock write now (e.g. paused by the marketplace);
+    ``handle`` is what the adapter needs to write it (location, inventory item, parent product ids)."""
+
+    listing_id: str
+    title: str
+    sku: str | None
+    quantity: int | None
+    price: Decimal | None = None
+    variation_id: str | None = None
+    variation_attributes: dict[str, str] = field(default_factory=dict)
+    refusal: str | None = None
+    handle: dict[str, Any] = field(default_factory=dict)
+
+
 # Called by an adapter when the remote side rotated its credentials (Mercado Libre's refresh token):
 # the core persists the new values, encrypted, before the adapter goes on.
 CredentialsChanged = Callable[[dict[str, Any]], None]
@@ -195,6 +221,19 @@ class ChannelAdapter(Protocol):
 
     def upload_fiscal_document(self, order: Order, content: bytes, filename: str) -> str:
         """Attach the invoice PDF to the order; returns the document id. May raise ``AmbiguousOutcome``."""
+
+    # -- stock (the ERP owns it; the connector publishes it) ---------------------------------------
+
+    def iter_listings(self) -> Iterator[Listing]:
+        """Every listing (variations as listings of their own) with its current stock, page by page."""
+
+    def get_listing(self, listing_id: str) -> Listing:
+        """One listing as the channel has it now; ``NotFound`` when it is gone."""
+
+    def set_listing_stock(self, listing: Listing, quantity: int, price: Decimal | None = None) -> None:
+        """Write the available quantity (and the price when given). Idempotent by value; may raise
+        ``AmbiguousOutcome`` (then read :meth:`get_listing`) or ``PermanentRejection`` in the
+        marketplace's words (a paused or closed listing, an unknown location)."""
 
     def close(self) -> None:
         """Release HTTP connections."""

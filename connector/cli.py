@@ -222,6 +222,56 @@ def cmd_rules_set(ctx, args) -> int:
     return 0
 
 
+def _print_stock_report(report) -> None:
+    state = "publica el stock" if report.enabled else "publicación de stock desactivada (solo se compara)"
+    print(f"{report.channel} — {state}; {report.compared} publicaciones comparadas, "
+          f"{len(report.differences)} diferencias, {report.written} escritas, {report.failed} con error "
+          f"({report.erp_requests} peticiones al ERP, {report.channel_requests} al canal).")
+    if report.deferred:
+        print(f"  En espera: {report.deferred}")
+    rows = [[d.title, d.sku, d.channel_quantity, d.desired_quantity, d.desired_price or "", d.state, d.detail]
+            for d in report.differences]
+    if rows:
+        _table(rows, ["publicación", "sku", "canal", "ERP", "precio", "estado", "detalle"])
+    for problem in report.problems[:20]:
+        print(f"  · {problem['title']}: {problem['reason']}")
+
+
+def _stock(ctx, args, *, dry_run: bool) -> int:
+    from connector.stock_services import stock_run
+
+    reports = stock_run(ctx, args.account, args.channel, dry_run=dry_run)
+    if args.json:
+        _json([r.as_dict() for r in reports])
+    else:
+        for report in reports:
+            _print_stock_report(report)
+    return 1 if any(r.failed for r in reports) else 0
+
+
+def cmd_stock_diff(ctx, args) -> int:
+    return _stock(ctx, args, dry_run=True)
+
+
+def cmd_stock_push(ctx, args) -> int:
+    return _stock(ctx, args, dry_run=args.dry_run)
+
+
+def cmd_stock_settings(ctx, args) -> int:
+    from connector.stock_services import stock_page, update_stock_settings
+    from connector.stock_settings import STOCK_SETTING_LABELS
+
+    settings = (update_stock_settings(ctx, args.account, args.channel, args.assignments) if args.assignments
+                else stock_page(ctx, args.account, args.channel).settings)
+    data = settings.model_dump(mode="json")
+    if args.json:
+        _json(data)
+        return 0
+    for key, value in data.items():
+        print(f"{key:20} {value!s:12} {STOCK_SETTING_LABELS.get(key, '')}")
+    return 0
+
+
 def cmd_choices(ctx, args) -> int:
     from connector.services import erp_choices
 
@@ -469,6 +519,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("set", cmd_rules_set, "cambiar ajustes: clave=valor (listas separadas por comas)", rules)
     p.add_argument("assignments", nargs="+", metavar="clave=valor")
     p.add_argument("--channel", help="guardar como ajuste propio de esta conexión de canal")
+
+    stock = sub.add_parser("stock", help="stock (y precios) del ERP en los canales").add_subparsers(
+        dest="sub", required=True)
+    p = add("diff", cmd_stock_diff, "comparar el stock del ERP con el de cada publicación, sin escribir nada", stock)
+    p.add_argument("--channel", help="conexión de canal (id, tipo o nombre); sin esto, todas")
+    p = add("push", cmd_stock_push, "publicar en los canales el stock del ERP que cambió", stock)
+    p.add_argument("--channel", help="conexión de canal (id, tipo o nombre); sin esto, todas")
+    p.add_argument("--dry-run", action="store_true", help="mostrar lo que cambiaría sin escribir")
+    p = add("settings", cmd_stock_settings, "ver o cambiar los ajustes de stock de un canal: clave=valor "
+                                            "(enabled, warehouse_id, buffer, sync_prices, price_list_id, "
+                                            "prices_include_tax)", stock)
+    p.add_argument("assignments", nargs="*", metavar="clave=valor")
+    p.add_argument("--channel", help="conexión de canal (id, tipo o nombre); opcional si solo hay una")
 
     add("choices", cmd_choices, "bodegas, listas de precios, impuestos y numeraciones del ERP")
     catalog = sub.add_parser("catalog", help="catálogo del ERP").add_subparsers(dest="sub", required=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from connector import services
 from connector.context import AppContext
+from connector.demo_stock import narrate_stock
 from connector.errors import ConfigurationError
 from connector.fiscal import fiscal_profile_of
 from connector.followup import run_due_followups
@@ -167,7 +168,12 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
     _title("9. Reembolsos y cancelaciones: notas crédito, una por reembolso")
     _credit_notes(ctx, world, account.id, profile.currency)
 
-    _title("10. Resultado")
+    if world.stock_probe is not None and len(world.channels) > 1:
+        first = next(iter(world.channels))
+        _title(f"10. Stock de {erp_name} en los canales (una venta en {first} baja el stock de los demás)")
+        narrate_stock(ctx, world.stock_probe, account.id, erp_name)
+
+    _title("11. Resultado")
     _print_states(ctx, account.id)
     invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
     print(f"Facturas en {erp_name} (sandbox): {after}")
@@ -189,7 +195,8 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
     print(f"  {env} .venv/bin/connector orders show {invoiced[0].id if invoiced else 1}")
     print(f"  {env} .venv/bin/connector orders list --json     (legal_status, cufe, delivery, payment, credit_notes)")
     print(f"  {env} .venv/bin/connector credit-notes list")
-    _title("11. Panel web")
+    print(f"  {env} .venv/bin/connector stock diff     (mientras la demo corre: lee el stock de los canales)")
+    _title("12. Panel web")
     url, web = _serve_ui(ctx, world, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")

@@ -47,6 +47,7 @@ from connector.money_explained import explain_invoice
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
+from connector.stock_pending import mark_order_items
 from erp.base import InvoiceResult
 from mapping.catalog import get_cached_item
 from mapping.resolver import LineMatch
@@ -191,6 +192,7 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
             session.add(invoice)
             session.flush()
             plan_after_invoice(session, order, erp, invoice, result)
+            mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
     except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
         log.warning("order %s: invoice already recorded", order.id)
     order.claim_token = None

@@ -41,6 +41,7 @@ from connector.models import (
 )
 from connector.ratelimit import RequestClass, request_class
 from connector.states import OrderState
+from connector.stock import on_erp_invoice_changed, on_erp_item_changed
 from erp.base import MirrorEvent
 from mapping.catalog import fetch_catalog, remove_item, replace_catalog, upsert_item
 
@@ -170,6 +171,8 @@ def _apply_item(ctx: AppContext, adapter, erp_connection_id: int, record_id: str
             remove_item(session, erp_connection_id, record_id)
             return "item_removed"
         codes.extend(upsert_item(session, erp_connection_id, item))
+    # Its stock (or price) may have changed too: published to the channels on the next stock sweep.
+    on_erp_item_changed(ctx, erp_connection_id, record_id, reason="producto editado en el ERP")
     return "item_saved"
 
 
@@ -208,6 +211,14 @@ def _apply_invoice(ctx: AppContext, erp_connection_id: int, record_id: str) -> s
             Invoice.erp_connection_id == erp_connection_id, Invoice.erp_id == record_id,
             Invoice.next_followup_at.is_not(None), Invoice.next_followup_at > now)
             .values(next_followup_at=now)).rowcount
+        # An invoice of ours edited in the ERP (voided, its lines changed) moves stock: its items are
+        # published again on the next stock sweep. Known from the order, no request. (Invoices made in
+        # the ERP itself are caught by the stock sweep's periodic full comparison.)
+        items = set(session.scalars(select(OrderLine.erp_item_id).join(Invoice, Invoice.order_id == OrderLine.order_id)
+                                    .where(Invoice.erp_connection_id == erp_connection_id, Invoice.erp_id == record_id,
+                                           OrderLine.erp_item_id.is_not(None))))
+    if items:
+        on_erp_invoice_changed(ctx, erp_connection_id, items, reason="factura editada en el ERP")
     return "invoice_due" if moved else "invoice_unchanged"
 
 

@@ -124,6 +124,12 @@ class ChannelConnection(Base):
     settings_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # as ERPConnection's
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Stock from the ERP to this channel (connector/stock.py): the seller's settings, what the last
+    # comparison found, and the lease one stock run per connection holds (RowLease).
+    stock_settings: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    stock_status: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    stock_claim_token: Mapped[str | None] = mapped_column(String(64))
+    stock_claimed_until: Mapped[datetime | None]
 
     account: Mapped[Account] = relationship(back_populates="channel_connections")
 
@@ -391,6 +397,9 @@ class InvoiceAttempt(Base):
     explanation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+STANDALONE_WRITE = "invoice_id IS NULL AND channel_connection_id IS NULL"
+
+
 class RemoteWrite(Base):
     """One write to a remote API that must happen exactly once (connector/remote_writes.py): stamping
     an e-invoice, delivering the invoice to the buyer, recording its payment.
@@ -403,17 +412,24 @@ class RemoteWrite(Base):
     __tablename__ = "remote_writes"
     __table_args__ = (
         UniqueConstraint("invoice_id", "kind", "subject", "generation", name="uq_remote_write"),
+        # A stock write belongs to a channel connection, not to an invoice (connector/stock.py).
+        UniqueConstraint("channel_connection_id", "kind", "subject", "generation", name="uq_remote_write_channel"),
         Index("ix_remote_writes_due", "state", "next_attempt_at"),
-        # Writes that belong to no invoice (a product created in the ERP): one per subject and generation.
+        # Writes that belong to no invoice nor channel (a product created in the ERP): one per subject and
+        # generation (a channel's writes, stock, are unique per channel connection: uq_remote_write_channel).
         Index("uq_remote_write_standalone", "kind", "subject", "generation", unique=True,
-              sqlite_where=text("invoice_id IS NULL"), postgresql_where=text("invoice_id IS NULL")),
+              sqlite_where=text(STANDALONE_WRITE), postgresql_where=text(STANDALONE_WRITE)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # None for a write made before any invoice exists (create_item: a product created in the ERP).
+    # None for a write made before any invoice exists (create_item: a product created in the ERP; stock).
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # stamp | delivery | payment | credit_note | create_item
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    channel_connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_connections.id", ondelete="CASCADE", name="fk_remote_writes_channel_connection"),
+        index=True)
+    # stamp | delivery | payment | credit_note | create_item | stock | subscription...
+    kind: Mapped[str] = mapped_column(String(20))
     # What the write is about within the invoice: "" for the invoice itself, "refund:<id>" for a credit note.
     subject: Mapped[str] = mapped_column(String(160), default="", server_default="")
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
@@ -433,6 +449,51 @@ class RemoteWrite(Base):
     finished_at: Mapped[datetime | None]
 
     invoice: Mapped[Invoice | None] = relationship(back_populates="writes")
+
+
+class StockListing(Base):
+    """One listing (or variation) a channel connection publishes, matched to the ERP item whose stock it
+    shows (connector/stock.py). ``channel_quantity`` is what the channel showed at the last read or
+    write; ``desired_quantity`` what the ERP says it should show; ``problem`` why it is not published
+    (no ERP item, a listing the marketplace refuses...), in the seller's words."""
+
+    __tablename__ = "stock_listings"
+    __table_args__ = (UniqueConstraint("channel_connection_id", "listing_id", name="uq_stock_listing"),
+                      Index("ix_stock_listings_item", "channel_connection_id", "erp_item_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_connection_id: Mapped[int] = mapped_column(ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    listing_id: Mapped[str] = mapped_column(String(200))
+    sku: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    variation_id: Mapped[str | None] = mapped_column(String(100))
+    variation_attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    handle: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the channel adapter writes it with
+    erp_item_id: Mapped[str | None] = mapped_column(String(60))
+    erp_item_name: Mapped[str | None] = mapped_column(String(300))
+    match_source: Mapped[str] = mapped_column(String(20), default="")  # manual | barcode | reference | variant
+    channel_quantity: Mapped[int | None] = mapped_column(Integer)
+    channel_price: Mapped[Decimal | None]
+    erp_quantity: Mapped[Decimal | None]
+    desired_quantity: Mapped[int | None] = mapped_column(Integer)
+    desired_price: Mapped[Decimal | None]
+    problem: Mapped[str] = mapped_column(Text, default="")
+    last_pushed_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockPendingItem(Base):
+    """An ERP item whose stock may have changed (an invoice the connector created, an ERP notification)
+    and waits to be published to the channels: the database, not a queue message, remembers it."""
+
+    __tablename__ = "stock_pending_items"
+    __table_args__ = (UniqueConstraint("erp_connection_id", "erp_item_id", name="uq_stock_pending_item"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erp_connection_id: Mapped[int] = mapped_column(ForeignKey("erp_connections.id", ondelete="CASCADE"))
+    erp_item_id: Mapped[str] = mapped_column(String(60))
+    reason: Mapped[str] = mapped_column(String(100), default="")
+    since: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Refund(Base):

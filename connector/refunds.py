@@ -35,6 +35,7 @@ from connector.models import ActivityEvent, ERPConnection, Invoice, Order, Refun
 from connector.money import erp_line_total, price_line, round_money
 from connector.remote_writes import NOT_DONE, Remote, WriteAction
 from connector.rules import InvoicingSettings
+from connector.stock_pending import mark_items_changed
 from erp.base import CreditNoteDraft, InvoiceLineDraft
 from mapping.resolver import LineMatch
 
@@ -267,7 +268,13 @@ def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoi
         note = adapter.find_credit_note_by_marker(write.marker, contact_id=contact_id, around=issue_date)
         return Remote(True, as_kept(note)) if note is not None else NOT_DONE
 
-    return WriteAction(send=lambda: as_kept(adapter.create_credit_note(draft)), read=found)
+    def send() -> dict:
+        kept = as_kept(adapter.create_credit_note(draft))
+        # Goods that come back raise the ERP's stock: publish it (connector/stock.py).
+        mark_items_changed(ctx, erp.id, {line.item_id for line in draft.lines}, "nota crédito")
+        return kept
+
+    return WriteAction(send=send, read=found)
 
 
 def _note_type(adapter, settings: InvoicingSettings, use: str) -> str:

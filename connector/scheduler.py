@@ -44,6 +44,7 @@ from connector.mirror_events import run_mirror_work
 from connector.models import ChannelConnection
 from connector.pipeline import process_due_orders
 from connector.settings import Settings
+from connector.stock import sweep_stock
 from connector.sync import pull_channel_connection
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def embedded_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("prune", settings.prune_interval_seconds, prune_expired),
         PeriodicJob("mirror-subscriptions", settings.mirror_check_interval_seconds, check_all_subscriptions),
         PeriodicJob("mirror", settings.mirror_work_interval_seconds, run_mirror_work),
+        PeriodicJob("stock", settings.stock_interval_seconds, sweep_stock),
     ]
 
 

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # Short: an order put aside for a spent rate-limit window must be handed out again about when the
     # window opens (see CONNECTOR_RATE_LIMIT_MAX_SLEEP); the sweep query only reads due orders.
     sweep_interval_seconds: int = Field(2, validation_alias=AliasChoices("CONNECTOR_SWEEP_INTERVAL"))
+    # Stock from the ERP to the channels (connector/stock.py): items marked by invoices and ERP webhooks
+    # are published every CONNECTOR_STOCK_INTERVAL; every channel is fully compared (the backstop)
+    # every CONNECTOR_STOCK_FULL_SYNC.
+    stock_interval_seconds: int = Field(10, validation_alias=AliasChoices("CONNECTOR_STOCK_INTERVAL"))
+    stock_full_sync_seconds: int = Field(3600, validation_alias=AliasChoices("CONNECTOR_STOCK_FULL_SYNC"))
     # An order handed to the queue is not handed out again before a worker is done with it or this many
     # seconds pass (a message lost with a dead worker or a restarted Redis delays it this long).
     dispatch_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_DISPATCH_LEASE"))

@@ -89,6 +89,8 @@ def make_celery(settings: Settings) -> Celery:
                                      "options": {"expires": float(settings.mirror_check_interval_seconds)}},
             "mirror": {"task": "connector.run_mirror_work", "schedule": float(settings.mirror_work_interval_seconds),
                        "options": {"expires": float(settings.mirror_work_interval_seconds)}},
+            "stock": {"task": "connector.sweep_stock", "schedule": float(settings.stock_interval_seconds),
+                      "options": {"expires": float(settings.stock_interval_seconds)}},
         },
     )
     return app
@@ -148,6 +150,15 @@ def sweep_due_orders_task() -> int:
 def check_alerts_task() -> dict:
     """Raise what the database shows and e-mail the pending alerts (connector/alerts.py)."""
     return check_alerts(worker_context())
+
+
+@celery_app.task(name="connector.sweep_stock")
+def sweep_stock_task() -> dict:
+    """Publish the ERP's stock: pending items, then the periodic full comparison (connector/stock.py).
+    Low priority: a run waits while orders are due or the ERP's window is busy."""
+    from connector.stock import sweep_stock
+
+    return sweep_stock(worker_context())
 
 
 @celery_app.task(name="connector.prune_expired")

@@ -90,6 +90,19 @@ class ItemDraft:
 
 
 @dataclass(frozen=True)
+class ItemStock:
+    """What the ERP has of one item for the channels: its available quantity in one warehouse and its
+    prices. ``quantity`` None: the item keeps no inventory (a service, a variant parent) and its stock
+    is never published. The ERP owns stock: the connector only reads it (an invoice naming a warehouse
+    already lowers it there)."""
+
+    erp_id: str
+    quantity: Decimal | None
+    prices: dict[str, Decimal] = field(default_factory=dict)  # price list id -> price (before tax)
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Choice:
     """A value from the ERP the seller picks in a dropdown (warehouse, price list, tax, numbering)."""
 
@@ -368,6 +381,16 @@ class ERPAdapter(Protocol):
         """The item whose reference or barcode is exactly ``code``, if any (how a lost creation is found)."""
 
     def list_warehouses(self) -> list[Choice]: ...
+
+    # -- stock and prices (read only: the ERP is the single owner of stock) -----------------------
+
+    def iter_item_stock(self, warehouse_id: str | None) -> Iterator[ItemStock]:
+        """Every item with its available quantity in ``warehouse_id`` (all warehouses when None) and
+        its prices, page by page: the periodic full comparison reads the catalog's stock with it."""
+
+    def get_item_stock(self, erp_id: str, warehouse_id: str | None) -> ItemStock:
+        """One item's available quantity in ``warehouse_id`` and its prices (after an invoice or an
+        ERP notification names the item); ``NotFound`` when the item is gone."""
 
     def list_price_lists(self) -> list[Choice]: ...
 

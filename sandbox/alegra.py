@@ -50,6 +50,7 @@ from sandbox.alegra_http import (
     page_of,
     ref_id,
 )
+from sandbox.alegra_inventory import move_stock, warehouse_of
 from sandbox.alegra_invoices import store_invoice
 from sandbox.alegra_stamps import StampLedger
 from sandbox.alegra_webhooks import AlegraWebhooks, ItemChanges, install_webhook_routes
@@ -113,6 +114,7 @@ class AlegraState(ItemChanges, CreditNoteRecords, AlegraRecords):
     pdf_links: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)  # token -> (invoice, expiry)
     # Webhook subscriptions and deliveries (sandbox/alegra_webhooks.py): every change below is delivered.
     webhooks: AlegraWebhooks = field(default_factory=AlegraWebhooks)
+    stock_changes: int = 0  # invoices and credit notes that moved stock (sandbox.alegra_inventory)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)  # user -> [start, count]
     country: str = "CO"  # the account's country (sandbox.countries)
@@ -220,6 +222,8 @@ class AlegraState(ItemChanges, CreditNoteRecords, AlegraRecords):
         electronic numbering, emit its e-invoice (:mod:`sandbox.alegra_stamps`). Caller holds the lock."""
         template = find_record(self.number_templates, invoice["numberTemplate"], "La numeración")
         if invoice["status"] == "draft":
+            # Leaving draft is when Alegra moves the stock: the invoice's warehouse gives the units.
+            move_stock(self, invoice["items"], warehouse_of(self, invoice.get("warehouse")), -1)
             number = template["nextInvoiceNumber"]
             template["nextInvoiceNumber"] = number + 1
             invoice["status"] = "open"

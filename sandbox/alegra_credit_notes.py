@@ -40,6 +40,7 @@ from sandbox.alegra_http import (
     page_of,
     ref_id,
 )
+from sandbox.alegra_inventory import AMOUNT_ONLY_NOTE_TYPES, move_stock, warehouse_of
 from sandbox.alegra_invoices import TEXT_LIMIT, invoice_line
 from sandbox.alegra_stamps import ACCEPTED, ACCEPTED_WITH_OBSERVATIONS, StampLedger
 from sandbox.catalog import BOGOTA
@@ -199,6 +200,8 @@ def store_credit_note(state: AlegraState, body: dict[str, Any], knobs: Knobs) ->
     balance = Decimal(str(invoice["balance"]))
     if balance > 0:
         invoice["balance"] = money(balance - min(balance, amount))
+    if note_type not in AMOUNT_ONLY_NOTE_TYPES:  # returned goods go back to a warehouse
+        move_stock(state, lines, warehouse_of(state, warehouse, invoice.get("warehouse")), 1)
     state.credit_notes.append(note)
     return note
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sandbox import server as sandbox_server
+from sandbox.alegra_inventory import stock_of
+from sandbox.catalog import BOGOTA, PRODUCTS, SaleBuyer, SaleLine, SaleSpec
 from sandbox.countries import sandbox_country
 from sandbox.erp_sandboxes import ERP_SANDBOXES, ERPSandbox, erp_knobs
 
@@ -34,6 +37,8 @@ class DemoWorld:
     default_email: str = "facturas@tiendacafetera.co"
     default_phone: str = "6045550000"
     mismatch_search: tuple[str, str] = ("Vela", "VEL-SOY-200")  # (search text, reference) of the demo's fix
+    # The stock chapter's window on the sandbox (None: this ERP's sandbox keeps no stock per warehouse).
+    stock_probe: StockProbe | None = None
 
     def urls(self) -> dict[str, str]:
         return self.sandbox.urls()
@@ -77,4 +82,36 @@ def start_demo_world(*, orders: int, country: str | None, erp: str | None, rate_
             "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, sandbox.woo_url)
         world.refunders["shopify"] = sandbox.shopify_state.refund
         world.refunders["woocommerce"] = sandbox.woo_state.refund
+        if kind == DEFAULT_ERP:  # the Alegra sandbox keeps stock per warehouse and invoices lower it
+            world.stock_probe = StockProbe(sandbox)
     return world
+
+
+class StockProbe:
+    """What the demo's stock chapter reads and does in the sandbox: the ERP's stock of one product in the
+    main warehouse, what each store shows of it, and a new paid sale of it on Mercado Libre."""
+
+    PRODUCT = "termo"
+    SALE_NUMBER = 9_000
+    first_channel = "Mercado Libre"
+
+    def __init__(self, sandbox: sandbox_server.Sandbox) -> None:
+        self._sandbox = sandbox
+        self._product = next(p for p in PRODUCTS if p.key == self.PRODUCT)
+        self.product_name = self._product.name
+        self._stores = {"mercadolibre": sandbox.ml_state, "shopify": sandbox.shopify_state,
+                        "woocommerce": sandbox.woo_state}
+
+    def erp_quantity(self):
+        item = self._sandbox.alegra_state.item_id_for_barcode(self._product.barcode)
+        return stock_of(self._sandbox.alegra_state, item, 1)
+
+    def shown(self, kind: str) -> int | None:
+        store = self._stores.get(kind)
+        return None if store is None else store.stock_listings.quantity_of_sku(self._product.barcode)
+
+    def sell(self, units: int) -> None:
+        self._sandbox.ml_state.add_sale(SaleSpec(
+            number=self.SALE_NUMBER, scenario="stock", status="paid", created_at=datetime.now(BOGOTA),
+            lines=(SaleLine(self._product.barcode, self._product.name, units, self._product.price_with_tax()),),
+            buyer=SaleBuyer("STOCK9000", "Laura", "Gómez", "CC", "1020304050")))

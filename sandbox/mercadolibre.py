@@ -30,7 +30,9 @@ from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleSpec
 from sandbox.countries import sandbox_country
 from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.listings import ListingStore
 from sandbox.mercadolibre_documents import FiscalDocumentStore, install_fiscal_document_routes
+from sandbox.mercadolibre_items import install_item_routes
 from sandbox.mercadolibre_orders import (  # noqa: F401  (re-exported: tests and the oracle use them)
     BILLING_INFO_ID_BASE,
     ML_TZ,
@@ -81,6 +83,7 @@ class MercadoLibreState(RefundingStore):
         self._listings = ListingCache()  # /orders/search listings; change orders through the methods below
         self._lock = threading.RLock()
         self.refund_listeners: list[Callable[[int], Any]] = []
+        self.stock_listings = ListingStore.seeded(first_id=1_400_000_000, variation_first_id=180_000_000_001)
         self._init_refunds()
 
     @classmethod
@@ -375,6 +378,7 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
 
     install_fiscal_document_routes(app, state, knobs)
     install_refund_routes(app, state)
+    install_item_routes(app, state.stock_listings, state.user_id, knobs)
     return app
 
 

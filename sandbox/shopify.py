@@ -26,7 +26,9 @@ from flask import Flask, jsonify, request
 from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.listings import ListingStore
 from sandbox.refunds import RefundingStore, install_refund_routes, line_units
+from sandbox.shopify_inventory import install_inventory_routes
 from sandbox.shopify_orders import (  # noqa: F401  (re-exported: the WooCommerce sandbox, tests and the oracle)
     CENT,
     ORDER_ID_BASE,
@@ -67,6 +69,7 @@ class ShopifyState(RefundingStore):
         self._clock = datetime(2000, 1, 1, tzinfo=SHOP_TZ)
         self._listings = ListingCache()  # /orders.json listings; change orders through the methods below
         self._lock = threading.RLock()
+        self.stock_listings = ListingStore.seeded(first_id=8_100_000_001, variation_first_id=45_100_000_001)
         self._init_refunds()
 
     @classmethod
@@ -231,6 +234,7 @@ def create_app(state: ShopifyState, knobs: Knobs | None = None) -> Flask:
     app = Flask("sandbox.shopify")
     install_fault_hooks(app, knobs, maintenance_body={"errors": "Service Unavailable"})
     install_refund_routes(app, state)
+    state.inventory = install_inventory_routes(app, state.stock_listings, knobs)
 
     @app.before_request
     def _bucket_and_token():

@@ -27,9 +27,11 @@ from flask import Flask, jsonify, request
 from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleLine, SaleSpec
 from sandbox.knobs import Knobs, install_fault_hooks
+from sandbox.listings import ListingStore
 from sandbox.refunds import RefundingStore, install_refund_routes, line_units
 from sandbox.shopify import cents, money, sku_tax_rate, stable_id, tax_part
 from sandbox.webhooks import Subscription, WebhookSender, json_body, woocommerce_headers
+from sandbox.woocommerce_products import install_product_routes
 from sandbox.woocommerce_refunds import new_refund, summarise
 
 STORE_TZ = timezone(timedelta(hours=-5))
@@ -173,6 +175,7 @@ class WooCommerceState(RefundingStore):
         self._clock = datetime(2000, 1, 1, tzinfo=UTC)
         self._listings = ListingCache()  # /orders listings; change orders through the methods below
         self._lock = threading.RLock()
+        self.stock_listings = ListingStore.seeded(first_id=501, variation_first_id=901)
         self._init_refunds()
 
     @classmethod
@@ -312,6 +315,7 @@ def create_app(state: WooCommerceState, knobs: Knobs | None = None) -> Flask:
     install_fault_hooks(app, knobs, maintenance_body={"code": "maintenance", "message": "Mantenimiento programado.",
                                                       "data": {"status": 503}})
     install_refund_routes(app, state)
+    install_product_routes(app, state.stock_listings, knobs)
 
     @app.before_request
     def _throttle_and_authenticate():

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
 
@@ -43,11 +44,12 @@ from channels.base import (
     Headers,
     InvoiceDelivery,
     KnownOrder,
+    Listing,
     RateLimitSpec,
     WebhookEvent,
     WebhookRegistration,
 )
-from channels.mercadolibre import endpoints, webhooks
+from channels.mercadolibre import endpoints, listings, webhooks
 from channels.mercadolibre.client import DEFAULT_BASE_URL, MercadoLibreClient
 from channels.mercadolibre.parser import parse_ml_datetime, parse_order
 from connector.canonical import Order, PulledOrder
@@ -191,6 +193,17 @@ class MercadoLibreAdapter:
                                      detail=f"fiscal document starts with {content[:8]!r}")
         return endpoints.upload_fiscal_document(self.client.api, _pack_path_id(order), content,
                                                 filename or "factura.pdf")
+
+    # -- stock (channels.mercadolibre.listings) ----------------------------------------------
+
+    def iter_listings(self) -> Iterator[Listing]:
+        return listings.iter_listings(self.client.api, self._seller_id())
+
+    def get_listing(self, listing_id: str) -> Listing:
+        return listings.get_listing(self.client.api, str(listing_id))
+
+    def set_listing_stock(self, listing: Listing, quantity: int, price: Decimal | None = None) -> None:
+        listings.set_stock(self.client.api, listing, quantity, price)
 
     def close(self) -> None:
         self.client.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
@@ -27,6 +28,7 @@ from channels.base import (
     Headers,
     InvoiceDelivery,
     KnownOrder,
+    Listing,
     RateLimitSpec,
     WebhookEvent,
     WebhookRegistration,
@@ -38,7 +40,7 @@ from channels.base import (
 )
 from channels.delivery import ErpEmailDelivery
 from channels.payloads import parse_iso_datetime, text_of
-from channels.shopify import endpoints
+from channels.shopify import endpoints, inventory
 from channels.shopify.client import BUCKET_CAPACITY, LEAK_PER_SECOND, ShopifyClient
 from channels.shopify.parser import parse_order
 from connector.canonical import Order, PulledOrder
@@ -153,6 +155,23 @@ class ShopifyAdapter(ErpEmailDelivery):
             url=url, topics=ORDER_TOPICS,
             instructions="En Shopify: Configuración › Notificaciones › Webhooks (o la app), crea un webhook "
                          "JSON por cada tema con esta URL. Guarda aquí la clave de firma que muestra Shopify.")
+
+    # -- stock (channels.shopify.inventory) ----------------------------------------------------
+
+    def iter_listings(self) -> Iterator[Listing]:
+        return inventory.iter_listings(self.client.api, self._stock_location())
+
+    def get_listing(self, listing_id: str) -> Listing:
+        return inventory.get_listing(self.client.api, str(listing_id), self._stock_location())
+
+    def set_listing_stock(self, listing: Listing, quantity: int, price: Decimal | None = None) -> None:
+        inventory.set_stock(self.client.api, listing, quantity, price)
+
+    def _stock_location(self) -> str:
+        """The location whose stock is published (the ``location_id`` credential, else the first active)."""
+        if getattr(self, "_location_id", None) is None:
+            self._location_id = inventory.primary_location(self.client.api, self.credentials.get("location_id"))
+        return self._location_id
 
     def close(self) -> None:
         self.client.close()

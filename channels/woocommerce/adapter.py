@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from channels.base import (
     Headers,
     InvoiceDelivery,
     KnownOrder,
+    Listing,
     RateLimitSpec,
     WebhookEvent,
     WebhookRegistration,
@@ -43,7 +45,7 @@ from channels.base import (
 )
 from channels.delivery import ErpEmailDelivery
 from channels.payloads import parse_iso_datetime, text_of
-from channels.woocommerce import endpoints
+from channels.woocommerce import endpoints, products
 from channels.woocommerce.client import Resolver, WooCommerceClient, resolve_host
 from channels.woocommerce.parser import parse_order
 from channels.woocommerce.refunds import has_refunds
@@ -170,6 +172,17 @@ class WooCommerceAdapter(ErpEmailDelivery):
             url=url, topics=ORDER_TOPICS, secret=text_of(self.credentials.get(self.webhook_secret_field)),
             instructions="En WordPress: WooCommerce › Ajustes › Avanzado › Webhooks › Añadir webhook. Estado "
                          "activo, versión API v3, esta URL de entrega y este secreto; uno por cada tema.")
+
+    # -- stock (channels.woocommerce.products) ----------------------------------------------------
+
+    def iter_listings(self) -> Iterator[Listing]:
+        return products.iter_listings(self.client.api)
+
+    def get_listing(self, listing_id: str) -> Listing:
+        return products.get_listing(self.client.api, str(listing_id))
+
+    def set_listing_stock(self, listing: Listing, quantity: int, price: Decimal | None = None) -> None:
+        products.set_stock(self.client.api, listing, quantity, price)
 
     def close(self) -> None:
         self.client.close()

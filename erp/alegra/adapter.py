@@ -51,6 +51,7 @@ from erp.base import (
     InvoiceDraft,
     InvoiceResult,
     ItemDraft,
+    ItemStock,
     PaymentDraft,
     PaymentResult,
 )
@@ -180,6 +181,25 @@ class AlegraAdapter(AlegraMirrorMixin):
         except InvalidPayload as exc:  # one odd item must not stop a catalog sync
             log.warning("skipping Alegra item: %s (%s)", exc.user_message, exc.detail)
             return None
+
+    # -- stock and prices (read only) ---------------------------------------------------------
+
+    def iter_item_stock(self, warehouse_id: str | None) -> Iterator[ItemStock]:
+        """``GET /items?mode=advanced`` page by page (30 a page): each item's ``inventory.warehouses[]``
+        gives its quantity in ``warehouse_id``. Variants are items of their own in the list."""
+        for raw in self._iter_list("/items", mode="advanced", order_field="id", order_direction="ASC"):
+            try:
+                yield parsing.parse_item_stock(raw, warehouse_id)
+            except InvalidPayload as exc:  # one odd item must not stop the comparison
+                log.warning("skipping Alegra item stock: %s (%s)", exc.user_message, exc.detail)
+
+    def get_item_stock(self, erp_id: str, warehouse_id: str | None) -> ItemStock:
+        """``GET /items/{id}``: the item's inventory per warehouse and its prices."""
+        raw = self.requestor.get(f"/items/{_path_id(erp_id)}").json()
+        if not isinstance(raw, dict):
+            raise InvalidPayload(f"Alegra devolvió el ítem {erp_id} con un formato inesperado.",
+                                 detail=repr(raw)[:300])
+        return parsing.parse_item_stock(raw, warehouse_id)
 
     # -- settings lists ----------------------------------------------------------------------
 

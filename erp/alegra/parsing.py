@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.errors import InvalidPayload
-from erp.base import CatalogItem, Choice, ERPOptions
+from erp.base import CatalogItem, Choice, ERPOptions, ItemStock
 
 _PARENT_KEYS = ("idItemParent", "itemParent", "idParent", "parent")
 
@@ -263,3 +263,27 @@ def contact_identification(raw: dict[str, Any]) -> str | None:
         if number:
             return number
     return None
+
+
+# -- stock -------------------------------------------------------------------------------------
+
+
+def parse_item_stock(raw: dict[str, Any], warehouse_id: str | None) -> ItemStock:
+    """An item's available quantity in ``warehouse_id`` (``inventory.warehouses[].availableQuantity``;
+    all warehouses: ``inventory.availableQuantity``) and its prices. An item without ``inventory``
+    (services, variant parents) keeps no stock: ``quantity`` None. An inventoried item the warehouse
+    does not list has none there (0). Quantities are read defensively (numbers or strings)."""
+    erp_id = as_id(raw.get("id"))
+    if erp_id is None:
+        raise InvalidPayload("Alegra devolvió un ítem sin id.", detail=repr(raw)[:300])
+    inventory = raw.get("inventory")
+    quantity: Decimal | None = None
+    if isinstance(inventory, dict) and as_text(raw.get("type")) not in ("service", "variantParent", "kit"):
+        if warehouse_id is None:
+            quantity = as_decimal(inventory.get("availableQuantity"), Decimal("0"))
+        else:
+            rows = [w for w in as_list(inventory.get("warehouses")) if isinstance(w, dict)]
+            row = next((w for w in rows if as_id(w.get("id")) == str(warehouse_id)), None)
+            quantity = as_decimal(row.get("availableQuantity"), Decimal("0")) if row else Decimal("0")
+    return ItemStock(erp_id=erp_id, quantity=quantity, prices=parse_prices(raw.get("price")),
+                     name=as_text(raw.get("name")) or "")

@@ -1,0 +1,63 @@
+"""ERP items whose stock may have changed and waits to be published to the channels.
+
+Kept in the database (``stock_pending_items``), in the same transaction as what changed it — the
+invoice the connector recorded — so a crash between the invoice and the publication loses nothing:
+the next sweep publishes it (:func:`connector.stock.push_pending_items`). Imports nothing but the
+model, so invoicing can call it without import cycles.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.models import ChannelConnection, ERPConnection, Order, OrderLine, StockPendingItem
+from connector.stock_settings import stock_settings_of
+
+
+def publishes_stock(session: Session, erp_connection_id: int) -> bool:
+    """Whether any enabled channel of the ERP connection's account publishes the ERP's stock."""
+    erp = session.get(ERPConnection, erp_connection_id)
+    if erp is None:
+        return False
+    connections = session.scalars(select(ChannelConnection).where(
+        ChannelConnection.account_id == erp.account_id, ChannelConnection.enabled.is_(True)))
+    return any(_enabled(c) for c in connections)
+
+
+def _enabled(connection: ChannelConnection) -> bool:
+    try:
+        return stock_settings_of(connection.stock_settings).enabled
+    except Exception:  # noqa: BLE001 - settings the seller must fix are reported by the stock run itself
+        return False
+
+
+def mark_items_pending(session: Session, erp_connection_id: int, erp_item_ids: set[str], reason: str) -> int:
+    """Add the items not already pending (in ``session``; the caller commits). Returns how many."""
+    if not erp_item_ids:
+        return 0
+    known = set(session.scalars(select(StockPendingItem.erp_item_id).where(
+        StockPendingItem.erp_connection_id == erp_connection_id, StockPendingItem.erp_item_id.in_(erp_item_ids))))
+    fresh = sorted(set(erp_item_ids) - known)
+    for item_id in fresh:
+        session.add(StockPendingItem(erp_connection_id=erp_connection_id, erp_item_id=item_id, reason=reason[:100]))
+    return len(fresh)
+
+
+def mark_items_changed(ctx, erp_connection_id: int, erp_item_ids: set[str], reason: str) -> int:
+    """Mark items pending in a transaction of their own (after a write the ERP confirmed), when any
+    channel of the account publishes stock."""
+    with ctx.db.transaction() as session:
+        if not publishes_stock(session, erp_connection_id):
+            return 0
+        return mark_items_pending(session, erp_connection_id, {str(i) for i in erp_item_ids if i}, reason)
+
+
+def mark_order_items(session: Session, order: Order, erp_connection_id: int) -> int:
+    """The connector invoiced ``order``: its items' stock went down in the ERP (the invoice's warehouse).
+    Costs one query when no channel of the account publishes stock."""
+    if not publishes_stock(session, erp_connection_id):
+        return 0
+    items = {str(i) for i in session.scalars(select(OrderLine.erp_item_id).where(
+        OrderLine.order_id == order.id, OrderLine.erp_item_id.is_not(None)))}
+    return mark_items_pending(session, erp_connection_id, items, "factura")
