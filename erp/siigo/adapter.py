@@ -1,0 +1,454 @@
+"""The Siigo (Siigo Nube, Colombia) ERP adapter over Siigo API v1: catalog, settings lists, customers,
+invoices and what follows them (e-invoice status, PDF, e-mail, payments as cash receipts, credit notes).
+
+What Siigo does not offer is said, never faked: an existing invoice cannot be sent to the DIAN through
+the API (:meth:`SiigoAdapter.stamp_invoice` raises ``FeatureNotAvailable``), the PDF comes as bytes
+rather than a link, and Siigo does not tell whom it e-mailed. Facts and sources: ``API_FACTS.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+
+from channels.base import AccountInfo, CredentialField
+from connector.errors import (
+    ConfigurationError,
+    FeatureNotAvailable,
+    InvalidPayload,
+    NotFound,
+    PermanentRejection,
+)
+from connector.http import RateLimitPolicy, iter_page_number_pages
+from connector.ratelimit import LocalBackend, SharedRateLimit
+from erp.base import (
+    CatalogItem,
+    Choice,
+    ContactDraft,
+    CreditNoteDraft,
+    CreditNoteResult,
+    ERPOptions,
+    InvoiceDocument,
+    InvoiceDraft,
+    InvoiceResult,
+    LegalStatus,
+    PaymentDraft,
+    PaymentResult,
+)
+from erp.siigo import parsing
+from erp.siigo.client import DEFAULT_BASE_URL, PAGE_SIZE, RATE_LIMIT_PER_MINUTE, build_requestor, read_window
+from erp.siigo.payloads import (
+    customer_payload,
+    idempotency_key,
+    observations_with,
+    priced_items,
+    split_document_name,
+)
+
+# The DIAN's credit-note reasons, as Siigo takes them (``reason``); ``use`` marks the core's defaults.
+CREDIT_NOTE_REASONS = (
+    ("1", "Devolución parcial de los bienes y/o no aceptación parcial del servicio", "partial"),
+    ("2", "Anulación de factura electrónica", "full"),
+    ("3", "Rebaja o descuento parcial o total", "reduction"),
+    ("4", "Ajuste de precio", None),
+    ("6", "Descuento comercial por pronto pago", None),
+    ("7", "Descuento comercial por volumen de ventas", None),
+)
+_UUID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+
+
+class SiigoAdapter:
+    """:class:`erp.base.ERPAdapter` for Siigo. ``credentials`` = ``{"username", "access_key"}``.
+
+    Every call goes through one requestor (token, ``Partner-Id``, errors, retries). Catalog answers
+    that rarely change within a process (taxes, document types, payment types, the seller) are read once.
+    """
+
+    name: ClassVar[str] = "siigo"
+    display_name: ClassVar[str] = "Siigo"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField("username", "Usuario de la API de Siigo",
+                        help="El correo del usuario API, en Siigo Nube: Alianzas > Mi credencial API."),
+        CredentialField("access_key", "Access key de la API", secret=True,
+                        help="En Siigo Nube: Alianzas > Mi credencial API."),
+    )
+    rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
+    read_window = staticmethod(read_window)
+    tax_authority = "DIAN"
+
+    @staticmethod
+    def rate_limit_user(credentials: dict[str, Any]) -> str:
+        """Siigo counts per company; before signing in we only know the API user, one per company."""
+        return str(credentials.get("username") or "").strip().lower()
+
+    def __init__(self, credentials: dict[str, Any], options: ERPOptions | None = None, *,
+                 rate_limit: RateLimitPolicy | None = None, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        username = str(credentials.get("username") or "").strip()
+        access_key = str(credentials.get("access_key") or "").strip()
+        if not username or not access_key:
+            missing = " y ".join(n for n, v in (("el usuario", username), ("la access key", access_key)) if not v)
+            raise ConfigurationError(f"Falta {missing} de Siigo: complétalo en la conexión con Siigo.")
+        self.username = username
+        self.options = options or ERPOptions()
+        self.rate_limit = rate_limit or SharedRateLimit(LocalBackend(clock=clock), f"siigo:{username.lower()}",
+                                                        RATE_LIMIT_PER_MINUTE, read_window, sleep=sleep)
+        self.requestor = build_requestor(
+            username=username, access_key=access_key, base_url=self.options.base_url or DEFAULT_BASE_URL,
+            timeout=self.options.timeout, rate_limit=self.rate_limit, transport=transport, sleep=sleep,
+            clock=clock, wait_limits=self.options.wait_limits)
+        self._cache: dict[str, Any] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- account -----------------------------------------------------------------------------
+
+    def validate_credentials(self) -> AccountInfo:
+        """Signs in (``POST /auth``) and reads the users: a refusal is ``InvalidCredentials``."""
+        seller = self._seller()
+        return AccountInfo(remote_id=self.username.lower(), display_name=self.username,
+                           extra={"seller": seller.name, "seller_id": seller.id})
+
+    # -- catalog -----------------------------------------------------------------------------
+
+    def iter_items(self) -> Iterator[CatalogItem]:
+        for raw in self._iter_pages("/v1/products"):
+            try:
+                yield parsing.parse_product(raw)
+            except InvalidPayload:  # one odd product must not stop a catalog sync
+                continue
+
+    def search_items(self, text: str) -> list[CatalogItem]:
+        """Siigo lists products by exact ``code`` only (no text search is documented)."""
+        wanted = text.strip()
+        if not wanted or " " in wanted:
+            return []
+        return [parsing.parse_product(r) for r in self._page("/v1/products", code=wanted)]
+
+    def get_item(self, erp_id: str) -> CatalogItem:
+        for raw in self._page("/v1/products", code=erp_id):
+            if parsing.text(raw.get("code")) == erp_id:
+                return parsing.parse_product(raw)
+        raise NotFound(f"Siigo no tiene un producto con el código «{erp_id}».", detail="GET /v1/products?code")
+
+    # -- settings lists ----------------------------------------------------------------------
+
+    def list_warehouses(self) -> list[Choice]:
+        return self._choices("/v1/warehouses")
+
+    def list_price_lists(self) -> list[Choice]:
+        """Price lists by ``position`` (products carry their prices by position, not by id)."""
+        raws = self.requestor.get("/v1/price-lists").json()
+        return [Choice(id=str(r.get("position")), name=parsing.text(r.get("name")) or str(r.get("position")),
+                       extra={"main": r.get("position") == 1}) for r in parsing.page_of(raws)[0]
+                if r.get("active") is not False and parsing.text(r.get("position"))]
+
+    def list_taxes(self) -> list[Choice]:
+        return [Choice(id=t, name=name, extra={"percentage": str(rate)}) for t, (name, rate) in self._taxes().items()]
+
+    def list_number_templates(self) -> list[Choice]:
+        """The sales-invoice document types (``FV``): what Siigo numbers invoices with."""
+        return list(self._cached("fv", lambda: self._choices("/v1/document-types", type="FV", extra_keys=(
+            "code", "electronic_type", "discount_type", "automatic_number"))))
+
+    # -- contacts ----------------------------------------------------------------------------
+    # The contact id the core keeps is the identification number: an invoice names its customer by it.
+
+    def find_contact(self, identification_number: str) -> str | None:
+        return identification_number.strip() if self._customer(identification_number) else None
+
+    def create_contact(self, contact: ContactDraft) -> str:
+        """``POST /v1/customers``. A customer created meanwhile (``already_exists``) is the one wanted."""
+        body = customer_payload(contact)
+        try:
+            self.requestor.post("/v1/customers", json=body)
+        except PermanentRejection as exc:
+            if not (exc.status_code == 400 and self._customer(body["identification"])):
+                raise
+        return body["identification"]
+
+    def update_contact(self, contact_id: str, contact: ContactDraft) -> None:
+        """``PUT /v1/customers/{id}`` with every field (Siigo replaces the customer): idempotent."""
+        found = self._customer(contact_id)
+        if found is None or parsing.text(found.get("id")) is None:
+            raise NotFound(f"Siigo no tiene un cliente con el documento {contact_id}.", detail="no customer")
+        body = customer_payload(contact) | {"identification": contact_id}
+        self.requestor.request("PUT", f"/v1/customers/{_path_id(found['id'])}", json=body, idempotent=True)
+
+    def _customer(self, identification: str) -> dict[str, Any] | None:
+        wanted = identification.strip()
+        if not wanted:
+            return None
+        return next((r for r in self._iter_pages("/v1/customers", identification=wanted)
+                     if parsing.customer_identification(r) == wanted), None)
+
+    # -- invoices ----------------------------------------------------------------------------
+
+    def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
+        """``POST /v1/invoices`` once, with an ``Idempotency-Key`` from the marker (a safety net: an
+        ``AmbiguousOutcome`` is still settled by :meth:`find_invoice_by_marker`)."""
+        document = self._document_type(draft.number_template_id)
+        items = priced_items(draft.lines, self._tax_rates(), warehouse_id=draft.warehouse_id,
+                             discount_by_value=document.extra.get("discount_type") == "Value")
+        total = sum((i.total for i in items), Decimal(0))
+        if draft.currency and draft.currency.upper() != "COP":
+            raise InvalidPayload(f"El conector factura en Siigo solo en pesos colombianos, no en {draft.currency}.",
+                                 detail="foreign currency")
+        payment = self._payment_form(draft)
+        body = {
+            "document": {"id": int(document.id)}, "date": draft.issue_date.isoformat(),
+            "customer": {"identification": draft.contact_id, "branch_office": 0}, "seller": int(self._seller().id),
+            "stamp": {"send": bool(draft.stamp)}, "mail": {"send": False},
+            "observations": observations_with(draft.marker, draft.annotation, draft.observations),
+            "items": [i.body for i in items],
+            "payments": [{"id": int(payment.id), "value": float(total),
+                          **({"due_date": draft.due_date.isoformat()} if payment.extra.get("due_date") else {})}],
+        }
+        response = self.requestor.post("/v1/invoices", json=body,
+                                       headers={"Idempotency-Key": idempotency_key(draft.marker)})
+        return parsing.parse_invoice(response.json())
+
+    def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
+        """The invoice dated ``around`` ± 1 day (for that customer when known) whose observations hold
+        ``marker`` (the documented ``date_start``/``date_end``/``customer_identification`` filters)."""
+        filters = {"date_start": (around - timedelta(days=1)).isoformat(),
+                   "date_end": (around + timedelta(days=1)).isoformat()}
+        if contact_id:
+            filters["customer_identification"] = contact_id
+        for raw in self._iter_pages("/v1/invoices", **filters):
+            if marker in str(raw.get("observations") or ""):
+                return parsing.parse_invoice(raw)
+        return None
+
+    def iter_invoices(self, start: date, end: date) -> Iterator[InvoiceResult]:
+        return map(parsing.parse_invoice,
+                   self._iter_pages("/v1/invoices", date_start=start.isoformat(), date_end=end.isoformat()))
+
+    # -- after the invoice -------------------------------------------------------------------
+
+    def get_invoice(self, erp_id: str) -> InvoiceResult:
+        """``GET /v1/invoices/{id}``; a rejected one also reads the DIAN's reasons
+        (``GET /v1/invoices/{id}/stamp/errors``)."""
+        result = parsing.parse_invoice(self.requestor.get(f"/v1/invoices/{_path_id(erp_id)}").json())
+        if result.legal_status == LegalStatus.REJECTED and not result.legal_reasons:
+            errors = self.requestor.get(f"/v1/invoices/{_path_id(erp_id)}/stamp/errors").json()
+            reasons = parsing.reasons_of(errors.get("errors") if isinstance(errors, dict) else None)
+            result = InvoiceResult(**{**result.__dict__, "legal_reasons": reasons})
+        return result
+
+    def stamp_invoice(self, erp_id: str) -> None:
+        """Siigo sends an invoice to the DIAN only when it is created (``stamp.send``); there is no API
+        call for an existing one, so this says how to do it instead of pretending."""
+        raise FeatureNotAvailable(
+            "Siigo no permite enviar a la DIAN por la API una factura ya creada: envíala desde Siigo Nube "
+            "(Facturación electrónica > Envío masivo de comprobantes electrónicos).",
+            detail=f"no stamp endpoint for existing invoices (invoice {erp_id})")
+
+    def invoice_pdf_url(self, erp_id: str) -> str | None:
+        """Siigo hands the PDF itself (base64), never a link to it."""
+        return None
+
+    def download_invoice_pdf(self, erp_id: str) -> InvoiceDocument:
+        """``GET /v1/invoices/{id}/pdf`` -> ``{"base64"}``."""
+        body = self.requestor.get(f"/v1/invoices/{_path_id(erp_id)}/pdf").json()
+        encoded = body.get("base64") if isinstance(body, dict) else None
+        try:
+            content = base64.b64decode(encoded or "", validate=True)
+        except (binascii.Error, ValueError):
+            content = b""
+        if not content:
+            raise NotFound(f"Siigo aún no tiene el PDF de la factura {erp_id}.", detail="no pdf base64")
+        return InvoiceDocument(content=content, filename=f"factura-{re.sub(r'[^A-Za-z0-9._-]+', '-', erp_id)}.pdf")
+
+    def email_invoice(self, erp_id: str, emails: list[str]) -> None:
+        """``POST /v1/invoices/{id}/mail {"mail_to", "copy_to": "a;b"}`` (at most 5 addresses). Sent once."""
+        addresses = [e.strip() for e in emails if e and e.strip()][:5]
+        if not addresses:
+            raise InvalidPayload("No hay correos a los que enviar la factura.", detail=f"invoice {erp_id}")
+        body = {"mail_to": addresses[0], **({"copy_to": ";".join(addresses[1:])} if addresses[1:] else {})}
+        self.requestor.post(f"/v1/invoices/{_path_id(erp_id)}/mail", json=body)
+
+    def list_bank_accounts(self) -> list[Choice]:
+        """Where money comes in: the payment forms without a due date (cash, banks)."""
+        return [c for c in self._payment_types() if not c.extra.get("due_date")]
+
+    def payment_methods(self) -> list[Choice]:
+        """Siigo has no method apart from the payment form (the chosen "account")."""
+        return [Choice(id="payment_form", name="La forma de pago de Siigo elegida")]
+
+    def create_payment(self, draft: PaymentDraft) -> PaymentResult:
+        """A cash receipt (``POST /v1/vouchers``, type ``DebtPayment``) paying the invoice's first
+        instalment, the marker in its observations. Sent once (``Idempotency-Key`` as a safety net)."""
+        if not draft.invoice_erp_id:
+            raise InvalidPayload("El pago no dice a qué factura corresponde.", detail="no invoice id")
+        invoice = self.requestor.get(f"/v1/invoices/{_path_id(draft.invoice_erp_id)}").json()
+        due = split_document_name(parsing.text(invoice.get("name")) if isinstance(invoice, dict) else None)
+        customer = invoice.get("customer") if isinstance(invoice, dict) else None
+        identification = parsing.text(customer.get("identification")) if isinstance(customer, dict) else None
+        if due is None or identification is None:
+            raise InvalidPayload("Siigo devolvió la factura sin número o sin cliente.", detail=repr(invoice)[:300])
+        receipt = self._first_choice("rc", "/v1/document-types", "recibos de caja", type="RC")
+        amount = draft.amount.quantize(Decimal("0.01"))
+        body = {
+            "document": {"id": int(receipt.id)}, "date": draft.date.isoformat(), "type": "DebtPayment",
+            "customer": {"identification": identification, "branch_office": 0},
+            "items": [{"due": {"prefix": due[0], "consecutive": due[1], "quote": 1, "date": draft.date.isoformat()},
+                       "value": float(amount)}],
+            "payment": {"id": int(draft.account_id), "value": float(amount)},
+            "observations": observations_with(draft.marker),
+        }
+        response = self.requestor.post("/v1/vouchers", json=body,
+                                       headers={"Idempotency-Key": idempotency_key(draft.marker)})
+        return parsing.parse_voucher(response.json(), amount=amount, account_id=draft.account_id)
+
+    # -- credit notes ------------------------------------------------------------------------
+
+    def credit_note_types(self) -> list[Choice]:
+        return [Choice(id=code, name=name, extra={"use": use} if use else {})
+                for code, name, use in CREDIT_NOTE_REASONS]
+
+    def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
+        """``POST /v1/credit-notes`` once, linked to the invoice, paid back with the invoice's own form."""
+        invoice = self.requestor.get(f"/v1/invoices/{_path_id(draft.invoice_erp_id)}").json()
+        forms = [p for p in (invoice.get("payments") or []) if isinstance(p, dict) and p.get("id")] \
+            if isinstance(invoice, dict) else []
+        form_id = forms[0]["id"] if forms else self._first_choice("fvpay", "/v1/payment-types", "formas de pago",
+                                                                  document_type="FV").id
+        items = priced_items(draft.lines, self._tax_rates(), discount_by_value=False)
+        total = sum((i.total for i in items), Decimal(0))
+        note_type = self._first_choice("nc", "/v1/document-types", "notas crédito", type="NC")
+        body = {
+            "document": {"id": int(note_type.id)}, "date": draft.issue_date.isoformat(),
+            "invoice": draft.invoice_erp_id, "reason": int(draft.note_type) if draft.note_type.isdigit() else 1,
+            "items": [i.body for i in items], "payments": [{"id": int(form_id), "value": float(total)}],
+            "observations": observations_with(draft.marker, draft.observations), "stamp": {"send": bool(draft.stamp)},
+            "mail": {"send": False},
+        }
+        response = self.requestor.post("/v1/credit-notes", json=body,
+                                       headers={"Idempotency-Key": idempotency_key(draft.marker)})
+        return parsing.parse_credit_note(response.json())
+
+    def find_credit_note_by_marker(self, marker: str, *, contact_id: str | None,
+                                   around: date) -> CreditNoteResult | None:
+        """Credit notes are listed by creation date only: those created ``around`` ± 1 day."""
+        for raw in self._iter_pages("/v1/credit-notes", created_start=(around - timedelta(days=1)).isoformat(),
+                                    created_end=(around + timedelta(days=2)).isoformat()):
+            if marker in str(raw.get("observations") or ""):
+                return parsing.parse_credit_note(raw)
+        return None
+
+    def get_credit_note(self, erp_id: str) -> CreditNoteResult:
+        return parsing.parse_credit_note(self.requestor.get(f"/v1/credit-notes/{_path_id(erp_id)}").json())
+
+    def iter_credit_notes(self, start: date, end: date) -> Iterator[CreditNoteResult]:
+        for raw in self._iter_pages("/v1/credit-notes", created_start=start.isoformat(),
+                                    created_end=(end + timedelta(days=1)).isoformat()):
+            note = parsing.parse_credit_note(raw)
+            day = parsing.day_of(raw.get("date"))
+            if day is None or start <= day <= end:
+                yield note
+
+    # -- what an invoice needs that the core does not choose ---------------------------------
+
+    def _seller(self) -> Choice:
+        """The invoice's ``seller``: the API user itself when listed, else the first active user."""
+        def pick() -> Choice:
+            users = [u for u in parsing.page_of(self.requestor.get("/v1/users").json())[0] if u.get("active") is not False]
+            if not users:
+                raise ConfigurationError("Siigo no tiene usuarios activos para usar como vendedor de las facturas.")
+            own = next((u for u in users if str(u.get("username") or "").lower() == self.username.lower()), users[0])
+            name = " ".join(filter(None, (parsing.text(own.get("first_name")), parsing.text(own.get("last_name")))))
+            return Choice(id=str(own["id"]), name=name or str(own.get("username") or own["id"]))
+        return self._cached("seller", pick)
+
+    def _document_type(self, wanted: str | None) -> Choice:
+        types = self.list_number_templates()
+        found = next((t for t in types if t.id == str(wanted)), None) if wanted else (types[0] if types else None)
+        if found is None:
+            raise ConfigurationError("Elige un tipo de factura de venta de Siigo (numeración) que exista y esté activo.")
+        return found
+
+    def _payment_form(self, draft: InvoiceDraft) -> Choice:
+        """The payment form of a new invoice: the recorded payment's, the seller's choice (an id), else the
+        first credit form (``payment_form`` CREDIT) or the first immediate one."""
+        forms = self._payment_types()
+        for wanted in (draft.payment.account_id if draft.payment else None, draft.payment_method):
+            found = next((f for f in forms if f.id == str(wanted)), None)
+            if found is not None:
+                return found
+        credit = draft.payment_form == "CREDIT"
+        found = next((f for f in forms if bool(f.extra.get("due_date")) == credit), forms[0] if forms else None)
+        if found is None:
+            raise ConfigurationError("Siigo no tiene formas de pago activas para facturas de venta.")
+        return found
+
+    def _payment_types(self) -> list[Choice]:
+        return list(self._cached("fvpay", lambda: self._choices("/v1/payment-types", document_type="FV",
+                                                                 extra_keys=("type", "due_date"))))
+
+    def _taxes(self) -> dict[str, tuple[str, Decimal]]:
+        def read() -> dict[str, tuple[str, Decimal]]:
+            raws = parsing.page_of(self.requestor.get("/v1/taxes").json())[0]
+            return {str(t["id"]): (parsing.text(t.get("name")) or str(t["id"]),
+                                   parsing.decimal(t.get("percentage"), Decimal(0)))
+                    for t in raws if t.get("id") is not None and t.get("active") is not False}
+        return self._cached("taxes", read)
+
+    def _tax_rates(self) -> dict[str, Decimal]:
+        return {tax_id: rate for tax_id, (_, rate) in self._taxes().items()}
+
+    def _first_choice(self, key: str, path: str, what: str, **params: Any) -> Choice:
+        choices = self._cached(key, lambda: self._choices(path, **params))
+        if not choices:
+            raise ConfigurationError(f"Siigo no tiene {what} activos: créalos en Siigo Nube.")
+        return choices[0]
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _cached(self, key: str, read: Callable[[], Any]) -> Any:
+        with self._cache_lock:
+            if key in self._cache:
+                return self._cache[key]
+        value = read()
+        with self._cache_lock:
+            return self._cache.setdefault(key, value)
+
+    def _choices(self, path: str, *, extra_keys: tuple[str, ...] = (), **params: Any) -> list[Choice]:
+        raws = parsing.page_of(self.requestor.get(path, params=params or None).json())[0]
+        return [c for c in (parsing.parse_choice(r, extra_keys=extra_keys) for r in raws) if c is not None]
+
+    def _page(self, path: str, **filters: Any) -> list[dict[str, Any]]:
+        return parsing.page_of(self.requestor.get(path, params={**filters, "page": 1,
+                                                                "page_size": PAGE_SIZE}).json())[0]
+
+    def _iter_pages(self, path: str, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every record of a paged list (``page``/``page_size``, pages of 25)."""
+        def fetch(page: int) -> tuple[list[dict[str, Any]], int | None]:
+            records, total = parsing.page_of(self.requestor.get(
+                path, params={**filters, "page": page, "page_size": PAGE_SIZE}).json())
+            pages = None if total is None else max(1, -(-total // PAGE_SIZE))
+            return records, pages
+        return iter_page_number_pages(fetch)
+
+    @property
+    def calls(self) -> int:
+        return self.requestor.calls
+
+    def close(self) -> None:
+        self.requestor.close()
+
+
+def _path_id(erp_id: str) -> str:
+    """A Siigo id fit for a URL path (Siigo's ids are UUIDs: anything else cannot exist)."""
+    text = str(erp_id).strip()
+    if not _UUID.match(text):
+        raise NotFound(f"«{text[:30]}» no es un id de Siigo.", detail="malformed Siigo id")
+    return text
