@@ -152,7 +152,9 @@ class SiigoAdapter:
                 if r.get("active") is not False and parsing.text(r.get("position"))]
 
     def list_taxes(self) -> list[Choice]:
-        return [Choice(id=t, name=name, extra={"percentage": str(rate)}) for t, (name, rate) in self._taxes().items()]
+        """The taxes an item may carry (retentions are the buyer's, not part of a price)."""
+        return [Choice(id=t, name=name, extra={"percentage": str(rate)})
+                for t, (name, rate, kind) in self._taxes().items() if kind in parsing.CHARGED_TAX_TYPES]
 
     def list_number_templates(self) -> list[Choice]:
         """The sales-invoice document types (``FV``): what Siigo numbers invoices with."""
@@ -196,7 +198,9 @@ class SiigoAdapter:
         """``POST /v1/invoices`` once, with an ``Idempotency-Key`` from the marker (a safety net: an
         ``AmbiguousOutcome`` is still settled by :meth:`find_invoice_by_marker`)."""
         document = self._document_type(draft.number_template_id)
-        items = priced_items(draft.lines, self._tax_rates(), warehouse_id=draft.warehouse_id,
+        # No per-item warehouse: Siigo refuses one for a product without stock control (a service such as
+        # the shipping line, "product_settings"), and each product already has its own.
+        items = priced_items(draft.lines, self._tax_rates(),
                              discount_by_value=document.extra.get("discount_type") == "Value")
         total = sum((i.total for i in items), Decimal(0))
         if draft.currency and draft.currency.upper() != "COP":
@@ -394,16 +398,17 @@ class SiigoAdapter:
         return list(self._cached("fvpay", lambda: self._choices("/v1/payment-types", document_type="FV",
                                                                  extra_keys=("type", "due_date"))))
 
-    def _taxes(self) -> dict[str, tuple[str, Decimal]]:
-        def read() -> dict[str, tuple[str, Decimal]]:
+    def _taxes(self) -> dict[str, tuple[str, Decimal, str]]:
+        def read() -> dict[str, tuple[str, Decimal, str]]:
             raws = parsing.page_of(self.requestor.get("/v1/taxes").json())[0]
             return {str(t["id"]): (parsing.text(t.get("name")) or str(t["id"]),
-                                   parsing.decimal(t.get("percentage"), Decimal(0)))
+                                   parsing.decimal(t.get("percentage"), Decimal(0)),
+                                   (parsing.text(t.get("type")) or "IVA").replace(" ", "").lower())
                     for t in raws if t.get("id") is not None and t.get("active") is not False}
         return self._cached("taxes", read)
 
     def _tax_rates(self) -> dict[str, Decimal]:
-        return {tax_id: rate for tax_id, (_, rate) in self._taxes().items()}
+        return {tax_id: rate for tax_id, (_, rate, _kind) in self._taxes().items()}
 
     def _first_choice(self, key: str, path: str, what: str, **params: Any) -> Choice:
         choices = self._cached(key, lambda: self._choices(path, **params))
