@@ -69,29 +69,10 @@ from channels.payloads import text_of
 from connector.canonical import Order, PulledOrder
 from connector.errors import InvalidPayload, NotFound, WebhookRejected
 from connector.http import WaitLimits
+from integrations.declarations import AccountInfo, CredentialField  # noqa: F401 (re-exported)
 
 # True when the connector already holds this order (external id) as of that update time.
 KnownOrder = Callable[[str, datetime | None], bool]
-
-
-@dataclass(frozen=True)
-class CredentialField:
-    """One field of a channel's or ERP's credential form."""
-
-    name: str
-    label: str
-    secret: bool = False
-    required: bool = True
-    help: str = ""
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    """What validating credentials tells us about the remote account (shown to the seller)."""
-
-    remote_id: str
-    display_name: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from channels.registry import CHANNELS
+from connector.cli_credentials import add_credential_flags, credentials_from_args
 from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.followup_view import LEGAL_STATUS_LABELS, invoice_after_view
@@ -98,8 +99,9 @@ def cmd_account_list(ctx, args) -> int:
 
 def cmd_erp_connect(ctx, args) -> int:
     from connector.services import connect_erp
+    from erp.registry import erp_class
 
-    credentials = {"email": args.email, "token": args.token or os.environ.get("ALEGRA_TOKEN"), "country": args.country}
+    credentials = credentials_from_args(args, args.kind, erp_class(args.kind), ERPS, erp_class)
     connection = connect_erp(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
     print(f"ERP conectado: {connection.name} [{connection.credential_hint}]")
     if getattr(connection, "warning", None):
@@ -107,47 +109,23 @@ def cmd_erp_connect(ctx, args) -> int:
     return 0
 
 
-# Environment variables that may hold a secret instead of its flag (kept from the first CLI).
-_LEGACY_SECRET_ENV = {("mercadolibre", "client_secret"): "ML_CLIENT_SECRET",
-                      ("mercadolibre", "refresh_token"): "ML_REFRESH_TOKEN"}
+def _erp_class(kind: str):
+    from erp.registry import erp_class
+
+    return erp_class(kind)
 
 
-def _credential_flag(field_name: str) -> str:
-    return "--" + field_name.replace("_", "-")
-
-
-def _credential_env(kind: str, field_name: str) -> str:
-    return _LEGACY_SECRET_ENV.get((kind, field_name)) or f"{kind}_{field_name}".upper()
-
-
-def _all_credential_fields() -> dict[str, list[tuple[str, Any]]]:
-    """Every credential field of every registered channel: name -> [(kind, field), ...]."""
+def _channel_class(kind: str):
     from channels.registry import channel_class
 
-    fields: dict[str, list[tuple[str, Any]]] = {}
-    for kind in sorted(CHANNELS):
-        for field in channel_class(kind).credential_fields:
-            fields.setdefault(field.name, []).append((kind, field))
-    return fields
+    return channel_class(kind)
 
 
 def cmd_channel_connect(ctx, args) -> int:
     from channels.registry import channel_class
     from connector.services import connect_channel
 
-    cls = channel_class(args.kind)
-    own = {field.name for field in cls.credential_fields}
-    foreign = sorted(_credential_flag(name) for name in _all_credential_fields()
-                     if name not in own and getattr(args, f"cred_{name}", None) not in (None, ""))
-    if foreign:
-        raise ConnectorError(f"{', '.join(foreign)} no aplica a {cls.display_name}.")
-    credentials = {}
-    for field in cls.credential_fields:
-        value = getattr(args, f"cred_{field.name}", None)
-        if value in (None, "") and field.secret:
-            value = os.environ.get(_credential_env(args.kind, field.name))
-        if value not in (None, ""):
-            credentials[field.name] = value
+    credentials = credentials_from_args(args, args.kind, channel_class(args.kind), CHANNELS, channel_class)
     connection = connect_channel(ctx, args.account, args.kind, credentials, name=args.name, base_url=args.base_url)
     print(f"Canal conectado: {connection.id} {connection.name} [{connection.credential_hint}]")
     print(f"Webhooks: «connector channel webhook-url --channel {connection.id}» muestra la URL a registrar.")
@@ -654,21 +632,15 @@ def build_parser() -> argparse.ArgumentParser:
     erp = sub.add_parser("erp", help="conectar el ERP").add_subparsers(dest="sub", required=True)
     p = add("connect", cmd_erp_connect, "conectar el ERP (se validan las credenciales antes de guardar)", erp)
     p.add_argument("kind", choices=sorted(ERPS))
-    p.add_argument("--email", required=True)
-    p.add_argument("--token", help="token de la API (o variable ALEGRA_TOKEN)")
-    p.add_argument("--country", default="CO")
+    add_credential_flags(p, ERPS, _erp_class)
+    p.epilog = " ".join(f"{_erp_class(kind).display_name}: {_erp_class(kind).setup_help}" for kind in sorted(ERPS))
     p.add_argument("--name")
     p.add_argument("--base-url", help="solo en modo sandbox/dev")
 
     channel = sub.add_parser("channel", help="canales de venta").add_subparsers(dest="sub", required=True)
     p = add("connect", cmd_channel_connect, "conectar un canal (se validan las credenciales antes de guardar)", channel)
     p.add_argument("kind", choices=sorted(CHANNELS))
-    for name, owners in _all_credential_fields().items():
-        kinds = ", ".join(kind for kind, _ in owners)
-        labels = "; ".join(dict.fromkeys(field.label for _, field in owners))
-        envs = ", ".join(_credential_env(kind, name) for kind, field in owners if field.secret)
-        p.add_argument(_credential_flag(name), dest=f"cred_{name}", metavar="VALOR",
-                       help=f"{labels} ({kinds})" + (f"; o variable {envs}" if envs else ""))
+    add_credential_flags(p, CHANNELS, _channel_class)
     p.add_argument("--name")
     p.add_argument("--base-url", help="solo en modo sandbox/dev")
     add("list", cmd_channel_list, "listar canales conectados", channel)

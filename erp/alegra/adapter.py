@@ -12,11 +12,10 @@ from typing import Any, ClassVar
 
 import httpx
 
-from channels.base import AccountInfo, CredentialField
 from connector.errors import ConfigurationError, InvalidPayload, NotFound, PermanentRejection
 from connector.http import RateLimitPolicy, iter_offset_pages
 from connector.ratelimit import LocalBackend, SharedRateLimit
-from erp.alegra import invoice_parsing, parsing
+from erp.alegra import declaration, invoice_parsing, parsing
 from erp.alegra.client import (
     DEFAULT_BASE_URL,
     MAX_PAGE_SIZE,
@@ -29,12 +28,15 @@ from erp.alegra.credit_notes import credit_note_payload, parse_credit_note
 from erp.alegra.documents import fetch_pdf
 from erp.alegra.payloads import PAYMENT_METHODS, contact_payload, id_value, invoice_payload, payment_payload
 from erp.base import (
+    AccountInfo,
     CatalogItem,
     Choice,
     ContactDraft,
+    CredentialField,
     CreditNoteDraft,
     CreditNoteResult,
     ERPOptions,
+    FiscalProfile,
     InvoiceDocument,
     InvoiceDraft,
     InvoiceResult,
@@ -54,12 +56,15 @@ class AlegraAdapter:
 
     name: ClassVar[str] = "alegra"
     display_name: ClassVar[str] = "Alegra"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
-        CredentialField("email", "Correo del usuario de Alegra"),
-        CredentialField("token", "Token de la API", secret=True,
-                        help="En Alegra: Configuración > Integraciones > API."),
-        CredentialField("country", "País de la cuenta", required=False, help="Código ISO, por ejemplo CO."),
-    )
+    setup_help: ClassVar[str] = declaration.SETUP_HELP
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = declaration.CREDENTIAL_FIELDS
+    country_credential: ClassVar[str | None] = declaration.COUNTRY_CREDENTIAL
+    supported_settings: ClassVar[frozenset[str]] = declaration.SUPPORTED_SETTINGS
+
+    @classmethod
+    def fiscal_profile(cls, country: str | None) -> FiscalProfile:
+        """The fiscal profile of an Alegra account of ``country`` (:mod:`erp.alegra.countries`)."""
+        return country_profile(country)
 
     # The limit is per Alegra user: workers share one window keyed by the user (see connector/ratelimit.py).
     rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
@@ -79,8 +84,8 @@ class AlegraAdapter:
             missing = " y ".join(n for n, v in (("el correo", email), ("el token", token)) if not v)
             raise ConfigurationError(f"Falta {missing} de Alegra: complétalo en la conexión con Alegra.")
         self.options = options or ERPOptions()
-        self.country = str(credentials.get("country") or "CO").strip().upper()
-        self.profile = country_profile(self.country)
+        self.profile = country_profile(credentials.get("country"))
+        self.country = self.profile.country
         self.tax_authority = self.profile.tax_authority
         # Standalone (tests, one-off scripts): a window of its own. The connector passes the shared one.
         self.rate_limit = rate_limit or SharedRateLimit(LocalBackend(clock=clock), f"alegra:{email.lower()}",
@@ -282,7 +287,8 @@ class AlegraAdapter:
     def credit_note_types(self) -> list[Choice]:
         """The credit-note types of the account's country (:mod:`erp.alegra.countries`); ``extra["use"]``
         marks the default type to void a whole invoice (``"full"``) or reduce it (``"partial"``)."""
-        return [t.as_choice() for t in self.profile.credit_note_types]
+        return [Choice(id=t.code, name=t.label, extra={"use": t.use} if t.use else {})
+                for t in self.profile.credit_note_types]
 
     def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
         """``POST /credit-notes`` once, linked to ``draft.invoice_erp_id`` with ``draft.amount``."""

@@ -14,14 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from connector.errors import InvalidPayload
-from erp.alegra.countries import CountryProfile
+from erp.alegra.countries import confirmed_credit_note_types
 from erp.alegra.invoice_parsing import invoice_number, parse_legal_reasons, parse_legal_status
 from erp.alegra.parsing import as_decimal, as_id, as_list, as_text
 from erp.alegra.payloads import amount_text, fit_observations, id_value, invoice_line_payload
-from erp.base import CreditNoteDraft, CreditNoteResult
+from erp.base import CreditNoteDraft, CreditNoteResult, FiscalProfile
 
 
-def credit_note_payload(draft: CreditNoteDraft, profile: CountryProfile) -> dict[str, Any]:
+def credit_note_payload(draft: CreditNoteDraft, profile: FiscalProfile) -> dict[str, Any]:
     """``POST /credit-notes`` body. Refused before sending (``InvalidPayload``) when it has no lines, no
     positive amount, no invoice, or — where the country's codes are confirmed — a type outside its list."""
     detail = f"marker={draft.marker} invoice={draft.invoice_erp_id}"
@@ -32,7 +32,7 @@ def credit_note_payload(draft: CreditNoteDraft, profile: CountryProfile) -> dict
     if not str(draft.invoice_erp_id or "").strip() or not str(draft.contact_id or "").strip():
         raise InvalidPayload("La nota crédito necesita la factura y el cliente de Alegra.", detail=detail)
     codes = [t.code for t in profile.credit_note_types]
-    if not draft.note_type or (profile.confirmed_credit_note_types and draft.note_type not in codes):
+    if not draft.note_type or (confirmed_credit_note_types(profile) and draft.note_type not in codes):
         raise InvalidPayload(f"Alegra no conoce el tipo de nota crédito «{draft.note_type}»; "
                              f"usa uno de: {', '.join(codes)}.", detail=f"{detail} type={draft.note_type!r}")
     payload: dict[str, Any] = {

@@ -67,7 +67,8 @@ def note_draft(**changes) -> CreditNoteDraft:
             ("07", "Devolución por ítem", "partial"), ("04", "Descuento global", None),
             ("05", "Descuento por ítem", None), ("09", "Disminución en el valor", None),
             ("10", "Otros conceptos", None)]),
-    ("MX", [("VOID", "Anulación de la factura", "full"), ("PARTIAL_RETURN", "Devolución parcial", "partial")]),
+    ("MX", [("01", "Nota de crédito de los documentos relacionados", "reduction"),
+            ("03", "Devolución de mercancía", "partial"), ("02", "Cancelación (sustitución) del CFDI", "full")]),
     ("cr", [("VOID", "Anulación de la factura", "full"), ("PARTIAL_RETURN", "Devolución parcial", "partial")]),
 ])
 def test_credit_note_types_follow_the_accounts_country(country, expected):
