@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 import httpx
 
-from channels.base import AccountInfo, CredentialField
 from connector.errors import (
     ConfigurationError,
     FeatureNotAvailable,
@@ -31,12 +30,15 @@ from connector.errors import (
 from connector.http import RateLimitPolicy, iter_page_number_pages
 from connector.ratelimit import LocalBackend, SharedRateLimit
 from erp.base import (
+    AccountInfo,
     CatalogItem,
     Choice,
     ContactDraft,
+    CredentialField,
     CreditNoteDraft,
     CreditNoteResult,
     ERPOptions,
+    FiscalProfile,
     InvoiceDocument,
     InvoiceDraft,
     InvoiceResult,
@@ -44,7 +46,7 @@ from erp.base import (
     PaymentDraft,
     PaymentResult,
 )
-from erp.siigo import parsing
+from erp.siigo import declaration, parsing
 from erp.siigo.client import DEFAULT_BASE_URL, PAGE_SIZE, RATE_LIMIT_PER_MINUTE, build_requestor, read_window
 from erp.siigo.payloads import (
     customer_payload,
@@ -54,15 +56,6 @@ from erp.siigo.payloads import (
     split_document_name,
 )
 
-# The DIAN's credit-note reasons, as Siigo takes them (``reason``); ``use`` marks the core's defaults.
-CREDIT_NOTE_REASONS = (
-    ("1", "Devolución parcial de los bienes y/o no aceptación parcial del servicio", "partial"),
-    ("2", "Anulación de factura electrónica", "full"),
-    ("3", "Rebaja o descuento parcial o total", "reduction"),
-    ("4", "Ajuste de precio", None),
-    ("6", "Descuento comercial por pronto pago", None),
-    ("7", "Descuento comercial por volumen de ventas", None),
-)
 _UUID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
 
@@ -75,15 +68,18 @@ class SiigoAdapter:
 
     name: ClassVar[str] = "siigo"
     display_name: ClassVar[str] = "Siigo"
-    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
-        CredentialField("username", "Usuario de la API de Siigo",
-                        help="El correo del usuario API, en Siigo Nube: Alianzas > Mi credencial API."),
-        CredentialField("access_key", "Access key de la API", secret=True,
-                        help="En Siigo Nube: Alianzas > Mi credencial API."),
-    )
+    setup_help: ClassVar[str] = declaration.SETUP_HELP
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = declaration.CREDENTIAL_FIELDS
+    country_credential: ClassVar[str | None] = None  # Siigo Nube invoices in Colombia only
+    supported_settings: ClassVar[frozenset[str]] = declaration.SUPPORTED_SETTINGS
     rate_limit_per_minute: ClassVar[int] = RATE_LIMIT_PER_MINUTE
     read_window = staticmethod(read_window)
-    tax_authority = "DIAN"
+    tax_authority = declaration.COLOMBIA.tax_authority
+
+    @classmethod
+    def fiscal_profile(cls, country: str | None) -> FiscalProfile:
+        """Colombia's, in Siigo's codes, whatever ``country`` says (Siigo serves no other country)."""
+        return declaration.COLOMBIA
 
     @staticmethod
     def rate_limit_user(credentials: dict[str, Any]) -> str:
@@ -210,7 +206,9 @@ class SiigoAdapter:
         body = {
             "document": {"id": int(document.id)}, "date": draft.issue_date.isoformat(),
             "customer": {"identification": draft.contact_id, "branch_office": 0}, "seller": int(self._seller().id),
-            "stamp": {"send": bool(draft.stamp)}, "mail": {"send": False},
+            # Siigo has no draft invoices: a "draft" is registered but not sent to the DIAN (the seller
+            # sends it from Siigo Nube), an "open" one is sent when the seller asked to emit.
+            "stamp": {"send": bool(draft.stamp) and draft.status == "open"}, "mail": {"send": False},
             "observations": observations_with(draft.marker, draft.annotation, draft.observations),
             "items": [i.body for i in items],
             "payments": [{"id": int(payment.id), "value": float(total),
@@ -316,8 +314,8 @@ class SiigoAdapter:
     # -- credit notes ------------------------------------------------------------------------
 
     def credit_note_types(self) -> list[Choice]:
-        return [Choice(id=code, name=name, extra={"use": use} if use else {})
-                for code, name, use in CREDIT_NOTE_REASONS]
+        return [Choice(id=o.code, name=o.label, extra={"use": o.use} if o.use else {})
+                for o in declaration.CREDIT_NOTE_REASONS]
 
     def create_credit_note(self, draft: CreditNoteDraft) -> CreditNoteResult:
         """``POST /v1/credit-notes`` once, linked to the invoice, paid back with the invoice's own form."""

@@ -41,7 +41,7 @@ CITIES = {
 }
 DEFAULT_CITY = ("11", "11001")
 # Regimes (the seller's fiscal settings) under which a buyer is responsible for IVA.
-VAT_RESPONSIBLE_REGIMES = frozenset({"COMMON_REGIME", "RESPONSIBLE_FOR_IVA", "RESPONSABLE_DE_IVA"})
+VAT_RESPONSIBLE_REGIMES = frozenset({"VAT_RESPONSIBLE", "COMMON_REGIME", "RESPONSIBLE_FOR_IVA"})
 
 
 def idempotency_key(marker: str) -> str:
