@@ -29,9 +29,10 @@ from connector.followup_view import (
 from connector.settings import Settings
 from connector.states import STATE_LABELS, OrderState
 from connector.sync import sync_once
+from erp.registry import erp_class
 from sandbox import server as sandbox_server
 from sandbox.catalog import UNMAPPED_SKUS
-from sandbox.knobs import Knobs
+from sandbox.erp_sandboxes import erp_knobs
 
 DEMO_DIR = Path("var/demo")
 DEMO_RATE_LIMIT = 600
@@ -45,9 +46,10 @@ def _title(text: str) -> None:
     print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
 
 
-def run_demo(*, orders: int = 60, keep_running: bool | None = None, data_dir: Path = DEMO_DIR) -> int:
-    """Narrate the whole flow. ``keep_running``: keep the sandbox and the admin UI up afterwards
-    (default: when run from a terminal, so a script or CI is never left waiting)."""
+def run_demo(*, orders: int = 60, keep_running: bool | None = None, data_dir: Path = DEMO_DIR,
+             erp: str = "alegra") -> int:
+    """Narrate the whole flow against the sandbox of the ERP ``erp`` (a registry key). ``keep_running``: keep the sandbox and the
+    admin UI up afterwards (default: when run from a terminal, so a script or CI is never left waiting)."""
     if keep_running is None:
         keep_running = sys.stdin.isatty()
     if data_dir.exists():
@@ -59,34 +61,33 @@ def run_demo(*, orders: int = 60, keep_running: bool | None = None, data_dir: Pa
     settings = Settings(data_dir=data_dir, mode="sandbox", database_url=None, redis_url=None,
                         reconcile_delay_seconds=0, erp_rate_limit_per_minute=DEMO_RATE_LIMIT,
                         legal_status_check_seconds=DEMO_STAMP_ANSWER_SECONDS)
-    sandbox = sandbox_server.Sandbox(order_count=orders, alegra_knobs=Knobs(
-        rate_limit_per_minute=DEMO_RATE_LIMIT, stamp_answer_delay=DEMO_STAMP_ANSWER_SECONDS,
+    sandbox = sandbox_server.Sandbox(order_count=orders, **erp_knobs(
+        erp, rate_limit_per_minute=DEMO_RATE_LIMIT, stamp_answer_delay=DEMO_STAMP_ANSWER_SECONDS,
         stamp_reject_share=DEMO_STAMP_REJECT_SHARE))
     sandbox.start()
     ctx = AppContext.from_settings(settings)
     try:
-        return _narrate(ctx, sandbox, keep_running)
+        return _narrate(ctx, sandbox, keep_running, erp)
     finally:
         ctx.close()
         sandbox.stop()
 
 
-def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
+def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int:
+    box = sandbox.erp(erp_kind)
+    erp_name = erp_class(erp_kind).display_name
     _title("1. Sandbox local")
     print(f"Mercado Libre: {sandbox.ml_url}\nShopify:       {sandbox.shopify_url}\n"
-          f"WooCommerce:   {sandbox.woo_url}\nAlegra:        {sandbox.alegra_url}")
+          f"WooCommerce:   {sandbox.woo_url}\n{erp_name + ':':14} {box.url}")
     ctx.db.migrate()
 
     _title("2. Cuenta y conexiones (credenciales validadas contra la API antes de guardarlas)")
     account = services.create_account(ctx, "Tienda Cafetera")
     try:
-        services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL, "token": "token-malo",
-                                                         "country": "CO"}, base_url=sandbox.alegra_url)
+        services.connect_erp(ctx, account.id, erp_kind, box.wrong_credentials, base_url=box.url)
     except Exception as exc:  # noqa: BLE001 - showing the refusal is the point
         print(f"Credencial incorrecta → {exc}")
-    erp = services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
-                                                           "token": sandbox_server.ALEGRA_TOKEN, "country": "CO"},
-                               base_url=sandbox.alegra_url)
+    erp = services.connect_erp(ctx, account.id, erp_kind, box.credentials, base_url=box.url)
     print(f"ERP: {erp.name} [{erp.credential_hint}]")
     channel = services.connect_channel(ctx, account.id, "mercadolibre", {
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
@@ -104,7 +105,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
         "enabled=true", "order_states=pending,shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
         "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
         "default_email=facturas@tiendacafetera.co", "default_phone=6045550000", "payment_form=CASH",
-        "payment_method=TRANSFER", "show_observations_on_pdf=true",
+        "show_observations_on_pdf=true",
     ])
     print(f"activa={settings.enabled} estados={[s.value for s in settings.order_states]} "
           f"fulfillment={settings.invoice_fulfillment} abierta={settings.invoice_status} emitir={settings.stamp} "
@@ -126,7 +127,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     if len(queue) > 8:
         print(f"... y {len(queue) - 8} más")
     mismatches = services.list_mismatches(ctx, account.id)
-    print("\nSKU sin producto en Alegra:")
+    print(f"\nSKU sin producto en {erp_name}:")
     for m in mismatches:
         print(f"  {kinds[m.channel_connection_id]:13} {m.sku_key:16} «{m.title}» bloquea {m.blocked_orders} órdenes")
 
@@ -147,16 +148,16 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"Órdenes facturadas tras el arreglo: {fixed}")
 
     _title("7. Una segunda sincronización no factura nada dos veces")
-    before = len(sandbox.alegra_state.invoices)
+    before = len(box.invoices())
     again = sync_once(ctx, account.id)
-    after = len(sandbox.alegra_state.invoices)
-    print(f"Leídas de nuevo: {again.pulled}; facturas en Alegra antes: {before}, después: {after}")
-    markers = Counter(inv.get("observations", "") for inv in sandbox.alegra_state.invoices)
+    after = len(box.invoices())
+    print(f"Leídas de nuevo: {again.pulled}; facturas en {erp_name} antes: {before}, después: {after}")
+    markers = Counter(inv.get("observations", "") for inv in box.invoices())
     duplicates = [m for m, n in markers.items() if n > 1]
     print(f"Facturas duplicadas en el ERP: {len(duplicates)}")
 
     _title("8. Después de la factura: respuesta de la DIAN, entrega al comprador, pago")
-    _after_the_invoice(ctx, sandbox, account.id)
+    _after_the_invoice(ctx, box, account.id)
 
     _title("9. Reembolsos y cancelaciones: notas crédito, una por reembolso")
     _credit_notes(ctx, sandbox, account.id)
@@ -164,7 +165,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     _title("10. Resultado")
     _print_states(ctx, account.id)
     invoiced = services.list_orders(ctx, account.id, states=[OrderState.INVOICED.value], limit=1000)
-    print(f"Facturas en Alegra (sandbox): {after}")
+    print(f"Facturas en {erp_name} (sandbox): {after}")
     for kind in sorted({o.channel_connection.kind for o in invoiced}):
         mine = [o for o in invoiced if o.channel_connection.kind == kind]
         total = sum((o.invoice.total for o in mine if o.invoice), Decimal("0"))
@@ -183,7 +184,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool) -> int:
     print(f"  {env} .venv/bin/connector orders list --json     (legal_status, cufe, delivery, payment, credit_notes)")
     print(f"  {env} .venv/bin/connector credit-notes list")
     _title("11. Panel web")
-    url, web = _serve_ui(ctx, sandbox, account.id)
+    url, web = _serve_ui(ctx, sandbox, box, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
     stop_scheduler = None
@@ -221,7 +222,7 @@ def _follow_until_answered(ctx: AppContext, account_id: int, timeout: float = 30
         time.sleep(DEMO_STAMP_ANSWER_SECONDS / 2)
 
 
-def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
+def _after_the_invoice(ctx: AppContext, box, account_id: int) -> None:
     print("Esperando la respuesta de la DIAN (sandbox: medio segundo)…")
     _follow_until_answered(ctx, account_id)
     orders = [o for o in services.list_orders(ctx, account_id, limit=100000) if o.invoice is not None]
@@ -235,7 +236,7 @@ def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
         print(f"  entrega: {DELIVERY_VIA_LABELS.get(via, via):34} {WRITE_STATE_LABELS.get(status, status):14} {count}")
     payments = sum(1 for v in views.values() if v["payment"])
     print(f"  pagos registrados en el ERP (cuenta Mercado Pago): {payments}")
-    records = sandbox.alegra_state.records()
+    records = box.records()
     twice = [k for k, n in records["stamps_emitted"].items() if n > 1]
     print(f"  en el sandbox: {sum(len(e) for e in records['emails'].values())} e-mails, "
           f"{sum(len(p) for p in records['payments'].values())} pagos, facturas emitidas dos veces: {len(twice)}")
@@ -253,6 +254,9 @@ def _after_the_invoice(ctx: AppContext, sandbox, account_id: int) -> None:
     print(f"  orden {again.id}: {STATE_LABELS[OrderState(again.state)]} — factura electrónica "
           f"{LEGAL_STATUS_LABELS[again.invoice.legal_status].lower()}"
           + (f", CUFE {again.invoice.cufe[:16]}…" if again.invoice.cufe else ""))
+    stamp = max((w for w in again.invoice.writes if w.kind == "stamp"), key=lambda w: w.id, default=None)
+    if stamp is not None and stamp.state == "failed":  # an ERP that cannot re-send says how to do it
+        print(f"  el ERP no lo reenvió: {stamp.detail}")
     if len(rejected) > 1:
         print(f"  (las otras {len(rejected) - 1} rechazadas quedan en la cola de errores para verlas en el panel)")
 
@@ -291,14 +295,14 @@ def _credit_notes(ctx: AppContext, sandbox, account_id: int) -> None:
               "(o en el panel: Notas crédito)")
 
 
-def _serve_ui(ctx: AppContext, sandbox, account_id: int):
+def _serve_ui(ctx: AppContext, sandbox, box, account_id: int):
     """The admin UI on port 8000 (or a free one), with the demo login and the sandbox's addresses."""
     from admin_ui import serve_in_thread
     from connector.users import create_user
 
     create_user(ctx, account_id, *DEMO_LOGIN)
     config = {"API_BASE_URLS": sandbox.urls(), "SANDBOX_CREDENTIALS": {
-        "alegra": {"email": sandbox_server.ALEGRA_EMAIL, "token": sandbox_server.ALEGRA_TOKEN},
+        box.kind: dict(box.credentials),
         "mercadolibre": {"client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET},
     }}
     try:

@@ -162,6 +162,12 @@ class Sandbox:
         """The store's address: the WooCommerce adapter adds ``/wp-json/wc/v3``."""
         return self._served["woocommerce"].url
 
+    def erp(self, kind: str):
+        """The ERP sandbox of ``kind`` seen the same way for every ERP (:mod:`sandbox.erp_sandboxes`)."""
+        from sandbox.erp_sandboxes import erp_sandbox
+
+        return erp_sandbox(self, kind)
+
     def urls(self) -> dict[str, str]:
         urls = {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
         for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url"), ("siigo", "siigo_url")):

@@ -1,0 +1,79 @@
+"""Each ERP sandbox seen the same way, so the demo, the end-to-end tests and the chaos run take the ERP
+kind as a parameter and name no ERP: its address, the demo seller's credentials (and wrong ones), its
+knobs, the invoices it holds and its after-the-invoice records.
+
+Adding an ERP sandbox adds one entry to :data:`ERP_SANDBOXES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sandbox.knobs import Knobs
+
+if TYPE_CHECKING:
+    from sandbox.server import Sandbox
+
+
+@dataclass(frozen=True)
+class ERPSandbox:
+    """One ERP sandbox of a running :class:`~sandbox.server.Sandbox`."""
+
+    kind: str
+    url: str
+    credentials: dict[str, str]
+    wrong_credentials: dict[str, str]
+    knobs: Knobs
+    state: Any  # the sandbox's own state (tests that need its details)
+    _invoices: Callable[[], list[dict[str, Any]]]
+    _records: Callable[[], dict[str, Any]]
+
+    def invoices(self) -> list[dict[str, Any]]:
+        """Every invoice the ERP holds (as its API answers them; ``observations`` carries the marker)."""
+        with self.state.lock:
+            return list(self._invoices())
+
+    def invoices_for_marker(self, marker: str) -> list[dict[str, Any]]:
+        return self.state.invoices_for_marker(marker)
+
+    def records(self) -> dict[str, Any]:
+        """After the invoices: ``stamps_emitted``, ``legal_status``, ``emails``, ``payments`` by invoice id."""
+        return self._records()
+
+
+def _alegra(box: Sandbox) -> ERPSandbox:
+    from sandbox.server import ALEGRA_EMAIL, ALEGRA_TOKEN
+
+    state = box.alegra_state
+    return ERPSandbox("alegra", box.alegra_url, {"email": ALEGRA_EMAIL, "token": ALEGRA_TOKEN, "country": "CO"},
+                      {"email": ALEGRA_EMAIL, "token": "token-malo", "country": "CO"}, box.alegra_knobs, state,
+                      lambda: state.invoices, state.records)
+
+
+def _siigo(box: Sandbox) -> ERPSandbox:
+    from sandbox.server import SIIGO_ACCESS_KEY, SIIGO_USERNAME
+
+    state = box.siigo_state
+    return ERPSandbox("siigo", box.siigo_url, {"username": SIIGO_USERNAME, "access_key": SIIGO_ACCESS_KEY},
+                      {"username": SIIGO_USERNAME, "access_key": "clave-equivocada"}, box.siigo_knobs, state,
+                      lambda: state.invoices, state.records)
+
+
+ERP_SANDBOXES: dict[str, Callable[[Sandbox], ERPSandbox]] = {"alegra": _alegra, "siigo": _siigo}
+
+
+def erp_sandbox(box: Sandbox, kind: str) -> ERPSandbox:
+    """The sandbox of ERP ``kind`` in ``box``; a clear error when there is none."""
+    try:
+        return ERP_SANDBOXES[kind](box)
+    except KeyError:
+        raise KeyError(f"no sandbox for ERP {kind!r}; known: {', '.join(sorted(ERP_SANDBOXES))}") from None
+
+
+def erp_knobs(kind: str, **values: Any) -> dict[str, Knobs]:
+    """``Sandbox(**erp_knobs(kind, ...))``: the knobs of ERP ``kind``'s sandbox set to ``values``."""
+    if kind not in ERP_SANDBOXES:
+        raise KeyError(f"no sandbox for ERP {kind!r}; known: {', '.join(sorted(ERP_SANDBOXES))}")
+    return {f"{kind}_knobs": Knobs(**values)}
