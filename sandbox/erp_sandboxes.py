@@ -29,6 +29,7 @@ class ERPSandbox:
     state: Any  # the sandbox's own state (tests that need its details)
     _invoices: Callable[[], list[dict[str, Any]]]
     _records: Callable[[], dict[str, Any]]
+    _use_user: Callable[[str, str], dict[str, str]]
 
     def invoices(self) -> list[dict[str, Any]]:
         """Every invoice the ERP holds (as its API answers them; ``observations`` carries the marker)."""
@@ -39,26 +40,44 @@ class ERPSandbox:
         return self.state.invoices_for_marker(marker)
 
     def records(self) -> dict[str, Any]:
-        """After the invoices: ``stamps_emitted``, ``legal_status``, ``emails``, ``payments`` by invoice id."""
+        """After the invoices: ``stamps_emitted``, ``legal_status``, ``emails``, ``payments`` and
+        ``credit_notes`` by invoice id."""
         return self._records()
+
+    def use_user(self, name: str, secret: str) -> dict[str, str]:
+        """Make ``name``/``secret`` the sandbox's only API user; the credentials that connect as it (each
+        chaos seller its own user, so the shared rate limiter keeps one window per seller)."""
+        return self._use_user(name, secret)
 
 
 def _alegra(box: Sandbox) -> ERPSandbox:
     from sandbox.server import ALEGRA_EMAIL, ALEGRA_TOKEN
 
     state = box.alegra_state
+
+    def use_user(name: str, secret: str) -> dict[str, str]:
+        state.users = {name: secret}
+        return {"email": name, "token": secret, "country": "CO"}
+
     return ERPSandbox("alegra", box.alegra_url, {"email": ALEGRA_EMAIL, "token": ALEGRA_TOKEN, "country": "CO"},
                       {"email": ALEGRA_EMAIL, "token": "token-malo", "country": "CO"}, box.alegra_knobs, state,
-                      lambda: state.invoices, state.records)
+                      lambda: state.invoices, state.records, use_user)
 
 
 def _siigo(box: Sandbox) -> ERPSandbox:
     from sandbox.server import SIIGO_ACCESS_KEY, SIIGO_USERNAME
 
     state = box.siigo_state
+
+    def use_user(name: str, secret: str) -> dict[str, str]:
+        with state.lock:
+            state.users = {name: secret}
+            state.users_list[0]["username"] = state.users_list[0]["email"] = name
+        return {"username": name, "access_key": secret}
+
     return ERPSandbox("siigo", box.siigo_url, {"username": SIIGO_USERNAME, "access_key": SIIGO_ACCESS_KEY},
                       {"username": SIIGO_USERNAME, "access_key": "clave-equivocada"}, box.siigo_knobs, state,
-                      lambda: state.invoices, state.records)
+                      lambda: state.invoices, state.records, use_user)
 
 
 ERP_SANDBOXES: dict[str, Callable[[Sandbox], ERPSandbox]] = {"alegra": _alegra, "siigo": _siigo}

@@ -140,8 +140,11 @@ class SiigoDocuments:
                 if not Decimal(str(invoice["balance"])) and invoice["id"] not in payments:
                     payments[invoice["id"]] = [copy.deepcopy(p) for p in invoice["payments"]]
             legal = {inv["id"]: inv["stamp"]["status"] for inv in self.invoices}
+            notes: dict[str, list[dict[str, Any]]] = {}
+            for note in self.credit_notes:
+                notes.setdefault(note["invoice"]["id"], []).append(copy.deepcopy(note))
             return {"stamps_emitted": dict(self.stamps_emitted), "legal_status": legal, "emails": emails,
-                    "payments": payments, "credit_notes": copy.deepcopy(self.credit_notes)}
+                    "payments": payments, "credit_notes": notes}
 
 
 def _day_now() -> str:
