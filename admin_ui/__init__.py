@@ -8,7 +8,8 @@ the browser tests). Config keys of our own (all optional):
   connection forms (only shown in sandbox/dev mode, where custom addresses are allowed).
 * ``SANDBOX_CREDENTIALS`` — ``{kind: {field: value}}`` shown as a hint on the connection forms in
   sandbox/dev mode (the sandbox's demo credentials open nothing else).
-* ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default ``America/Bogota``).
+* ``DISPLAY_TIMEZONE`` — dates are shown in this zone (default: the time zone of the country of the
+  account's ERP, from its fiscal profile).
 * ``PROXY_FIX`` — how many proxies' ``X-Forwarded-For/-Proto/-Host`` headers to trust (default
   ``CONNECTOR_TRUSTED_PROXIES``; behind a TLS-terminating proxy, so the client address is the
   client's, OAuth redirect addresses come out as ``https`` and HSTS is sent).
@@ -38,6 +39,7 @@ from connector.models import utcnow
 from connector.services import NotFoundLocally
 from connector.states import ERROR_QUEUE_STATES, STATE_LABELS
 from connector.sync_jobs import SyncJobs
+from erp.registry import erp_class
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def create_app(ctx: AppContext | None = None, **config) -> Flask:
         # The cookie lives as long as a session may; the server-side session decides whether it still counts.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=context.settings.session_max_hours),
         MAX_CONTENT_LENGTH=1024 * 1024,
-        DISPLAY_TIMEZONE="America/Bogota",
+        DISPLAY_TIMEZONE=None,
         API_BASE_URLS={},
         SANDBOX_CREDENTIALS={},
         PROXY_FIX=context.settings.trusted_proxies,
@@ -121,7 +123,8 @@ def _register_template_helpers(app: Flask) -> None:
     def _common():
         context: AppContext = app.extensions["connector"]
         common = {"mode": context.settings.mode, "sandbox_mode": context.settings.allows_custom_api_urls,
-                  "ORDER_STATUS_LABELS": ORDER_STATUS_LABELS, "nav_counts": None, "account_name": ""}
+                  "ORDER_STATUS_LABELS": ORDER_STATUS_LABELS, "nav_counts": None, "account_name": "",
+                  "erp_name": i18n.gettext("el ERP")}
         user = g.get("user")
         if user is not None:
             try:
@@ -130,6 +133,9 @@ def _register_template_helpers(app: Flask) -> None:
                                         "credit_notes": services.count_refunds_waiting(context, user.account_id)}
                 with context.db.session() as session:
                     common["account_name"] = services.find_account(session, user.account_id).name
+                erp = services.find_erp_connection(context, user.account_id)
+                if erp is not None:  # pages name the connected ERP as the seller knows it
+                    common["erp_name"] = erp_class(erp.kind).display_name
             except Exception:  # noqa: BLE001 - the error page renders with this too: it must not fail
                 log.exception("admin UI: menu counts unavailable")
         return common

@@ -31,26 +31,10 @@ class SettingField:
     group: str = ""  # a heading shown before this field
 
 
-# Alegra Colombia codes (unconfirmed complete lists: a value set from the CLI that is not listed here
-# is still shown, selected, so saving the form never loses it).
-IDENTIFICATION_TYPES = (
-    ("CC", "Cédula de ciudadanía"), ("NIT", "NIT"), ("CE", "Cédula de extranjería"), ("TI", "Tarjeta de identidad"),
-    ("PP", "Pasaporte"), ("RC", "Registro civil"), ("TE", "Tarjeta de extranjería"),
-    ("DIE", "Documento de identificación extranjero"), ("PEP", "Permiso especial de permanencia"),
-    ("FOREIGN_NIT", "NIT de otro país"),
-)
-KINDS_OF_PERSON = (("PERSON_ENTITY", "Persona natural"), ("LEGAL_ENTITY", "Persona jurídica"))
-REGIMES = (
-    ("SIMPLIFIED_REGIME", "No responsable de IVA"), ("COMMON_REGIME", "Responsable de IVA"),
-    ("NATIONAL_CONSUMPTION_TAX", "Impuesto nacional al consumo (INC)"),
-    ("INC_IVA_RESPONSIBLE", "Responsable de IVA e INC"), ("NOT_RESPONSIBLE_FOR_CONSUMPTION", "No responsable de INC"),
-    ("SPECIAL_REGIME", "Régimen especial"),
-)
-PAYMENT_FORMS = (("CASH", "Contado"), ("CREDIT", "Crédito"))
-PAYMENT_METHODS = (
-    ("TRANSFER", "Transferencia"), ("CASH", "Efectivo"), ("CREDIT_CARD", "Tarjeta de crédito"),
-    ("DEBIT_CARD", "Tarjeta débito"), ("CONSIGNMENT", "Consignación"), ("CHECK", "Cheque"), ("OTHER", "Otro"),
-)
+# The fiscal code lists (identification types, person kinds, regimes, payment forms and methods) come
+# from the fiscal profile of the ERP account's country (``choices="fiscal:<setting>"``, see
+# :func:`fiscal_choices`); a value set from the CLI that is not listed is still shown, selected, so saving
+# the form never loses it. Blank: the country's default.
 ORDER_STATES = (
     (OrderStatus.PENDING.value, "Pendientes"), (OrderStatus.SHIPPED.value, "Enviadas"),
     (OrderStatus.COMPLETED.value, "Completadas"), (OrderStatus.CANCELLED.value, "Canceladas"),
@@ -75,9 +59,9 @@ CONFIGURATION_FIELDS: tuple[SettingField, ...] = (
     SettingField("apply_taxes", "checkbox", "Usar impuestos",
                  "Si se selecciona, se aplicarán los impuestos al precio del producto y variación."),
     SettingField("price_list_id", "select", "Lista de precios", "Seleccione la lista de precios a utilizar.",
-                 choices="price_lists", empty="La de Alegra por defecto"),
+                 choices="price_lists", empty="La del ERP por defecto"),
     SettingField("warehouse_id", "select", "Bodega", "Seleccione la bodega de la cual se obtendrán los inventarios.",
-                 choices="warehouses", empty="La de Alegra por defecto"),
+                 choices="warehouses", empty="La del ERP por defecto"),
     SettingField("default_email", "email", "Email por defecto",
                  "Si no se cuenta con el email del comprador, se completará con este valor.",
                  group="Datos del comprador por defecto"),
@@ -86,11 +70,12 @@ CONFIGURATION_FIELDS: tuple[SettingField, ...] = (
     SettingField("default_document", "text", "Documento por defecto",
                  "Si no se cuenta con el documento del comprador, se completará con este valor."),
     SettingField("final_consumer_document", "text", "Documento del consumidor final",
-                 "Se usa cuando el comprador no dio documento ni hay documento por defecto."),
+                 "Se usa cuando el comprador no dio documento ni hay documento por defecto. Vacío: el del "
+                 "consumidor final del país."),
     SettingField("invoice_shipping", "checkbox", "Facturar el costo de envío",
                  "Si el comprador pagó el envío, se agrega como una línea de la factura.", group="Envío y vencimiento"),
     SettingField("shipping_item_id", "item", "Producto del ERP que factura el envío",
-                 "Busca en tu catálogo de Alegra el producto o servicio «Envío»."),
+                 "Busca en el catálogo de tu ERP el producto o servicio «Envío»."),
     SettingField("due_days", "number", "Días de plazo", "Días entre la fecha de la factura y su vencimiento."),
 )
 
@@ -115,19 +100,20 @@ AUTO_INVOICING_FIELDS: tuple[SettingField, ...] = (
                  "Lista de precios a usar en la facturación automática.", choices="price_lists",
                  empty="La misma de Configuración"),
     SettingField("stamp", "checkbox", "Expedir / Emitir factura",
-                 "Emite la factura electrónica ante la DIAN al crearla."),
-    SettingField("number_template_id", "select", "Numeración", "Numeración de facturas de Alegra.",
-                 choices="number_templates", empty="La numeración preferida de Alegra"),
+                 "Emite la factura electrónica ante la autoridad tributaria al crearla."),
+    SettingField("number_template_id", "select", "Numeración", "Numeración de facturas del ERP.",
+                 choices="number_templates", empty="La numeración preferida del ERP"),
     SettingField("identification_type", "select", "Tipo de identificación",
-                 "Tipo de identificación para la facturación automática.", choices=IDENTIFICATION_TYPES,
-                 group="Comprador y pago"),
+                 "Tipo de identificación para la facturación automática.", choices="fiscal:identification_type",
+                 empty="El del país por defecto", group="Comprador y pago"),
     SettingField("kind_of_person", "select", "Tipo de persona", "Seleccione el tipo de persona.",
-                 choices=KINDS_OF_PERSON),
-    SettingField("regime", "select", "Régimen", "Tipo de régimen para la facturación automática.", choices=REGIMES),
+                 choices="fiscal:kind_of_person", empty="El del país por defecto"),
+    SettingField("regime", "select", "Régimen", "Tipo de régimen para la facturación automática.",
+                 choices="fiscal:regime", empty="El del país por defecto"),
     SettingField("payment_form", "select", "Forma de pago", "Forma de pago para la facturación automática.",
-                 choices=PAYMENT_FORMS),
+                 choices="fiscal:payment_form", empty="La del país por defecto"),
     SettingField("payment_method", "select", "Método de pago", "Método de pago para la facturación automática.",
-                 choices=PAYMENT_METHODS),
+                 choices="fiscal:payment_method", empty="El del país por defecto"),
     SettingField("deliver_invoice", "checkbox", "Enviar la factura al comprador",
                  "Se adjunta a la orden en el canal cuando el canal lo permite (el canal avisa al comprador); si no, "
                  "el ERP la envía al e-mail del comprador. Una factura electrónica se envía cuando la autoridad "
@@ -201,9 +187,25 @@ def assignments(fields: tuple[SettingField, ...], submitted: dict[str, Any], cur
     return out
 
 
-# Countries where Alegra operates (its API's ``country`` credential), for the ERP connection form.
-ERP_COUNTRIES = (
-    ("CO", "Colombia"), ("MX", "México"), ("CR", "Costa Rica"), ("PE", "Perú"), ("AR", "Argentina"),
-    ("DO", "República Dominicana"), ("PA", "Panamá"), ("CL", "Chile"), ("ES", "España"), ("US", "Estados Unidos"),
-)
-CREDENTIAL_CHOICES = {"country": ERP_COUNTRIES}
+def declared_choices(fields) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The dropdowns of a credential form: each field declared with choices."""
+    return {f.name: f.choices for f in fields if f.choices}
+
+
+def declared_defaults(fields) -> dict[str, str]:
+    """The values a credential form starts with: each field's declared default."""
+    return {f.name: f.default for f in fields if f.default}
+
+
+FISCAL_LISTS = ("identification_type", "kind_of_person", "regime", "payment_form", "payment_method")
+
+
+def fiscal_choices(profile) -> dict[str, list[dict]]:
+    """The profile's code lists as the settings form's dynamic choices (``fiscal:<setting>``)."""
+    return {f"fiscal:{name}": [{"id": o.code, "name": o.label} for o in profile.options(name)]
+            for name in FISCAL_LISTS}
+
+
+def supported_fields(fields: tuple[SettingField, ...], supported: frozenset[str]) -> tuple[SettingField, ...]:
+    """Only the settings the connected ERP honours (its declared ``supported_settings``)."""
+    return tuple(f for f in fields if f.name in supported)

@@ -21,6 +21,28 @@ from admin_ui.messages_en import MESSAGES as EN_MESSAGES
 LANGUAGES = {"es": "Español", "en": "English"}
 DEFAULT_LOCALE = "es"
 CATALOGS = {"en": EN_MESSAGES}
+_PLUGIN_CATALOGS_LOADED = False
+
+
+def _load_plugin_catalogs() -> None:
+    """Merge the English texts each registered ERP ships with its declaration (``<package>.messages_en``:
+    its form's labels and help, its countries' code lists), so the panel names no ERP itself."""
+    global _PLUGIN_CATALOGS_LOADED
+    if _PLUGIN_CATALOGS_LOADED:
+        return
+    import importlib
+
+    from erp.registry import ERPS
+
+    for target in ERPS.values():
+        package = target.partition(":")[0].rpartition(".")[0]
+        try:
+            module = importlib.import_module(f"{package}.messages_en")
+        except ModuleNotFoundError:
+            continue
+        for spanish, english in module.MESSAGES.items():
+            EN_MESSAGES.setdefault(spanish, english)
+    _PLUGIN_CATALOGS_LOADED = True
 
 # Labels of stored codes, translated when shown.
 MATCH_SOURCE_LABELS = {"manual": "asignado a mano", "barcode": "por código de barras", "reference": "por referencia",
@@ -44,12 +66,33 @@ def current_locale() -> str:
 
 def gettext(message: str, **values) -> str:
     """``message`` in the current language, with ``%(name)s`` placeholders filled from ``values``."""
+    _load_plugin_catalogs()
     translated = CATALOGS.get(current_locale(), {}).get(message, message)
     return translated % values if values else translated
 
 
 def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE", "America/Bogota"))
+    """Where dates are shown: ``DISPLAY_TIMEZONE`` when configured, else the time zone of the country of
+    the signed-in account's ERP (its fiscal profile), else UTC."""
+    configured = current_app.config.get("DISPLAY_TIMEZONE")
+    if configured:
+        return ZoneInfo(configured)
+    if "display_zone" not in g:
+        g.display_zone = _account_zone()
+    return g.display_zone
+
+
+def display_zone() -> ZoneInfo:
+    return _zone()
+
+
+def _account_zone() -> ZoneInfo:
+    from connector.fiscal import fiscal_profile_of
+    from connector.services import find_erp_connection
+
+    user = g.get("user")
+    erp = find_erp_connection(current_app.extensions["connector"], user.account_id) if user is not None else None
+    return ZoneInfo(fiscal_profile_of(erp).time_zone if erp is not None else "UTC")
 
 
 def format_datetime(value: datetime | str | None) -> str:
@@ -74,7 +117,8 @@ def format_date(value: date | datetime | None) -> str:
 
 
 def format_money(value: Decimal | int | float | None, currency: str | None = None) -> str:
-    """``$ 129.900`` in Spanish (Colombian style), ``$129,900`` in English; cents only when there are."""
+    """``$ 129.900`` in Spanish, ``$129,900`` in English; cents only when there are; the currency's code unless
+    it is the account's own."""
     if value is None:
         return "—"
     amount = Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -86,7 +130,19 @@ def format_money(value: Decimal | int | float | None, currency: str | None = Non
         shown = f"{sign}$ {text}"
     else:
         shown = f"{sign}${text}"
-    return f"{shown} {currency}" if currency and currency != "COP" else shown
+    return f"{shown} {currency}" if currency and currency != _home_currency() else shown
+
+
+def _home_currency() -> str | None:
+    """The currency of the country of the signed-in account's ERP: amounts in it need no code."""
+    if "home_currency" not in g:
+        from connector.fiscal import fiscal_profile_of
+        from connector.services import find_erp_connection
+
+        user = g.get("user")
+        erp = find_erp_connection(current_app.extensions["connector"], user.account_id) if user is not None else None
+        g.home_currency = fiscal_profile_of(erp).currency if erp is not None else None
+    return g.home_currency
 
 
 def format_quantity(value: Decimal | None) -> str:
@@ -107,7 +163,6 @@ def dynamic_messages(*, adapters: bool = True) -> list[str]:
         messages += [m for m in (field.label, field.help, field.empty, field.group) if m]
         if not isinstance(field.choices, str):
             messages += [label for _value, label in field.choices]
-    messages += [label for _value, label in forms.ERP_COUNTRIES]
     messages += list(STATE_LABELS.values())
     for table in (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, LEGAL_STATUS_LABELS,
                   WRITE_STATE_LABELS, DELIVERY_VIA_LABELS):
@@ -129,4 +184,22 @@ def dynamic_messages(*, adapters: bool = True) -> list[str]:
                 fields += list(module.AUTHORIZATION_FIELDS)
                 messages += [label for choices in getattr(module, "FIELD_CHOICES", {}).values() for _v, label in choices]
         messages += [m for f in fields for m in (f.label, f.help) if m]
+        messages += [label for f in fields for _code, label in f.choices]
+        for kind in ERPS:
+            messages += _erp_declared_texts(erp_class(kind))
     return list(dict.fromkeys(messages))
+
+
+def _erp_declared_texts(cls) -> list[str]:
+    """The texts an ERP declares besides its fields: setup help and every country profile's labels."""
+    texts = [cls.setup_help]
+    field = next((f for f in cls.credential_fields if f.name == cls.country_credential), None)
+    for country in (field.choice_codes() if field is not None else (None,)):
+        profile = cls.fiscal_profile(country)
+        for name in ("identification_type", "kind_of_person", "regime", "payment_form", "payment_method",
+                     "credit_note_type"):
+            texts += [o.label for o in profile.options(name)]
+        for contact_field in profile.contact_fields:
+            texts += [m for m in (contact_field.label, contact_field.help) if m]
+            texts += [o.label for o in contact_field.options]
+    return texts

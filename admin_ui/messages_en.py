@@ -6,7 +6,7 @@ A test checks that every text the templates, views and settings forms show has a
 MESSAGES: dict[str, str] = {
     # -- layout, sign-in, errors
     "Facturación de marketplaces": "Marketplace invoicing",
-    "Tus ventas de Mercado Libre, facturadas en Alegra.": "Your Mercado Libre sales, invoiced in Alegra.",
+    "Tus ventas de los marketplaces, facturadas en tu ERP.": "Your marketplace sales, invoiced in your ERP.",
     "Iniciar sesión": "Sign in",
     "Correo electrónico": "E-mail",
     "Contraseña": "Password",
@@ -60,15 +60,16 @@ MESSAGES: dict[str, str] = {
     "Cambiar": "Change",
     "Ref.": "Ref.",
     "Código": "Barcode",
-    "Buscar en Alegra…": "Search Alegra…",
-    "Buscar en Alegra por referencia, código de barras o nombre": "Search Alegra by reference, barcode or name",
+    "Buscar en el catálogo…": "Search the catalog…",
+    "Buscar en el catálogo del ERP por referencia, código de barras o nombre":
+        "Search the ERP catalog by reference, barcode or name",
     "Buscar producto del ERP": "Search an ERP product",
-    "ID del producto en Alegra": "Product id in Alegra",
+    "ID del producto en el ERP": "Product id in the ERP",
     "Producto en el canal": "Product in the channel",
     "SKU": "SKU",
     "Cant.": "Qty",
     "Precio": "Price",
-    "Producto en Alegra": "Product in Alegra",
+    "Producto en el ERP": "Product in the ERP",
     "Sin producto": "No product",
     "asignado a mano": "assigned by hand",
     "por código de barras": "by barcode",
@@ -77,8 +78,8 @@ MESSAGES: dict[str, str] = {
     # -- connections
     "opcional": "optional",
     "Nombre": "Name",
-    "El nombre con el que identificarás esta conexión, por ejemplo «Alegra (mi tienda)».":
-        "The name you will know this connection by, for example “Alegra (my shop)”.",
+    "El nombre con el que identificarás esta conexión, por ejemplo «Mi tienda».":
+        "The name you will know this connection by, for example “My shop”.",
     "Dirección de la API (solo sandbox/dev)": "API address (sandbox/dev only)",
     "Credenciales del sandbox": "Sandbox credentials",
     "Ya conectado:": "Already connected:",
@@ -98,13 +99,9 @@ MESSAGES: dict[str, str] = {
         "For your security they are not shown. Type the token again to update them.",
     "Siguiente": "Next",
     "Cancelar": "Cancel",
-    "¿Dónde encuentro el email y el token?": "Where do I find the e-mail and the token?",
-    "En Alegra, haz clic sobre tu nombre arriba a la derecha, luego en «Configuración», baja hasta «Integraciones» "
-    "y entra en «Integración manual (API)». Allí están el email y el token.":
-        "In Alegra, click your name at the top right, then “Configuración”, scroll down to “Integraciones” and open "
-        "“Integración manual (API)”. The e-mail and the token are there.",
-    "Verificamos las credenciales con Alegra antes de guardarlas, y las guardamos cifradas.":
-        "We check the credentials with Alegra before saving them, and we store them encrypted.",
+    "¿Dónde encuentro las credenciales?": "Where do I find the credentials?",
+    "Verificamos las credenciales con %(erp)s antes de guardarlas, y las guardamos cifradas.":
+        "We check the credentials with %(erp)s before saving them, and we store them encrypted.",
     "ERP (facturación)": "ERP (invoicing)",
     "Conectado": "Connected",
     "Credenciales guardadas": "Saved credentials",
@@ -114,8 +111,8 @@ MESSAGES: dict[str, str] = {
     "Actualizar catálogo": "Refresh catalog",
     "Conecta tu sistema contable para emitir las facturas de tus ventas.":
         "Connect your accounting system to issue the invoices of your sales.",
-    "Importante: tu suscripción en Alegra debe tener listas de precios y bodegas.":
-        "Important: your Alegra plan must include price lists and warehouses.",
+    "Importante: tu suscripción en %(erp)s debe tener listas de precios y bodegas.":
+        "Important: your %(erp)s plan must include price lists and warehouses.",
     "Canales de venta": "Sales channels",
     "Canal": "Channel",
     "Cuenta": "Account",
@@ -138,15 +135,15 @@ MESSAGES: dict[str, str] = {
         "%(channel)s connected: %(name)s. You can sync your orders now.",
     "Catálogo actualizado: %(count)s productos.": "Catalog refreshed: %(count)s products.",
     "%(erp)s conectado: %(name)s. Ahora revisa la configuración.": "%(erp)s connected: %(name)s. Now review the settings.",
-    "Primero conecta tu ERP (Alegra): la configuración y el catálogo vienen de ahí.":
-        "Connect your ERP (Alegra) first: the settings and the catalog come from it.",
-    "Primero conecta tu ERP (Alegra).": "Connect your ERP (Alegra) first.",
+    "Primero conecta tu ERP: la configuración y el catálogo vienen de ahí.":
+        "Connect your ERP first: the settings and the catalog come from it.",
+    "Primero conecta tu ERP.": "Connect your ERP first.",
     # -- home
     "Resumen": "Overview",
     "Sincronizar ahora": "Sync now",
-    "Conecta Alegra": "Connect Alegra",
-    "Con tu email y token de Alegra.": "With your Alegra e-mail and token.",
-    "Conectar Alegra": "Connect Alegra",
+    "Conecta tu ERP": "Connect your ERP",
+    "Con las credenciales de tu sistema contable.": "With the credentials of your accounting system.",
+    "Conectar el ERP": "Connect the ERP",
     "Conecta Mercado Libre": "Connect Mercado Libre",
     "Autoriza la aplicación en Mercado Libre.": "Authorize the application in Mercado Libre.",
     "Conectar Mercado Libre": "Connect Mercado Libre",
@@ -159,8 +156,8 @@ MESSAGES: dict[str, str] = {
     "Primeros pasos": "Getting started",
     "Órdenes facturadas": "Invoiced orders",
     "En la cola de errores": "In the error queue",
-    "SKU sin producto en Alegra": "SKUs without a product in Alegra",
-    "Esperando a que Alegra responda": "Waiting for Alegra to answer",
+    "SKU sin producto en %(erp)s": "SKUs without a product in %(erp)s",
+    "Esperando a que %(erp)s responda": "Waiting for %(erp)s to answer",
     "Órdenes en total": "Orders in total",
     "Última sincronización": "Last sync",
     "Correcta": "Successful",
@@ -184,14 +181,14 @@ MESSAGES: dict[str, str] = {
     "Factura": "Invoice",
     "Número": "Number",
     "Total": "Total",
-    "Estado en Alegra": "Status in Alegra",
+    "Estado en %(erp)s": "Status in %(erp)s",
     "Factura electrónica": "Electronic invoice",
-    "ID en Alegra": "Alegra id",
+    "ID en %(erp)s": "%(erp)s id",
     "Creada": "Created",
     "Sin factura todavía.": "No invoice yet.",
     "Productos": "Products",
-    "Elige el producto de Alegra de cada línea sin producto. La asignación se recuerda para las próximas órdenes.":
-        "Pick the Alegra product of each line without one. The choice is remembered for future orders.",
+    "Elige el producto de %(erp)s de cada línea sin producto. La asignación se recuerda para las próximas órdenes.":
+        "Pick the %(erp)s product of each line without one. The choice is remembered for future orders.",
     "Historial": "Activity",
     "Buscar": "Search",
     "Orden, comprador, documento o SKU": "Order, buyer, document or SKU",
@@ -213,9 +210,6 @@ MESSAGES: dict[str, str] = {
     "La fecha «%(value)s» no es válida (usa AAAA-MM-DD).": "The date “%(value)s” is not valid (use YYYY-MM-DD).",
     "La fecha «%(value)s» está fuera del rango admitido (%(first)s a %(last)s).":
         "The date “%(value)s” is outside the accepted range (%(first)s to %(last)s).",
-    "Emitida y aceptada por la DIAN": "Issued and accepted by the DIAN",
-    "Emitida, esperando respuesta de la DIAN": "Issued, waiting for the DIAN's answer",
-    "Rechazada por la DIAN": "Rejected by the DIAN",
     "No emitida": "Not issued",
     "Abierta": "Open",
     "Borrador": "Draft",
@@ -237,14 +231,12 @@ MESSAGES: dict[str, str] = {
     "Rechazada por el ERP": "Rejected by the ERP",
     "Esperando al ERP": "Waiting for the ERP",
     # -- error queue, mismatches
-    "Órdenes que no se pudieron facturar. Corrige la causa (por ejemplo, elige el producto de Alegra de un SKU) y "
-    "haz clic en «Facturar».":
-        "Orders that could not be invoiced. Fix the cause (for example, pick the Alegra product of a SKU) and click "
-        "“Invoice”.",
+    "Órdenes que no se pudieron facturar. Corrige la causa (por ejemplo, elige el producto de %(erp)s de un SKU) y haz clic en «Facturar».":
+        "Orders that could not be invoiced. Fix the cause (for example, pick the %(erp)s product of a SKU) and click “Invoice”.",
     "¿Reintentar todas las órdenes de la cola de errores?": "Retry every order of the error queue?",
     "Reintentando…": "Retrying…",
     "Reintentar todas": "Retry all",
-    "Conecta Alegra para poder facturar.": "Connect Alegra to be able to invoice.",
+    "Conecta %(erp)s para poder facturar.": "Connect %(erp)s to be able to invoice.",
     "Ir a conexiones": "Go to connections",
     "Comprador sin nombre": "Buyer without a name",
     "Sin motivo registrado.": "No reason recorded.",
@@ -253,37 +245,33 @@ MESSAGES: dict[str, str] = {
     "Ver detalle": "See details",
     "No hay órdenes con errores. ¡Todo al día!": "No orders with errors. All caught up!",
     "Reintentar ahora": "Retry now",
-    "Alegra no respondió (mantenimiento o caída). Estas órdenes se reintentan solas; si Alegra ya volvió, "
-    "reinténtalas ahora.":
-        "Alegra did not answer (maintenance or outage). These orders are retried by themselves; if Alegra is back, "
-        "retry them now.",
+    "%(erp)s no respondió (mantenimiento o caída). Estas órdenes se reintentan solas; si %(erp)s ya volvió, reinténtalas ahora.":
+        "%(erp)s did not answer (maintenance or outage). These orders are retried by themselves; if %(erp)s is back, retry them now.",
     "Orden": "Order",
     "Motivo": "Reason",
     "Próximo intento": "Next attempt",
     "Intentos": "Attempts",
-    "Ninguna orden está esperando a Alegra.": "No order is waiting for Alegra.",
-    "SKU de tus ventas que no coinciden con ningún producto de Alegra. Asigna el producto una vez y todas sus "
-    "órdenes se pueden facturar.":
-        "SKUs of your sales that match no Alegra product. Assign the product once and all their orders can be "
-        "invoiced.",
-    "Conecta Alegra para poder asignar productos.": "Connect Alegra to be able to assign products.",
+    "Ninguna orden está esperando a %(erp)s.": "No order is waiting for %(erp)s.",
+    "SKU de tus ventas que no coinciden con ningún producto de %(erp)s. Asigna el producto una vez y todas sus órdenes se pueden facturar.":
+        "SKUs of your sales that match no %(erp)s product. Assign the product once and all their orders can be invoiced.",
+    "Conecta %(erp)s para poder asignar productos.": "Connect %(erp)s to be able to assign products.",
     "visto por última vez %(when)s": "last seen %(when)s",
     "órdenes bloqueadas": "blocked orders",
     "orden bloqueada": "blocked order",
-    "Producto de Alegra": "Alegra product",
+    "Producto de %(erp)s": "%(erp)s product",
     "Facturar ya las órdenes que bloquea": "Invoice the orders it blocks right away",
     "Asignando…": "Assigning…",
     "Asignar producto": "Assign product",
-    "Todos los SKU de tus ventas tienen producto en Alegra.": "Every SKU of your sales has a product in Alegra.",
+    "Todos los SKU de tus ventas tienen producto en %(erp)s.":
+        "Every SKU of your sales has a product in %(erp)s.",
     "SKU %(sku)s asignado a «%(item)s».": "SKU %(sku)s assigned to “%(item)s”.",
     "%(invoiced)s órdenes facturadas; %(waiting)s siguen pendientes (mira su motivo).":
         "%(invoiced)s orders invoiced; %(waiting)s still pending (see their reason).",
     "%(invoiced)s órdenes facturadas.": "%(invoiced)s orders invoiced.",
     "La cola de errores está vacía.": "The error queue is empty.",
     "No hay órdenes esperando al ERP.": "No orders are waiting for the ERP.",
-    "Elige el producto de Alegra para el SKU %(sku)s.": "Pick the Alegra product for SKU %(sku)s.",
+    "Elige el producto del ERP para el SKU %(sku)s.": "Pick the ERP product for SKU %(sku)s.",
     # -- settings
-    "Alegra": "Alegra",
     "Secciones de la configuración": "Settings sections",
     "Facturación automática": "Automatic invoicing",
     "Aplicar a": "Apply to",
@@ -294,8 +282,7 @@ MESSAGES: dict[str, str] = {
     "configuración general.":
         "Changes made here only apply to this connection's orders; anything you do not change comes from the "
         "general settings.",
-    "No se pudieron leer las opciones de Alegra (bodegas, listas de precios, numeraciones):":
-        "Alegra's options (warehouses, price lists, numberings) could not be read:",
+    'No se pudieron leer las opciones de %(erp)s (bodegas, listas de precios, numeraciones):': "%(erp)s's options (warehouses, price lists, numberings) could not be read:",
     "Se conservan los valores actuales.": "The current values are kept.",
     "Guardar": "Save",
     "Guardar y seguir": "Save and continue",
@@ -320,7 +307,7 @@ MESSAGES: dict[str, str] = {
         "If selected, taxes are applied to the price of the product and variation.",
     "Lista de precios": "Price list",
     "Seleccione la lista de precios a utilizar.": "Choose the price list to use.",
-    "La de Alegra por defecto": "Alegra's default",
+    "La del ERP por defecto": "The ERP's default",
     "Bodega": "Warehouse",
     "Seleccione la bodega de la cual se obtendrán los inventarios.": "Choose the warehouse stock is taken from.",
     "Datos del comprador por defecto": "Default buyer data",
@@ -334,15 +321,16 @@ MESSAGES: dict[str, str] = {
     "Si no se cuenta con el documento del comprador, se completará con este valor.":
         "When the buyer's document is unknown, this value is used.",
     "Documento del consumidor final": "Final consumer document",
-    "Se usa cuando el comprador no dio documento ni hay documento por defecto.":
-        "Used when the buyer gave no document and there is no default document.",
+    "Se usa cuando el comprador no dio documento ni hay documento por defecto. Vacío: el del consumidor final del país.":
+        "Used when the buyer gave no document and there is no default document. Blank: the country's final "
+        "consumer document.",
     "Envío y vencimiento": "Shipping and due date",
     "Facturar el costo de envío": "Invoice the shipping cost",
     "Si el comprador pagó el envío, se agrega como una línea de la factura.":
         "When the buyer paid for shipping, it is added as an invoice line.",
     "Producto del ERP que factura el envío": "ERP product that invoices shipping",
-    "Busca en tu catálogo de Alegra el producto o servicio «Envío».":
-        "Search your Alegra catalog for the “Envío” (shipping) product or service.",
+    "Busca en el catálogo de tu ERP el producto o servicio «Envío».":
+        "Search your ERP catalog for the “Envío” (shipping) product or service.",
     "Días de plazo": "Payment term (days)",
     "Días entre la fecha de la factura y su vencimiento.": "Days between the invoice date and its due date.",
     "Activa o desactiva la facturación automática de las órdenes.": "Turns the automatic invoicing of orders on or off.",
@@ -373,10 +361,13 @@ MESSAGES: dict[str, str] = {
     "Lista de precios a usar en la facturación automática.": "Price list used by automatic invoicing.",
     "La misma de Configuración": "Same as in Settings",
     "Expedir / Emitir factura": "Issue the electronic invoice",
-    "Emite la factura electrónica ante la DIAN al crearla.": "Issues the electronic invoice to the DIAN when created.",
+    "Emite la factura electrónica ante la autoridad tributaria al crearla.":
+        "Issues the electronic invoice to the tax authority when created.",
+    "El del país por defecto": "The country's default",
+    "La del país por defecto": "The country's default",
     "Numeración": "Numbering",
-    "Numeración de facturas de Alegra.": "Alegra invoice numbering.",
-    "La numeración preferida de Alegra": "Alegra's preferred numbering",
+    "Numeración de facturas del ERP.": "The ERP's invoice numbering.",
+    "La numeración preferida del ERP": "The ERP's preferred numbering",
     "Comprador y pago": "Buyer and payment",
     "Tipo de identificación": "Identification type",
     "Tipo de identificación para la facturación automática.": "Identification type for automatic invoicing.",
@@ -416,16 +407,6 @@ MESSAGES: dict[str, str] = {
     "Cheque": "Check",
     "Otro": "Other",
     # -- countries and sites
-    "Colombia": "Colombia",
-    "México": "Mexico",
-    "Costa Rica": "Costa Rica",
-    "Perú": "Peru",
-    "Argentina": "Argentina",
-    "República Dominicana": "Dominican Republic",
-    "Panamá": "Panama",
-    "Chile": "Chile",
-    "España": "Spain",
-    "Estados Unidos": "United States",
     "Colombia (MCO)": "Colombia (MCO)",
     "Argentina (MLA)": "Argentina (MLA)",
     "Brasil (MLB)": "Brazil (MLB)",
@@ -435,10 +416,8 @@ MESSAGES: dict[str, str] = {
     "Perú (MPE)": "Peru (MPE)",
     "Ecuador (MEC)": "Ecuador (MEC)",
     # -- sync
-    "Leemos las órdenes nuevas y cambiadas de tus canales, emparejamos los productos con Alegra y facturamos "
-    "según tus reglas.":
-        "We read the new and changed orders of your channels, match their products with Alegra and invoice them "
-        "following your rules.",
+    "Leemos las órdenes nuevas y cambiadas de tus canales, emparejamos los productos con %(erp)s y facturamos según tus reglas.":
+        "We read the new and changed orders of your channels, match their products with %(erp)s and invoice them following your rules.",
     "Conecta un canal primero": "Connect a channel first",
     "Última sincronización manual": "Last manual sync",
     "Sincronizando": "Syncing",
@@ -466,11 +445,8 @@ MESSAGES: dict[str, str] = {
         "Done: %(pulled)s orders read, %(invoiced)s invoiced, %(queue)s in the error queue.",
     "No se pudo leer %(names)s.": "%(names)s could not be read.",
     # -- credential fields the adapters declare
-    "Correo del usuario de Alegra": "Alegra user's e-mail",
     "Token de la API": "API token",
-    "En Alegra: Configuración > Integraciones > API.": "In Alegra: Configuración > Integraciones > API.",
     "País de la cuenta": "Account country",
-    "Código ISO, por ejemplo CO.": "ISO code, for example CO.",
     "ID de la aplicación (client_id)": "Application id (client_id)",
     "Clave secreta de la aplicación": "Application secret key",
     "En el panel de desarrolladores de Mercado Libre, en «Mis aplicaciones».":
@@ -553,37 +529,40 @@ MESSAGES: dict[str, str] = {
     "Reenviar": "Send again",
     "Reenviando…": "Sending again…",
     # -- refunds and credit notes
-    'Notas crédito': 'Credit notes',
-    'Qué hacer cuando el canal reembolsa o cancela una venta ya facturada.': 'What to do when the channel refunds or cancels a sale already invoiced.',
-    'Reembolsos y cancelaciones': 'Refunds and cancellations',
-    'Por aprobar: una persona aprueba cada nota': 'For approval: a person approves each note',
-    'Automáticas': 'Automatic',
-    'Desactivadas': 'Off',
-    'Emitir la nota crédito electrónica': 'Issue the electronic credit note',
-    'Cuando su factura es electrónica, la nota crédito también se emite ante la autoridad tributaria.': 'When its invoice is electronic, the credit note is issued to the tax authority too.',
-    'Tipo para una anulación total': 'Type for a full cancellation',
+    "Notas crédito": "Credit notes",
+    "Qué hacer cuando el canal reembolsa o cancela una venta ya facturada.":
+        "What to do when the channel refunds or cancels a sale already invoiced.",
+    "Reembolsos y cancelaciones": "Refunds and cancellations",
+    "Por aprobar: una persona aprueba cada nota": "For approval: a person approves each note",
+    "Automáticas": "Automatic",
+    "Desactivadas": "Off",
+    "Emitir la nota crédito electrónica": "Issue the electronic credit note",
+    "Cuando su factura es electrónica, la nota crédito también se emite ante la autoridad tributaria.":
+        "When its invoice is electronic, the credit note is issued to the tax authority too.",
+    "Tipo para una anulación total": "Type for a full cancellation",
     'El del ERP para anular una factura': "The ERP's type for voiding an invoice",
-    'Tipo para una devolución parcial': 'Type for a partial return',
+    "Tipo para una devolución parcial": "Type for a partial return",
     'El del ERP para una devolución parcial': "The ERP's type for a partial return",
-    'Notas crédito por aprobar': 'Credit notes to approve',
-    'Aprobar': 'Approve',
-    'Rechazar': 'Decline',
-    'Aprobar las seleccionadas': 'Approve the selected ones',
-    'Rechazar las seleccionadas': 'Decline the selected ones',
-    'Reembolso': 'Refund',
-    'Nota crédito': 'Credit note',
-    'Decisión': 'Decision',
-    'Sin factura todavía': 'No invoice yet',
-    'Por aprobar': 'For approval',
-    'Aprobada': 'Approved',
-    'Rechazada por el vendedor': 'Declined by the seller',
-    'Notas crédito desactivadas': 'Credit notes off',
-    'No hay reembolsos por aprobar.': 'No refunds waiting for approval.',
-    'Reembolsos y notas crédito': 'Refunds and credit notes',
-    'Cuando un canal reembolsa o cancela una venta facturada, su nota crédito espera aquí tu aprobación (configúralo en Facturación automática).': 'When a channel refunds or cancels an invoiced sale, its credit note waits here for your approval (set it in Automatic invoicing).',
-    'Elige al menos un reembolso.': 'Choose at least one refund.',
-    '%(count)s notas crédito aprobadas.': '%(count)s credit notes approved.',
-    '%(count)s reembolsos rechazados.': '%(count)s refunds declined.',
-    'Últimos reembolsos': 'Latest refunds',
+    "Notas crédito por aprobar": "Credit notes to approve",
+    "Aprobar": "Approve",
+    "Rechazar": "Decline",
+    "Aprobar las seleccionadas": "Approve the selected ones",
+    "Rechazar las seleccionadas": "Decline the selected ones",
+    "Reembolso": "Refund",
+    "Nota crédito": "Credit note",
+    "Decisión": "Decision",
+    "Sin factura todavía": "No invoice yet",
+    "Por aprobar": "For approval",
+    "Aprobada": "Approved",
+    "Rechazada por el vendedor": "Declined by the seller",
+    "Notas crédito desactivadas": "Credit notes off",
+    "No hay reembolsos por aprobar.": "No refunds waiting for approval.",
+    "Reembolsos y notas crédito": "Refunds and credit notes",
+    "Cuando un canal reembolsa o cancela una venta facturada, su nota crédito espera aquí tu aprobación (configúralo en Facturación automática).":
+        "When a channel refunds or cancels an invoiced sale, its credit note waits here for your approval (set it in Automatic invoicing).",
+    "Elige al menos un reembolso.": "Choose at least one refund.",
+    "%(count)s notas crédito aprobadas.": "%(count)s credit notes approved.",
+    "%(count)s reembolsos rechazados.": "%(count)s refunds declined.",
+    "Últimos reembolsos": "Latest refunds",
     "Cancelación": "Cancellation",
 }

@@ -531,7 +531,7 @@ def cmd_beat(ctx, args) -> int:
 def cmd_demo(ctx, args) -> int:
     from connector.demo import run_demo
 
-    return run_demo(orders=args.orders, keep_running=args.serve, erp=args.erp)
+    return run_demo(orders=args.orders, keep_running=args.serve, country=args.country, erp=args.erp)
 
 
 def _read_password(args) -> str:
@@ -729,7 +729,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="confiar en X-Forwarded-* de un proxy TLS (como CONNECTOR_TRUSTED_PROXIES=1)")
     p = add("demo", cmd_demo, "demostración completa contra el sandbox local")
     p.add_argument("--orders", type=int, default=60)
-    p.add_argument("--erp", choices=sorted(ERPS), default="alegra", help="el ERP del sandbox en el que se factura")
+    p.add_argument("--erp", choices=sorted(ERPS), help="el ERP de la demo (por defecto, el del sandbox)")
+    p.add_argument("--country", help="país de la cuenta del ERP (código ISO, p. ej. MX, PE, PA)")
     p.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
                    help="dejar el sandbox y el panel corriendo al terminar (por defecto: si hay terminal)")
     return parser

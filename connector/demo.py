@@ -1,9 +1,10 @@
 """``connector demo``: the whole flow against the loopback sandbox, narrated.
 
-Starts the Mercado Libre and Alegra sandboxes, creates a seller, connects both with credentials
-(validated over HTTP like the real thing), sets the invoicing rules, runs one sync, shows what was
-invoiced and what waits in the error queue, fixes the SKU mismatch with one command, and proves a
-second sync invoices nothing twice.
+Starts the sandbox (:mod:`sandbox.demo_world` says which ERP and marketplaces, and with which
+credentials), creates a seller, connects them with credentials (validated over HTTP like the real
+thing), sets the invoicing rules, runs one sync, shows what was invoiced and what waits in the error
+queue, fixes the SKU mismatch with one command, and proves a second sync invoices nothing twice.
+``--country`` runs it for an ERP account of that country (its fiscal profile, taxes and currency).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from connector import services
 from connector.context import AppContext
-from connector.demo_channels import connect_extra_channels
+from connector.errors import ConfigurationError
+from connector.fiscal import fiscal_profile_of
 from connector.followup import run_due_followups
 from connector.followup_view import (
     DELIVERY_VIA_LABELS,
@@ -30,9 +32,8 @@ from connector.settings import Settings
 from connector.states import STATE_LABELS, OrderState
 from connector.sync import sync_once
 from erp.registry import erp_class
-from sandbox import server as sandbox_server
 from sandbox.catalog import UNMAPPED_SKUS
-from sandbox.erp_sandboxes import erp_knobs
+from sandbox.demo_world import DemoWorld, start_demo_world
 
 DEMO_DIR = Path("var/demo")
 DEMO_RATE_LIMIT = 600
@@ -47,64 +48,66 @@ def _title(text: str) -> None:
 
 
 def run_demo(*, orders: int = 60, keep_running: bool | None = None, data_dir: Path = DEMO_DIR,
-             erp: str = "alegra") -> int:
-    """Narrate the whole flow against the sandbox of the ERP ``erp`` (a registry key). ``keep_running``: keep the sandbox and the
-    admin UI up afterwards (default: when run from a terminal, so a script or CI is never left waiting)."""
+             country: str | None = None, erp: str | None = None) -> int:
+    """Narrate the whole flow. ``keep_running``: keep the sandbox and the admin UI up afterwards
+    (default: when run from a terminal, so a script or CI is never left waiting). ``country``: the ERP
+    account's country (None: the sandbox's default); ``erp``: which registered ERP (None: the sandbox's)."""
     if keep_running is None:
         keep_running = sys.stdin.isatty()
     if data_dir.exists():
         shutil.rmtree(data_dir)  # every demo starts from an empty database
-    # The sandbox enforces Alegra's rate-limit mechanics at 600/min (4× the real 150) so the demo's
+    # The sandbox enforces the ERP's rate-limit mechanics at 600/min (4× Alegra's 150) so the demo's
     # ~180 orders take seconds; `python -m benchmarks.throughput` measures against the real ratio.
     # The sandbox's tax authority answers a stamped e-invoice in half a second and rejects about one
     # in ten (an out-of-range number), so the demo shows both answers and how to re-send.
     settings = Settings(data_dir=data_dir, mode="sandbox", database_url=None, redis_url=None,
                         reconcile_delay_seconds=0, erp_rate_limit_per_minute=DEMO_RATE_LIMIT,
                         legal_status_check_seconds=DEMO_STAMP_ANSWER_SECONDS)
-    sandbox = sandbox_server.Sandbox(order_count=orders, **erp_knobs(
-        erp, rate_limit_per_minute=DEMO_RATE_LIMIT, stamp_answer_delay=DEMO_STAMP_ANSWER_SECONDS,
-        stamp_reject_share=DEMO_STAMP_REJECT_SHARE))
-    sandbox.start()
+    try:
+        world = start_demo_world(orders=orders, country=country, erp=erp, rate_limit_per_minute=DEMO_RATE_LIMIT,
+                                 stamp_answer_delay=DEMO_STAMP_ANSWER_SECONDS,
+                                 stamp_reject_share=DEMO_STAMP_REJECT_SHARE)
+    except ValueError as exc:  # an ERP or a country the sandbox does not have
+        raise ConfigurationError(str(exc)) from exc
     ctx = AppContext.from_settings(settings)
     try:
-        return _narrate(ctx, sandbox, keep_running, erp)
+        return _narrate(ctx, world, keep_running)
     finally:
         ctx.close()
-        sandbox.stop()
+        world.stop()
 
 
-def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int:
-    box = sandbox.erp(erp_kind)
-    erp_name = erp_class(erp_kind).display_name
+def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
     _title("1. Sandbox local")
-    print(f"Mercado Libre: {sandbox.ml_url}\nShopify:       {sandbox.shopify_url}\n"
-          f"WooCommerce:   {sandbox.woo_url}\n{erp_name + ':':14} {box.url}")
+    for kind, url in world.urls().items():
+        print(f"{kind + ':':15} {url}")
     ctx.db.migrate()
+    erp_name = erp_class(world.erp_kind).display_name
 
     _title("2. Cuenta y conexiones (credenciales validadas contra la API antes de guardarlas)")
     account = services.create_account(ctx, "Tienda Cafetera")
     try:
-        services.connect_erp(ctx, account.id, erp_kind, box.wrong_credentials, base_url=box.url)
+        services.connect_erp(ctx, account.id, world.erp_kind, world.erp_bad_credentials, base_url=world.erp_url)
     except Exception as exc:  # noqa: BLE001 - showing the refusal is the point
         print(f"Credencial incorrecta → {exc}")
-    erp = services.connect_erp(ctx, account.id, erp_kind, box.credentials, base_url=box.url)
-    print(f"ERP: {erp.name} [{erp.credential_hint}]")
-    channel = services.connect_channel(ctx, account.id, "mercadolibre", {
-        "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
-        "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": "MCO"}, base_url=sandbox.ml_url)
-    print(f"Canal: {channel.name} [{channel.credential_hint}]")
-    for extra in connect_extra_channels(ctx, account.id, sandbox):
-        print(f"Canal: {extra.name} [{extra.credential_hint}]")
+    erp = services.connect_erp(ctx, account.id, world.erp_kind, world.erp_credentials, base_url=world.erp_url)
+    profile = fiscal_profile_of(erp)
+    print(f"ERP: {erp.name} [{erp.credential_hint}] — {profile.country_name}, {profile.currency}")
+    for kind, (credentials, url) in world.channels.items():
+        channel = services.connect_channel(ctx, account.id, kind, credentials, base_url=url)
+        print(f"Canal: {channel.name} [{channel.credential_hint}]")
 
     _title("3. Reglas de facturación automática")
-    shipping_item = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
-    bank = next(b for b in services.erp_choices(ctx, account.id)["bank_accounts"] if b["name"] == "Mercado Pago")
+    shipping_item = next(i for i in services.search_catalog(ctx, account.id, world.shipping_reference)
+                         if i.reference == world.shipping_reference)
+    bank = next(b for b in services.erp_choices(ctx, account.id)["bank_accounts"]
+                if b["name"] == world.payment_account_name)
     settings = services.update_settings(ctx, account.id, [
         "deliver_invoice=true", "record_payment=true", f"payment_account_id={bank['id']}",
         "payment_account_method=transfer",
         "enabled=true", "order_states=pending,shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
         "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
-        "default_email=facturas@tiendacafetera.co", "default_phone=6045550000", "payment_form=CASH",
+        f"default_email={world.default_email}", f"default_phone={world.default_phone}",
         "show_observations_on_pdf=true",
     ])
     print(f"activa={settings.enabled} estados={[s.value for s in settings.order_states]} "
@@ -137,7 +140,8 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int
         target = UNMAPPED_SKUS.get(m.sku_key)
         if target is None:
             continue
-        item = next(i for i in services.search_catalog(ctx, account.id, "Vela") if i.reference == "VEL-SOY-200")
+        text, reference = world.mismatch_search
+        item = next(i for i in services.search_catalog(ctx, account.id, text) if i.reference == reference)
         print(f"$ connector map {m.sku_key} {item.erp_id} --channel {kinds[m.channel_connection_id]}")
         _, results = services.map_sku(ctx, account.id, m.sku_key, item.erp_id, actor="demo",
                                       channel_ref=m.channel_connection_id)
@@ -148,19 +152,20 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int
     print(f"Órdenes facturadas tras el arreglo: {fixed}")
 
     _title("7. Una segunda sincronización no factura nada dos veces")
-    before = len(box.invoices())
+    before = len(world.erp_invoices())
     again = sync_once(ctx, account.id)
-    after = len(box.invoices())
+    after = len(world.erp_invoices())
     print(f"Leídas de nuevo: {again.pulled}; facturas en {erp_name} antes: {before}, después: {after}")
-    markers = Counter(inv.get("observations", "") for inv in box.invoices())
+    markers = Counter(inv.get("observations", "") for inv in world.erp_invoices())
     duplicates = [m for m, n in markers.items() if n > 1]
     print(f"Facturas duplicadas en el ERP: {len(duplicates)}")
 
-    _title("8. Después de la factura: respuesta de la DIAN, entrega al comprador, pago")
-    _after_the_invoice(ctx, box, account.id)
+    authority = _of(profile.tax_authority)
+    _title(f"8. Después de la factura: respuesta {authority}, entrega al comprador, pago")
+    _after_the_invoice(ctx, world, account.id, authority)
 
     _title("9. Reembolsos y cancelaciones: notas crédito, una por reembolso")
-    _credit_notes(ctx, sandbox, account.id)
+    _credit_notes(ctx, world, account.id, profile.currency)
 
     _title("10. Resultado")
     _print_states(ctx, account.id)
@@ -170,12 +175,13 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int
         mine = [o for o in invoiced if o.channel_connection.kind == kind]
         total = sum((o.invoice.total for o in mine if o.invoice), Decimal("0"))
         paid = sum((o.total_paid or Decimal("0")) for o in mine)
-        note = "" if total == paid else "  (la diferencia: recargos de WooCommerce, que no se facturan)"
-        print(f"  {kind:13} {len(mine):3} facturas, total {total:,.2f} COP; pagado {paid:,.2f} COP{note}")
+        note = "" if total == paid else "  (la diferencia: recargos del canal, que no se facturan)"
+        print(f"  {kind:13} {len(mine):3} facturas, total {total:,.2f} {profile.currency}; "
+              f"pagado {paid:,.2f} {profile.currency}{note}")
     if invoiced:
         sample = invoiced[0]
         print(f"Ejemplo: orden {sample.channel_connection.kind} {sample.external_id} → factura {sample.invoice.number}, "
-              f"total {sample.invoice.total:,.2f} COP")
+              f"total {sample.invoice.total:,.2f} {profile.currency}")
     print(f"\nDónde mirar (la base de datos de la demo queda en {ctx.settings.data_dir}/):")
     env = f"CONNECTOR_DATA_DIR={ctx.settings.data_dir} CONNECTOR_MODE=sandbox"
     print(f"  {env} .venv/bin/connector orders list")
@@ -184,7 +190,7 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int
     print(f"  {env} .venv/bin/connector orders list --json     (legal_status, cufe, delivery, payment, credit_notes)")
     print(f"  {env} .venv/bin/connector credit-notes list")
     _title("11. Panel web")
-    url, web = _serve_ui(ctx, sandbox, box, account.id)
+    url, web = _serve_ui(ctx, world, account.id)
     print(f"Panel de administración: {url}\nUsuario: {DEMO_LOGIN[0]}   Contraseña: {DEMO_LOGIN[1]}")
     print(f"(o crea el tuyo: {env} .venv/bin/connector user create tu@correo.co --account 'Tienda Cafetera')")
     stop_scheduler = None
@@ -209,6 +215,14 @@ def _narrate(ctx: AppContext, sandbox, keep_running: bool, erp_kind: str) -> int
     return 0 if after == before and not duplicates else 1
 
 
+def _of(name: str) -> str:
+    """"de la DIAN", "del SAT": Spanish contracts "de el"."""
+    article, _, rest = name.partition(" ")
+    if article == "El":
+        return f"del {rest}"
+    return f"de {article.lower()} {rest}" if article in ("La", "Los", "Las") else f"de {name}"
+
+
 def _follow_until_answered(ctx: AppContext, account_id: int, timeout: float = 30.0) -> None:
     """Run what is due after the invoices until every e-invoice has its answer (the embedded worker
     and the Celery sweeper do the same on their own schedule)."""
@@ -222,8 +236,8 @@ def _follow_until_answered(ctx: AppContext, account_id: int, timeout: float = 30
         time.sleep(DEMO_STAMP_ANSWER_SECONDS / 2)
 
 
-def _after_the_invoice(ctx: AppContext, box, account_id: int) -> None:
-    print("Esperando la respuesta de la DIAN (sandbox: medio segundo)…")
+def _after_the_invoice(ctx: AppContext, world: DemoWorld, account_id: int, authority: str) -> None:
+    print(f"Esperando la respuesta {authority} (sandbox: medio segundo)…")
     _follow_until_answered(ctx, account_id)
     orders = [o for o in services.list_orders(ctx, account_id, limit=100000) if o.invoice is not None]
     views = {o.id: invoice_after_view(o.invoice) for o in orders}
@@ -235,8 +249,8 @@ def _after_the_invoice(ctx: AppContext, box, account_id: int) -> None:
     for (via, status), count in sorted(deliveries.items()):
         print(f"  entrega: {DELIVERY_VIA_LABELS.get(via, via):34} {WRITE_STATE_LABELS.get(status, status):14} {count}")
     payments = sum(1 for v in views.values() if v["payment"])
-    print(f"  pagos registrados en el ERP (cuenta Mercado Pago): {payments}")
-    records = box.records()
+    print(f"  pagos registrados en el ERP (cuenta {world.payment_account_name}): {payments}")
+    records = world.erp_records()
     twice = [k for k, n in records["stamps_emitted"].items() if n > 1]
     print(f"  en el sandbox: {sum(len(e) for e in records['emails'].values())} e-mails, "
           f"{sum(len(p) for p in records['payments'].values())} pagos, facturas emitidas dos veces: {len(twice)}")
@@ -254,57 +268,52 @@ def _after_the_invoice(ctx: AppContext, box, account_id: int) -> None:
     print(f"  orden {again.id}: {STATE_LABELS[OrderState(again.state)]} — factura electrónica "
           f"{LEGAL_STATUS_LABELS[again.invoice.legal_status].lower()}"
           + (f", CUFE {again.invoice.cufe[:16]}…" if again.invoice.cufe else ""))
-    stamp = max((w for w in again.invoice.writes if w.kind == "stamp"), key=lambda w: w.id, default=None)
-    if stamp is not None and stamp.state == "failed":  # an ERP that cannot re-send says how to do it
-        print(f"  el ERP no lo reenvió: {stamp.detail}")
     if len(rejected) > 1:
         print(f"  (las otras {len(rejected) - 1} rechazadas quedan en la cola de errores para verlas en el panel)")
 
 
-def _credit_notes(ctx: AppContext, sandbox, account_id: int) -> None:
-    """Mercado Libre credits by itself; Shopify waits for the seller's approval (the default)."""
+def _credit_notes(ctx: AppContext, world: DemoWorld, account_id: int, currency: str) -> None:
+    """The first marketplace credits by itself; the others wait for the seller's approval (the default)."""
     connections = {c.kind: c.id for c in services.list_channel_connections(ctx, account_id)}
-    services.update_settings(ctx, account_id, ["credit_notes=automatic"], channel_ref=connections["mercadolibre"])
-    print("Reglas: Mercado Libre → notas crédito automáticas; Shopify y WooCommerce → por aprobar.")
+    first, *others = list(world.channels)
+    services.update_settings(ctx, account_id, ["credit_notes=automatic"], channel_ref=connections[first])
+    print(f"Reglas: {first} → notas crédito automáticas" + (f"; {', '.join(others)} → por aprobar." if others else "."))
     invoiced = {kind: [o for o in services.list_orders(ctx, account_id, channel_connection_id=cid,
                                                         states=[OrderState.INVOICED.value], limit=1000)
                        if o.invoice is not None and o.invoice.legal_status in ("accepted", "accepted_with_observations")]
                 for kind, cid in connections.items()}
-    given = [("mercadolibre", sandbox.ml_state.refund, {"lines": {0: 1}, "reason": "Producto defectuoso"}),
-             ("shopify", sandbox.shopify_state.refund, {"full": True, "reason": "El comprador canceló"}),
-             ("woocommerce", sandbox.woo_state.refund, {"lines": {0: 1}, "shipping": True, "reason": "Devolución"})]
+    refunds = [{"lines": {0: 1}, "reason": "Producto defectuoso"}, {"full": True, "reason": "El comprador canceló"},
+               {"lines": {0: 1}, "shipping": True, "reason": "Devolución"}]
+    given = [(kind, world.refunders[kind], options) for kind, options in zip(world.channels, refunds, strict=False)]
     for kind, refund, options in given:
         if invoiced.get(kind):
             order = invoiced[kind][0]
             record = refund(int(order.external_id), **options)
             if record:
-                print(f"  {kind:13} orden {order.external_id}: reembolso de {Decimal(record['amount']):,.2f} COP "
+                print(f"  {kind:13} orden {order.external_id}: reembolso de {Decimal(record['amount']):,.2f} {currency} "
                       f"({options['reason'].lower()})")
     sync_once(ctx, account_id)
     _follow_until_answered(ctx, account_id)
     for row in services.list_refunds(ctx, account_id):
         if row["number"]:
-            print(f"  nota crédito {row['number']} ({row['type']}) por {Decimal(row['amount']):,.2f} COP — orden "
+            print(f"  nota crédito {row['number']} ({row['type']}) por {Decimal(row['amount']):,.2f} {currency} — orden "
                   f"{row['channel']} {row['external_id']}, factura {row['invoice']}")
     waiting = services.list_refunds(ctx, account_id, states=["waiting_approval"])
     for row in waiting:
         print(f"  por aprobar: reembolso {row['id']} de la orden {row['channel']} {row['external_id']} "
-              f"({Decimal(row['refunded']):,.2f} COP)")
+              f"({Decimal(row['refunded']):,.2f} {currency})")
     if waiting:
         print(f"Para aprobarlas: connector credit-notes approve {' '.join(str(r['id']) for r in waiting)}  "
               "(o en el panel: Notas crédito)")
 
 
-def _serve_ui(ctx: AppContext, sandbox, box, account_id: int):
+def _serve_ui(ctx: AppContext, world: DemoWorld, account_id: int):
     """The admin UI on port 8000 (or a free one), with the demo login and the sandbox's addresses."""
     from admin_ui import serve_in_thread
     from connector.users import create_user
 
     create_user(ctx, account_id, *DEMO_LOGIN)
-    config = {"API_BASE_URLS": sandbox.urls(), "SANDBOX_CREDENTIALS": {
-        box.kind: dict(box.credentials),
-        "mercadolibre": {"client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET},
-    }}
+    config = {"API_BASE_URLS": world.urls(), "SANDBOX_CREDENTIALS": world.sandbox_credentials_hint()}
     try:
         return serve_in_thread(ctx, port=DEMO_UI_PORT, **config)
     except OSError:  # port taken: any free one

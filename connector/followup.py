@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from connector import circuit
 from connector.context import AppContext
 from connector.errors import ConnectorError
+from connector.fiscal import fiscal_profile_of
 from connector.followup_writes import (
     canonical_order,
     contact_id_of,
@@ -316,7 +317,7 @@ def resend_rejected(ctx: AppContext, order_id: int, *, actor: str = "cli") -> st
     adapter = ctx.erp_adapter(erp)
     if settings is not None and contact_id and order.canonical is not None:
         try:  # a PUT of the whole contact: repeating it is harmless, so it needs no claim
-            adapter.update_contact(contact_id, build_contact(canonical_order(order), settings))
+            adapter.update_contact(contact_id, build_contact(canonical_order(order), settings, fiscal_profile_of(erp)))
         except ConnectorError as exc:
             with ctx.db.transaction() as session:
                 note_in_trail(session, order_id, f"No se pudieron actualizar los datos del comprador en el ERP: "

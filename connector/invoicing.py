@@ -37,8 +37,9 @@ from connector.errors import (
     InvalidPayload,
     TransientError,
 )
+from connector.fiscal import fiscal_profile_of, local_zone
 from connector.followup import mark_rejected, plan_after_invoice
-from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, invoice_marker
+from connector.invoice_builder import build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
@@ -102,12 +103,13 @@ def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str
             settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
             matches = _matches_from_rows(session, erp, order)
             shipping = _shipping_match(session, erp, settings.shipping_item_id)
-            contact = build_contact(canonical, settings)
+            profile = fiscal_profile_of(erp)
+            contact = build_contact(canonical, settings, profile)
             session.commit()  # release the database before talking to the ERP
             contact_id = resolve_contact(ctx, erp.id, adapter, contact)
             marker = invoice_marker(order.channel_connection_id, order.external_id)
             draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
-                                  shipping=shipping)
+                                  shipping=shipping, profile=profile, contact=contact)
         except ConnectorError as exc:  # nothing was sent: retry later, or a person must act
             if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
                 return _release_for_retry(ctx, session, order, erp.id, exc, actor)
@@ -211,7 +213,9 @@ def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
 def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
     reason = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else str(exc_or_reason)
     order.next_attempt_at = until
-    local = until.astimezone(COLOMBIA).strftime("%H:%M")
+    erp = erp_of(session, order)
+    # The hour as the seller reads it: in the time zone of the ERP account's country.
+    local = until.astimezone(local_zone(fiscal_profile_of(erp)) if erp else None).strftime("%H:%M")
     transition(session, order, S.WAITING_ERP,
                f"El ERP no está disponible ({reason.rstrip('.')}). Se reanudará sola hacia las {local}.", actor=actor)
 

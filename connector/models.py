@@ -81,6 +81,8 @@ class ERPConnection(Base):
     api_base_url: Mapped[str | None] = mapped_column(String(500))  # sandbox/dev mode only
     remote_account_id: Mapped[str | None] = mapped_column(String(100))
     remote_name: Mapped[str | None] = mapped_column(String(200))
+    # ISO country of the ERP account: picks its fiscal profile (NULL: the ERP's default country).
+    country: Mapped[str | None] = mapped_column(String(2))
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Bumped on every change of ``settings``: a form saved over a newer version is refused (no lost update).
     settings_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from connector.context import AppContext
 from connector.errors import ConfigurationError
-from connector.invoice_builder import COLOMBIA
+from connector.fiscal import fiscal_profile_of, local_zone
 from connector.invoicing import record_invoice
 from connector.models import ChannelConnection, Invoice, Order, RemoteWrite, utcnow
 from connector.services import find_account, get_erp_connection
@@ -95,7 +95,7 @@ def reconcile_invoices(ctx: AppContext, account_ref, start: date, end: date, *, 
         for marker, invoices in sorted(by_marker.items()):
             seen_erp_ids.update(i.erp_id for i in invoices)
             report.findings.extend(_check_marker(session, erp, marker, invoices, report, repair, actor))
-        report.findings.extend(_missing_in_erp(session, erp.id, start, end, seen_erp_ids))
+        report.findings.extend(_missing_in_erp(session, erp, start, end, seen_erp_ids))
         session.commit()
     _reconcile_credit_notes(ctx, erp, connection_ids, report, repair)
     return report
@@ -138,7 +138,7 @@ def _reconcile_credit_notes(ctx: AppContext, erp, connection_ids: set[int], repo
                                     "legal_status": str(note.legal_status), "found_by_reading": True}
                     finding.repaired = True
                 report.findings.append(finding)
-        since, until = _local_days(report.start, report.end)
+        since, until = _local_days(report.start, report.end, erp)
         for write in session.scalars(select(RemoteWrite).join(Invoice, Invoice.id == RemoteWrite.invoice_id).where(
                 Invoice.erp_connection_id == erp.id, RemoteWrite.kind == "credit_note", RemoteWrite.state == "done",
                 RemoteWrite.created_at >= since, RemoteWrite.created_at < until)):
@@ -179,13 +179,15 @@ def _check_marker(session, erp, marker: str, invoices: list[InvoiceResult], repo
     return findings
 
 
-def _local_days(start: date, end: date) -> tuple[datetime, datetime]:
-    """The instants the days ``start``..``end`` span where documents are dated."""
-    return (datetime.combine(start, time.min, COLOMBIA), datetime.combine(end + timedelta(days=1), time.min, COLOMBIA))
+def _local_days(start: date, end: date, erp) -> tuple[datetime, datetime]:
+    """The instants the days ``start``..``end`` span where documents are dated (the ERP account's zone)."""
+    zone = local_zone(fiscal_profile_of(erp))
+    return (datetime.combine(start, time.min, zone), datetime.combine(end + timedelta(days=1), time.min, zone))
 
 
-def _missing_in_erp(session, erp_id: int, start: date, end: date, seen_erp_ids: set[str]) -> list[Finding]:
-    since, until = _local_days(start, end)
+def _missing_in_erp(session, erp, start: date, end: date, seen_erp_ids: set[str]) -> list[Finding]:
+    erp_id = erp.id
+    since, until = _local_days(start, end, erp)
     rows = session.scalars(select(Invoice).where(Invoice.erp_connection_id == erp_id, Invoice.created_at >= since,
                                                  Invoice.created_at < until))
     return [Finding("missing_in_erp", row.marker, [row.erp_id], row.order_id,

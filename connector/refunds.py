@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from connector.canonical import Order as CanonicalOrder
 from connector.errors import ConfigurationError
+from connector.fiscal import fiscal_profile_of
 from connector.invoice_builder import issue_day
 from connector.models import ActivityEvent, ERPConnection, Invoice, Order, Refund, RemoteWrite, utcnow
 from connector.money import erp_line_total, price_line, round_money
@@ -248,7 +249,7 @@ def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoi
     # Goods come back with listed lines; an amount alone (or the rest after earlier notes) is a reduction.
     use = "full" if full else ("partial" if refund.lines and not earlier else "reduction")
     note_type = refund.note_type or _note_type(adapter, settings, use)
-    issue_date = issue_day(write.created_at)
+    issue_date = issue_day(write.created_at, fiscal_profile_of(erp))
     stamp = settings.credit_note_stamp and invoice.legal_status != "not_electronic"
     draft = build_credit_note(canonical=canonical, refund=refund, invoice=invoice, matches=matches, shipping=shipping,
                               settings=settings, contact_id=contact_id, marker=write.marker, note_type=note_type,

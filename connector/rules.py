@@ -92,17 +92,18 @@ class InvoicingSettings(BaseModel):
     auto_price_list_id: str | None = None
     stamp: bool = False
     number_template_id: str | None = None
-    identification_type: str = "CC"
-    kind_of_person: Literal["PERSON_ENTITY", "LEGAL_ENTITY"] = "PERSON_ENTITY"
-    # Alegra Colombia regime codes; *unconfirmed* full list, so any code is accepted.
-    regime: str = "SIMPLIFIED_REGIME"
-    payment_form: Literal["CASH", "CREDIT"] = "CASH"
-    payment_method: str = "TRANSFER"
+    # Codes of the ERP country's lists (its fiscal profile, erp/base.py); None: the country's default.
+    # The profile's lists are not complete everywhere (see each one's ``unconfirmed``), so any code is kept.
+    identification_type: str | None = None
+    kind_of_person: str | None = None
+    regime: str | None = None
+    payment_form: str | None = None
+    payment_method: str | None = None
     # -- Envío
     invoice_shipping: bool = True
     shipping_item_id: str | None = None
     due_days: int = Field(0, ge=0, le=365)
-    final_consumer_document: str = "222222222222"
+    final_consumer_document: str | None = None  # None: the country's final consumer (its profile)
     # -- Después de la factura (per channel through its overrides)
     deliver_invoice: bool = False  # attach it on the marketplace, or have the ERP e-mail the buyer
     record_payment: bool = False  # the marketplace collected the money: record it in the ERP
@@ -121,7 +122,8 @@ class InvoicingSettings(BaseModel):
             raise ValueError("para registrar el pago elige la cuenta bancaria o caja donde entra el dinero")
         return self
 
-    @field_validator("default_phone", "default_document", "price_list_id", "warehouse_id", "auto_warehouse_id",
+    @field_validator("default_phone", "default_document", "final_consumer_document", "identification_type",
+                     "kind_of_person", "regime", "payment_form", "payment_method", "price_list_id", "warehouse_id", "auto_warehouse_id",
                      "auto_price_list_id", "number_template_id", "shipping_item_id", "payment_account_id",
                      "credit_note_type_full", "credit_note_type_partial", mode="before")
     @classmethod

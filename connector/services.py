@@ -17,6 +17,7 @@ from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.crypto import mask
 from connector.errors import ConfigurationError, ConnectorError, NotFound
+from connector.fiscal import country_of_credentials
 from connector.followup import request_write, resend_rejected, run_due_followups, run_followup
 from connector.models import (
     Account,
@@ -131,6 +132,9 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
     try:
         info = adapter.validate_credentials()
         choices = _default_choices(adapter)
+        if erp_class(kind).fiscal_profile(country_of_credentials(kind, credentials)).document_kinds:
+            # The buyer decides the document (Peru's factura or boleta): no single numbering is preselected.
+            choices.pop("number_template_id", None)
         catalog = fetch_catalog(adapter)
     finally:
         adapter.close()
@@ -146,6 +150,7 @@ def connect_erp(ctx: AppContext, account_ref: str | int | None, kind: str, crede
         connection.credential_hint = _hint(cls.credential_fields, credentials)
         connection.api_base_url = base_url or None
         connection.remote_account_id, connection.remote_name = info.remote_id, info.display_name
+        connection.country = country_of_credentials(kind, credentials)  # picks its fiscal profile
         settings = InvoicingSettings.model_validate(connection.settings or {})
         for key, value in choices.items():
             if getattr(settings, key) is None:

@@ -53,15 +53,15 @@ from sandbox.alegra_http import (
 from sandbox.alegra_invoices import store_invoice
 from sandbox.alegra_stamps import StampLedger
 from sandbox.catalog import (
-    FINAL_CONSUMER_ID,
     NUMBER_TEMPLATES,
     PRICE_LISTS,
-    PRODUCTS,
-    SHIPPING_PRODUCT,
     TAXES,
     WAREHOUSES,
     Product,
+    products_for,
+    shipping_product_for,
 )
+from sandbox.countries import sandbox_country
 from sandbox.knobs import Knobs, faulty_write, install_fault_hooks
 
 API = "/api/v1"
@@ -112,17 +112,29 @@ class AlegraState(CreditNoteRecords, AlegraRecords):
     pdf_links: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)  # token -> (invoice, expiry)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)  # user -> [start, count]
+    country: str = "CO"  # the account's country (sandbox.countries)
 
     @classmethod
-    def seeded(cls, users: dict[str, str]) -> AlegraState:
-        """The catalog of :mod:`sandbox.catalog` as Alegra items, plus the "Consumidor final" contact."""
-        state = cls(users=dict(users))
-        for product in (*PRODUCTS, SHIPPING_PRODUCT):
+    def seeded(cls, users: dict[str, str], country: str | None = None) -> AlegraState:
+        """The catalog of :mod:`sandbox.catalog` as Alegra items, plus the "Consumidor final" contact, as an
+        Alegra account of ``country`` serves them (:mod:`sandbox.countries`; default Colombia): its taxes,
+        its prices, its number templates, its final consumer."""
+        place = sandbox_country(country)
+        state = cls(users=dict(users), taxes=copy.deepcopy(list(place.taxes)))
+        state.country = place.code
+        if place.number_templates:
+            state.number_templates = copy.deepcopy(list(place.number_templates))
+        state.company["currency"] = {"code": place.currency, "symbol": "$"}
+        state.company["applicationVersion"] = {"CO": "colombia", "MX": "mexico", "PE": "peru",
+                                               "PA": "panama"}[place.code]
+        for product in (*products_for(place), shipping_product_for(place)):
             state._add_product(product)
+        id_type, number = place.final_consumer
         state.add_contact({
             "name": "Consumidor final", "nameObject": {"firstName": "Consumidor", "lastName": "final"},
-            "identificationObject": {"type": "CC", "number": FINAL_CONSUMER_ID},
-            "kindOfPerson": "PERSON_ENTITY", "regime": "SIMPLIFIED_REGIME", "type": ["client"],
+            "identificationObject": {"type": id_type, "number": number},
+            "kindOfPerson": "PERSON_ENTITY", "type": ["client"],
+            **({"regime": "SIMPLIFIED_REGIME"} if place.code == "CO" else {}),
         })
         return state
 

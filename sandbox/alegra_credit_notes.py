@@ -43,6 +43,7 @@ from sandbox.alegra_http import (
 from sandbox.alegra_invoices import TEXT_LIMIT, invoice_line
 from sandbox.alegra_stamps import ACCEPTED, ACCEPTED_WITH_OBSERVATIONS, StampLedger
 from sandbox.catalog import BOGOTA
+from sandbox.countries import sandbox_country
 from sandbox.knobs import Knobs, faulty_write
 
 if TYPE_CHECKING:
@@ -71,10 +72,11 @@ def _credited_amount(notes: list[dict[str, Any]], invoice_id: int) -> Decimal:
 RETURN_TYPES = ("VOID_ELECTRONIC_INVOICE", "PARTIALL_DEVOLUTION")
 
 
-def _credited_quantities(notes: list[dict[str, Any]], invoice_id: int) -> dict[int, Decimal]:
+def _credited_quantities(notes: list[dict[str, Any]], invoice_id: int,
+                         return_types: tuple[str, ...] = RETURN_TYPES) -> dict[int, Decimal]:
     credited: dict[int, Decimal] = defaultdict(Decimal)
     for note in notes:
-        if note.get("type") in RETURN_TYPES and any(link["id"] == invoice_id for link in note["invoices"]):
+        if note.get("type") in return_types and any(link["id"] == invoice_id for link in note["invoices"]):
             for line in note["items"]:
                 credited[line["id"]] += _quantity(line["quantity"])
     return credited
@@ -110,12 +112,13 @@ def _check_stampable_against(state: AlegraState, invoice: dict[str, Any]) -> Non
 
 
 def _check_items_of_invoice(invoice: dict[str, Any], lines: list[dict[str, Any]],
-                            notes: list[dict[str, Any]], note_type: str) -> None:
+                            notes: list[dict[str, Any]], note_type: str,
+                            return_types: tuple[str, ...] = RETURN_TYPES) -> None:
     """Every line is an item of the invoice; a return, in no more than what was not returned yet."""
     invoiced: dict[int, Decimal] = defaultdict(Decimal)
     for line in invoice["items"]:
         invoiced[line["id"]] += _quantity(line["quantity"])
-    credited = _credited_quantities(notes, invoice["id"])
+    credited = _credited_quantities(notes, invoice["id"], return_types)
     asked: dict[int, Decimal] = defaultdict(Decimal)
     for line in lines:
         asked[line["id"]] += _quantity(line["quantity"])
@@ -124,7 +127,7 @@ def _check_items_of_invoice(invoice: dict[str, Any], lines: list[dict[str, Any]]
         if item_id not in invoiced:
             raise AlegraError(400, f"El ítem con id {item_id} no está en la factura {number}", 5007)
         left = invoiced[item_id] - credited[item_id]
-        if note_type in RETURN_TYPES and quantity > left:
+        if note_type in return_types and quantity > left:
             raise AlegraError(400, f"La cantidad del ítem con id {item_id} supera la que queda por acreditar "
                                    f"de la factura {number} ({left.normalize():f})", 5008)
 
@@ -150,8 +153,10 @@ def store_credit_note(state: AlegraState, body: dict[str, Any], knobs: Knobs) ->
     note_type = body.get("type")
     if not note_type:
         raise AlegraError(400, "El tipo de la nota crédito es obligatorio", 5000)
-    if note_type not in CREDIT_NOTE_TYPES:
-        raise AlegraError(400, f"El tipo de la nota crédito debe ser uno de: {', '.join(CREDIT_NOTE_TYPES)}", 5001)
+    place = sandbox_country(state.country)
+    if note_type not in place.credit_note_types:
+        raise AlegraError(400, f"El tipo de la nota crédito debe ser uno de: {', '.join(place.credit_note_types)}",
+                          5001)
     if len(str(body.get("observations") or "")) > TEXT_LIMIT:
         raise AlegraError(400, f"El campo observations no puede tener más de {TEXT_LIMIT} caracteres", 3013)
     client = state.contacts.get(ref_id(body.get("client")) or -1)
@@ -165,7 +170,7 @@ def store_credit_note(state: AlegraState, body: dict[str, Any], knobs: Knobs) ->
     if not isinstance(raw_items, list) or not raw_items:
         raise AlegraError(400, "La nota crédito debe tener al menos un ítem", 3005)
     lines = [invoice_line(state, raw, i + 1) for i, raw in enumerate(raw_items)]
-    _check_items_of_invoice(invoice, lines, state.credit_notes, note_type)
+    _check_items_of_invoice(invoice, lines, state.credit_notes, note_type, place.credit_note_return_types)
     warehouse = find_record(state.warehouses, body["warehouse"], "La bodega") if body.get("warehouse") else None
     subtotal = sum((line.pop("_subtotal") for line in lines), Decimal("0"))
     discount = sum((line.pop("_discount") for line in lines), Decimal("0"))

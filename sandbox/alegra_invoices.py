@@ -83,7 +83,7 @@ def store_invoice(state: AlegraState, body: dict[str, Any], knobs: Knobs) -> dic
         "paymentForm": body.get("paymentForm"), "paymentMethod": body.get("paymentMethod"),
         "warehouse": {"id": warehouse["id"], "name": warehouse["name"]} if warehouse else None,
         "priceList": {"id": price_list["id"], "name": price_list["name"]} if price_list else None,
-        "currency": {"code": "COP", "symbol": "$"}, "stamp": None, "payments": [],
+        "currency": dict(state.company["currency"]), "stamp": None, "payments": [],
         "numberTemplate": {"id": str(template["id"]), "prefix": template["prefix"], "number": None,
                            "fullNumber": None, "isElectronic": template["isElectronic"]},
     }

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sandbox.catalog import BOGOTA, FINAL_CONSUMER_ID
+from sandbox.catalog import BOGOTA
+from sandbox.countries import COUNTRIES
 
 WAITING = "STAMPED_AND_WAITING_RESPONSE"
 ACCEPTED = "STAMPED_AND_ACCEPTED"
@@ -68,6 +69,9 @@ def may_stamp(invoice: dict[str, Any]) -> bool:
     return not is_stamped(invoice) or invoice["stamp"]["legalStatus"] == REJECTED
 
 
+# Each country's "final consumer" document: an invoice to it needs no e-mail.
+FINAL_CONSUMER_IDS = {country.final_consumer[1] for country in COUNTRIES.values()}
+
 def authority_verdict(invoice: dict[str, Any], contact: dict[str, Any] | None, *, first_stamp: bool,
                       reject_share: float) -> dict[str, Any]:
     """The ``stamp`` fields the authority will answer for this invoice as sent now."""
@@ -78,7 +82,7 @@ def authority_verdict(invoice: dict[str, Any], contact: dict[str, Any] | None, *
     identification = contact.get("identificationObject") if isinstance(contact.get("identificationObject"), dict) \
         else {"number": contact.get("identification")}
     number = str(identification.get("number") or "")
-    if not str(contact.get("email") or "").strip() and number != FINAL_CONSUMER_ID:
+    if not str(contact.get("email") or "").strip() and number not in FINAL_CONSUMER_IDS:
         errors.append(NO_EMAIL)
     dv = str(identification.get("dv") or "").strip()
     if str(identification.get("type") or "").upper() == "NIT" and dv and number.isdigit() \

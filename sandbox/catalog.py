@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
 
 from sandbox.backlog import gc_paused
+from sandbox.countries import COLOMBIA, SandboxCountry, sandbox_country
 
 BOGOTA = timezone(timedelta(hours=-5))
 
@@ -60,9 +61,11 @@ class Product:
     kind: str = "product"
     attributes: tuple[str, ...] = ()
     variants: tuple[tuple[tuple[str, ...], str], ...] = ()  # ((option values...), barcode)
+    rate: Decimal | None = None  # the tax rate, when not Colombia's TAX_RATES[tax_id] (sandbox.countries)
 
     def price_with_tax(self) -> Decimal:
-        gross = self.price * (1 + TAX_RATES[self.tax_id] / 100)
+        rate = TAX_RATES[self.tax_id] if self.rate is None else self.rate
+        gross = self.price * (1 + rate / 100)
         return gross.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
 
 
@@ -104,6 +107,22 @@ PRODUCTS: tuple[Product, ...] = (
 
 # The item that carries the shipping cost on an invoice (a service, taxed like most shipping).
 SHIPPING_PRODUCT = Product("envio", "Envío", "ENVIO", Decimal("0"), 1, None, "service")
+
+
+def products_for(country: SandboxCountry) -> tuple[Product, ...]:
+    """The catalog as sold in ``country``: Colombia's as is; elsewhere re-priced under its taxes."""
+    if country.code == COLOMBIA.code:
+        return PRODUCTS
+    return tuple(_localized(p, country) for p in PRODUCTS)
+
+
+def shipping_product_for(country: SandboxCountry) -> Product:
+    return SHIPPING_PRODUCT if country.code == COLOMBIA.code else _localized(SHIPPING_PRODUCT, country)
+
+
+def _localized(product: Product, country: SandboxCountry) -> Product:
+    return replace(product, price=country.local_price(product.price) if product.price else product.price,
+                   tax_id=country.tax_of[product.tax_id], rate=country.tax_rate(product.tax_id))
 
 
 @dataclass(frozen=True)
@@ -184,24 +203,26 @@ UNMAPPED_TITLES = {"VELA-AROM-01": "Vela aromática artesanal de soya", "VELA-AR
                    "KIT-REGALO-X": "Kit de regalo navideño"}
 
 
-def _simple_products() -> list[Product]:
-    return [p for p in PRODUCTS if p.kind == "product" and p.key != "vela"]
+def _simple_products(products: tuple[Product, ...] = PRODUCTS) -> list[Product]:
+    return [p for p in products if p.kind == "product" and p.key != "vela"]
 
 
-def _variant_products() -> list[Product]:
-    return [p for p in PRODUCTS if p.kind == "variantParent"]
+def _variant_products(products: tuple[Product, ...] = PRODUCTS) -> list[Product]:
+    return [p for p in products if p.kind == "variantParent"]
 
 
-def _buyer(rng: random.Random, i: int, with_document: bool) -> SaleBuyer:
+def _buyer(rng: random.Random, i: int, with_document: bool, country: SandboxCountry = COLOMBIA) -> SaleBuyer:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    city, department = rng.choice(CITIES)
+    city, department = rng.choice(country.cities)
     if not with_document:
         return SaleBuyer(f"COMPRADOR{i}", None, None, None, None, city=city, department=department)
     if rng.random() < 0.15:
-        return SaleBuyer(f"EMPRESA{i}", f"Comercializadora {last} S.A.S.", None, "NIT",
-                         str(900100000 + rng.randrange(99999)), city=city, department=department)
-    return SaleBuyer(f"{first.split()[0].upper()}{i}", first, last, "CC",
-                     str(rng.randrange(10_000_000, 1_200_000_000)), city=city, department=department)
+        kind, draw = country.company_document
+        return SaleBuyer(f"EMPRESA{i}", f"Comercializadora {last} S.A.S.", None, kind, draw(rng),
+                         city=city, department=department)
+    kind, draw = country.person_document
+    return SaleBuyer(f"{first.split()[0].upper()}{i}", first, last, kind, draw(rng), city=city,
+                     department=department)
 
 
 def _simple_line(rng: random.Random, product: Product, by_custom_field: bool = False) -> SaleLine:
@@ -253,22 +274,25 @@ def draw_refunds(sale: SaleSpec, *, seed: int, share: float) -> tuple[RefundSpec
 
 @gc_paused()  # every sale lives as long as the sandbox: the collector could free nothing
 def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None,
-                   refund_share: float = 0.0) -> list[SaleSpec]:
+                   refund_share: float = 0.0, country: str | None = None) -> list[SaleSpec]:
     """A deterministic stream of ``count`` sales mixing every scenario the connector must handle.
 
     ``refund_share`` of the paid sales are refunded later (:func:`draw_refunds`); 0 by default, and
-    the sales are the same whatever it is (only their ``refunds`` differ).
+    the sales are the same whatever it is (only their ``refunds`` differ). ``country`` (ISO, default
+    Colombia) prices them in its currency under its taxes and gives its buyers its documents.
     """
+    place = sandbox_country(country)
     rng = random.Random(seed)
     start = start or datetime(2026, 11, 2, 8, 0, tzinfo=BOGOTA)
     names, weights = zip(*SCENARIO_WEIGHTS, strict=True)
     cum_weights = list(accumulate(weights))  # the same draws as choices(names, weights), not summed per sale
-    simple, variants = _simple_products(), _variant_products()
+    products = products_for(place)
+    simple, variants = _simple_products(products), _variant_products(products)
     sales = []
     for i in range(count):
         scenario = rng.choices(names, cum_weights=cum_weights)[0]
         created = start + timedelta(minutes=7 * i + rng.randrange(5))
-        buyer = _buyer(rng, i, with_document=scenario != "no_document")
+        buyer = _buyer(rng, i, with_document=scenario != "no_document", country=place)
         lines: list[SaleLine] = [_simple_line(rng, rng.choice(simple), rng.random() < 0.1)]
         status, shipping, fulfillment = "paid", Decimal("0"), False
         if scenario == "variant":
@@ -276,10 +300,10 @@ def generate_sales(count: int, *, seed: int = 7, start: datetime | None = None,
             if rng.random() < 0.4:
                 lines.append(_simple_line(rng, rng.choice(simple)))
         elif scenario == "shipping":
-            shipping = Decimal(rng.choice([7900, 9900, 12500, 14900]))
+            shipping = place.local_price(Decimal(rng.choice([7900, 9900, 12500, 14900])))
         elif scenario == "mismatched":
             sku = rng.choice(sorted(UNMAPPED_SKUS))
-            lines.append(SaleLine(sku, UNMAPPED_TITLES[sku], 1, Decimal("35000")))
+            lines.append(SaleLine(sku, UNMAPPED_TITLES[sku], 1, place.local_price(Decimal("35000"))))
         elif scenario == "fulfillment":
             fulfillment = True
         elif scenario == "cancelled":

@@ -28,6 +28,7 @@ from flask import Flask, jsonify, redirect, render_template_string, request
 
 from sandbox.backlog import ListingCache, gc_paused
 from sandbox.catalog import SaleSpec
+from sandbox.countries import sandbox_country
 from sandbox.knobs import Knobs, install_fault_hooks
 from sandbox.mercadolibre_documents import FiscalDocumentStore, install_fiscal_document_routes
 from sandbox.mercadolibre_orders import (  # noqa: F401  (re-exported: tests and the oracle use them)
@@ -37,6 +38,7 @@ from sandbox.mercadolibre_orders import (  # noqa: F401  (re-exported: tests and
     PACK_ID_BASE,
     SHIPMENT_ID_BASE,
     _iso,
+    localize_sale,
     new_format_shipment,
     render_sale,
 )
@@ -61,8 +63,10 @@ class MercadoLibreState(RefundingStore):
     channel = "mercadolibre"
 
     def __init__(self, *, user_id: int, client_id: str, client_secret: str, refresh_token: str,
-                 nickname: str = "TIENDACAFETERA", site_id: str = "MCO"):
-        self.user_id, self.nickname, self.site_id = int(user_id), nickname, site_id
+                 nickname: str = "TIENDACAFETERA", site_id: str | None = None, country: str | None = None):
+        self.country = sandbox_country(country)
+        self.user_id, self.nickname = int(user_id), nickname
+        self.site_id = site_id or self.country.site_id
         self.client_id, self.client_secret, self.refresh_token = str(client_id), client_secret, refresh_token
         self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
         self.authorization_codes: dict[str, dict] = {}  # code -> client_id, redirect_uri, PKCE, expiry
@@ -81,8 +85,9 @@ class MercadoLibreState(RefundingStore):
 
     @classmethod
     def seeded(cls, sales: list[SaleSpec], *, user_id: int, client_id: str, client_secret: str,
-               refresh_token: str) -> MercadoLibreState:
-        state = cls(user_id=user_id, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token)
+               refresh_token: str, country: str | None = None) -> MercadoLibreState:
+        state = cls(user_id=user_id, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token,
+                    country=country)
         with gc_paused():
             for spec in sales:
                 state.add_sale(spec)
@@ -93,6 +98,7 @@ class MercadoLibreState(RefundingStore):
     def add_sale(self, spec: SaleSpec) -> int:
         """Render and store one sale; returns the order id."""
         order, shipment, billing = render_sale(spec, user_id=self.user_id)
+        localize_sale(order, shipment, billing, self.country)
         with self._lock:
             self.orders[order["id"]] = order
             self.shipments[shipment["id"]] = shipment
@@ -321,7 +327,7 @@ def create_app(state: MercadoLibreState, knobs: Knobs | None = None) -> Flask:
     @app.get("/users/me")
     def users_me():
         return jsonify({"id": state.user_id, "nickname": state.nickname, "site_id": state.site_id,
-                        "country_id": "CO", "user_type": "normal", "tags": ["normal", "eshop"],
+                        "country_id": state.country.code, "user_type": "normal", "tags": ["normal", "eshop"],
                         "permalink": f"http://perfil.mercadolibre.com.co/{state.nickname}",
                         "seller_reputation": {"level_id": "5_green", "power_seller_status": "gold"}})
 

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sandbox.catalog import SaleLine, SaleSpec
+from sandbox.countries import SandboxCountry
 from sandbox.mercadolibre_refunds import payment_amounts
 
 ML_TZ = timezone(timedelta(hours=-4))
@@ -143,7 +144,8 @@ def render_sale(spec: SaleSpec, *, user_id: int) -> tuple[dict, dict, dict | Non
     }
     billing = None
     if buyer.id_type:
-        legal = buyer.id_type == "NIT"
+        # A company: Colombia's NIT, or a buyer the generator made a company (sandbox.catalog._buyer).
+        legal = buyer.id_type in ("NIT", "RUC") or buyer.nickname.startswith("EMPRESA")
         billing = {"site_id": "MCO", "seller": {"cust_id": user_id}, "buyer": {"cust_id": buyer_id, "billing_info": {
             "name": buyer.first_name, "last_name": buyer.last_name,
             "identification": {"type": buyer.id_type, "number": buyer.id_number},
@@ -168,6 +170,42 @@ def _split_payment(order: dict[str, Any], spec: SaleSpec) -> None:
         shipping = spec.shipping_cost if last else Decimal("0")
         order["payments"].append({**first, "id": first["id"] + n * 1_000_000_000, "transaction_amount": _num(amount - shipping),
                                   "shipping_cost": _num(shipping), "total_paid_amount": _num(amount)})
+
+
+def localize_sale(order: dict[str, Any], shipment: dict[str, Any], billing: dict[str, Any] | None,
+                  country: SandboxCountry) -> None:
+    """Move a rendered sale to another site (:mod:`sandbox.countries`): its site id, currency and
+    country, and the buyer's billing info as that site gives it. Colombia's documents stay as rendered."""
+    if country.code == "CO":
+        return
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "currency_id" and inner == "COP":
+                    value[key] = country.currency
+                elif key in ("site", "site_id") and inner == "MCO":
+                    value[key] = country.site_id
+                elif key in ("id", "category_id") and isinstance(inner, str) and inner.startswith("MCO"):
+                    value[key] = country.site_id + inner[3:]
+                elif key == "country_id" and inner == "CO":
+                    value[key] = country.code
+                elif key == "country" and inner == {"id": "CO", "name": "Colombia"}:
+                    value[key] = {"id": country.code, "name": country.name}
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+        return value
+
+    walk(order), walk(shipment), walk(billing)
+    if billing is not None:
+        info = billing["buyer"]["billing_info"]
+        legal = info["taxes"]["taxpayer_type"]["id"] == "01"
+        info["address"]["zip_code"] = country.zip_code
+        if legal and country.company_document[0] == country.person_document[0]:
+            info["attributes"]["cust_type"] = "BU"  # same document type: the taxpayer type tells them apart
 
 
 def new_format_shipment(shipment: dict[str, Any]) -> dict[str, Any]:

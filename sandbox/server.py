@@ -84,17 +84,20 @@ class Sandbox:
     refund_share: float = 0.0
     refund_minute_seconds: float = 1.0
     ml_user_id: int = ML_USER_ID  # two sandboxes in one database are two stores only with distinct ids
-    # Siigo: 100 requests a minute per company, as documented.
+    # The Alegra account's and the Mercado Libre site's country (sandbox.countries); Shopify and
+    # WooCommerce stay Colombian stores.
+    country: str = "CO"
+    # Siigo: 100 requests a minute per company, as documented (Siigo serves Colombia only).
     siigo_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=100))
     siigo_port: int = 0
 
     def __post_init__(self) -> None:
-        self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN})
+        self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN}, country=self.country)
         self.siigo_state = siigo.SiigoState.seeded(users={SIIGO_USERNAME: SIIGO_ACCESS_KEY})
         self.ml_state = mercadolibre.MercadoLibreState.seeded(
-            generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share),
+            generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share, country=self.country),
             user_id=self.ml_user_id, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
-            refresh_token=ML_REFRESH_TOKEN,
+            refresh_token=ML_REFRESH_TOKEN, country=self.country,
         )
         self.ml_notifier = MercadoLibreNotifier(self.ml_state, application_id=ML_CLIENT_ID)
         self.shopify_state = shopify.ShopifyState.seeded(

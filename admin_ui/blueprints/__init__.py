@@ -24,6 +24,6 @@ def ctx() -> AppContext:
 def redirect_without_erp():
     """A redirect to the connections page when the account has no ERP yet (else None)."""
     if find_erp_connection(ctx(), security.account_id()) is None:
-        flash(_("Primero conecta tu ERP (Alegra): la configuración y el catálogo vienen de ahí."), "warning")
+        flash(_("Primero conecta tu ERP: la configuración y el catálogo vienen de ahí."), "warning")
         return redirect(url_for("connections.index"))
     return None

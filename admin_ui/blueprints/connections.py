@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
-from admin_ui.forms import CREDENTIAL_CHOICES
+from admin_ui.forms import declared_choices, declared_defaults
 from admin_ui.i18n import gettext as _
 from channels.registry import CHANNELS, channel_class
 from connector import oauth, services
@@ -63,7 +63,9 @@ def erp_form(kind: str):
     account = security.account_id()
     current = services.find_erp_connection(ctx(), account)
     values = {"name": current.name if current else "", "base_url": (current.api_base_url if current else None)
-              or _default_base_url(kind), "country": "CO"}
+              or _default_base_url(kind), **declared_defaults(cls.credential_fields)}
+    if current is not None and current.kind == kind and cls.country_credential and current.country:
+        values[cls.country_credential] = current.country
     error, status = None, 200
     if request.method == "POST":
         values = _public_values(cls.credential_fields, request.form)
@@ -80,7 +82,7 @@ def erp_form(kind: str):
                 flash(connection.warning, "warning")
             return redirect(url_for("settings.configuration"))
     return render_template("connections/erp_form.html", kind=kind, cls=cls, current=current, values=values,
-                           error=error, choices=CREDENTIAL_CHOICES,
+                           error=error, choices=declared_choices(cls.credential_fields),
                            sandbox_hint=_sandbox_hint(kind, current is not None)), status
 
 
@@ -97,7 +99,7 @@ def refresh_catalog():
 
 def _render_channel(kind: str, cls, *, values=None, oauth_values=None, error=None, oauth_error=None, status=200):
     module = oauth.authorization_module(kind)
-    choices = {**CREDENTIAL_CHOICES, **(getattr(module, "FIELD_CHOICES", {}) if module else {})}
+    choices = {**declared_choices(cls.credential_fields), **(getattr(module, "FIELD_CHOICES", {}) if module else {})}
     default_url = _default_base_url(kind)
     connections = [c for c in services.list_channel_connections(ctx(), security.account_id()) if c.kind == kind]
     return render_template(

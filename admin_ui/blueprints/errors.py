@@ -81,7 +81,7 @@ def map_mismatch():
     item_id = next((v.strip() for v in reversed(request.form.getlist("item_id")) if v.strip()), "")
     channel = request.form.get("channel", "").strip()
     if not item_id:
-        flash(_("Elige el producto de Alegra para el SKU %(sku)s.", sku=sku), "error")
+        flash(_("Elige el producto del ERP para el SKU %(sku)s.", sku=sku), "error")
         return redirect(url_for("errors.mismatches"))
     try:
         mapping, results = services.map_sku(ctx(), security.account_id(), sku, item_id, channel_ref=channel or None,
@@ -102,7 +102,7 @@ def map_mismatch():
 def catalog_search():
     """The pickers' type-ahead: ERP items by reference, barcode, name or id (JSON)."""
     if services.find_erp_connection(ctx(), security.account_id()) is None:
-        return jsonify({"error": _("Primero conecta tu ERP (Alegra).")}), 409
+        return jsonify({"error": _("Primero conecta tu ERP.")}), 409
     text = request.args.get("q", "").strip()
     if len(text) < 2:
         return jsonify({"items": []})

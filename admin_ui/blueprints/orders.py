@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
+from admin_ui.i18n import display_zone
 from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
@@ -25,7 +25,7 @@ FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
 
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
+    return datetime.combine(day, time.min, tzinfo=display_zone())
 
 
 def _parse_day(raw: str, errors: list[str]) -> date | None:

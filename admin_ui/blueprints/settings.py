@@ -11,6 +11,8 @@ from admin_ui.i18n import gettext as _
 from channels.registry import CHANNELS, channel_class
 from connector import services
 from connector.errors import ConnectorError
+from connector.fiscal import fiscal_profile_of
+from erp.registry import erp_class
 
 bp = signed_in_blueprint("settings", __name__, url_prefix="/settings")
 
@@ -41,7 +43,9 @@ def _settings_page(page: str):
     if missing is not None:
         return missing
     account = security.account_id()
-    fields = forms.PAGES[page]
+    erp = services.find_erp_connection(ctx(), account)
+    # What the connected ERP declares: the settings it honours and its country's code lists.
+    fields = forms.supported_fields(forms.PAGES[page], erp_class(erp.kind).supported_settings)
     channels = services.list_channel_connections(ctx(), account)
     scope = _scope(channels)
     # The version is read before the values: a save landing in between makes this form stale (refused
@@ -73,6 +77,7 @@ def _settings_page(page: str):
     except ConnectorError as exc:
         choices_error = exc.user_message
     choices["channels"] = _origin_channel_choices(channels)
+    choices.update(forms.fiscal_choices(fiscal_profile_of(erp)))
     shipping_item = None
     if page == "configuration" and values.get("shipping_item_id"):
         wanted = values["shipping_item_id"]
@@ -100,5 +105,7 @@ def _origin_channel_choices(channels) -> list[dict]:
 def _options(field: forms.SettingField, choices: dict[str, list[dict]]) -> list[tuple[str, str]]:
     """(value, label) pairs of a select, radio or checkbox group: the ERP's names, or ours translated."""
     if isinstance(field.choices, str):
-        return [(str(c["id"]), str(c["name"])) for c in choices.get(field.choices, [])]
+        # The ERP's own names (warehouses...) as they are; a fiscal profile's labels are ours, translated.
+        label = _ if field.choices.startswith("fiscal:") else str
+        return [(str(c["id"]), label(str(c["name"]))) for c in choices.get(field.choices, [])]
     return [(value, _(label)) for value, label in field.choices]

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
@@ -96,6 +97,7 @@ class AlegraAdapter:
             wait_limits=self.options.wait_limits,
         )
         self._pdf_transport = transport  # PDFs are fetched by a client of their own, without credentials
+        self._templates: list[Choice] | None = None
 
     # -- account -----------------------------------------------------------------------------
 
@@ -194,8 +196,25 @@ class AlegraAdapter:
     # -- invoices ----------------------------------------------------------------------------
 
     def create_invoice(self, draft: InvoiceDraft) -> InvoiceResult:
-        """POST once. ``AmbiguousOutcome`` propagates: the caller then uses :meth:`find_invoice_by_marker`."""
+        """POST once. ``AmbiguousOutcome`` propagates: the caller then uses :meth:`find_invoice_by_marker`.
+
+        Where the buyer decides the kind of document (Peru: a factura for a RUC, a boleta otherwise) and
+        the seller chose no numbering, the numbering of that kind is used (its ``documentType``)."""
+        if draft.document_kind and not draft.number_template_id:
+            template = self._number_template_for(draft.document_kind)
+            if template is not None:
+                draft = replace(draft, number_template_id=template)
         return invoice_parsing.parse_invoice(self.requestor.post("/invoices", json=invoice_payload(draft)).json())
+
+    def _number_template_for(self, kind: str) -> str | None:
+        """The active numbering whose ``documentType`` is ``kind`` (read once per adapter), preferring the
+        default one. *Unconfirmed*: the ``documentType`` words Alegra Peru uses for a boleta."""
+        if self._templates is None:
+            self._templates = self.list_number_templates()
+        matching = [t for t in self._templates if t.extra.get("documentType") == kind
+                    and t.extra.get("status", "active") == "active"]
+        matching.sort(key=lambda t: not t.extra.get("isDefault"))
+        return matching[0].id if matching else None
 
     def find_invoice_by_marker(self, marker: str, *, contact_id: str | None, around: date) -> InvoiceResult | None:
         """The invoice whose ``observations`` contain ``marker``, dated ``around`` ± 1 day.

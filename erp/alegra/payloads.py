@@ -71,30 +71,38 @@ def split_person_name(name: str) -> dict[str, str]:
     return {"firstName": " ".join(words[:given]), "lastName": " ".join(words[given:])}
 
 
+# Where a country's fiscal fields of a contact go in Alegra's body (*unconfirmed* key names: Alegra
+# documents Mexico's and Panama's contact forms, not these keys).
+FISCAL_FIELD_KEYS = {"cfdi_use": "cfdiUse", "receiver_type": "typeOfReceiver"}
+
+
 def contact_payload(contact: ContactDraft, *, country: str = "CO") -> dict[str, Any]:
     """``POST /contacts`` body.
 
     Colombia takes ``identificationObject {type, number, dv}`` (documented for CO; *unconfirmed* whether
-    ``identification {type, number}`` is preferred — we assume ``identificationObject``). Other countries
-    get the plain ``identification`` string.
+    ``identification {type, number}`` is preferred — we assume ``identificationObject``). Other countries:
+    *unconfirmed* which one Alegra reads, so both readings are sent — the plain ``identification`` string
+    and the typed ``identificationObject`` — instead of a bare number that loses the document's type.
     """
     payload: dict[str, Any] = {"name": contact.name.strip(), "type": ["client"]}
     if (contact.kind_of_person or "PERSON_ENTITY") == "PERSON_ENTITY":
         payload["nameObject"] = split_person_name(contact.name)
-    if country.upper() == "CO":
-        identification: dict[str, Any] = {"number": contact.identification_number}
-        if contact.identification_type:
-            identification["type"] = contact.identification_type
-        if contact.dv:
-            identification["dv"] = contact.dv
-        payload["identificationObject"] = identification
-    else:
+    identification: dict[str, Any] = {"number": contact.identification_number}
+    if contact.identification_type:
+        identification["type"] = contact.identification_type
+    if contact.dv:
+        identification["dv"] = contact.dv
+    payload["identificationObject"] = identification
+    if country.upper() != "CO":
         payload["identification"] = contact.identification_number
+    for name, value in contact.fiscal_fields.items():
+        if value and name in FISCAL_FIELD_KEYS:
+            payload[FISCAL_FIELD_KEYS[name]] = value
     optional = {"kindOfPerson": contact.kind_of_person, "regime": contact.regime, "email": contact.email,
                 "phonePrimary": contact.phone}
     payload.update({k: v for k, v in optional.items() if v})
     address = {"address": contact.address, "city": contact.city, "department": contact.department,
-               "country": contact.country}
+               "country": contact.country, "zipCode": contact.zip_code, "district": contact.district}
     address = {k: v for k, v in address.items() if v}
     if address:
         payload["address"] = address

@@ -25,7 +25,10 @@ from connector.canonical import Order, OrderStatus, PulledOrder
 from connector.errors import ConfigurationError, InvalidCredentials, InvalidPayload, WebhookRejected
 from connector.invoice_builder import build_invoice
 from connector.rules import InvoicingSettings
+from erp.registry import erp_class
 from mapping.resolver import LineMatch
+
+PROFILE = erp_class("alegra").fiscal_profile("CO")  # the country these amounts are in
 
 # -- declarations ------------------------------------------------------------------------------
 
@@ -293,7 +296,7 @@ def test_the_invoice_total_equals_what_the_buyer_paid(contract_kit, apply_taxes)
         matches = [LineMatch(str(100 + i), "x", "barcode", (f"t{rate}",), rate) for i, rate in enumerate(case.line_rates)]
         shipping = LineMatch("900", "Envío", "shipping", (f"t{case.shipping_rate}",), case.shipping_rate)
         rules = InvoicingSettings(apply_taxes=apply_taxes, shipping_item_id="900", invoice_shipping=True)
-        draft = build_invoice(order, matches, rules, contact_id="7", marker="m", shipping=shipping)
+        draft = build_invoice(order, matches, rules, contact_id="7", marker="m", shipping=shipping, profile=PROFILE)
         tolerance = Decimal("0.01") * (len(order.lines) + 1)
         assert abs(alegra_total(draft, rates) - case.paid) <= tolerance, (case.name, alegra_total(draft, rates), case.paid)
     adapter.close()

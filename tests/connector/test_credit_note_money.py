@@ -14,8 +14,11 @@ from connector.invoice_builder import build_invoice
 from connector.money import round_money
 from connector.refunds import build_credit_note
 from connector.rules import InvoicingSettings
+from erp.registry import erp_class
 from mapping.resolver import LineMatch
 from tests.connector.test_money_invariant import TAX_RATES, alegra_total
+
+PROFILE = erp_class("alegra").fiscal_profile("CO")  # the country these amounts are in
 
 prices = st.decimals(min_value=Decimal("100"), max_value=Decimal("2000000"), places=0)
 lines = st.lists(st.tuples(prices, st.integers(1, 20), st.sampled_from(sorted(TAX_RATES))), min_size=1, max_size=4)
@@ -58,7 +61,7 @@ def test_notes_credit_what_was_refunded_and_never_more_than_the_invoice(raw_line
     order = Order(channel="shopify", external_id="1", status=OrderStatus.COMPLETED, raw_status="paid",
                   created_at=now, updated_at=now, lines=order_lines)
     rules = InvoicingSettings(apply_taxes=apply_taxes)
-    invoice_draft = build_invoice(order, matches, rules, contact_id="7", marker="m", shipping=None)
+    invoice_draft = build_invoice(order, matches, rules, contact_id="7", marker="m", shipping=None, profile=PROFILE)
     invoice = InvoiceRow(total=alegra_total(invoice_draft), erp_id="55", writes=[])
     credited = Decimal("0")
     for n in range(data.draw(st.integers(1, 3))):

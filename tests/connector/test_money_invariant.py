@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from connector.canonical import Order, OrderLine, OrderStatus
 from connector.invoice_builder import build_contact, build_invoice, paid_for_invoiced_lines
 from connector.rules import InvoicingSettings
+from erp.registry import erp_class
 from mapping.resolver import LineMatch
+
+PROFILE = erp_class("alegra").fiscal_profile("CO")  # the country these amounts are in
 
 TAX_RATES = {"1": Decimal("19"), "2": Decimal("5"), "3": Decimal("0"), "4": Decimal("8")}
 
@@ -55,7 +58,8 @@ def test_invoice_total_equals_what_the_buyer_paid(raw_lines, shipping, apply_tax
     order, matches = _order(raw_lines, shipping)
     rules = InvoicingSettings(apply_taxes=apply_taxes, shipping_item_id="900", invoice_shipping=True)
     shipping_match = LineMatch("900", "Envío", "shipping", ("1",), TAX_RATES["1"])
-    draft = build_invoice(order, matches, rules, contact_id="7", marker="CX-1-1", shipping=shipping_match)
+    draft = build_invoice(order, matches, rules, contact_id="7", marker="CX-1-1", shipping=shipping_match,
+                          profile=PROFILE)
     paid = paid_for_invoiced_lines(order, rules)
     assert abs(alegra_total(draft) - paid) <= Decimal("0.01"), (alegra_total(draft), paid)
     for sent, line, match in zip(draft.lines, order.lines, matches, strict=False):
@@ -70,7 +74,7 @@ def test_invoice_total_equals_what_the_buyer_paid(raw_lines, shipping, apply_tax
 def test_prices_before_tax_are_sent_with_taxes_on():
     order, matches = _order([(Decimal("59381"), 1, "1", Decimal(0))], Decimal(0))
     draft = build_invoice(order, matches, InvoicingSettings(apply_taxes=True), contact_id="7", marker="m",
-                          shipping=None)
+                          shipping=None, profile=PROFILE)
     assert draft.lines[0].unit_price == Decimal("49900.000000")
     assert draft.lines[0].tax_ids == ("1",)
 
@@ -78,7 +82,7 @@ def test_prices_before_tax_are_sent_with_taxes_on():
 def test_taxes_off_sends_the_price_the_buyer_saw_without_tax():
     order, matches = _order([(Decimal("59381"), 2, "1", Decimal(0))], Decimal(0))
     draft = build_invoice(order, matches, InvoicingSettings(apply_taxes=False), contact_id="7", marker="m",
-                          shipping=None)
+                          shipping=None, profile=PROFILE)
     assert draft.lines[0].unit_price == Decimal("59381")
     assert draft.lines[0].tax_ids == ()
 
@@ -86,14 +90,14 @@ def test_taxes_off_sends_the_price_the_buyer_saw_without_tax():
 def test_shipping_not_invoiced_when_the_rule_says_so():
     order, matches = _order([(Decimal("10000"), 1, "1", Decimal(0))], Decimal("9900"))
     rules = InvoicingSettings(invoice_shipping=False)
-    draft = build_invoice(order, matches, rules, contact_id="7", marker="m", shipping=None)
+    draft = build_invoice(order, matches, rules, contact_id="7", marker="m", shipping=None, profile=PROFILE)
     assert len(draft.lines) == 1
     assert paid_for_invoiced_lines(order, rules) == Decimal("10000")
 
 
 def test_final_consumer_when_the_buyer_has_no_document_and_no_fallback():
     order, _ = _order([(Decimal("10000"), 1, "1", Decimal(0))], Decimal(0))
-    contact = build_contact(order, InvoicingSettings(default_email="f@t.co"))
+    contact = build_contact(order, InvoicingSettings(default_email="f@t.co"), PROFILE)
     assert contact.identification_number == "222222222222"
     assert contact.name == "Consumidor final"
     assert contact.email == "f@t.co"
@@ -103,6 +107,6 @@ def test_fallback_document_phone_and_email():
     order, _ = _order([(Decimal("10000"), 1, "1", Decimal(0))], Decimal(0))
     rules = InvoicingSettings(default_document="1017000111", default_phone="6045550000", default_email="x@y.co",
                               identification_type="CC", regime="COMMON_REGIME")
-    contact = build_contact(order, rules)
+    contact = build_contact(order, rules, PROFILE)
     assert (contact.identification_number, contact.phone, contact.email, contact.regime) == (
         "1017000111", "6045550000", "x@y.co", "COMMON_REGIME")

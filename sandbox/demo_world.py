@@ -1,0 +1,88 @@
+"""The sandbox side of ``connector demo``: which ERP and marketplaces it starts, the credentials that
+open them, and what the narration reads back from the ERP sandbox (its invoices and its records).
+
+``connector/demo.py`` narrates the flow over the services and names no ERP, channel or country; all of
+that lives here, with the sandbox. A second ERP adds its branch to :func:`start_demo_world`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox import server as sandbox_server
+from sandbox.countries import sandbox_country
+from sandbox.knobs import Knobs
+
+
+@dataclass
+class DemoWorld:
+    """A started sandbox and how the demo uses it."""
+
+    sandbox: sandbox_server.Sandbox
+    erp_kind: str
+    erp_url: str
+    erp_credentials: dict[str, str]
+    erp_bad_credentials: dict[str, str]
+    # The ERP's raw invoices and its after-invoice records (stamps emitted, e-mails, payments).
+    erp_invoices: Callable[[], list[dict[str, Any]]]
+    erp_records: Callable[[], dict[str, Any]]
+    # kind -> (credentials, base URL) of each marketplace to connect, the first one first.
+    channels: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
+    # kind -> how to refund one of its orders now (order id, **options) -> the refund's record.
+    refunders: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    shipping_reference: str = "ENVIO"  # the catalog item that invoices the shipping cost
+    payment_account_name: str = "Mercado Pago"  # the ERP's bank account the marketplace pays into
+    default_email: str = "facturas@tiendacafetera.co"
+    default_phone: str = "6045550000"
+    mismatch_search: tuple[str, str] = ("Vela", "VEL-SOY-200")  # (search text, reference) of the demo's fix
+
+    def urls(self) -> dict[str, str]:
+        return self.sandbox.urls()
+
+    def sandbox_credentials_hint(self) -> dict[str, dict[str, str]]:
+        """What the panel's connect forms show as the sandbox's credentials (never secrets of anything real)."""
+        first = next(iter(self.channels), None)
+        hint = {self.erp_kind: {k: v for k, v in self.erp_credentials.items()}}
+        if first == "mercadolibre":
+            hint[first] = {"client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET}
+        return hint
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+
+
+def start_demo_world(*, orders: int, country: str | None, erp: str | None, rate_limit_per_minute: int,
+                     stamp_answer_delay: float, stamp_reject_share: float) -> DemoWorld:
+    """Start the sandbox for a demo of ``erp`` in ``country`` (ISO; None: Colombia). Outside Colombia only
+    Mercado Libre sells (the sandbox's Shopify and WooCommerce stores are Colombian).
+    ``ValueError`` for an ERP or a country the sandbox does not have."""
+    place = sandbox_country(country)
+    erp = erp or "alegra"
+    if erp != "alegra":
+        raise ValueError(f"El sandbox de la demo no tiene el ERP «{erp}».")
+    sandbox = sandbox_server.Sandbox(order_count=orders, country=place.code, alegra_knobs=Knobs(
+        rate_limit_per_minute=rate_limit_per_minute, stamp_answer_delay=stamp_answer_delay,
+        stamp_reject_share=stamp_reject_share))
+    sandbox.start()
+    good = {"email": sandbox_server.ALEGRA_EMAIL, "token": sandbox_server.ALEGRA_TOKEN, "country": place.code}
+    world = DemoWorld(
+        sandbox=sandbox, erp_kind="alegra", erp_url=sandbox.alegra_url, erp_credentials=good,
+        erp_bad_credentials={**good, "token": "token-malo"},
+        erp_invoices=lambda: list(sandbox.alegra_state.invoices), erp_records=sandbox.alegra_state.records,
+    )
+    world.channels["mercadolibre"] = ({
+        "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
+        "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": place.site_id}, sandbox.ml_url)
+    world.refunders["mercadolibre"] = sandbox.ml_state.refund
+    if place.code == "CO":
+        world.channels["shopify"] = ({
+            "shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
+            "webhook_secret": sandbox_server.SHOPIFY_WEBHOOK_SECRET}, sandbox.shopify_url)
+        world.channels["woocommerce"] = ({
+            "store_url": sandbox.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
+            "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, sandbox.woo_url)
+        world.refunders["shopify"] = sandbox.shopify_state.refund
+        world.refunders["woocommerce"] = sandbox.woo_state.refund
+    return world

@@ -1,0 +1,333 @@
+"""The ERP contract (erp/base.py), run over every registered ERP against its own sandbox, in every
+country its sandbox serves — a second ERP is picked up from the registry and ``sandbox.erp_kits``.
+
+What the core relies on: the declaration is complete and consistent (the CLI and the panel render
+from it), credentials are checked, the catalog is read, a buyer is found or created by the exact
+document, an invoice is created once and found again by its marker (also after an answer that never
+came), what follows the invoice (status, stamp, PDF, e-mail, payment), credit notes, and each failure
+becomes the error that tells the caller what to do.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import fields as dataclass_fields
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from connector.errors import (
+    AmbiguousOutcome,
+    ConnectorError,
+    InvalidCredentials,
+    NotFound,
+    PermanentRejection,
+)
+from connector.http import WaitLimits
+from connector.outcomes import Outcome, outcome_of
+from connector.rules import InvoicingSettings
+from erp.base import (
+    AccountInfo,
+    CatalogItem,
+    Choice,
+    ContactDraft,
+    CreditNoteDraft,
+    ERPOptions,
+    InvoiceDraft,
+    InvoiceLineDraft,
+    LegalStatus,
+    PaymentDraft,
+    declaration_problems,
+)
+from erp.registry import ERPS, erp_class
+from sandbox.erp_kits import ERP_SANDBOXES
+
+CASES = [(kind, country) for kind in sorted(ERPS) for country in ERP_SANDBOXES.get(kind, (None, (None,)))[1]]
+
+
+@pytest.fixture(params=CASES, ids=[f"{kind}-{country or 'default'}" for kind, country in CASES])
+def kit(request):
+    kind, country = request.param
+    start, _countries = ERP_SANDBOXES[kind]
+    running = start(country)
+    yield running
+    running.stop()
+
+
+def make(kit, *, credentials=None, timeout: float = 10.0):
+    options = ERPOptions(base_url=kit.base_url, timeout=timeout, wait_limits=WaitLimits(max_retry_after=1, deadline=8),
+                         allow_private_network=True)
+    return erp_class(kit.kind)(credentials or kit.credentials, options)
+
+
+@pytest.fixture
+def erp(kit):
+    adapter = make(kit)
+    yield adapter
+    adapter.close()
+
+
+def profile_of(kit):
+    return erp_class(kit.kind).fiscal_profile(kit.country)
+
+
+def a_buyer(kit, **changes) -> ContactDraft:
+    """A buyer with a fresh document of the country's default identification type."""
+    profile = profile_of(kit)
+    number = str(uuid.uuid4().int)[:10]
+    values = dict(name="Ana Ríos", identification_type=profile.default("identification_type"),
+                  identification_number=number, kind_of_person=profile.default("kind_of_person"),
+                  regime=profile.default("regime"), email="ana@example.com", address="Calle 1 # 2-3",
+                  city="Ciudad", department="Provincia", country=profile.country_name, zip_code="00000",
+                  district="Centro")
+    values.update(changes)
+    return ContactDraft(**values)
+
+
+def an_item(erp) -> CatalogItem:
+    return next(i for i in erp.iter_items() if i.kind in ("product", "variant") and i.prices)
+
+
+def an_invoice(kit, erp, contact_id: str, item: CatalogItem, *, quantity: int = 2) -> InvoiceDraft:
+    profile = profile_of(kit)
+    price = next(iter(item.prices.values()))
+    return InvoiceDraft(
+        marker=f"[CX-T-{uuid.uuid4().hex[:10]}]", contact_id=contact_id, issue_date=date.today(),
+        due_date=date.today(), status="open", payment_form=profile.default("payment_form"),
+        payment_method=profile.default("payment_method"),
+        lines=(InvoiceLineDraft(item_id=item.erp_id, quantity=Decimal(quantity), unit_price=price,
+                                description=item.name, tax_ids=item.tax_ids),))
+
+
+def expected_total(item: CatalogItem, quantity: int) -> Decimal:
+    price = next(iter(item.prices.values()))
+    return (price * quantity * (1 + item.tax_rate / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+# -- the declaration ----------------------------------------------------------------------------
+
+
+def test_every_registered_erp_has_a_sandbox_for_this_suite():
+    assert set(ERPS) <= set(ERP_SANDBOXES), "an ERP without a sandbox kit in sandbox/erp_kits.py"
+
+
+def test_the_declaration_is_complete_and_consistent(kit):
+    cls = erp_class(kit.kind)
+    assert cls.name == kit.kind and cls.display_name and cls.setup_help
+    assert declaration_problems(cls) == []
+    assert cls.supported_settings <= set(InvoicingSettings.model_fields), "a setting the core does not know"
+    for field in cls.credential_fields:
+        assert field.label
+        if any(word in field.name for word in ("token", "secret", "password", "key")):
+            assert field.secret, f"{field.name} must be marked secret"
+        if field.default is not None and field.choices:
+            assert field.default in field.choice_codes()
+    if cls.country_credential is not None:
+        country_field = next(f for f in cls.credential_fields if f.name == cls.country_credential)
+        assert kit.country in country_field.choice_codes()
+
+
+def test_the_country_profile_is_the_kit_country_and_its_codes_are_usable(kit):
+    profile = profile_of(kit)
+    if kit.country:
+        assert profile.country == kit.country
+    assert profile.tax_authority and profile.currency and profile.country_name
+    for name in ("identification_type", "kind_of_person", "regime", "payment_form", "payment_method"):
+        assert profile.default(name) in {o.code for o in profile.options(name)}, name
+    uses = {o.use for o in profile.credit_note_types}
+    assert {"full", "partial"} <= uses
+    assert {f.name for f in dataclass_fields(ContactDraft)} >= set(profile.required_address_fields)
+
+
+# -- credentials --------------------------------------------------------------------------------
+
+
+def test_good_credentials_name_the_account(erp):
+    info = erp.validate_credentials()
+    assert isinstance(info, AccountInfo) and info.remote_id and info.display_name
+
+
+def test_bad_credentials_are_refused_in_words_without_the_secret(kit):
+    adapter = make(kit, credentials=kit.bad_credentials)
+    with pytest.raises(InvalidCredentials) as refused:
+        adapter.validate_credentials()
+    adapter.close()
+    message = refused.value.user_message
+    assert message and outcome_of(refused.value) is Outcome.MISCONFIGURED
+    for field in erp_class(kit.kind).credential_fields:
+        if field.secret:
+            assert kit.bad_credentials[field.name] not in message
+
+
+# -- catalog ------------------------------------------------------------------------------------
+
+
+def test_the_catalog_reads_every_item_with_its_tax(erp):
+    items = list(erp.iter_items())
+    assert items and all(isinstance(i, CatalogItem) and i.erp_id and i.name for i in items)
+    assert len({i.erp_id for i in items}) == len(items)
+    rates = {Decimal(str(t.extra.get("percentage"))) for t in erp.list_taxes() if "percentage" in t.extra}
+    taxed = [i for i in items if i.tax_ids]
+    assert taxed and all(i.tax_rate in rates for i in taxed)
+    item = an_item(erp)
+    assert erp.get_item(item.erp_id).erp_id == item.erp_id
+    assert item.erp_id in {i.erp_id for i in erp.search_items(item.name.split()[0])}
+    for choices in (erp.list_warehouses(), erp.list_price_lists(), erp.list_number_templates()):
+        assert choices and all(isinstance(c, Choice) and c.id and c.name for c in choices)
+
+
+def test_an_unknown_item_is_not_found(erp):
+    with pytest.raises(NotFound):
+        erp.get_item("987654321")
+
+
+def test_the_country_taxes_are_served(kit, erp):
+    """The sandbox serves each country's own taxes (IVA 19 % Colombia, 16 % Mexico, IGV 18 % Peru...)."""
+    general = {"CO": Decimal("19"), "MX": Decimal("16"), "PE": Decimal("18"), "PA": Decimal("7")}.get(kit.country)
+    if general is None:
+        pytest.skip("no known general rate for this country")
+    assert general in {Decimal(str(t.extra.get("percentage"))) for t in erp.list_taxes()}
+
+
+# -- contacts -----------------------------------------------------------------------------------
+
+
+def test_a_buyer_is_created_once_and_found_by_the_exact_document(kit, erp):
+    buyer = a_buyer(kit)
+    assert erp.find_contact(buyer.identification_number) is None
+    contact_id = erp.create_contact(buyer)
+    assert contact_id
+    assert erp.find_contact(buyer.identification_number) == contact_id
+    assert erp.find_contact(buyer.identification_number[:-2]) is None  # contains is not the same document
+    erp.update_contact(contact_id, a_buyer(kit, identification_number=buyer.identification_number,
+                                           email="nuevo@example.com"))
+    assert erp.find_contact(buyer.identification_number) == contact_id
+
+
+def test_the_final_consumer_of_the_country_can_be_invoiced(kit, erp):
+    consumer = profile_of(kit).final_consumer
+    contact_id = erp.find_contact(consumer.identification_number) or erp.create_contact(ContactDraft(
+        name=consumer.name, identification_type=consumer.identification_type,
+        identification_number=consumer.identification_number, kind_of_person=consumer.kind_of_person))
+    item = an_item(erp)
+    result = erp.create_invoice(an_invoice(kit, erp, contact_id, item, quantity=1))
+    assert result.total == expected_total(item, 1)
+
+
+# -- invoices -----------------------------------------------------------------------------------
+
+
+def test_an_invoice_is_created_with_the_expected_total_and_found_by_its_marker(kit, erp):
+    item = an_item(erp)
+    contact_id = erp.create_contact(a_buyer(kit))
+    draft = an_invoice(kit, erp, contact_id, item)
+    created = erp.create_invoice(draft)
+    assert created.erp_id and created.total == expected_total(item, 2)
+    found = erp.find_invoice_by_marker(draft.marker, contact_id=contact_id, around=draft.issue_date)
+    assert found is not None and found.erp_id == created.erp_id
+    assert erp.find_invoice_by_marker("[CX-NADIE-0]", contact_id=None, around=draft.issue_date) is None
+    listed = {i.erp_id for i in erp.iter_invoices(draft.issue_date - timedelta(days=1), draft.issue_date)}
+    assert created.erp_id in listed
+
+
+def test_an_answer_that_never_came_is_ambiguous_and_the_marker_finds_the_one_invoice(kit):
+    adapter = make(kit, timeout=0.5)
+    item = an_item(adapter)
+    contact_id = adapter.create_contact(a_buyer(kit))
+    draft = an_invoice(kit, adapter, contact_id, item)
+    kit.knobs.update({"timeout_after_commit_rate": 1.0, "commit_stall_seconds": 2.0})
+    try:
+        with pytest.raises(AmbiguousOutcome) as lost:
+            adapter.create_invoice(draft)
+    finally:
+        kit.knobs.update({"timeout_after_commit_rate": 0.0})
+    assert outcome_of(lost.value) is Outcome.AMBIGUOUS
+    found = adapter.find_invoice_by_marker(draft.marker, contact_id=contact_id, around=draft.issue_date)
+    assert found is not None and found.total == expected_total(item, 2)
+    adapter.close()
+
+
+# -- after the invoice --------------------------------------------------------------------------
+
+
+def test_after_the_invoice_status_stamp_pdf_email_and_payment(kit, erp):
+    item = an_item(erp)
+    contact_id = erp.create_contact(a_buyer(kit))
+    created = erp.create_invoice(an_invoice(kit, erp, contact_id, item))
+    now = erp.get_invoice(created.erp_id)
+    assert now.erp_id == created.erp_id and now.total == created.total
+    assert now.legal_status is LegalStatus.NOT_ELECTRONIC
+    erp.stamp_invoice(created.erp_id)
+    assert erp.get_invoice(created.erp_id).legal_status is not LegalStatus.NOT_ELECTRONIC
+    document = erp.download_invoice_pdf(created.erp_id)
+    assert document.content.startswith(b"%PDF") and document.filename
+    erp.email_invoice(created.erp_id, ["ana@example.com"])
+    account = erp.list_bank_accounts()[0]
+    method = erp.payment_methods()[0]
+    erp.create_payment(PaymentDraft(marker=f"[CX-P-{uuid.uuid4().hex[:8]}]", date=date.today(),
+                                    amount=created.total, account_id=account.id, method=method.id,
+                                    invoice_erp_id=created.erp_id, contact_id=contact_id))
+    paid = erp.get_invoice(created.erp_id)
+    assert paid.balance == 0 and sum(p.amount for p in paid.payments) == created.total
+
+
+# -- credit notes -------------------------------------------------------------------------------
+
+
+def test_a_credit_note_voids_the_invoice_once_and_is_found_by_its_marker(kit, erp):
+    item = an_item(erp)
+    contact_id = erp.create_contact(a_buyer(kit))
+    draft = an_invoice(kit, erp, contact_id, item)
+    invoice = erp.create_invoice(draft)
+    types = erp.credit_note_types()
+    full = next(t for t in types if t.extra.get("use") == "full")
+    assert any(t.extra.get("use") == "partial" for t in types)
+    note = CreditNoteDraft(marker=f"[CX-N-{uuid.uuid4().hex[:8]}]", contact_id=contact_id,
+                           invoice_erp_id=invoice.erp_id, issue_date=date.today(), lines=draft.lines,
+                           amount=invoice.total, note_type=full.id)
+    created = erp.create_credit_note(note)
+    assert created.erp_id and created.total == invoice.total
+    found = erp.find_credit_note_by_marker(note.marker, contact_id=contact_id, around=note.issue_date)
+    assert found is not None and found.erp_id == created.erp_id
+    assert invoice.erp_id in erp.get_credit_note(created.erp_id).invoice_erp_ids
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def test_an_invoice_of_an_item_that_does_not_exist_is_a_permanent_rejection_in_words(kit, erp):
+    contact_id = erp.create_contact(a_buyer(kit))
+    draft = InvoiceDraft(marker="[CX-X-1]", contact_id=contact_id, issue_date=date.today(), due_date=date.today(),
+                         status="open", lines=(InvoiceLineDraft(item_id="987654321", quantity=Decimal(1),
+                                                                unit_price=Decimal(10)),))
+    with pytest.raises(PermanentRejection) as refused:
+        erp.create_invoice(draft)
+    assert outcome_of(refused.value) is Outcome.REJECTED and refused.value.user_message
+
+
+# (what the sandbox does, the call, what the caller must do): a 5xx on a read is retried later; on a write
+# it is ambiguous (the write may have happened: read the remote state before anything is sent again); a
+# 429 did nothing, so retrying is safe.
+FAILURES = [
+    ({"maintenance_until": 4102444800.0}, "read", Outcome.RETRY),
+    ({"maintenance_until": 4102444800.0}, "write", Outcome.AMBIGUOUS),
+    ({"burst_429_rate": 1.0}, "write", Outcome.RETRY),
+]
+
+
+@pytest.mark.parametrize(("knobs", "call", "outcome"), FAILURES, ids=["5xx-read", "5xx-write", "429-write"])
+def test_each_failure_becomes_the_error_that_says_what_to_do(kit, knobs, call, outcome):
+    adapter = make(kit, timeout=2)
+    contact = a_buyer(kit)
+    kit.knobs.update(knobs)
+    try:
+        with pytest.raises(ConnectorError) as failed:
+            if call == "read":
+                adapter.validate_credentials()
+            else:
+                adapter.create_contact(contact)
+    finally:
+        kit.knobs.update({key: type(value)(0) for key, value in knobs.items()})
+        adapter.close()
+    assert outcome_of(failed.value) is outcome and failed.value.user_message
