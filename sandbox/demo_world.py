@@ -2,7 +2,7 @@
 open them, and what the narration reads back from the ERP sandbox (its invoices and its records).
 
 ``connector/demo.py`` narrates the flow over the services and names no ERP, channel or country; all of
-that lives here, with the sandbox. A second ERP adds its branch to :func:`start_demo_world`.
+that lives here, with the sandbox. Each ERP's sandbox is reached through :mod:`sandbox.erp_sandboxes`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from sandbox import server as sandbox_server
 from sandbox.countries import sandbox_country
-from sandbox.knobs import Knobs
+from sandbox.erp_sandboxes import ERP_SANDBOXES, erp_knobs
 
 
 @dataclass
@@ -60,18 +60,19 @@ def start_demo_world(*, orders: int, country: str | None, erp: str | None, rate_
     ``ValueError`` for an ERP or a country the sandbox does not have."""
     place = sandbox_country(country)
     erp = erp or "alegra"
-    if erp != "alegra":
+    if erp not in ERP_SANDBOXES:
         raise ValueError(f"El sandbox de la demo no tiene el ERP «{erp}».")
-    sandbox = sandbox_server.Sandbox(order_count=orders, country=place.code, alegra_knobs=Knobs(
-        rate_limit_per_minute=rate_limit_per_minute, stamp_answer_delay=stamp_answer_delay,
+    if erp != "alegra" and place.code != "CO":  # Alegra's sandbox serves four countries; Siigo only Colombia
+        raise ValueError(f"El sandbox de {erp} solo factura en Colombia.")
+    sandbox = sandbox_server.Sandbox(order_count=orders, country=place.code, **erp_knobs(
+        erp, rate_limit_per_minute=rate_limit_per_minute, stamp_answer_delay=stamp_answer_delay,
         stamp_reject_share=stamp_reject_share))
     sandbox.start()
-    good = {"email": sandbox_server.ALEGRA_EMAIL, "token": sandbox_server.ALEGRA_TOKEN, "country": place.code}
-    world = DemoWorld(
-        sandbox=sandbox, erp_kind="alegra", erp_url=sandbox.alegra_url, erp_credentials=good,
-        erp_bad_credentials={**good, "token": "token-malo"},
-        erp_invoices=lambda: list(sandbox.alegra_state.invoices), erp_records=sandbox.alegra_state.records,
-    )
+    box = sandbox.erp(erp)
+    good = {**box.credentials, **({"country": place.code} if "country" in box.credentials else {})}
+    bad = {**box.wrong_credentials, **({"country": place.code} if "country" in box.credentials else {})}
+    world = DemoWorld(sandbox=sandbox, erp_kind=erp, erp_url=box.url, erp_credentials=good,
+                      erp_bad_credentials=bad, erp_invoices=box.invoices, erp_records=box.records)
     world.channels["mercadolibre"] = ({
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
         "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": place.site_id}, sandbox.ml_url)

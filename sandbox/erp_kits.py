@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
 
-from sandbox import alegra
+from sandbox import alegra, siigo
 from sandbox.knobs import Knobs
-from sandbox.server import ALEGRA_EMAIL, ALEGRA_TOKEN, _QuietHandler
+from sandbox.server import ALEGRA_EMAIL, ALEGRA_TOKEN, SIIGO_ACCESS_KEY, SIIGO_USERNAME, _QuietHandler
 
 
 @dataclass
@@ -56,8 +56,19 @@ def _alegra(country: str | None) -> ERPSandboxKit:
                          bad_credentials={**good, "token": "token-que-no-existe"}, knobs=knobs, _stop=stop)
 
 
+def _siigo(country: str | None) -> ERPSandboxKit:
+    """Siigo Nube invoices in Colombia only: ``country`` is ignored."""
+    knobs = Knobs(rate_limit_per_minute=0)
+    state = siigo.SiigoState.seeded(users={SIIGO_USERNAME: SIIGO_ACCESS_KEY})
+    url, stop = _serve(siigo.create_app(state, knobs))
+    good = {"username": SIIGO_USERNAME, "access_key": SIIGO_ACCESS_KEY}
+    return ERPSandboxKit(kind="siigo", country="CO", base_url=url, credentials=good,
+                         bad_credentials={**good, "access_key": "clave-que-no-existe"}, knobs=knobs, _stop=stop)
+
+
 # kind -> (how to start its sandbox for a country, the countries its sandbox serves; (None,) for an
 # ERP of one country).
 ERP_SANDBOXES: dict[str, tuple[Callable[[str | None], ERPSandboxKit], tuple[str | None, ...]]] = {
     "alegra": (_alegra, ("CO", "MX", "PE", "PA")),
+    "siigo": (_siigo, (None,)),
 }

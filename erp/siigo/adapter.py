@@ -108,7 +108,9 @@ class SiigoAdapter:
     # -- account -----------------------------------------------------------------------------
 
     def validate_credentials(self) -> AccountInfo:
-        """Signs in (``POST /auth``) and reads the users: a refusal is ``InvalidCredentials``."""
+        """Signs in (``POST /auth``) and reads the users now: a refusal is ``InvalidCredentials``."""
+        with self._cache_lock:
+            self._cache.pop("seller", None)  # a check of the credentials asks Siigo, never the cache
         seller = self._seller()
         return AccountInfo(remote_id=self.username.lower(), display_name=self.username,
                            extra={"seller": seller.name, "seller_id": seller.id})
@@ -123,11 +125,24 @@ class SiigoAdapter:
                 continue
 
     def search_items(self, text: str) -> list[CatalogItem]:
-        """Siigo lists products by exact ``code`` only (no text search is documented)."""
-        wanted = text.strip()
-        if not wanted or " " in wanted:
+        """Products whose code or name contains ``text`` (at most a page of 25). Siigo filters products by
+        exact ``code`` only, so that is asked first; otherwise the catalog is read page by page until a
+        page of matches is found (a seller's search in the panel; rarely more than a few pages)."""
+        wanted = " ".join(text.split())
+        if not wanted:
             return []
-        return [parsing.parse_product(r) for r in self._page("/v1/products", code=wanted)]
+        if " " not in wanted:
+            exact = [parsing.parse_product(r) for r in self._page("/v1/products", code=wanted)]
+            if exact:
+                return exact
+        needle = wanted.casefold()
+        found: list[CatalogItem] = []
+        for item in self.iter_items():
+            if needle in item.erp_id.casefold() or needle in item.name.casefold():
+                found.append(item)
+                if len(found) == PAGE_SIZE:
+                    break
+        return found
 
     def get_item(self, erp_id: str) -> CatalogItem:
         for raw in self._page("/v1/products", code=erp_id):
@@ -330,7 +345,9 @@ class SiigoAdapter:
         body = {
             "document": {"id": int(note_type.id)}, "date": draft.issue_date.isoformat(),
             "invoice": draft.invoice_erp_id, "reason": int(draft.note_type) if draft.note_type.isdigit() else 1,
-            "items": [i.body for i in items], "payments": [{"id": int(form_id), "value": float(total)}],
+            "items": [i.body for i in items],
+            "payments": [{"id": int(form_id), "value": float(total),
+                          **({"due_date": draft.issue_date.isoformat()} if self._has_due_date(form_id) else {})}],
             "observations": observations_with(draft.marker, draft.observations), "stamp": {"send": bool(draft.stamp)},
             "mail": {"send": False},
         }
@@ -379,18 +396,23 @@ class SiigoAdapter:
         return found
 
     def _payment_form(self, draft: InvoiceDraft) -> Choice:
-        """The payment form of a new invoice: the recorded payment's, the seller's choice (an id), else the
-        first credit form (``payment_form`` CREDIT) or the first immediate one."""
+        """The payment form of a new invoice. With a recorded payment, its form (paid at creation);
+        with the seller's form chosen by id, that one; otherwise a form with a due date (due on
+        ``draft.due_date``), so the invoice stays owed until its payment is recorded — Siigo counts an
+        immediate form (cash, bank) as money received, which nobody has recorded yet."""
         forms = self._payment_types()
         for wanted in (draft.payment.account_id if draft.payment else None, draft.payment_method):
             found = next((f for f in forms if f.id == str(wanted)), None)
             if found is not None:
                 return found
-        credit = draft.payment_form == "CREDIT"
-        found = next((f for f in forms if bool(f.extra.get("due_date")) == credit), forms[0] if forms else None)
+        found = next((f for f in forms if f.extra.get("due_date")), None)
         if found is None:
-            raise ConfigurationError("Siigo no tiene formas de pago activas para facturas de venta.")
+            raise ConfigurationError("Siigo no tiene una forma de pago a crédito (con vencimiento) activa para "
+                                     "facturas de venta: créala en Siigo Nube o registra el pago con la factura.")
         return found
+
+    def _has_due_date(self, form_id: Any) -> bool:
+        return any(f.id == str(form_id) and f.extra.get("due_date") for f in self._payment_types())
 
     def _payment_types(self) -> list[Choice]:
         return list(self._cached("fvpay", lambda: self._choices("/v1/payment-types", document_type="FV",

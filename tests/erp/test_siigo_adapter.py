@@ -232,20 +232,31 @@ def test_invoice_payments_add_up_to_siigos_total_and_carry_the_marker_and_key(ad
     assert body["customer"] == {"identification": "13832081", "branch_office": 0}
     assert body["items"] == [{"code": "CAFE-500", "quantity": 2, "price": 50000, "description": "Café",
                               "taxes": [{"id": 13156}]}]
-    assert body["payments"] == [{"id": 5638, "value": 119000.0}]  # 100 000 + 19 % IVA, a cash form
+    # 100 000 + 19 % IVA, owed until its payment is recorded (a form with a due date)
+    assert body["payments"] == [{"id": 5636, "value": 119000.0, "due_date": "2026-12-30"}]
     assert "[CX-1-123]" in body["observations"] and body["stamp"] == {"send": True}
     assert result.erp_id == INVOICE_ID and result.number == "FV-1-22" and result.total == 119000
     assert result.legal_status is LegalStatus.ACCEPTED and result.cufe == "7eb8c882cd"
 
 
-def test_a_credit_invoice_gets_its_due_date_and_leaves_the_balance_open(adapter):
+def test_an_invoice_paid_with_it_uses_the_payments_form_and_owes_nothing(adapter):
+    paid = PaymentDraft(marker="[CX-1-123]-pago", date=date(2026, 11, 30), amount=Decimal(119000),
+                        account_id="5638", method="cash")
     with respx.mock(assert_all_called=True) as router:
         mock_catalog(router)
-        create = router.post(f"{BASE}/v1/invoices").mock(return_value=httpx.Response(
-            201, json=invoice_body(balance=119000, payments=[{"id": 5636, "name": "Crédito", "value": 119000}])))
-        result = adapter.create_invoice(draft(payment_form="CREDIT"))
+        create = router.post(f"{BASE}/v1/invoices").mock(return_value=httpx.Response(201, json=invoice_body()))
+        result = adapter.create_invoice(draft(payment=paid))
     payment = json.loads(create.calls[0].request.content)["payments"][0]
-    assert payment == {"id": 5636, "value": 119000.0, "due_date": "2026-12-30"}
+    assert payment == {"id": 5638, "value": 119000.0}
+    assert result.balance == 0 and [p.amount for p in result.payments] == [119000]
+
+
+def test_without_a_recorded_payment_the_invoice_stays_owed(adapter):
+    with respx.mock(assert_all_called=True) as router:
+        mock_catalog(router)
+        router.post(f"{BASE}/v1/invoices").mock(return_value=httpx.Response(
+            201, json=invoice_body(balance=119000, payments=[{"id": 5636, "name": "Crédito", "value": 119000}])))
+        result = adapter.create_invoice(draft(payment_form="CASH"))
     assert result.balance == 119000 and result.payments == ()  # nothing was paid yet
 
 
@@ -317,6 +328,8 @@ def test_a_credit_note_names_the_invoice_the_dian_reason_and_pays_back_with_its_
         router.post(f"{BASE}/auth").mock(return_value=token())
         router.get(f"{BASE}/v1/invoices/{INVOICE_ID}").mock(return_value=httpx.Response(200, json=invoice_body()))
         router.get(f"{BASE}/v1/taxes").mock(return_value=httpx.Response(200, json=CATALOG["/v1/taxes"]))
+        router.get(f"{BASE}/v1/payment-types").mock(return_value=httpx.Response(
+            200, json=CATALOG["/v1/payment-types"]))
         router.get(f"{BASE}/v1/document-types").mock(return_value=httpx.Response(200, json=[
             {"id": 77775, "code": "1", "name": "Nota crédito", "type": "NC", "active": True}]))
         note = router.post(f"{BASE}/v1/credit-notes").mock(return_value=httpx.Response(201, json={
