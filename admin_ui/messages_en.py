@@ -270,7 +270,8 @@ MESSAGES: dict[str, str] = {
     "%(invoiced)s órdenes facturadas.": "%(invoiced)s orders invoiced.",
     "La cola de errores está vacía.": "The error queue is empty.",
     "No hay órdenes esperando al ERP.": "No orders are waiting for the ERP.",
-    "Elige el producto del ERP para el SKU %(sku)s.": "Pick the ERP product for SKU %(sku)s.",
+    "Elige el producto de %(erp)s para el SKU %(sku)s.": "Pick the %(erp)s product for SKU %(sku)s.",
+    "el ERP": "the ERP",
     # -- settings
     "Secciones de la configuración": "Settings sections",
     "Facturación automática": "Automatic invoicing",

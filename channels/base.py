@@ -67,9 +67,9 @@ from typing import Any, ClassVar, Protocol
 
 from channels.payloads import text_of
 from connector.canonical import Order, PulledOrder
-from connector.errors import InvalidPayload, NotFound, WebhookRejected
-from connector.http import WaitLimits
 from integrations.declarations import AccountInfo, CredentialField  # noqa: F401 (re-exported)
+from integrations.errors import InvalidPayload, NotFound, WebhookRejected
+from integrations.http import WaitLimits
 
 # True when the connector already holds this order (external id) as of that update time.
 KnownOrder = Callable[[str, datetime | None], bool]

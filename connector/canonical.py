@@ -30,7 +30,8 @@ class KindOfPerson(StrEnum):
 
 
 class Identification(BaseModel):
-    """A buyer's tax id. ``type`` uses the DIAN codes Alegra uses in Colombia (CC, NIT, CE, PP, ...)."""
+    """A buyer's tax id. ``type`` is the marketplace's own word for the document (CC, NIT, RFC, DNI...): the
+    ERP's fiscal profile maps it to one of its identification types (``FiscalProfile.identification_type_for``)."""
 
     model_config = ConfigDict(frozen=True)
 

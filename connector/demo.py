@@ -82,15 +82,15 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
     for kind, url in world.urls().items():
         print(f"{kind + ':':15} {url}")
     ctx.db.migrate()
-    erp_name = erp_class(world.erp_kind).display_name
+    erp_name = erp_class(world.erp.kind).display_name
 
     _title("2. Cuenta y conexiones (credenciales validadas contra la API antes de guardarlas)")
     account = services.create_account(ctx, "Tienda Cafetera")
     try:
-        services.connect_erp(ctx, account.id, world.erp_kind, world.erp_bad_credentials, base_url=world.erp_url)
+        services.connect_erp(ctx, account.id, world.erp.kind, world.erp.wrong_credentials, base_url=world.erp.url)
     except Exception as exc:  # noqa: BLE001 - showing the refusal is the point
         print(f"Credencial incorrecta → {exc}")
-    erp = services.connect_erp(ctx, account.id, world.erp_kind, world.erp_credentials, base_url=world.erp_url)
+    erp = services.connect_erp(ctx, account.id, world.erp.kind, world.erp.credentials, base_url=world.erp.url)
     profile = fiscal_profile_of(erp)
     print(f"ERP: {erp.name} [{erp.credential_hint}] — {profile.country_name}, {profile.currency}")
     for kind, (credentials, url) in world.channels.items():
@@ -104,7 +104,7 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
                 if b["name"] == world.payment_account_name)
     settings = services.update_settings(ctx, account.id, [
         "deliver_invoice=true", "record_payment=true", f"payment_account_id={bank['id']}",
-        "payment_account_method=transfer",
+        f"payment_account_method={world.payment_account_method}",
         "enabled=true", "order_states=pending,shipped,completed", "invoice_fulfillment=false", "invoice_status=open",
         "stamp=true", "match_by=barcode", "apply_taxes=true", f"shipping_item_id={shipping_item.erp_id}",
         f"default_email={world.default_email}", f"default_phone={world.default_phone}",
@@ -152,11 +152,11 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
     print(f"Órdenes facturadas tras el arreglo: {fixed}")
 
     _title("7. Una segunda sincronización no factura nada dos veces")
-    before = len(world.erp_invoices())
+    before = len(world.erp.invoices())
     again = sync_once(ctx, account.id)
-    after = len(world.erp_invoices())
+    after = len(world.erp.invoices())
     print(f"Leídas de nuevo: {again.pulled}; facturas en {erp_name} antes: {before}, después: {after}")
-    markers = Counter(inv.get("observations", "") for inv in world.erp_invoices())
+    markers = Counter(inv.get("observations", "") for inv in world.erp.invoices())
     duplicates = [m for m, n in markers.items() if n > 1]
     print(f"Facturas duplicadas en el ERP: {len(duplicates)}")
 
@@ -250,7 +250,7 @@ def _after_the_invoice(ctx: AppContext, world: DemoWorld, account_id: int, autho
         print(f"  entrega: {DELIVERY_VIA_LABELS.get(via, via):34} {WRITE_STATE_LABELS.get(status, status):14} {count}")
     payments = sum(1 for v in views.values() if v["payment"])
     print(f"  pagos registrados en el ERP (cuenta {world.payment_account_name}): {payments}")
-    records = world.erp_records()
+    records = world.erp.records()
     twice = [k for k, n in records["stamps_emitted"].items() if n > 1]
     print(f"  en el sandbox: {sum(len(e) for e in records['emails'].values())} e-mails, "
           f"{sum(len(p) for p in records['payments'].values())} pagos, facturas emitidas dos veces: {len(twice)}")

@@ -1,7 +1,13 @@
-"""Building blocks shared by every plug-in, channel or ERP, and by the core that renders them.
+"""Building blocks shared by every plug-in, channel or ERP, and by the core that uses them.
 
-``integrations`` names neither a marketplace, an ERP nor a country. It holds what an adapter declares
-about itself (:mod:`integrations.declarations`: credential fields with their choices and help, the
-account a credential check finds, code lists) so ``channels/``, ``erp/``, ``connector/`` and
-``admin_ui/`` share one vocabulary without importing one another.
+``integrations`` names neither a marketplace, an ERP nor a country:
+
+* :mod:`integrations.declarations` — what an adapter declares about itself (credential fields with
+  their choices, defaults and help; the account a credential check finds; code-list options), which
+  the CLI and the panel render;
+* :mod:`integrations.errors` — the error tree every adapter raises and the core acts on;
+* :mod:`integrations.http` — the one requestor per external API (timeouts, retries, rate limits, the
+  status -> error table) and the shared paginators.
+
+``connector.errors`` and ``connector.http`` re-export the last two, so older imports keep working.
 """

@@ -1,8 +1,8 @@
-"""The sandbox side of ``connector demo``: which ERP and marketplaces it starts, the credentials that
-open them, and what the narration reads back from the ERP sandbox (its invoices and its records).
+"""The sandbox side of ``connector demo``: which ERP and marketplaces it starts for a country, the
+credentials that open them, and the catalog names the narration uses.
 
-``connector/demo.py`` narrates the flow over the services and names no ERP, channel or country; all of
-that lives here, with the sandbox. Each ERP's sandbox is reached through :mod:`sandbox.erp_sandboxes`.
+``connector/demo.py`` narrates the flow over the services and names no ERP, channel or country; the
+ERP is reached through :mod:`sandbox.erp_sandboxes` (``Sandbox.erp(kind)``), the rest lives here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 
 from sandbox import server as sandbox_server
 from sandbox.countries import sandbox_country
-from sandbox.erp_sandboxes import ERP_SANDBOXES, erp_knobs
+from sandbox.erp_sandboxes import ERP_SANDBOXES, ERPSandbox, erp_knobs
+
+DEFAULT_ERP = "alegra"
 
 
 @dataclass
@@ -21,19 +23,14 @@ class DemoWorld:
     """A started sandbox and how the demo uses it."""
 
     sandbox: sandbox_server.Sandbox
-    erp_kind: str
-    erp_url: str
-    erp_credentials: dict[str, str]
-    erp_bad_credentials: dict[str, str]
-    # The ERP's raw invoices and its after-invoice records (stamps emitted, e-mails, payments).
-    erp_invoices: Callable[[], list[dict[str, Any]]]
-    erp_records: Callable[[], dict[str, Any]]
+    erp: ERPSandbox
     # kind -> (credentials, base URL) of each marketplace to connect, the first one first.
     channels: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
     # kind -> how to refund one of its orders now (order id, **options) -> the refund's record.
     refunders: dict[str, Callable[..., Any]] = field(default_factory=dict)
     shipping_reference: str = "ENVIO"  # the catalog item that invoices the shipping cost
     payment_account_name: str = "Mercado Pago"  # the ERP's bank account the marketplace pays into
+    payment_account_method: str = "transfer"  # how the money reaches it, in the ERP's payment-method codes
     default_email: str = "facturas@tiendacafetera.co"
     default_phone: str = "6045550000"
     mismatch_search: tuple[str, str] = ("Vela", "VEL-SOY-200")  # (search text, reference) of the demo's fix
@@ -42,11 +39,11 @@ class DemoWorld:
         return self.sandbox.urls()
 
     def sandbox_credentials_hint(self) -> dict[str, dict[str, str]]:
-        """What the panel's connect forms show as the sandbox's credentials (never secrets of anything real)."""
-        first = next(iter(self.channels), None)
-        hint = {self.erp_kind: {k: v for k, v in self.erp_credentials.items()}}
-        if first == "mercadolibre":
-            hint[first] = {"client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET}
+        """What the panel's connect forms show as the sandbox's credentials (they open only the sandbox)."""
+        hint = {self.erp.kind: dict(self.erp.credentials)}
+        if "mercadolibre" in self.channels:
+            hint["mercadolibre"] = {"client_id": sandbox_server.ML_CLIENT_ID,
+                                    "client_secret": sandbox_server.ML_CLIENT_SECRET}
         return hint
 
     def stop(self) -> None:
@@ -55,24 +52,18 @@ class DemoWorld:
 
 def start_demo_world(*, orders: int, country: str | None, erp: str | None, rate_limit_per_minute: int,
                      stamp_answer_delay: float, stamp_reject_share: float) -> DemoWorld:
-    """Start the sandbox for a demo of ``erp`` in ``country`` (ISO; None: Colombia). Outside Colombia only
-    Mercado Libre sells (the sandbox's Shopify and WooCommerce stores are Colombian).
+    """Start the sandbox for a demo of ``erp`` (None: Alegra) in ``country`` (ISO; None: Colombia). Outside
+    Colombia only Mercado Libre sells (the sandbox's Shopify and WooCommerce stores are Colombian).
     ``ValueError`` for an ERP or a country the sandbox does not have."""
     place = sandbox_country(country)
-    erp = erp or "alegra"
-    if erp not in ERP_SANDBOXES:
-        raise ValueError(f"El sandbox de la demo no tiene el ERP «{erp}».")
-    if erp != "alegra" and place.code != "CO":  # Alegra's sandbox serves four countries; Siigo only Colombia
-        raise ValueError(f"El sandbox de {erp} solo factura en Colombia.")
+    kind = erp or DEFAULT_ERP
+    if kind not in ERP_SANDBOXES:
+        raise ValueError(f"El sandbox no tiene el ERP «{kind}»; tiene: {', '.join(sorted(ERP_SANDBOXES))}.")
     sandbox = sandbox_server.Sandbox(order_count=orders, country=place.code, **erp_knobs(
-        erp, rate_limit_per_minute=rate_limit_per_minute, stamp_answer_delay=stamp_answer_delay,
+        kind, rate_limit_per_minute=rate_limit_per_minute, stamp_answer_delay=stamp_answer_delay,
         stamp_reject_share=stamp_reject_share))
     sandbox.start()
-    box = sandbox.erp(erp)
-    good = {**box.credentials, **({"country": place.code} if "country" in box.credentials else {})}
-    bad = {**box.wrong_credentials, **({"country": place.code} if "country" in box.credentials else {})}
-    world = DemoWorld(sandbox=sandbox, erp_kind=erp, erp_url=box.url, erp_credentials=good,
-                      erp_bad_credentials=bad, erp_invoices=box.invoices, erp_records=box.records)
+    world = DemoWorld(sandbox=sandbox, erp=sandbox.erp(kind))
     world.channels["mercadolibre"] = ({
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
         "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": place.site_id}, sandbox.ml_url)

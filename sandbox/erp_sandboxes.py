@@ -1,8 +1,9 @@
-"""Each ERP sandbox seen the same way, so the demo, the end-to-end tests and the chaos run take the ERP
-kind as a parameter and name no ERP: its address, the demo seller's credentials (and wrong ones), its
-knobs, the invoices it holds and its after-the-invoice records.
+"""Each ERP sandbox seen the same way, so the demo, the end-to-end tests, the chaos run and the ERP
+contract suite take the ERP kind as a parameter and name no ERP: its address, the demo seller's
+credentials (and wrong ones), its knobs, the invoices it holds and its after-the-invoice records.
 
-Adding an ERP sandbox adds one entry to :data:`ERP_SANDBOXES`.
+Adding an ERP sandbox adds one entry to :data:`ERP_SANDBOXES` (and to :data:`ERP_SANDBOX_COUNTRIES` when
+it serves several countries: ``Sandbox(country=...)``).
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ def _alegra(box: Sandbox) -> ERPSandbox:
     from sandbox.server import ALEGRA_EMAIL, ALEGRA_TOKEN
 
     state = box.alegra_state
+    good = {"email": ALEGRA_EMAIL, "token": ALEGRA_TOKEN, "country": state.country}
 
     def use_user(name: str, secret: str) -> dict[str, str]:
         state.users = {name: secret}
-        return {"email": name, "token": secret, "country": "CO"}
+        return {"email": name, "token": secret, "country": state.country}
 
-    return ERPSandbox("alegra", box.alegra_url, {"email": ALEGRA_EMAIL, "token": ALEGRA_TOKEN, "country": "CO"},
-                      {"email": ALEGRA_EMAIL, "token": "token-malo", "country": "CO"}, box.alegra_knobs, state,
+    return ERPSandbox("alegra", box.alegra_url, good, {**good, "token": "token-malo"}, box.alegra_knobs, state,
                       lambda: state.invoices, state.records, use_user)
 
 
@@ -81,6 +82,10 @@ def _siigo(box: Sandbox) -> ERPSandbox:
 
 
 ERP_SANDBOXES: dict[str, Callable[[Sandbox], ERPSandbox]] = {"alegra": _alegra, "siigo": _siigo}
+
+# The countries each ERP sandbox serves (``Sandbox(country=...)``); an ERP of one country is absent
+# (its sandbox serves its one country whatever the setting: Siigo, Colombia).
+ERP_SANDBOX_COUNTRIES: dict[str, tuple[str, ...]] = {"alegra": ("CO", "MX", "PE", "PA")}
 
 
 def erp_sandbox(box: Sandbox, kind: str) -> ERPSandbox:

@@ -14,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox import alegra, mercadolibre, shopify, siigo, woocommerce
 from sandbox.catalog import generate_sales
+from sandbox.countries import COUNTRIES
 from sandbox.knobs import Knobs
 from sandbox.refunds import RefundTicker
 from sandbox.webhooks import MercadoLibreNotifier
@@ -219,10 +220,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of paid marketplace sales refunded later (full, partial, shipping, several)")
     parser.add_argument("--refund-minute-seconds", type=float, default=1.0,
                         help="real seconds per sandbox minute until a planned refund (5-120 minutes after seeding)")
+    parser.add_argument("--country", default="CO", choices=sorted(COUNTRIES),
+                        help="the Alegra account's and the Mercado Libre site's country")
     parser.add_argument("--urls-file", type=Path, help="write the servers' base URLs here as JSON")
     args = parser.parse_args(argv)
 
     sandbox = Sandbox(
+        country=args.country,
         order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
         shopify_port=args.shopify_port, woo_port=args.woo_port, siigo_port=args.siigo_port,
         refund_share=args.refund_share,

@@ -11,6 +11,7 @@ from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
 from connector.states import OrderState
+from erp.registry import erp_class
 
 bp = signed_in_blueprint("errors", __name__)
 
@@ -81,7 +82,9 @@ def map_mismatch():
     item_id = next((v.strip() for v in reversed(request.form.getlist("item_id")) if v.strip()), "")
     channel = request.form.get("channel", "").strip()
     if not item_id:
-        flash(_("Elige el producto del ERP para el SKU %(sku)s.", sku=sku), "error")
+        erp = services.find_erp_connection(ctx(), security.account_id())
+        flash(_("Elige el producto de %(erp)s para el SKU %(sku)s.", sku=sku,
+                erp=erp_class(erp.kind).display_name if erp else _("el ERP")), "error")
         return redirect(url_for("errors.mismatches"))
     try:
         mapping, results = services.map_sku(ctx(), security.account_id(), sku, item_id, channel_ref=channel or None,

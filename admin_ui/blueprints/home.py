@@ -10,6 +10,7 @@ from connector import services
 from connector.errors import ConnectorError
 from connector.states import ERROR_QUEUE_STATES, OrderState
 from connector.sync_jobs import sync_status
+from erp.registry import ERPS, erp_class
 
 bp = signed_in_blueprint("home", __name__)
 
@@ -36,4 +37,6 @@ def index():
         mismatches=len(services.list_mismatches(ctx(), account)),
         last_run=max(last_runs, key=lambda r: r.started_at) if last_runs else None,
         job=current_app.extensions["sync_jobs"].latest(account),
+        # One registered ERP: its own form, in one click; several: the connections page to choose.
+        only_erp=erp_class(next(iter(ERPS))) if len(ERPS) == 1 else None,
     )

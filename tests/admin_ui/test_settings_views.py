@@ -200,3 +200,39 @@ def test_the_stale_form_message_is_in_english_too(app, client, seller_email):
     refused = client.post("/settings/configuration", data=form)
     assert refused.status_code == 409
     assert "Someone changed these settings while you were editing them; reload the page." in page_text(refused)
+
+
+# -- the ERP's country decides the fiscal dropdowns --------------------------------------------------
+
+
+def _fiscal_options(client, name: str) -> list[str]:
+    page = client.get("/settings/auto-invoicing").get_data(as_text=True)
+    body = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, flags=re.S).group(1)
+    return re.findall(r'<option value="([^"]*)"', body)
+
+
+def test_the_fiscal_dropdowns_are_the_erp_countrys_own_lists(app, ui_ctx, ui_sandbox):
+    """A Colombian Alegra account picks DIAN's codes (Alegra's spelling of "no responsable de INC"); a
+    Mexican one SAT's régimen fiscal and RFC — the panel holds neither list."""
+    from tests.admin_ui.conftest import new_user
+
+    colombian = client_for(app, new_user(ui_ctx, _connected(ui_ctx, ui_sandbox, "CO")))
+    regimes = _fiscal_options(colombian, "regime")
+    assert "NOT_REPONSIBLE_FOR_CONSUMPTION" in regimes and "SIMPLIFIED_REGIME" in regimes
+    assert "NUIP" in _fiscal_options(colombian, "identification_type")
+
+    mexican = client_for(app, new_user(ui_ctx, _connected(ui_ctx, ui_sandbox, "MX")))
+    assert "616" in _fiscal_options(mexican, "regime") and "SIMPLIFIED_REGIME" not in _fiscal_options(mexican, "regime")
+    assert _fiscal_options(mexican, "identification_type")[1:] == ["RFC", "FOREIGN"]  # after "the country's default"
+    assert "PPD" in _fiscal_options(mexican, "payment_form")
+
+
+def _connected(ctx, box, country: str) -> int:
+    from sandbox import server as sandbox_server
+    from tests.admin_ui.conftest import new_account
+
+    account_id = new_account(ctx)
+    services.connect_erp(ctx, account_id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
+                                                     "token": sandbox_server.ALEGRA_TOKEN, "country": country},
+                         base_url=box.alegra_url)
+    return account_id

@@ -1,5 +1,5 @@
 """The ERP contract (erp/base.py), run over every registered ERP against its own sandbox, in every
-country its sandbox serves — a second ERP is picked up from the registry and ``sandbox.erp_kits``.
+country its sandbox serves — a second ERP is picked up from the registry and ``sandbox.erp_sandboxes``.
 
 What the core relies on: the declaration is complete and consistent (the CLI and the panel render
 from it), credentials are checked, the catalog is read, a buyer is found or created by the exact
@@ -11,6 +11,7 @@ becomes the error that tells the caller what to do.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 from datetime import date, timedelta
@@ -43,18 +44,35 @@ from erp.base import (
     declaration_problems,
 )
 from erp.registry import ERPS, erp_class
-from sandbox.erp_kits import ERP_SANDBOXES
+from sandbox.erp_sandboxes import ERP_SANDBOX_COUNTRIES, ERP_SANDBOXES, erp_knobs
+from sandbox.knobs import Knobs
+from sandbox.server import Sandbox
 
-CASES = [(kind, country) for kind in sorted(ERPS) for country in ERP_SANDBOXES.get(kind, (None, (None,)))[1]]
+CASES = [(kind, country) for kind in sorted(ERPS) for country in ERP_SANDBOX_COUNTRIES.get(kind, (None,))]
+
+
+@dataclass
+class Kit:
+    """One ERP's sandbox (``Sandbox.erp(kind)``) in one country, as this suite uses it."""
+
+    kind: str
+    country: str | None
+    base_url: str
+    credentials: dict[str, str]
+    bad_credentials: dict[str, str]
+    knobs: Knobs
 
 
 @pytest.fixture(params=CASES, ids=[f"{kind}-{country or 'default'}" for kind, country in CASES])
 def kit(request):
     kind, country = request.param
-    start, _countries = ERP_SANDBOXES[kind]
-    running = start(country)
-    yield running
-    running.stop()
+    if kind not in ERP_SANDBOXES:
+        pytest.fail(f"{kind} has no sandbox in sandbox/erp_sandboxes.py: the contract cannot run over it")
+    box = Sandbox(order_count=1, country=country or "CO",
+                  **erp_knobs(kind, rate_limit_per_minute=0, stamp_answer_delay=0.0)).start()
+    erp = box.erp(kind)
+    yield Kit(kind, country, erp.url, erp.credentials, erp.wrong_credentials, erp.knobs)
+    box.stop()
 
 
 def make(kit, *, credentials=None, timeout: float = 10.0):
@@ -111,7 +129,7 @@ def expected_total(item: CatalogItem, quantity: int) -> Decimal:
 
 
 def test_every_registered_erp_has_a_sandbox_for_this_suite():
-    assert set(ERPS) <= set(ERP_SANDBOXES), "an ERP without a sandbox kit in sandbox/erp_kits.py"
+    assert set(ERPS) <= set(ERP_SANDBOXES), "an ERP without a sandbox in sandbox/erp_sandboxes.py"
 
 
 def test_the_declaration_is_complete_and_consistent(kit):
