@@ -17,7 +17,7 @@ from connector.canonical import OrderStatus
 from connector.context import AppContext
 from connector.crypto import mask
 from connector.errors import ConfigurationError, ConnectorError, NotFound
-from connector.fiscal import country_of_credentials
+from connector.fiscal import country_of_credentials, fiscal_profile_of
 from connector.followup import request_write, resend_rejected, run_due_followups, run_followup
 from connector.models import (
     Account,
@@ -393,12 +393,18 @@ def _check_choices(ctx: AppContext, session: Session, erp: ERPConnection, change
 
 
 def erp_choices(ctx: AppContext, account_ref=None) -> dict[str, list[dict]]:
-    """Warehouses, price lists, taxes and numberings of the seller's ERP (for dropdowns and the CLI)."""
+    """Warehouses, price lists, taxes and numberings of the seller's ERP (for dropdowns and the CLI), and
+    the fiscal code lists of its country (its profile: identification types, regimes...)."""
     with ctx.db.session() as session:
         erp = get_erp_connection(session, find_account(session, account_ref))
     adapter = ctx.erp_adapter(erp)
     as_dicts = lambda items: [{"id": c.id, "name": c.name, **c.extra} for c in items]  # noqa: E731
-    return {"warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
+    profile = fiscal_profile_of(erp)
+    fiscal = {key: [{"id": o.code, "name": o.label} for o in profile.options(setting)]
+              for key, setting in (("identification_types", "identification_type"), ("kinds_of_person", "kind_of_person"),
+                                   ("regimes", "regime"), ("payment_forms", "payment_form"),
+                                   ("invoice_payment_methods", "payment_method"))}
+    return {**fiscal, "warehouses": as_dicts(adapter.list_warehouses()), "price_lists": as_dicts(adapter.list_price_lists()),
             "taxes": as_dicts(adapter.list_taxes()), "number_templates": as_dicts(adapter.list_number_templates()),
             "bank_accounts": as_dicts(adapter.list_bank_accounts()),
             "payment_methods": as_dicts(adapter.payment_methods()),

@@ -226,7 +226,10 @@ def _parse_buyer(read: PayloadReader, order_buyer: dict[str, Any], billing_docum
     business_name = text_of(info.get("business_name")) or text_of(dict_of(info.get("attributes")).get("business_name"))
     kind = None
     if identification is not None:
-        kind = KindOfPerson.LEGAL if identification.type == "NIT" else KindOfPerson.PERSON
+        # A company: Colombia's NIT, or any site's billing info marked as a business (``cust_type`` "BU"),
+        # e.g. a Mexican RFC of a persona moral, which shares its document type with persons.
+        business = str(dict_of(info.get("attributes")).get("cust_type") or "").upper() == "BU"
+        kind = KindOfPerson.LEGAL if identification.type == "NIT" or business else KindOfPerson.PERSON
     return Buyer(
         marketplace_id=text_of(order_buyer.get("id")),
         name=business_name or full_name or nickname,

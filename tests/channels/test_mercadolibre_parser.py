@@ -156,6 +156,19 @@ def test_billing_info_of_a_company_with_nit():
     assert buyer.kind_of_person is KindOfPerson.LEGAL
 
 
+def test_a_business_of_a_site_without_nit_is_a_legal_entity():
+    """Mexico's RFC is the same document type for persons and companies: billing info's ``cust_type``
+    "BU" says which (the ERP's country profile then maps the RFC to its own identification type)."""
+    billing = copy.deepcopy(fixture("billing-info-cc.json"))
+    info = billing["buyer"]["billing_info"]
+    info["identification"] = {"type": "RFC", "number": "CAF190514JN2"}
+    info.setdefault("attributes", {})["cust_type"] = "BU"
+    buyer = parse_order(pulled(billing_info=billing)).buyer
+    assert buyer.identification.type == "RFC" and buyer.kind_of_person is KindOfPerson.LEGAL
+    info["attributes"]["cust_type"] = "CO"
+    assert parse_order(pulled(billing_info=billing)).buyer.kind_of_person is KindOfPerson.PERSON
+
+
 def test_without_billing_info_the_nickname_names_the_buyer():
     buyer = parse_order(pulled("order-paid-custom-field-sku.json")).buyer
     assert buyer.name == "SANTIAGO22" and buyer.marketplace_id == "300111222"

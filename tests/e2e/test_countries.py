@@ -62,6 +62,8 @@ def test_each_country_invoices_what_the_buyer_paid_in_its_currency_and_documents
     erp = services.find_erp_connection(ctx, account_id)
     assert erp.country == country  # the connection's fiscal profile is the account's country
 
+    choices = services.erp_choices(ctx, account_id)  # what `connector choices` lists, the country's own codes
+    assert id_types <= {c["id"] for c in choices["identification_types"]}
     catalog = services.search_catalog(ctx, account_id, "Termo")
     assert catalog and catalog[0].tax_rate == rate  # the country's own tax on the item
 
