@@ -15,9 +15,11 @@ MAX_PAGE_SIZE = 100  # *unconfirmed* in Siigo's docs (clients use 100); the sand
 class SiigoError(Exception):
     """An answer in Siigo's envelope: ``{"Status", "Errors": [{"Code", "Message", "Params", "Detail"}]}``."""
 
-    def __init__(self, status: int, code: str, message: str, params: list[str] | None = None):
+    def __init__(self, status: int, code: str, message: str, params: list[str] | None = None, *,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.params = status, code, message, params or []
+        self.retry_after = retry_after  # seconds, sent as Retry-After (see sandbox.siigo on 429s)
 
     def body(self) -> dict[str, Any]:
         return {"Status": self.status, "Errors": [{
