@@ -275,6 +275,9 @@ def _after_the_invoice(ctx: AppContext, world: DemoWorld, account_id: int, autho
     print(f"  orden {again.id}: {STATE_LABELS[OrderState(again.state)]} — factura electrónica "
           f"{LEGAL_STATUS_LABELS[again.invoice.legal_status].lower()}"
           + (f", CUFE {again.invoice.cufe[:16]}…" if again.invoice.cufe else ""))
+    stamp = max((w for w in again.invoice.writes if w.kind == "stamp"), key=lambda w: w.id, default=None)
+    if stamp is not None and stamp.state == "failed":  # an ERP that cannot re-send says how to do it
+        print(f"  el ERP no lo reenvió: {stamp.detail}")
     if len(rejected) > 1:
         print(f"  (las otras {len(rejected) - 1} rechazadas quedan en la cola de errores para verlas en el panel)")
 

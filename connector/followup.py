@@ -257,12 +257,18 @@ def check_legal_status(ctx: AppContext, invoice_id: int, *, actor: str = "seguim
                 message += " Observaciones: " + " ".join(invoice.legal_reasons)
             note_in_trail(session, order.id, message, actor)
         elif now == L.REJECTED:
-            reasons = " ".join(invoice.legal_reasons) or "sin motivo indicado"
-            transition(session, order, S.REJECTED,
-                       f"{authority} rechazó la factura electrónica {number}: {reasons} Corrige la causa "
-                       f"(datos del comprador, producto, numeración o configuración) y pulsa «Reenviar».",
-                       actor=actor)
+            mark_rejected(session, order, invoice, authority, actor=actor)
         return now.value
+
+
+def mark_rejected(session: Session, order: Order, invoice: Invoice, authority: str, *, actor: str) -> None:
+    """The order waits in the error queue: the tax authority rejected its e-invoice (seen on a status
+    check, or in the creation answer itself when the ERP hands the authority's answer at once)."""
+    reasons = " ".join(invoice.legal_reasons) or "sin motivo indicado"
+    transition(session, order, S.REJECTED,
+               f"{authority} rechazó la factura electrónica {invoice.number or invoice.erp_id}: {reasons} Corrige "
+               f"la causa (datos del comprador, producto, numeración o configuración) y pulsa «Reenviar».",
+               actor=actor)
 
 
 def check_credit_notes(ctx: AppContext, invoice_id: int, *, actor: str = "seguimiento") -> None:

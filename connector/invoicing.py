@@ -39,7 +39,7 @@ from connector.errors import (
     TransientError,
 )
 from connector.fiscal import fiscal_profile_of, local_zone
-from connector.followup import apply_erp_view, plan_after_invoice
+from connector.followup import apply_erp_view, mark_rejected, plan_after_invoice
 from connector.invoice_builder import build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
@@ -48,7 +48,7 @@ from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, t
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from connector.stock_pending import mark_order_items
-from erp.base import InvoiceResult
+from erp.base import InvoiceResult, LegalStatus
 from mapping.catalog import get_cached_item
 from mapping.resolver import LineMatch
 
@@ -181,6 +181,7 @@ def _still_claimed(session: Session, order_id: int, token: str) -> bool:
 
 def record_invoice(session: Session, order: Order, erp: ERPConnection, result: InvoiceResult, marker: str, *,
                    actor: str, recovered: bool) -> None:
+    invoice = None
     try:
         with session.begin_nested():
             invoice = Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
@@ -195,10 +196,14 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
             mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
     except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
         log.warning("order %s: invoice already recorded", order.id)
+        invoice = None
     order.claim_token = None
     order.next_attempt_at = None
     how = " (encontrada en el ERP tras una respuesta incierta)" if recovered else ""
     transition(session, order, S.INVOICED, f"Factura {result.number or result.erp_id} creada{how}.", actor=actor)
+    if invoice is not None and result.legal_status == LegalStatus.REJECTED:
+        # The ERP answered with the authority's verdict at once (no pending step to follow up).
+        mark_rejected(session, order, invoice, "La autoridad tributaria", actor=actor)
 
 
 def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: int, exc: ConnectorError,

@@ -6,6 +6,7 @@ from connector.plugins import load_registered
 
 ERPS: dict[str, str] = {
     "alegra": "erp.alegra.adapter:AlegraAdapter",
+    "siigo": "erp.siigo.adapter:SiigoAdapter",
 }
 
 

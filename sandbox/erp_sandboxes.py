@@ -2,8 +2,8 @@
 contract suite take the ERP kind as a parameter and name no ERP: its address, the demo seller's
 credentials (and wrong ones), its knobs, the invoices it holds and its after-the-invoice records.
 
-Adding an ERP sandbox adds one entry to :data:`ERP_SANDBOXES` (the same API as the siigo branch's
-module of this name; this one also carries the sandbox's country: ``Sandbox(country=...)``).
+Adding an ERP sandbox adds one entry to :data:`ERP_SANDBOXES` (and to :data:`ERP_SANDBOX_COUNTRIES` when
+it serves several countries: ``Sandbox(country=...)``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ERPSandbox:
     state: Any  # the sandbox's own state (tests that need its details)
     _invoices: Callable[[], list[dict[str, Any]]]
     _records: Callable[[], dict[str, Any]]
+    _use_user: Callable[[str, str], dict[str, str]]
 
     def invoices(self) -> list[dict[str, Any]]:
         """Every invoice the ERP holds (as its API answers them; ``observations`` carries the marker)."""
@@ -40,8 +41,14 @@ class ERPSandbox:
         return self.state.invoices_for_marker(marker)
 
     def records(self) -> dict[str, Any]:
-        """After the invoices: ``stamps_emitted``, ``legal_status``, ``emails``, ``payments`` by invoice id."""
+        """After the invoices: ``stamps_emitted``, ``legal_status``, ``emails``, ``payments`` and
+        ``credit_notes`` by invoice id."""
         return self._records()
+
+    def use_user(self, name: str, secret: str) -> dict[str, str]:
+        """Make ``name``/``secret`` the sandbox's only API user; the credentials that connect as it (each
+        chaos seller its own user, so the shared rate limiter keeps one window per seller)."""
+        return self._use_user(name, secret)
 
 
 def _alegra(box: Sandbox) -> ERPSandbox:
@@ -49,14 +56,35 @@ def _alegra(box: Sandbox) -> ERPSandbox:
 
     state = box.alegra_state
     good = {"email": ALEGRA_EMAIL, "token": ALEGRA_TOKEN, "country": state.country}
+
+    def use_user(name: str, secret: str) -> dict[str, str]:
+        state.users = {name: secret}
+        return {"email": name, "token": secret, "country": state.country}
+
     return ERPSandbox("alegra", box.alegra_url, good, {**good, "token": "token-malo"}, box.alegra_knobs, state,
-                      lambda: state.invoices, state.records)
+                      lambda: state.invoices, state.records, use_user)
 
 
-ERP_SANDBOXES: dict[str, Callable[[Sandbox], ERPSandbox]] = {"alegra": _alegra}
+def _siigo(box: Sandbox) -> ERPSandbox:
+    from sandbox.server import SIIGO_ACCESS_KEY, SIIGO_USERNAME
+
+    state = box.siigo_state
+
+    def use_user(name: str, secret: str) -> dict[str, str]:
+        with state.lock:
+            state.users = {name: secret}
+            state.users_list[0]["username"] = state.users_list[0]["email"] = name
+        return {"username": name, "access_key": secret}
+
+    return ERPSandbox("siigo", box.siigo_url, {"username": SIIGO_USERNAME, "access_key": SIIGO_ACCESS_KEY},
+                      {"username": SIIGO_USERNAME, "access_key": "clave-equivocada"}, box.siigo_knobs, state,
+                      lambda: state.invoices, state.records, use_user)
+
+
+ERP_SANDBOXES: dict[str, Callable[[Sandbox], ERPSandbox]] = {"alegra": _alegra, "siigo": _siigo}
 
 # The countries each ERP sandbox serves (``Sandbox(country=...)``); an ERP of one country is absent
-# (its sandbox serves its one country whatever the setting).
+# (its sandbox serves its one country whatever the setting: Siigo, Colombia).
 ERP_SANDBOX_COUNTRIES: dict[str, tuple[str, ...]] = {"alegra": ("CO", "MX", "PE", "PA")}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sandbox import alegra, mercadolibre, shopify, woocommerce
+from sandbox import alegra, mercadolibre, shopify, siigo, woocommerce
 from sandbox.catalog import generate_sales
 from sandbox.countries import COUNTRIES
 from sandbox.knobs import Knobs
@@ -22,6 +22,8 @@ from sandbox.webhooks import MercadoLibreNotifier
 # The demo seller's credentials in the sandbox. They only open the loopback sandbox.
 ALEGRA_EMAIL = "facturacion@tiendacafetera.co"
 ALEGRA_TOKEN = "sandbox-alegra-token-2f9c"
+SIIGO_USERNAME = "api@tiendacafetera.co"
+SIIGO_ACCESS_KEY = "c2FuZGJveC1zaWlnby1hY2Nlc3Mta2V5LTdiMmE="
 ML_CLIENT_ID = "5501234567890123"
 ML_CLIENT_SECRET = "sandbox-ml-secret-7d1e"
 ML_REFRESH_TOKEN = "TG-sandbox-refresh-0001"
@@ -86,9 +88,13 @@ class Sandbox:
     # The Alegra account's and the Mercado Libre site's country (sandbox.countries); Shopify and
     # WooCommerce stay Colombian stores.
     country: str = "CO"
+    # Siigo: 100 requests a minute per company, as documented (Siigo serves Colombia only).
+    siigo_knobs: Knobs = field(default_factory=lambda: Knobs(rate_limit_per_minute=100))
+    siigo_port: int = 0
 
     def __post_init__(self) -> None:
         self.alegra_state = alegra.AlegraState.seeded(users={ALEGRA_EMAIL: ALEGRA_TOKEN}, country=self.country)
+        self.siigo_state = siigo.SiigoState.seeded(users={SIIGO_USERNAME: SIIGO_ACCESS_KEY})
         self.ml_state = mercadolibre.MercadoLibreState.seeded(
             generate_sales(self.order_count, seed=self.seed, refund_share=self.refund_share, country=self.country),
             user_id=self.ml_user_id, client_id=ML_CLIENT_ID, client_secret=ML_CLIENT_SECRET,
@@ -120,6 +126,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         self._serve("alegra", alegra.create_app(self.alegra_state, self.alegra_knobs), self.alegra_port)
+        self._serve("siigo", siigo.create_app(self.siigo_state, self.siigo_knobs), self.siigo_port)
         self._serve("mercadolibre", mercadolibre.create_app(self.ml_state, self.ml_knobs), self.ml_port)
         self._serve("shopify", shopify.create_app(self.shopify_state, self.shopify_knobs), self.shopify_port)
         self._serve("woocommerce", woocommerce.create_app(self.woo_state, self.woo_knobs), self.woo_port)
@@ -139,6 +146,11 @@ class Sandbox:
     def alegra_url(self) -> str:
         """Base URL the Alegra adapter uses (the API lives under ``/api/v1``)."""
         return self._served["alegra"].url + "/api/v1"
+
+    @property
+    def siigo_url(self) -> str:
+        """Stands for ``https://api.siigo.com`` (the adapter adds ``/auth`` and ``/v1/...``)."""
+        return self._served["siigo"].url
 
     @property
     def ml_url(self) -> str:
@@ -162,7 +174,7 @@ class Sandbox:
 
     def urls(self) -> dict[str, str]:
         urls = {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
-        for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url")):
+        for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url"), ("siigo", "siigo_url")):
             if name in self._served:
                 urls[name] = getattr(self, prop)
         return urls
@@ -196,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ml-port", type=int, default=8701)
     parser.add_argument("--shopify-port", type=int, default=8703)
     parser.add_argument("--woo-port", type=int, default=8704)
+    parser.add_argument("--siigo-port", type=int, default=8705)
     parser.add_argument("--rate-limit", type=int, default=150, help="Alegra requests per minute per user")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0)
@@ -215,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     sandbox = Sandbox(
         country=args.country,
         order_count=args.orders, seed=args.seed, alegra_port=args.alegra_port, ml_port=args.ml_port,
-        shopify_port=args.shopify_port, woo_port=args.woo_port, refund_share=args.refund_share,
+        shopify_port=args.shopify_port, woo_port=args.woo_port, siigo_port=args.siigo_port,
+        refund_share=args.refund_share,
         refund_minute_seconds=args.refund_minute_seconds,
         alegra_knobs=Knobs(rate_limit_per_minute=args.rate_limit, latency_ms=args.latency_ms,
                            error_rate=args.error_rate, stamp_answer_delay=args.stamp_answer_delay,

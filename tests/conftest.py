@@ -88,7 +88,8 @@ def ctx(settings):
 
 @pytest.fixture
 def sandbox():
-    box = sandbox_server.Sandbox(order_count=40, seed=5, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
+    box = sandbox_server.Sandbox(order_count=40, seed=5, alegra_knobs=Knobs(rate_limit_per_minute=0),
+                                 siigo_knobs=Knobs(rate_limit_per_minute=0)).start()
     yield box
     box.stop()
 
@@ -97,12 +98,11 @@ DEMO_RULES = ["enabled=true", "order_states=pending,shipped,completed", "invoice
               "match_by=barcode", "apply_taxes=true", "default_email=facturas@tienda.co"]
 
 
-def connect_seller(ctx: AppContext, box, rules: list[str] | None = None) -> int:
-    """A seller with Alegra and Mercado Libre connected to the sandbox and the demo's rules."""
+def connect_seller(ctx: AppContext, box, rules: list[str] | None = None, *, erp: str = "alegra") -> int:
+    """A seller with the ERP ``erp`` and Mercado Libre connected to the sandbox and the demo's rules."""
     account = services.create_account(ctx, f"Tienda {uuid.uuid4().hex[:6]}")
-    services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
-                                                     "token": sandbox_server.ALEGRA_TOKEN, "country": "CO"},
-                         base_url=box.alegra_url)
+    erp_box = box.erp(erp)
+    services.connect_erp(ctx, account.id, erp, erp_box.credentials, base_url=erp_box.url)
     services.connect_channel(ctx, account.id, "mercadolibre", {
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
         "refresh_token": sandbox_server.ML_REFRESH_TOKEN}, base_url=box.ml_url)

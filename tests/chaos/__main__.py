@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from sandbox.erp_sandboxes import ERP_SANDBOXES
 from tests.chaos.harness import ChaosPlan, run_chaos
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sellers", type=int, default=2)
     parser.add_argument("--workers", type=int, help="Celery worker processes (2 pool processes each)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--erp", choices=sorted(ERP_SANDBOXES), default="alegra",
+                        help="the ERP every seller invoices into (its loopback sandbox)")
     parser.add_argument("--database-url", default=PG_URL, help="PostgreSQL; a fresh schema is created and dropped")
     parser.add_argument("--workdir", type=Path, help="logs and data (default: a temporary directory)")
     parser.add_argument("--json-out", type=Path, help="write the report here as JSON")
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     plan = ChaosPlan.large(args.orders, args.sellers) if args.orders else ChaosPlan(sellers=args.sellers)
-    plan = replace(plan, seed=args.seed, **({"workers": args.workers} if args.workers else {}))
+    plan = replace(plan, seed=args.seed, erp=args.erp, **({"workers": args.workers} if args.workers else {}))
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))).resolve()
     engine = create_engine(args.database_url)
     schema = f"chaos_{uuid.uuid4().hex[:10]}"

@@ -1,7 +1,7 @@
 """The chaos run: the production shape under fire, judged by the ERP's own records.
 
 Several Celery worker processes and beat run on PostgreSQL and a real Redis server, against the
-loopback sandbox (one per seller: its own Alegra user, Mercado Libre account, Shopify and
+loopback sandbox (one per seller: its own ERP user, Mercado Libre account, Shopify and
 WooCommerce stores). While they pull and invoice the backlog — and new sales keep arriving — the
 run injects what production will do to them:
 
@@ -40,7 +40,7 @@ from connector.settings import Settings
 from connector.states import OrderState
 from sandbox import server as sandbox_server
 from sandbox.catalog import BOGOTA, SaleSpec
-from sandbox.knobs import Knobs
+from sandbox.erp_sandboxes import erp_knobs
 from tests.chaos.oracle import (
     ACTIVE_STATES,
     EXPECTED,
@@ -96,6 +96,7 @@ class ChaosPlan:
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
+    erp: str = "alegra"  # the ERP every seller invoices into (a key of sandbox.erp_sandboxes.ERP_SANDBOXES)
 
     @classmethod
     def large(cls, orders_total: int = 10_000, sellers: int = 2) -> ChaosPlan:
@@ -177,7 +178,7 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
         _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, started)
         report.chaos_seconds = time.monotonic() - started
         for box in boxes:
-            _faults_off(box)
+            _faults_off(box, plan.erp)
         settle_started = time.monotonic()
         for process in processes:  # everything that was killed is back
             if not process.alive():
@@ -190,7 +191,7 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
         report.redis_restarts = redis_server.restarts
         report.end_states = dict(state_counts(ctx))
         for box in boxes:
-            report.injected.update(box.alegra_knobs.injected)
+            report.injected.update(box.erp(plan.erp).knobs.injected)
             for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
                 report.injected.update({f"store_{k}": n for k, n in knobs.injected.items()})
         report.attempts = _attempt_outcomes(ctx)
@@ -252,19 +253,18 @@ def _environment(settings: Settings) -> dict[str, str]:
 def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> SellerWorld:
     """A sandbox of the seller's own (Alegra user, three stores) and an account connected to it."""
     seed = plan.seed + 100 * index
-    box = sandbox_server.Sandbox(order_count=plan.orders, seed=seed, alegra_knobs=Knobs(
-        rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds,
+    box = sandbox_server.Sandbox(order_count=plan.orders, seed=seed, **erp_knobs(
+        plan.erp, rate_limit_per_minute=plan.limit, rate_window_seconds=plan.window_seconds,
         commit_stall_seconds=plan.commit_stall_seconds, stamp_answer_delay=plan.stamp_answer_delay),
         ml_user_id=sandbox_server.ML_USER_ID + index).start()  # each seller's own stores: a store is connected once
     box.shopify_state.shop_id += index
     boxes.append(box)
-    for offset, knobs in enumerate((box.alegra_knobs, box.ml_knobs, box.shopify_knobs, box.woo_knobs)):
+    erp = box.erp(plan.erp)
+    for offset, knobs in enumerate((erp.knobs, box.ml_knobs, box.shopify_knobs, box.woo_knobs)):
         knobs.update({"seed": seed + offset})  # the same faults, run after run
-    email, token = f"chaos{index}@tienda{index}.co", f"chaos-token-{index}-{seed}"
-    box.alegra_state.users = {email: token}
+    credentials = erp.use_user(f"chaos{index}@tienda{index}.co", f"chaostoken{index}x{seed}")
     account = services.create_account(ctx, f"Chaos {index}")
-    services.connect_erp(ctx, account.id, "alegra", {"email": email, "token": token, "country": "CO"},
-                         base_url=box.alegra_url)
+    services.connect_erp(ctx, account.id, plan.erp, credentials, base_url=erp.url)
     connections = {"mercadolibre": services.connect_channel(ctx, account.id, "mercadolibre", {
         "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
         "refresh_token": sandbox_server.ML_REFRESH_TOKEN}, base_url=box.ml_url).id}
@@ -280,13 +280,13 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
     services.update_settings(ctx, account.id, DEMO_RULES + [
         f"shipping_item_id={shipping.erp_id}", "deliver_invoice=true", "record_payment=true",
         f"payment_account_id={bank['id']}", "credit_notes=automatic"])
-    world = SellerWorld(account.id, connections, box)
+    world = SellerWorld(account.id, connections, box, erp=plan.erp)
     world.sales = {kind: channel_sales(kind, seed, plan.orders + plan.trickle) for kind in CHANNELS}
     return world
 
 
 def _faults_on(plan: ChaosPlan, box) -> None:
-    box.alegra_knobs.update({
+    box.erp(plan.erp).knobs.update({
         "error_rate": plan.error_rate, "burst_429_rate": plan.burst_429_rate,
         "timeout_after_commit_rate": plan.timeout_after_commit_rate,
         "reset_after_commit_rate": plan.reset_after_commit_rate,
@@ -299,8 +299,8 @@ def _faults_on(plan: ChaosPlan, box) -> None:
                          "reset_after_commit_rate": plan.upload_lost_answer_rate})
 
 
-def _faults_off(box) -> None:
-    box.alegra_knobs.update({"error_rate": 0.0, "burst_429_rate": 0.0, "timeout_after_commit_rate": 0.0,
+def _faults_off(box, erp: str) -> None:
+    box.erp(erp).knobs.update({"error_rate": 0.0, "burst_429_rate": 0.0, "timeout_after_commit_rate": 0.0,
                              "reset_after_commit_rate": 0.0, "reset_before_commit_rate": 0.0,
                              "maintenance_until": 0.0})
     for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
@@ -320,7 +320,7 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
     refunds_due = sorted(plan.refunds_at)
     while True:
         now = time.monotonic()
-        done = sum(len(seller.box.alegra_state.invoices) for seller in sellers) / eligible
+        done = sum(len(seller.box.erp(plan.erp).invoices()) for seller in sellers) / eligible
         if now >= next_note:
             counts = state_counts(ctx)
             log.info("%5.0f s: %3.0f %% invoiced; orders %s", now - started, done * 100, dict(counts))
@@ -346,7 +346,7 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
         if maintenance and done >= maintenance[0][0]:
             _, seconds = maintenance.pop(0)
             box = rng.choice(sellers).box
-            box.alegra_knobs.update({"maintenance_until": time.time() + seconds})
+            box.erp(plan.erp).knobs.update({"maintenance_until": time.time() + seconds})
             report.maintenance_windows += 1
         if refunds_due and done >= refunds_due[0]:
             refunds_due.pop(0)

@@ -65,6 +65,7 @@ class SellerWorld:
     connections: dict[str, int]  # kind -> channel connection id
     box: object  # sandbox.server.Sandbox
     sales: dict[str, list[SaleSpec]] = field(default_factory=dict)  # kind -> every sale the store holds
+    erp: str = "alegra"  # the ERP the seller invoices into (its sandbox: ``box.erp(erp)``)
 
 
 @dataclass
@@ -110,9 +111,9 @@ def verify(ctx: AppContext, sellers: list[SellerWorld], *, into: Verdict | None 
     Fills ``into`` (a fresh :class:`Verdict` by default)."""
     verdict = into if into is not None else Verdict()
     for seller in sellers:
-        records = seller.box.alegra_state.records()  # settles the sandbox authority's pending answers
-        with seller.box.alegra_state.lock:
-            erp_invoices = list(seller.box.alegra_state.invoices)
+        erp_box = seller.box.erp(seller.erp)
+        records = erp_box.records()  # settles the sandbox authority's pending answers
+        erp_invoices = erp_box.invoices()
         verdict.erp_invoices += len(erp_invoices)
         by_marker: dict[str, list[dict]] = {}
         for invoice in erp_invoices:
@@ -215,7 +216,7 @@ def _check_after_invoice(verdict: Verdict, where: str, seller: SellerWorld, orde
     if stamps != 1:
         verdict.problem(f"{where}: e-invoice stamped {stamps} times (must be exactly 1)", order)
     legal = records["legal_status"].get(erp_id)
-    verdict.accepted += legal in ("STAMPED_AND_ACCEPTED", "STAMPED_AND_ACCEPTED_WITH_OBSERVATIONS")
+    verdict.accepted += legal in ("STAMPED_AND_ACCEPTED", "STAMPED_AND_ACCEPTED_WITH_OBSERVATIONS", "Accepted")
     if invoice.legal_status not in ("accepted", "accepted_with_observations"):
         verdict.problem(f"{where}: e-invoice {invoice.legal_status} here, {legal} in the ERP", order)
     paid = records["payments"].get(erp_id, [])

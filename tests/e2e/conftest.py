@@ -25,13 +25,12 @@ class Seller:
     connections: dict[str, int] = field(default_factory=dict)  # kind -> channel connection id
 
 
-def connect_channels_seller(ctx: AppContext, box, kinds: tuple[str, ...]) -> Seller:
-    """A seller with Alegra and ``kinds`` connected to the sandbox, and the demo's invoicing rules."""
+def connect_channels_seller(ctx: AppContext, box, kinds: tuple[str, ...], *, erp: str = "alegra") -> Seller:
+    """A seller with the ERP ``erp`` and ``kinds`` connected to the sandbox, and the demo's invoicing rules."""
     account = services.create_account(ctx, f"Tienda {uuid.uuid4().hex[:6]}")
     seller = Seller(account.id)
-    services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
-                                                     "token": sandbox_server.ALEGRA_TOKEN, "country": "CO"},
-                         base_url=box.alegra_url)
+    erp_box = box.erp(erp)
+    services.connect_erp(ctx, account.id, erp, erp_box.credentials, base_url=erp_box.url)
     if "mercadolibre" in kinds:
         connection = services.connect_channel(ctx, account.id, "mercadolibre", {
             "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,

@@ -11,7 +11,7 @@ becomes the error that tells the caller what to do.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -21,6 +21,7 @@ import pytest
 from connector.errors import (
     AmbiguousOutcome,
     ConnectorError,
+    FeatureNotAvailable,
     InvalidCredentials,
     NotFound,
     PermanentRejection,
@@ -277,8 +278,12 @@ def test_after_the_invoice_status_stamp_pdf_email_and_payment(kit, erp):
     now = erp.get_invoice(created.erp_id)
     assert now.erp_id == created.erp_id and now.total == created.total
     assert now.legal_status is LegalStatus.NOT_ELECTRONIC
-    erp.stamp_invoice(created.erp_id)
-    assert erp.get_invoice(created.erp_id).legal_status is not LegalStatus.NOT_ELECTRONIC
+    try:
+        erp.stamp_invoice(created.erp_id)
+    except FeatureNotAvailable as unsupported:  # an ERP that emits only at creation says so, in words
+        assert unsupported.user_message and outcome_of(unsupported) is Outcome.MISCONFIGURED
+    else:
+        assert erp.get_invoice(created.erp_id).legal_status is not LegalStatus.NOT_ELECTRONIC
     document = erp.download_invoice_pdf(created.erp_id)
     assert document.content.startswith(b"%PDF") and document.filename
     erp.email_invoice(created.erp_id, ["ana@example.com"])
@@ -297,7 +302,9 @@ def test_after_the_invoice_status_stamp_pdf_email_and_payment(kit, erp):
 def test_a_credit_note_voids_the_invoice_once_and_is_found_by_its_marker(kit, erp):
     item = an_item(erp)
     contact_id = erp.create_contact(a_buyer(kit))
-    draft = an_invoice(kit, erp, contact_id, item)
+    # Emitted first: a note on an electronic invoice needs the authority's acceptance (Siigo refuses it
+    # before; the core waits for it too).
+    draft = replace(an_invoice(kit, erp, contact_id, item), stamp=True)
     invoice = erp.create_invoice(draft)
     types = erp.credit_note_types()
     full = next(t for t in types if t.extra.get("use") == "full")
@@ -339,6 +346,8 @@ FAILURES = [
 def test_each_failure_becomes_the_error_that_says_what_to_do(kit, knobs, call, outcome):
     adapter = make(kit, timeout=2)
     contact = a_buyer(kit)
+    if call == "write":  # signed in first (an ERP with a session token): the write itself meets the fault
+        adapter.list_warehouses()
     kit.knobs.update(knobs)
     try:
         with pytest.raises(ConnectorError) as failed:
