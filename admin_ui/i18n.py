@@ -1,8 +1,14 @@
-"""Spanish first, English available: a small message catalog, dates and money as sellers read them.
+"""Spanish first, English available: Flask-Babel's gettext catalogs, numbers, money and dates by locale.
 
-Templates and views write Spanish (the reference product's words) inside ``_()``; English comes from
-:data:`admin_ui.messages_en.MESSAGES`, keyed by the Spanish text. A string missing there shows in
-Spanish (a test keeps the catalog complete). Messages the services raise stay in Spanish.
+Templates and views write Spanish (the reference product's words) inside ``_()``; the msgids are that
+Spanish text, and the English lives in ``admin_ui/translations/en/LC_MESSAGES/messages.po``.
+``make translations`` extracts every message (``babel.cfg``: Python, templates, the runtime labels of
+:mod:`admin_ui.i18n_runtime`, and the stored reasons marked with ``reason()``) and updates the catalog;
+a test fails when one has no English. A string missing there shows in Spanish.
+
+Why the app compiles the ``.po`` itself (in memory, once per process) instead of loading a ``.mo``:
+the ``.po`` is then the only source of truth — no binary in git that can fall behind it or conflict
+at a merge, and no build step between a fresh clone (``pip install -e .``) and a translated panel.
 
 The language is the signed-in user's (saved on the user), else the one chosen on the sign-in page
 (kept in the session), else Spanish.
@@ -10,49 +16,126 @@ The language is the signed-in user's (saved on the user), else the one chosen on
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+from functools import lru_cache
+from pathlib import Path
 
-from flask import current_app, g, session
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_time as babel_format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+from flask import Flask, current_app, g, has_request_context, session
+from flask_babel import Babel, Domain, get_locale, get_timezone
+from flask_babel import gettext as gettext
+from flask_babel import ngettext as ngettext
 
-from admin_ui.messages_en import MESSAGES as EN_MESSAGES
+from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS
+from connector.reasons import shown
 
 LANGUAGES = {"es": "Español", "en": "English"}
 DEFAULT_LOCALE = "es"
-CATALOGS = {"en": EN_MESSAGES}
+TRANSLATIONS = Path(__file__).parent / "translations"
+DOMAIN = "messages"
 
 # Labels of stored codes, translated when shown.
 MATCH_SOURCE_LABELS = {"manual": "asignado a mano", "barcode": "por código de barras", "reference": "por referencia",
                        "variant": "variación"}
 INVOICE_STATUS_LABELS = {"open": "Abierta", "draft": "Borrador", "closed": "Cerrada", "void": "Anulada"}
 SYNC_RUN_LABELS = {"ok": "Correcta", "failed": "Con errores", "running": "En curso"}
-# Life after the invoice (connector/followup.py): e-invoice status, remote writes, delivery routes.
-from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS  # noqa: E402
-
-_MONTHS = {
-    "es": ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"],
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-}
+# With the labels of life after the invoice (connector/followup.py): e-invoice status, remote writes,
+# delivery routes (admin_ui/i18n_runtime.py lists them all for the catalog).
+STORED_CODE_LABELS = (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, LEGAL_STATUS_LABELS,
+                      WRITE_STATE_LABELS, DELIVERY_VIA_LABELS)
 
 
 def current_locale() -> str:
+    if not has_request_context():
+        return DEFAULT_LOCALE
     user = g.get("user")
     locale = user.locale if user is not None else session.get("locale")
     return locale if locale in LANGUAGES else DEFAULT_LOCALE
 
 
-def gettext(message: str, **values) -> str:
-    """``message`` in the current language, with ``%(name)s`` placeholders filled from ``values``."""
-    translated = CATALOGS.get(current_locale(), {}).get(message, message)
-    return translated % values if values else translated
+@lru_cache(maxsize=8)
+def _compiled(po_path: str, mtime: float) -> Translations:
+    """The catalog at ``po_path`` compiled in memory (keyed by its mtime: an edited .po is read again)."""
+    with open(po_path, "rb") as handle:
+        catalog = read_po(handle)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer, domain=DOMAIN)
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE", "America/Bogota"))
+def translations_for(locale: str) -> Translations | NullTranslations:
+    """The gettext catalog of ``locale`` (Spanish, the msgids' language, has none)."""
+    po = TRANSLATIONS / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po.exists():
+        return NullTranslations()
+    return _compiled(str(po), po.stat().st_mtime)
+
+
+class _PoDomain(Domain):
+    """Flask-Babel's domain, reading our ``.po`` catalogs (see the module docstring for why)."""
+
+    def get_translations(self):
+        locale = get_locale()
+        return translations_for(str(locale.language) if locale else DEFAULT_LOCALE)
+
+
+class _Babel(Babel):
+    @property
+    def domain_instance(self):
+        return _DOMAIN
+
+
+_DOMAIN = _PoDomain(domain=DOMAIN)
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Babel on ``app``: the locale and time zone of each request, ``_``/``ngettext`` in templates,
+    and this module's filters (``when``, ``day``, ``money``, ``qty``, ``number``, ``said``)."""
+    _Babel(app, locale_selector=current_locale, timezone_selector=_zone_name)
+    # Flask-Babel installs Jinja's "new style" gettext, which marks every translation as safe HTML
+    # (a label such as "meta:<clave>" would become a tag); ours return plain text, escaped on output.
+    app.jinja_env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
+    app.jinja_env.filters.update(when=format_datetime, day=format_date, money=format_money, qty=format_quantity,
+                                 number=format_number, said=said)
+
+
+def _zone_name() -> str:
+    # The time zone sellers read times in; an account's own zone, once stored, goes here.
+    return current_app.config.get("DISPLAY_TIMEZONE", "America/Bogota")
+
+
+def _babel_locale() -> Locale:
+    return Locale.parse(current_locale())
+
+
+def said(value) -> str:
+    """A stored reason (an order's, a trail entry's) in the reader's language; see connector/reasons.py.
+    ``value`` is an order or a trail entry, or plain text."""
+    from connector.models import ActivityEvent, Order
+
+    if isinstance(value, Order):
+        return shown(value.state_reason, _code(value.state_reason_msgid, value.state_reason_params), gettext)
+    if isinstance(value, ActivityEvent):
+        return shown(value.message, _code(value.message_msgid, value.message_params), gettext)
+    return "" if value is None else str(value)
+
+
+def _code(msgid: str | None, params) -> dict | None:
+    return {"msgid": msgid, "params": params or {}} if msgid else None
 
 
 def format_datetime(value: datetime | str | None) -> str:
+    """``2 nov 2026, 12:05`` / ``Nov 2, 2026, 12:05 PM``: the locale's date and short time, joined as
+    the locale joins them, in the display time zone."""
     if isinstance(value, str):  # an ISO time kept in JSON (a write's result, a refund's view)
         try:
             value = datetime.fromisoformat(value)
@@ -60,73 +143,49 @@ def format_datetime(value: datetime | str | None) -> str:
             return value
     if value is None:
         return "—"
-    local = value.astimezone(_zone())
-    month = _MONTHS[current_locale()][local.month - 1]
-    return f"{local.day} {month} {local.year}, {local:%H:%M}"
+    locale, zone = _babel_locale(), get_timezone()
+    day = babel_format_date(value.astimezone(zone).date(), _DATE_FORMAT, locale=locale)
+    time = babel_format_time(value, "short", tzinfo=zone, locale=locale)
+    return locale.datetime_formats["medium"].format(time, day)
+
+
+_DATE_FORMAT = "medium"
 
 
 def format_date(value: date | datetime | None) -> str:
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        value = value.astimezone(_zone()).date()
-    return f"{value.day} {_MONTHS[current_locale()][value.month - 1]} {value.year}"
+        value = value.astimezone(get_timezone()).date()
+    return babel_format_date(value, _DATE_FORMAT, locale=_babel_locale())
+
+
+def format_number(value: Decimal | int | float | None) -> str:
+    """A count or amount with the locale's separators (``1.234`` / ``1,234``)."""
+    if value is None:
+        return "—"
+    return format_decimal(value, locale=_babel_locale(), group_separator=True)
 
 
 def format_money(value: Decimal | int | float | None, currency: str | None = None) -> str:
-    """``$ 129.900`` in Spanish (Colombian style), ``$129,900`` in English; cents only when there are."""
+    """``$ 129.900`` in Spanish, ``$129,900`` in English; cents only when there are; the currency's
+    code after the amount when it is not the account's usual one. Babel gives the digits (the
+    locale's separators); the ``$`` layout is ours because Babel's symbol for a peso differs from one
+    locale to another (``COP``, ``$``, ``COL$``) and sellers read ``$``."""
     if value is None:
         return "—"
     amount = Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    whole = amount == amount.to_integral_value()
-    text = f"{abs(amount):,.0f}" if whole else f"{abs(amount):,.2f}"
+    pattern = "#,##0" if amount == amount.to_integral_value() else "#,##0.00"
+    digits = format_decimal(abs(amount), format=pattern, locale=_babel_locale(), group_separator=True)
     sign = "-" if amount < 0 else ""
-    if current_locale() == "es":
-        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
-        shown = f"{sign}$ {text}"
-    else:
-        shown = f"{sign}${text}"
-    return f"{shown} {currency}" if currency and currency != "COP" else shown
+    shown_amount = f"{sign}$ {digits}" if current_locale() == "es" else f"{sign}${digits}"
+    return f"{shown_amount} {currency}" if currency and currency != "COP" else shown_amount
 
 
 def format_quantity(value: Decimal | None) -> str:
     if value is None:
         return ""
     value = Decimal(value)
-    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
-
-
-def dynamic_messages(*, adapters: bool = True) -> list[str]:
-    """Spanish texts translated at runtime (labels of settings, states, codes and, with ``adapters``,
-    the credential fields the registered channels and ERPs declare)."""
-    from admin_ui import forms
-    from connector.states import STATE_LABELS
-
-    messages: list[str] = []
-    for field in (*forms.CONFIGURATION_FIELDS, *forms.AUTO_INVOICING_FIELDS):
-        messages += [m for m in (field.label, field.help, field.empty, field.group) if m]
-        if not isinstance(field.choices, str):
-            messages += [label for _value, label in field.choices]
-    messages += [label for _value, label in forms.ERP_COUNTRIES]
-    messages += list(STATE_LABELS.values())
-    for table in (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, LEGAL_STATUS_LABELS,
-                  WRITE_STATE_LABELS, DELIVERY_VIA_LABELS):
-        messages += list(table.values())
-    from admin_ui import ORDER_STATUS_LABELS
-    from admin_ui.blueprints.settings import TITLES
-
-    messages += list(ORDER_STATUS_LABELS.values()) + list(TITLES.values())
-    if adapters:
-        from channels.registry import CHANNELS, channel_class
-        from connector.oauth import authorization_module
-        from erp.registry import ERPS, erp_class
-
-        classes = [channel_class(k) for k in CHANNELS] + [erp_class(k) for k in ERPS]
-        fields = [f for cls in classes for f in cls.credential_fields]
-        for kind in CHANNELS:
-            module = authorization_module(kind)
-            if module is not None:
-                fields += list(module.AUTHORIZATION_FIELDS)
-                messages += [label for choices in getattr(module, "FIELD_CHOICES", {}).values() for _v, label in choices]
-        messages += [m for f in fields for m in (f.label, f.help) if m]
-    return list(dict.fromkeys(messages))
+    if value == value.to_integral_value():
+        return format_decimal(value, format="#,##0", locale=_babel_locale())
+    return format_decimal(value.normalize(), format="#,##0.######", locale=_babel_locale())

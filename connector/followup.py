@@ -41,6 +41,7 @@ from connector.followup_writes import (
 from connector.invoice_builder import build_contact
 from connector.models import ERPConnection, Invoice, Order, RemoteWrite, utcnow
 from connector.outcomes import Outcome, outcome_of
+from connector.reasons import reason
 from connector.refunds import plan_refunds_after_invoice
 from connector.remote_writes import OPEN_STATES
 from connector.states import OrderState, transition
@@ -252,8 +253,9 @@ def check_legal_status(ctx: AppContext, invoice_id: int, *, actor: str = "seguim
         elif now == L.REJECTED:
             reasons = " ".join(invoice.legal_reasons) or "sin motivo indicado"
             transition(session, order, S.REJECTED,
-                       f"{authority} rechazó la factura electrónica {number}: {reasons} Corrige la causa "
-                       f"(datos del comprador, producto, numeración o configuración) y pulsa «Reenviar».",
+                       reason("%(authority)s rechazó la factura electrónica %(number)s: %(reasons)s Corrige la "
+                              "causa (datos del comprador, producto, numeración o configuración) y pulsa "
+                              "«Reenviar».", authority=authority, number=number, reasons=reasons),
                        actor=actor)
         return now.value
 
@@ -325,8 +327,8 @@ def resend_rejected(ctx: AppContext, order_id: int, *, actor: str = "cli") -> st
         generation = 1 + max((w.generation for w in invoice.writes if w.kind == "stamp"), default=0)
         session.add(RemoteWrite(invoice=invoice, order_id=order_id, kind="stamp", generation=generation,
                                 via="erp", marker=invoice.marker))
-        transition(session, order, S.INVOICED, "Se envía de nuevo la factura electrónica a la autoridad "
-                                                 "tributaria.", actor=actor)
+        transition(session, order, S.INVOICED, reason("Se envía de nuevo la factura electrónica a la autoridad "
+                                                        "tributaria."), actor=actor)
         session.flush()
         schedule(session, invoice, ctx.settings.legal_status_check_seconds)
         invoice_id = invoice.id

@@ -42,6 +42,7 @@ from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, in
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
+from connector.reasons import reason, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from erp.base import InvoiceResult
@@ -174,8 +175,10 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
         log.warning("order %s: invoice already recorded", order.id)
     order.claim_token = None
     order.next_attempt_at = None
-    how = " (encontrada en el ERP tras una respuesta incierta)" if recovered else ""
-    transition(session, order, S.INVOICED, f"Factura {result.number or result.erp_id} creada{how}.", actor=actor)
+    number = result.number or result.erp_id
+    said = (reason("Factura %(number)s creada (encontrada en el ERP tras una respuesta incierta).", number=number)
+            if recovered else reason("Factura %(number)s creada.", number=number))
+    transition(session, order, S.INVOICED, said, actor=actor)
 
 
 def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: int, exc: ConnectorError,
@@ -191,7 +194,7 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
             session.commit()
             return order.state
     order.next_attempt_at = retry_time(order, exc, ctx.settings.retry_backoff_seconds)
-    transition(session, order, S.READY, f"{exc.user_message} Se reintentará automáticamente.", actor=actor)
+    transition(session, order, S.READY, retrying(exc.user_message), actor=actor)
     session.commit()
     return order.state
 
@@ -204,11 +207,12 @@ def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
 
 
 def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
-    reason = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else str(exc_or_reason)
+    cause = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else exc_or_reason
     order.next_attempt_at = until
     local = until.astimezone(COLOMBIA).strftime("%H:%M")
     transition(session, order, S.WAITING_ERP,
-               f"El ERP no está disponible ({reason.rstrip('.')}). Se reanudará sola hacia las {local}.", actor=actor)
+               reason("El ERP no está disponible (%(cause)s). Se reanudará sola hacia las %(time)s.",
+                      cause=cause, time=local), actor=actor)
 
 
 def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
@@ -273,7 +277,8 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
         erp = erp_of(session, order)
         if attempt is None or attempt.outcome in ("not_sent", "rejected", "not_found"):
             order.claim_token = None
-            transition(session, order, S.READY, "No llegó a enviarse ninguna factura; se reintenta.", actor=actor)
+            transition(session, order, S.READY, reason("No llegó a enviarse ninguna factura; se reintenta."),
+                       actor=actor)
             session.commit()
             return order.state
         session.commit()  # never hold a transaction while asking the ERP
@@ -287,8 +292,8 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             wait = told if told is not None else max(ctx.settings.retry_backoff_seconds,
                                                      ctx.settings.reconcile_delay_seconds)
             order.next_attempt_at = max(utcnow() + timedelta(seconds=wait), until or utcnow())
-            transition(session, order, S.INVOICING, f"No se pudo verificar en el ERP: {exc.user_message}",
-                       actor=actor)
+            transition(session, order, S.INVOICING,
+                       reason("No se pudo verificar en el ERP: %(cause)s", cause=exc.user_message), actor=actor)
             session.commit()
             return order.state
         if erp.circuit_failures or erp.circuit_open_until:
@@ -299,7 +304,7 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
         else:
             attempt.outcome, attempt.finished_at = "not_found", utcnow()
             order.claim_token = None
-            transition(session, order, S.READY, "El ERP no tiene la factura de esta orden; se envía de nuevo.",
-                       actor=actor)
+            transition(session, order, S.READY,
+                       reason("El ERP no tiene la factura de esta orden; se envía de nuevo."), actor=actor)
         session.commit()
         return order.state

@@ -31,6 +31,7 @@ from connector.models import (
     utcnow,
 )
 from connector.pipeline import CatalogRefreshes, process_order, store_pulled_order
+from connector.reasons import reason
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.refunds import approve as approve_refund
 from connector.refunds import credit_notes_by_order
@@ -364,8 +365,8 @@ def _reconsider_held_by_rules(session: Session, account_id: int, channel_connect
     if channel_connection_id is not None:
         query = query.where(Order.channel_connection_id == channel_connection_id)
     for order in session.scalars(query):
-        transition(session, order, OrderState.RECEIVED, "Las reglas de facturación cambiaron; se evalúa de nuevo.",
-                   actor="rules")
+        transition(session, order, OrderState.RECEIVED,
+                   reason("Las reglas de facturación cambiaron; se evalúa de nuevo."), actor="rules")
 
 
 def _check_choices(ctx: AppContext, session: Session, erp: ERPConnection, changed: dict[str, Any]) -> None:
@@ -752,7 +753,8 @@ def map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channel
                    OrderLine.sku_key == key)))
         if not invoice:
             for order in session.scalars(select(Order).where(Order.id.in_(blocked_ids))):
-                transition(session, order, OrderState.RECEIVED, f"SKU {sku} asignado a «{item.name}».", actor=actor)
+                transition(session, order, OrderState.RECEIVED,
+                           reason("SKU %(sku)s asignado a «%(item)s».", sku=sku, item=item.name), actor=actor)
         session.flush()
     results = invoice_orders(ctx, blocked_ids, account_ref=account_ref, actor=actor) if invoice else {}
     return mapping, results

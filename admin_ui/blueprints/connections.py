@@ -9,6 +9,7 @@ from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.forms import CREDENTIAL_CHOICES
 from admin_ui.i18n import gettext as _
+from admin_ui.i18n import ngettext
 from channels.registry import CHANNELS, channel_class
 from connector import oauth, services
 from connector.errors import ConnectorError
@@ -91,7 +92,7 @@ def refresh_catalog():
     except ConnectorError as exc:
         flash(exc.user_message, "error")
     else:
-        flash(_("Catálogo actualizado: %(count)s productos.", count=count), "success")
+        flash(ngettext("Catálogo actualizado: %(num)s producto.", "Catálogo actualizado: %(num)s productos.", count), "success")
     return redirect(url_for("connections.index"))
 
 
