@@ -118,14 +118,15 @@ def _babel_locale() -> Locale:
 
 
 def said(value) -> str:
-    """A stored reason (an order's, a trail entry's) in the reader's language; see connector/reasons.py.
-    ``value`` is an order or a trail entry, or plain text."""
-    from connector.models import ActivityEvent, Order
-
-    if isinstance(value, Order):
-        return shown(value.state_reason, _code(value.state_reason_msgid, value.state_reason_params), gettext)
-    if isinstance(value, ActivityEvent):
-        return shown(value.message, _code(value.message_msgid, value.message_params), gettext)
+    """A stored reason in the reader's language (connector/reasons.py): ``value`` is an order (its
+    ``state_reason``), a trail entry (its ``message``) or plain text. Rows kept before reasons had a
+    code show their text as it is."""
+    if hasattr(value, "state_reason"):
+        return shown(value.state_reason, _code(getattr(value, "state_reason_msgid", None),
+                                               getattr(value, "state_reason_params", None)), gettext)
+    if hasattr(value, "message") and hasattr(value, "to_state"):
+        return shown(value.message, _code(getattr(value, "message_msgid", None),
+                                          getattr(value, "message_params", None)), gettext)
     return "" if value is None else str(value)
 
 

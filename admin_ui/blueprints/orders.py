@@ -10,6 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
+from admin_ui.i18n import said
 from connector import services
 from connector.errors import ConnectorError
 from connector.followup_view import invoice_after_view
@@ -117,7 +118,7 @@ def followup(order_id: int, kind: str):
     except ConnectorError as exc:
         flash(exc.user_message, "error")
         return redirect(back)
-    last = order.activity[-1].message if order.activity else ""
+    last = said(order.activity[-1]) if order.activity else ""  # in the reader's language
     flash(last or _("Hecho."), "error" if order.state == OrderState.REJECTED else "success")
     return redirect(back)
 
@@ -162,5 +163,5 @@ def invoice(order_id: int):
         flash(_("Orden %(order)s facturada: factura %(number)s.", order=order.external_id, number=number), "success")
     else:
         flash(_("La orden %(order)s no se pudo facturar: %(reason)s", order=order.external_id,
-                reason=order.state_reason), "error")
+                reason=said(order)), "error")
     return redirect(back)

@@ -172,3 +172,52 @@ def test_templates_get_plain_text_escaped_on_output(app):
         session["locale"] = "es"
         html = app.jinja_env.from_string("{{ _('auto, meta:<clave>, billing_company o none.') }}").render()
     assert "meta:&lt;clave&gt;" in html
+
+
+def test_stored_reasons_read_in_each_readers_language(app, ui_ctx, synced_seller, seller_email):
+    """The error queue's reasons are stored with their template: English readers read them in English,
+    Spanish readers in Spanish, and a row kept before (text only) shows its text."""
+    from connector import services
+    from connector.models import Order
+    from tests.admin_ui.conftest import client_for, page_text
+
+    queue = services.error_queue(ui_ctx, synced_seller)
+    assert queue and all(o.state_reason_msgid for o in queue)
+    spanish = queue[0].state_reason
+    client = client_for(app, seller_email)
+    assert spanish in page_text(client.get("/errors"))
+    client.post("/language", data={"locale": "en", "next": "/errors"})
+    english_page = page_text(client.get("/errors"))
+    assert spanish not in english_page and "matches no ERP product by" in english_page
+    detail = page_text(client.get(f"/orders/{queue[0].id}"))
+    assert "matches no ERP product by" in detail
+    with ui_ctx.db.transaction() as session:  # a row written before reasons had a code
+        order = session.get(Order, queue[1].id)
+        order.state_reason_msgid, order.state_reason_params = None, None
+    assert queue[1].state_reason in page_text(client.get("/errors"))
+
+
+def test_the_language_picked_on_the_sign_in_page_is_kept(app, ui_ctx, bare_email):
+    """Picking English on the sign-in page, then signing in: the panel stays in English, and the choice
+    is saved to the user (the next sign-in, without picking, is in English too). A language left in the
+    browser by someone else is not a pick: another user reads their own."""
+    from connector.models import User
+    from tests.admin_ui.conftest import PASSWORD, client_for, new_account, new_user, page_text
+
+    client = client_for(app)
+    client.get("/login")
+    client.post("/language", data={"locale": "en", "next": "/login"})
+    assert "Sign in" in page_text(client.get("/login"))
+    client.post("/login", data={"email": bare_email, "password": PASSWORD})
+    assert "Orders" in page_text(client.get("/"))
+    with ui_ctx.db.session() as session:
+        assert session.query(User).filter_by(email=bare_email).one().locale == "en"
+    client.post("/logout")
+    client.sign_in(bare_email)
+    assert "Orders" in page_text(client.get("/"))
+    client.post("/logout")
+    other = new_user(ui_ctx, new_account(ui_ctx))  # saved in Spanish, signs in on the same browser
+    client.sign_in(other)
+    assert "Órdenes" in page_text(client.get("/"))
+    with ui_ctx.db.session() as session:
+        assert session.query(User).filter_by(email=other).one().locale == "es"
