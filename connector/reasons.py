@@ -117,3 +117,8 @@ def shown(text: str | None, code: Mapping[str, Any] | None, gettext: Callable[[s
 def retrying(cause: str) -> Reason:
     """``cause`` (a reason or a plain sentence), then that the work is tried again by itself."""
     return reason("%(cause)s Se reintentará automáticamente.", cause=cause)
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - gettext's conventional name for "mark, translate later"
+    """Mark a fixed label for extraction (``pybabel extract -k N_``); the panel translates it when shown."""
+    return msgid
