@@ -42,7 +42,7 @@ from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, in
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
-from connector.reasons import reason, retrying
+from connector.reasons import N_, reason, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from erp.base import InvoiceResult
@@ -86,7 +86,8 @@ def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | Non
         if result.rowcount != 1:
             return None
         session.add(ActivityEvent(order_id=order_id, actor=actor, from_state=current,
-                                  to_state=S.INVOICING.value, message="Facturando en el ERP."))
+                                  to_state=S.INVOICING.value, message="Facturando en el ERP.",
+                                  message_msgid=N_("Facturando en el ERP.")))
     return token
 
 

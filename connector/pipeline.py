@@ -46,7 +46,7 @@ from connector.models import (
     OrderLine,
     utcnow,
 )
-from connector.reasons import code_columns, joined, reason, retrying
+from connector.reasons import N_, code_columns, joined, reason, retrying
 from connector.refunds import note_refunds
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
@@ -82,7 +82,7 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
                                                        Order.external_id == pulled.external_id))
         else:
             session.add(ActivityEvent(order_id=order.id, actor=f"sync:{connection.kind}", to_state=S.RECEIVED.value,
-                                      message="Orden recibida del canal."))
+                                      message="Orden recibida del canal.", message_msgid=N_("Orden recibida del canal.")))
             outcome = "new"
     if outcome == "updated" and order.raw == pulled.raw:
         return "unchanged"

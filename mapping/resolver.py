@@ -15,7 +15,7 @@ from connector.reasons import reason
 from connector.rules import MatchBy
 from mapping.codes import normalise_code, normalise_label
 
-MATCH_LABELS = {MatchBy.BARCODE: "código de barras", MatchBy.REFERENCE: "código de referencia"}
+MATCH_LABELS = {MatchBy.BARCODE: reason("código de barras"), MatchBy.REFERENCE: reason("código de referencia")}
 
 
 @dataclass(frozen=True)
