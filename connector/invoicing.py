@@ -42,7 +42,7 @@ from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, in
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
-from connector.reasons import N_, reason, retrying
+from connector.reasons import N_, Reason, reason, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from erp.base import InvoiceResult
@@ -209,6 +209,8 @@ def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
 
 def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
     cause = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else exc_or_reason
+    if not isinstance(cause, Reason):  # a plain sentence loses its final stop inside the parentheses
+        cause = str(cause).rstrip(".")
     order.next_attempt_at = until
     local = until.astimezone(COLOMBIA).strftime("%H:%M")
     transition(session, order, S.WAITING_ERP,
