@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-JOIN = "\x00join"  # the template of reasons put side by side (not a message: never translated)
+JOIN = "@join"  # the template of reasons put side by side (not a message: never translated; no NUL: PostgreSQL text)
 
 
 def _plain(value: Any) -> Any:
