@@ -30,9 +30,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, session
-from flask_babel import Babel, Domain, get_locale, get_timezone
+from flask_babel import Babel, Domain, get_locale, get_timezone, get_translations
 from flask_babel import gettext as gettext
-from flask_babel import ngettext as ngettext
 
 from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS
 from connector.reasons import shown
@@ -106,6 +105,13 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
     app.jinja_env.filters.update(when=format_datetime, day=format_date, money=format_money, qty=format_quantity,
                                  number=format_number, said=said)
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """Flask-Babel's ``ngettext`` (the catalog's plural forms: "1 orden", "3 órdenes"), with ``%(num)s``
+    written with the locale's separators ("1.234 órdenes")."""
+    text = get_translations().ungettext(singular, plural, num)
+    return text % {"num": format_number(num), **variables}
 
 
 def _zone_name() -> str:

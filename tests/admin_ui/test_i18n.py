@@ -161,6 +161,7 @@ def test_plural_forms(request_in):
         try:
             assert i18n.ngettext(singular, plural, 1) == one
             assert i18n.ngettext(singular, plural, 3) == many
+            assert i18n.ngettext(singular, plural, 1234).startswith("1.234 " if locale == "es" else "1,234 ")
         finally:
             context.pop()
 
