@@ -6,9 +6,8 @@ Spanish text, and the English lives in ``admin_ui/translations/en/LC_MESSAGES/me
 :mod:`admin_ui.i18n_runtime`, and the stored reasons marked with ``reason()``) and updates the catalog;
 a test fails when one has no English. A string missing there shows in Spanish.
 
-Why the app compiles the ``.po`` itself (in memory, once per process) instead of loading a ``.mo``:
-the ``.po`` is then the only source of truth — no binary in git that can fall behind it or conflict
-at a merge, and no build step between a fresh clone (``pip install -e .``) and a translated panel.
+The app compiles the ``.po`` itself (in memory, once per process) instead of loading a ``.mo``: see
+:mod:`connector.catalogs` for why; the CLI reads the same catalogs from there without Flask.
 
 The language is the signed-in user's (saved on the user), else the one chosen on the sign-in page
 (kept in the session), else Spanish.
@@ -16,30 +15,23 @@ The language is the signed-in user's (saved on the user), else the one chosen on
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
-from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_time as babel_format_time
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, session
 from flask_babel import Babel, Domain, get_locale, get_timezone, get_translations
 from flask_babel import gettext as gettext
 
+from connector.catalogs import DOMAIN, translations_for
 from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS
-from connector.reasons import shown
+from connector.reasons import code_of, shown
 
 LANGUAGES = {"es": "Español", "en": "English"}
 DEFAULT_LOCALE = "es"
-TRANSLATIONS = Path(__file__).parent / "translations"
-DOMAIN = "messages"
 
 # Labels of stored codes, translated when shown.
 MATCH_SOURCE_LABELS = {"manual": "asignado a mano", "barcode": "por código de barras", "reference": "por referencia",
@@ -60,31 +52,12 @@ def current_locale() -> str:
     return locale if locale in LANGUAGES else DEFAULT_LOCALE
 
 
-@lru_cache(maxsize=8)
-def _compiled(po_path: str, mtime: float) -> Translations:
-    """The catalog at ``po_path`` compiled in memory (keyed by its mtime: an edited .po is read again)."""
-    with open(po_path, "rb") as handle:
-        catalog = read_po(handle)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(fp=buffer, domain=DOMAIN)
-
-
-def translations_for(locale: str) -> Translations | NullTranslations:
-    """The gettext catalog of ``locale`` (Spanish, the msgids' language, has none)."""
-    po = TRANSLATIONS / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po.exists():
-        return NullTranslations()
-    return _compiled(str(po), po.stat().st_mtime)
-
-
 class _PoDomain(Domain):
     """Flask-Babel's domain, reading our ``.po`` catalogs (see the module docstring for why)."""
 
     def get_translations(self):
         locale = get_locale()
-        return translations_for(str(locale.language) if locale else DEFAULT_LOCALE)
+        return translations_for(str(locale.language) if locale else DEFAULT_LOCALE)  # connector/catalogs.py
 
 
 class _Babel(Babel):
@@ -128,16 +101,12 @@ def said(value) -> str:
     ``state_reason``), a trail entry (its ``message``) or plain text. Rows kept before reasons had a
     code show their text as it is."""
     if hasattr(value, "state_reason"):
-        return shown(value.state_reason, _code(getattr(value, "state_reason_msgid", None),
-                                               getattr(value, "state_reason_params", None)), gettext)
+        return shown(value.state_reason, code_of(getattr(value, "state_reason_msgid", None),
+                                                 getattr(value, "state_reason_params", None)), gettext)
     if hasattr(value, "message") and hasattr(value, "to_state"):
-        return shown(value.message, _code(getattr(value, "message_msgid", None),
-                                          getattr(value, "message_params", None)), gettext)
+        return shown(value.message, code_of(getattr(value, "message_msgid", None),
+                                            getattr(value, "message_params", None)), gettext)
     return "" if value is None else str(value)
-
-
-def _code(msgid: str | None, params) -> dict | None:
-    return {"msgid": msgid, "params": params or {}} if msgid else None
 
 
 def format_datetime(value: datetime | str | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from channels.registry import CHANNELS
+from connector.catalogs import languages
 from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.followup_view import LEGAL_STATUS_LABELS, invoice_after_view
@@ -292,6 +293,14 @@ def cmd_orders_show(ctx, args) -> int:
     data = _order_dicts(ctx, [order])[0]
     data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
                         for e in order.activity]
+    if getattr(args, "lang", "es") != "es":  # reasons and trail in the asked language (stored as codes)
+        from connector.catalogs import gettext_for
+        from connector.reasons import code_of, shown
+
+        said = gettext_for(args.lang)
+        data["reason"] = shown(order.state_reason, code_of(order.state_reason_msgid, order.state_reason_params), said)
+        for entry, event in zip(data["activity"], order.activity, strict=True):
+            entry["message"] = shown(event.message, code_of(event.message_msgid, event.message_params), said)
     if args.json:
         _json(data)
         return 0
@@ -696,7 +705,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("list", cmd_orders_list, "listar órdenes", orders)
     p.add_argument("--state", action="append", choices=[s.value for s in OrderState])
     p.add_argument("--limit", type=int, default=200)
-    add("show", cmd_orders_show, "detalle de una orden con su historial", orders).add_argument("order_id", type=int)
+    p = add("show", cmd_orders_show, "detalle de una orden con su historial", orders)
+    p.add_argument("order_id", type=int)
+    p.add_argument("--lang", choices=languages(), default="es",
+                   help="idioma del motivo y del historial (por omisión, español)")
 
     add("errors", cmd_errors, "la cola de errores con sus motivos")
     add("mismatches", cmd_mismatches, "SKU sin producto en el ERP y cuántas órdenes bloquea cada uno")

@@ -106,6 +106,11 @@ def code_columns(reason_or_text: str | None) -> tuple[str | None, dict[str, Any]
     return code["msgid"], code["params"]
 
 
+def code_of(msgid: str | None, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The stored ``*_msgid`` and ``*_params`` columns back as one code (None when the row has none)."""
+    return {"msgid": msgid, "params": dict(params or {})} if msgid else None
+
+
 def shown(text: str | None, code: Mapping[str, Any] | None, gettext: Callable[[str], str]) -> str:
     """A stored reason in the reader's language: through its code when it has one, else its text."""
     if not code:

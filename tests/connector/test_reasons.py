@@ -56,3 +56,39 @@ def test_the_core_does_not_import_flask():
             "print('flask' in sys.modules or 'flask_babel' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_cli_shows_reasons_in_spanish_unless_asked(ctx, monkeypatch, capsys):
+    """``orders show`` prints the stored Spanish text; ``--lang en`` renders the stored code through the
+    English catalog (read without Flask)."""
+    import json
+
+    from connector.catalogs import gettext_for, languages
+    from connector.cli import main
+    from connector.context import AppContext
+    from connector.models import Account, ChannelConnection, Order
+    from connector.states import OrderState, transition
+
+    assert "en" in languages() and gettext_for("en")("La cuenta no tiene un ERP conectado.") == \
+        "The account has no ERP connected."
+    with ctx.db.transaction() as session:
+        account = Account(name="Tienda de razones")
+        session.add(account)
+        session.flush()
+        connection = ChannelConnection(account_id=account.id, kind="mercadolibre", name="ML", credentials_encrypted="x")
+        session.add(connection)
+        session.flush()
+        order = Order(account_id=account.id, channel_connection_id=connection.id, external_id="77")
+        session.add(order)
+        session.flush()
+        transition(session, order, OrderState.ERROR, reason("La cuenta no tiene un ERP conectado."))
+        order_id = order.id
+    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
+    base = ["orders", "show", str(order_id), "--account", "Tienda de razones", "--json"]
+    assert main(base) == 0
+    spanish = json.loads(capsys.readouterr().out)
+    assert main([*base, "--lang", "en"]) == 0
+    english = json.loads(capsys.readouterr().out)
+    assert spanish["reason"] == "La cuenta no tiene un ERP conectado."
+    assert english["reason"] == "The account has no ERP connected."
+    assert english["activity"][-1]["message"] == "The account has no ERP connected."
