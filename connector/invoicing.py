@@ -42,7 +42,7 @@ from connector.invoice_builder import COLOMBIA, build_contact, build_invoice, in
 from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
-from connector.reasons import N_, Reason, reason, retrying
+from connector.reasons import N_, Reason, reason, restored, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from erp.base import InvoiceResult
@@ -54,7 +54,8 @@ S = OrderState
 
 def canonical_of(order: Order) -> CanonicalOrder:
     if order.canonical is None:
-        raise InvalidPayload(order.state_reason or "La orden no se pudo leer del canal.")
+        kept = restored(order.state_reason, order.state_reason_msgid, order.state_reason_params)
+        raise InvalidPayload(kept or reason("La orden no se pudo leer del canal."))
     return CanonicalOrder.model_validate({**order.canonical, "raw": {}})
 
 
@@ -81,7 +82,8 @@ def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | Non
             # next_attempt_at is cleared: a stale retry time on an in-flight order would make it look due
             # for reconciliation, and a reconciler would take over a live claim.
             .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, next_attempt_at=None,
-                    state_reason="Facturando en el ERP.", updated_at=now, version=Order.version + 1)
+                    state_reason="Facturando en el ERP.", state_reason_msgid=N_("Facturando en el ERP."),
+                    state_reason_params=None, updated_at=now, version=Order.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return None

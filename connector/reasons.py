@@ -111,6 +111,12 @@ def code_of(msgid: str | None, params: Mapping[str, Any] | None) -> dict[str, An
     return {"msgid": msgid, "params": dict(params or {})} if msgid else None
 
 
+def restored(text: str | None, msgid: str | None, params: Mapping[str, Any] | None) -> Reason | str:
+    """A stored reason back as a :class:`Reason` (to be stored again elsewhere with its code), or its text."""
+    code = code_of(msgid, params)
+    return Reason.from_json(code, text or "") if code else (text or "")
+
+
 def shown(text: str | None, code: Mapping[str, Any] | None, gettext: Callable[[str], str]) -> str:
     """A stored reason in the reader's language: through its code when it has one, else its text."""
     if not code:

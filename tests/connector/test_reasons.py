@@ -1,6 +1,6 @@
 """Reasons kept as a template and parameters: the same stored reason reads in each reader's language."""
 
-from connector.reasons import JOIN, Reason, code_columns, joined, reason, retrying, shown
+from connector.reasons import JOIN, Reason, code_columns, joined, reason, restored, retrying, shown
 
 ENGLISH = {
     "El SKU «%(sku)s» corresponde a «%(item)s», que está inactivo en el ERP.":
@@ -35,6 +35,13 @@ def test_nested_and_joined_reasons_are_translated_piece_by_piece():
     assert msgid == JOIN and str(both) == "La cuenta no tiene un ERP conectado. Texto libre."
     assert shown(str(both), {"msgid": msgid, "params": params}, english) == "The account has no ERP connected. Texto libre."
     assert joined(["solo uno"]) == "solo uno"
+
+
+def test_a_stored_reason_comes_back_with_its_code():
+    said = retrying(reason("La cuenta no tiene un ERP conectado."))
+    again = restored(str(said), *code_columns(said))
+    assert again == said and code_columns(again) == code_columns(said)
+    assert restored("Texto de antes.", None, None) == "Texto de antes." and restored(None, None, None) == ""
 
 
 def test_plain_text_and_old_rows_show_as_they_are():
