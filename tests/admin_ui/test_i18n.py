@@ -222,3 +222,22 @@ def test_the_language_picked_on_the_sign_in_page_is_kept(app, ui_ctx, bare_email
     assert "Órdenes" in page_text(client.get("/"))
     with ui_ctx.db.session() as session:
         assert session.query(User).filter_by(email=other).one().locale == "es"
+
+
+def test_every_stored_code_reads_as_its_stored_text_in_spanish(ui_ctx, synced_seller):
+    """A code kept next to a text must be that text's template: rendered in Spanish it gives the text
+    back (a stale code under a new text would show the reader an old reason)."""
+    from sqlalchemy import select
+
+    from connector.models import ActivityEvent, Order
+    from connector.reasons import code_of, shown
+
+    with ui_ctx.db.session() as session:
+        orders = session.scalars(select(Order).where(Order.account_id == synced_seller)).all()
+        events = session.scalars(select(ActivityEvent).where(ActivityEvent.order_id.in_([o.id for o in orders]))).all()
+        rows = [(o.state_reason, code_of(o.state_reason_msgid, o.state_reason_params)) for o in orders]
+        rows += [(e.message, code_of(e.message_msgid, e.message_params)) for e in events]
+    coded = [(text, code) for text, code in rows if code]
+    assert len(coded) > len(rows) / 2  # most of what a sync writes has a code
+    for text, code in coded:
+        assert shown(text, code, lambda m: m) == text, code
