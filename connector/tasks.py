@@ -193,7 +193,7 @@ def run_mirror_work_task() -> dict:
     return run_mirror_work(worker_context())
 
 
-
+@celery_app.task(name="connector.sync_all_connections")
 def sync_all_connections_task() -> int:
     from sqlalchemy import select
 

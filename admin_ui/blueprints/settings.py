@@ -165,7 +165,7 @@ def _options(field: forms.SettingField, choices: dict[str, list[dict]]) -> list[
     """(value, label) pairs of a select, radio or checkbox group, translated: an ERP list's fixed labels
     (its payment methods) are in the catalog; the seller's own names (warehouses…) show as they are."""
     if isinstance(field.choices, str):
-        # The ERP's own names (warehouses...) as they are; a fiscal profile's labels are ours, translated.
-        label = _ if field.choices.startswith("fiscal:") else str
-        return [(str(c["id"]), label(str(c["name"]))) for c in choices.get(field.choices, [])]
+        # A fiscal profile's labels and the ERP's fixed code lists (payment methods...) are ours, translated;
+        # the seller's own names in the ERP (warehouses...) have no entry in the catalog and show as they are.
+        return [(str(c["id"]), _(str(c["name"]))) for c in choices.get(field.choices, [])]
     return [(value, _(label)) for value, label in field.choices]

@@ -102,6 +102,7 @@ def test_the_whole_flow_in_the_browser(browser, served, ui_ctx, ui_sandbox):
     shot(page, "02-inicio-cuenta-nueva")
 
     # -- connect Alegra: a wrong token first, then the right one
+    page.get_by_role("link", name="Conectar el ERP").click()  # two ERPs registered: the connections page
     page.get_by_role("link", name="Conectar Alegra").click()
     page.get_by_label("Correo del usuario de Alegra").fill(sandbox_server.ALEGRA_EMAIL)
     page.get_by_label("Token de la API").fill("token-equivocado")
