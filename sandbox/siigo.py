@@ -35,6 +35,7 @@ from sandbox.knobs import Knobs, faulty_write, install_fault_hooks
 from sandbox.siigo_documents import SiigoDocuments, install_document_routes
 from sandbox.siigo_http import SiigoError, json_body, paged
 from sandbox.siigo_invoices import install_invoice_routes
+from sandbox.siigo_products import install_product_routes
 
 V1 = "/v1"
 SIIGO_TAX_IDS = {1: 13156, 2: 13157, 3: 13158}  # the shared catalog's tax ids -> this company's Siigo ids
@@ -340,5 +341,6 @@ def create_app(state: SiigoState, knobs: Knobs) -> Flask:
         return jsonify(SiigoError(405, "invalid_type", "Method not allowed", []).body()), 405
 
     install_invoice_routes(app, state, knobs)
+    install_product_routes(app, state, knobs)
     install_document_routes(app, state, knobs)
     return app
