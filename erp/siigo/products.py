@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connector.errors import ConfigurationError, InvalidPayload, NotFound, PermanentRejection
@@ -17,6 +18,8 @@ from erp.siigo.lookups import SiigoLookups
 # Siigo's product code: required, unique, no spaces, at most 30 characters [APIB Crear Producto].
 CODE_MAX = 30
 NAME_MAX = 100
+BARCODE_MAX = 50
+CENT = Decimal("0.01")
 _SPACE = re.compile(r"\s")
 
 
@@ -31,7 +34,9 @@ class SiigoProducts(SiigoLookups):
     def create_item(self, draft: ItemDraft) -> CatalogItem:
         """``POST /v1/products`` once: ``code``, ``name``, ``account_group`` (the first active inventory
         classification: Siigo requires one and the seller files products there in Siigo Nube), ``type``
-        ``Product``, the taxes and the price in the chosen list (a list is a ``position`` 1–12). Stock
+        ``Product``, the taxes, the price in the chosen list (a list is a ``position`` 1–12) and the code
+        as ``additional_fields.barcode`` too (the code is what the seller's matching mode reads: a reference
+        or a barcode). Stock
         control is left as Siigo's default (off): whether the seller counts this product's stock is
         decided in Siigo Nube. A code Siigo already has is refused, in words."""
         code, name = draft.code.strip(), " ".join(draft.name.split())
@@ -45,9 +50,12 @@ class SiigoProducts(SiigoLookups):
         body: dict[str, Any] = {
             "code": code, "name": name[:NAME_MAX], "account_group": int(self._account_group()), "type": "Product",
             "taxes": [{"id": int(t)} for t in draft.tax_ids if str(t).isdigit()],
-            "prices": [{"currency_code": "COP", "price_list": [{"position": int(position),
-                                                                 "value": float(draft.price)}]}],
+            # Siigo takes prices with at most 2 decimals; invoices carry each line's own price anyway.
+            "prices": [{"currency_code": "COP", "price_list": [{"position": int(position), "value": float(
+                draft.price.quantize(CENT, ROUND_HALF_UP))}]}],
         }
+        if len(code) <= BARCODE_MAX:  # the code may be the barcode the seller's matching mode reads
+            body["additional_fields"] = {"barcode": code}
         try:
             raw = self.requestor.post("/v1/products", json=body).json()
         except PermanentRejection as exc:

@@ -49,12 +49,13 @@ def test_a_product_is_created_with_the_required_fields_and_read_back_by_its_code
         groups = router.get(f"{BASE}/v1/account-groups").mock(return_value=httpx.Response(200, json=[
             {"id": 1250, "name": "Vieja", "active": False}, {"id": 1253, "name": "Productos", "active": True}]))
         created = router.post(f"{BASE}/v1/products").mock(return_value=httpx.Response(201, json=PRODUCT))
-        item = adapter.create_item(ItemDraft(name="Camiseta  de algodón", code="Item-1", price=Decimal("12000"),
+        item = adapter.create_item(ItemDraft(name="Camiseta  de algodón", code="Item-1", price=Decimal("12000.1251"),
                                              tax_ids=("13156",), price_list_id="2"))
     sent = json.loads(created.calls[0].request.content)
     assert sent == {"code": "Item-1", "name": "Camiseta de algodón", "account_group": 1253, "type": "Product",
                     "taxes": [{"id": 13156}],
-                    "prices": [{"currency_code": "COP", "price_list": [{"position": 2, "value": 12000.0}]}]}
+                    "prices": [{"currency_code": "COP", "price_list": [{"position": 2, "value": 12000.13}]}],
+                    "additional_fields": {"barcode": "Item-1"}}
     assert groups.call_count == 1
     assert item.erp_id == "Item-1" and item.tax_ids == ("13156",) and item.tax_rate == 19
     assert item.prices == {"1": Decimal("12000"), "2": Decimal("10800")} and item.barcodes == ("B0123",)
