@@ -784,6 +784,7 @@ MESSAGES: dict[str, str] = {
     "Contactos modificados": "Contacts changed",
     "Contactos eliminados": "Contacts deleted",
     "Facturas modificadas": "Invoices changed",
+    "Stock de productos modificado": "Product stock changed",
     "Contactos del ERP en la copia local: %(n)s": "ERP contacts in the local copy: %(n)s",
     "importando con el espacio libre del límite de peticiones": "importing with the request limit's spare room",
     "Retirar notificaciones": "Remove notifications",

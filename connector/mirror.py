@@ -43,7 +43,7 @@ CHANGE_LABELS = {
     "item.created": "Productos creados", "item.updated": "Productos modificados",
     "item.deleted": "Productos eliminados", "contact.created": "Contactos creados",
     "contact.updated": "Contactos modificados", "contact.deleted": "Contactos eliminados",
-    "invoice.updated": "Facturas modificadas",
+    "invoice.updated": "Facturas modificadas", "item.stock_updated": "Stock de productos modificado",
 }
 
 # What the panel and the CLI say of one subscription.

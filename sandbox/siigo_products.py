@@ -114,6 +114,7 @@ def lower_stock(state: SiigoState, raw_items: list[dict[str, Any]]) -> None:
         product["available_quantity"] = money(sum((Decimal(str(w["quantity"])) for w in product["warehouses"]),
                                                   Decimal(0)))
         product["metadata"]["last_updated"] = datetime.now(UTC).isoformat(timespec="seconds")
+        state.notify_product("public.siigoapi.products.stock.update", product)
 
 
 def install_product_routes(app: Flask, state: SiigoState, knobs: Knobs) -> None:
@@ -129,6 +130,7 @@ def install_product_routes(app: Flask, state: SiigoState, knobs: Knobs) -> None:
             with state.lock:
                 product = new_product(state, body)
                 state.products[product["code"]] = product
+                state.notify_product("public.siigoapi.products.create", product)
                 return jsonify(copy.deepcopy(product)), 201
 
         return faulty_write(knobs, commit)

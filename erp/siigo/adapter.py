@@ -48,6 +48,7 @@ from erp.base import (
 )
 from erp.siigo import declaration, parsing
 from erp.siigo.client import DEFAULT_BASE_URL, PAGE_SIZE, RATE_LIMIT_PER_MINUTE, build_requestor, read_window
+from erp.siigo.mirror import SiigoMirrorMixin
 from erp.siigo.payloads import (
     customer_payload,
     idempotency_key,
@@ -60,7 +61,7 @@ from erp.siigo.products import SiigoProducts
 _UUID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
 
-class SiigoAdapter(SiigoProducts):
+class SiigoAdapter(SiigoMirrorMixin, SiigoProducts):
     """:class:`erp.base.ERPAdapter` for Siigo. ``credentials`` = ``{"username", "access_key"}``.
 
     Every call goes through one requestor (token, ``Partner-Id``, errors, retries). Catalog answers
