@@ -1,5 +1,7 @@
 """The Siigo (Siigo Nube, Colombia) ERP adapter over Siigo API v1: catalog, settings lists, customers,
-invoices and what follows them (e-invoice status, PDF, e-mail, payments as cash receipts, credit notes).
+invoices and what follows them (e-invoice status, PDF, e-mail, payments as cash receipts, credit notes);
+products created from a SKU and their stock (:mod:`erp.siigo.products`), product webhooks for the mirror
+(:mod:`erp.siigo.mirror`).
 
 What Siigo does not offer is said, never faked: an existing invoice cannot be sent to the DIAN through
 the API (:meth:`SiigoAdapter.stamp_invoice` raises ``FeatureNotAvailable``), the PDF comes as bytes
