@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve test chaos install lint sandbox worker web clean
+.PHONY: demo demo-serve test chaos install lint sandbox worker web clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ test: $(STAMP)
 ## the sandbox ERP failing; exactly one invoice per eligible order, none lost. Needs PostgreSQL and redis-server.
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --orders 10000 --json-out var/chaos/large.json
+
+## The panel's gettext catalogs: extract every message (babel.cfg: code, templates, runtime labels,
+## stored reasons), add the new ones to admin_ui/translations/*/messages.po, compile them (a check:
+## the app compiles the .po itself at start, see admin_ui/i18n.py). Then fill in the empty msgstr.
+TRANSLATIONS := admin_ui/translations
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k reason -k N_ --no-location --sort-output -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete -w 110
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -37,6 +37,7 @@ from connector.errors import ConnectorError, NotFound, TransientError
 from connector.log_masking import install_log_masking
 from connector.login_throttle import LoginThrottle
 from connector.models import utcnow
+from connector.reasons import N_
 from connector.services import NotFoundLocally
 from connector.states import ERROR_QUEUE_STATES, STATE_LABELS
 from connector.sync_jobs import SyncJobs
@@ -114,15 +115,15 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    i18n.init_app(app)  # Flask-Babel: _, ngettext, and the when/day/money/qty/number/said filters
     app.jinja_env.globals.update(
-        _=i18n.gettext, csrf_token=security.csrf_token, current_locale=i18n.current_locale,
+        csrf_token=security.csrf_token, current_locale=i18n.current_locale,
         LANGUAGES=i18n.LANGUAGES, STATE_LABELS={s.value: label for s, label in STATE_LABELS.items()},
         MATCH_SOURCE_LABELS=i18n.MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS=i18n.INVOICE_STATUS_LABELS,
         SYNC_RUN_LABELS=i18n.SYNC_RUN_LABELS, LEGAL_STATUS_LABELS=i18n.LEGAL_STATUS_LABELS,
         WRITE_STATE_LABELS=i18n.WRITE_STATE_LABELS, DELIVERY_VIA_LABELS=i18n.DELIVERY_VIA_LABELS,
     )
-    app.jinja_env.filters.update(when=i18n.format_datetime, day=i18n.format_date, money=i18n.format_money,
-                                 qty=i18n.format_quantity, hint_pairs=_hint_pairs)
+    app.jinja_env.filters.update(hint_pairs=_hint_pairs)
 
     @app.context_processor
     def _common():
@@ -152,7 +153,7 @@ def _alert_message(alert) -> str:
     try:
         return i18n.gettext(ALERT_TEXT[alert.kind], **alert.params)
     except (KeyError, TypeError, ValueError):
-        return i18n.gettext(ALERT_TEXT.get(alert.kind, "Alerta"))
+        return i18n.gettext(ALERT_TEXT.get(alert.kind, N_("Alerta")))
 
 
 def _hint_pairs(hint: str | None) -> list[tuple[str, str]]:

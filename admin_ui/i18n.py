@@ -1,8 +1,13 @@
-"""Spanish first, English available: a small message catalog, dates and money as sellers read them.
+"""Spanish first, English available: Flask-Babel's gettext catalogs, numbers, money and dates by locale.
 
-Templates and views write Spanish (the reference product's words) inside ``_()``; English comes from
-:data:`admin_ui.messages_en.MESSAGES`, keyed by the Spanish text. A string missing there shows in
-Spanish (a test keeps the catalog complete). Messages the services raise stay in Spanish.
+Templates and views write Spanish (the reference product's words) inside ``_()``; the msgids are that
+Spanish text, and the English lives in ``admin_ui/translations/en/LC_MESSAGES/messages.po``.
+``make translations`` extracts every message (``babel.cfg``: Python, templates, the runtime labels of
+:mod:`admin_ui.i18n_runtime`, and the stored reasons marked with ``reason()``) and updates the catalog;
+a test fails when one has no English. A string missing there shows in Spanish.
+
+The app compiles the ``.po`` itself (in memory, once per process) instead of loading a ``.mo``: see
+:mod:`connector.catalogs` for why; the CLI reads the same catalogs from there without Flask.
 
 The language is the signed-in user's (saved on the user), else the one chosen on the sign-in page
 (kept in the session), else Spanish.
@@ -14,61 +19,94 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g, session
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_time as babel_format_time
+from babel.numbers import format_decimal
+from flask import Flask, current_app, g, has_request_context, session
+from flask_babel import Babel, Domain, get_locale, get_timezone, get_translations
+from flask_babel import gettext as gettext
 
-from admin_ui.messages_en import MESSAGES as EN_MESSAGES
+from connector.catalogs import DOMAIN, translations_for
+from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS
+from connector.reasons import code_of, shown
 
 LANGUAGES = {"es": "Español", "en": "English"}
 DEFAULT_LOCALE = "es"
-CATALOGS = {"en": EN_MESSAGES}
-_PLUGIN_CATALOGS_LOADED = False
-
-
-def _load_plugin_catalogs() -> None:
-    """Merge the English texts each registered ERP ships with its declaration (``<package>.messages_en``:
-    its form's labels and help, its countries' code lists), so the panel names no ERP itself."""
-    global _PLUGIN_CATALOGS_LOADED
-    if _PLUGIN_CATALOGS_LOADED:
-        return
-    import importlib
-
-    from erp.registry import ERPS
-
-    for target in ERPS.values():
-        package = target.partition(":")[0].rpartition(".")[0]
-        try:
-            module = importlib.import_module(f"{package}.messages_en")
-        except ModuleNotFoundError:
-            continue
-        for spanish, english in module.MESSAGES.items():
-            EN_MESSAGES.setdefault(spanish, english)
-    _PLUGIN_CATALOGS_LOADED = True
 
 # Labels of stored codes, translated when shown.
 MATCH_SOURCE_LABELS = {"manual": "asignado a mano", "barcode": "por código de barras", "reference": "por referencia",
                        "variant": "variación"}
 INVOICE_STATUS_LABELS = {"open": "Abierta", "draft": "Borrador", "closed": "Cerrada", "void": "Anulada"}
 SYNC_RUN_LABELS = {"ok": "Correcta", "failed": "Con errores", "running": "En curso"}
-# Life after the invoice (connector/followup.py): e-invoice status, remote writes, delivery routes.
-from connector.followup_view import DELIVERY_VIA_LABELS, LEGAL_STATUS_LABELS, WRITE_STATE_LABELS  # noqa: E402
-
-_MONTHS = {
-    "es": ["ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"],
-    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-}
+# With the labels of life after the invoice (connector/followup.py): e-invoice status, remote writes,
+# delivery routes (admin_ui/i18n_runtime.py lists them all for the catalog).
+STORED_CODE_LABELS = (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, LEGAL_STATUS_LABELS,
+                      WRITE_STATE_LABELS, DELIVERY_VIA_LABELS)
 
 
 def current_locale() -> str:
+    if not has_request_context():
+        return DEFAULT_LOCALE
     user = g.get("user")
     locale = user.locale if user is not None else session.get("locale")
     return locale if locale in LANGUAGES else DEFAULT_LOCALE
 
 
-def gettext(message: str, **values) -> str:
-    """``message`` in the current language, with ``%(name)s`` placeholders filled from ``values``."""
-    _load_plugin_catalogs()
-    translated = CATALOGS.get(current_locale(), {}).get(message, message)
-    return translated % values if values else translated
+class _PoDomain(Domain):
+    """Flask-Babel's domain, reading our ``.po`` catalogs (see the module docstring for why)."""
+
+    def get_translations(self):
+        locale = get_locale()
+        return translations_for(str(locale.language) if locale else DEFAULT_LOCALE)  # connector/catalogs.py
+
+
+class _Babel(Babel):
+    @property
+    def domain_instance(self):
+        return _DOMAIN
+
+
+_DOMAIN = _PoDomain(domain=DOMAIN)
+
+
+def init_app(app: Flask) -> None:
+    """Flask-Babel on ``app``: the locale and time zone of each request, ``_``/``ngettext`` in templates,
+    and this module's filters (``when``, ``day``, ``money``, ``qty``, ``number``, ``said``)."""
+    _Babel(app, locale_selector=current_locale, timezone_selector=_zone_name)
+    # Flask-Babel installs Jinja's "new style" gettext, which marks every translation as safe HTML
+    # (a label such as "meta:<clave>" would become a tag); ours return plain text, escaped on output.
+    app.jinja_env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
+    app.jinja_env.filters.update(when=format_datetime, day=format_date, money=format_money, qty=format_quantity,
+                                 number=format_number, said=said)
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """Flask-Babel's ``ngettext`` (the catalog's plural forms: "1 orden", "3 órdenes"), with ``%(num)s``
+    written with the locale's separators ("1.234 órdenes")."""
+    text = get_translations().ungettext(singular, plural, num)
+    return text % {"num": format_number(num), **variables}
+
+
+def _zone_name() -> str:
+    return _zone().key
+
+
+def _babel_locale() -> Locale:
+    return Locale.parse(current_locale())
+
+
+def said(value) -> str:
+    """A stored reason in the reader's language (connector/reasons.py): ``value`` is an order (its
+    ``state_reason``), a trail entry (its ``message``) or plain text. Rows kept before reasons had a
+    code show their text as it is."""
+    if hasattr(value, "state_reason"):
+        return shown(value.state_reason, code_of(getattr(value, "state_reason_msgid", None),
+                                                 getattr(value, "state_reason_params", None)), gettext)
+    if hasattr(value, "message") and hasattr(value, "to_state"):
+        return shown(value.message, code_of(getattr(value, "message_msgid", None),
+                                            getattr(value, "message_params", None)), gettext)
+    return "" if value is None else str(value)
 
 
 def _zone() -> ZoneInfo:
@@ -96,6 +134,8 @@ def _account_zone() -> ZoneInfo:
 
 
 def format_datetime(value: datetime | str | None) -> str:
+    """``2 nov 2026, 12:05`` / ``Nov 2, 2026, 12:05 PM``: the locale's date and short time, joined as
+    the locale joins them, in the display time zone."""
     if isinstance(value, str):  # an ISO time kept in JSON (a write's result, a refund's view)
         try:
             value = datetime.fromisoformat(value)
@@ -103,34 +143,43 @@ def format_datetime(value: datetime | str | None) -> str:
             return value
     if value is None:
         return "—"
-    local = value.astimezone(_zone())
-    month = _MONTHS[current_locale()][local.month - 1]
-    return f"{local.day} {month} {local.year}, {local:%H:%M}"
+    locale, zone = _babel_locale(), get_timezone()
+    day = babel_format_date(value.astimezone(zone).date(), _DATE_FORMAT, locale=locale)
+    time = babel_format_time(value, "short", tzinfo=zone, locale=locale)
+    return locale.datetime_formats["medium"].format(time, day)
+
+
+_DATE_FORMAT = "medium"
 
 
 def format_date(value: date | datetime | None) -> str:
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        value = value.astimezone(_zone()).date()
-    return f"{value.day} {_MONTHS[current_locale()][value.month - 1]} {value.year}"
+        value = value.astimezone(get_timezone()).date()
+    return babel_format_date(value, _DATE_FORMAT, locale=_babel_locale())
+
+
+def format_number(value: Decimal | int | float | None) -> str:
+    """A count or amount with the locale's separators (``1.234`` / ``1,234``)."""
+    if value is None:
+        return "—"
+    return format_decimal(value, locale=_babel_locale(), group_separator=True)
 
 
 def format_money(value: Decimal | int | float | None, currency: str | None = None) -> str:
-    """``$ 129.900`` in Spanish, ``$129,900`` in English; cents only when there are; the currency's code unless
-    it is the account's own."""
+    """``$ 129.900`` in Spanish, ``$129,900`` in English; cents only when there are; the currency's
+    code after the amount when it is not the account's usual one. Babel gives the digits (the
+    locale's separators); the ``$`` layout is ours because Babel's symbol for a peso differs from one
+    locale to another (``COP``, ``$``, ``COL$``) and sellers read ``$``."""
     if value is None:
         return "—"
     amount = Decimal(str(value)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    whole = amount == amount.to_integral_value()
-    text = f"{abs(amount):,.0f}" if whole else f"{abs(amount):,.2f}"
+    pattern = "#,##0" if amount == amount.to_integral_value() else "#,##0.00"
+    digits = format_decimal(abs(amount), format=pattern, locale=_babel_locale(), group_separator=True)
     sign = "-" if amount < 0 else ""
-    if current_locale() == "es":
-        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
-        shown = f"{sign}$ {text}"
-    else:
-        shown = f"{sign}${text}"
-    return f"{shown} {currency}" if currency and currency != _home_currency() else shown
+    shown_amount = f"{sign}$ {digits}" if current_locale() == "es" else f"{sign}${digits}"
+    return f"{shown_amount} {currency}" if currency and currency != _home_currency() else shown_amount
 
 
 def _home_currency() -> str | None:
@@ -149,57 +198,6 @@ def format_quantity(value: Decimal | None) -> str:
     if value is None:
         return ""
     value = Decimal(value)
-    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value.normalize())
-
-
-def dynamic_messages(*, adapters: bool = True) -> list[str]:
-    """Spanish texts translated at runtime (labels of settings, states, codes and, with ``adapters``,
-    the credential fields the registered channels and ERPs declare)."""
-    from admin_ui import forms
-    from connector.states import STATE_LABELS
-
-    messages: list[str] = []
-    for field in (*forms.CONFIGURATION_FIELDS, *forms.AUTO_INVOICING_FIELDS):
-        messages += [m for m in (field.label, field.help, field.empty, field.group) if m]
-        if not isinstance(field.choices, str):
-            messages += [label for _value, label in field.choices]
-    messages += list(STATE_LABELS.values())
-    for table in (MATCH_SOURCE_LABELS, INVOICE_STATUS_LABELS, SYNC_RUN_LABELS, LEGAL_STATUS_LABELS,
-                  WRITE_STATE_LABELS, DELIVERY_VIA_LABELS):
-        messages += list(table.values())
-    from admin_ui import ORDER_STATUS_LABELS
-    from admin_ui.blueprints.settings import TITLES
-
-    messages += list(ORDER_STATUS_LABELS.values()) + list(TITLES.values())
-    if adapters:
-        from channels.registry import CHANNELS, channel_class
-        from connector.oauth import authorization_module
-        from erp.registry import ERPS, erp_class
-
-        classes = [channel_class(k) for k in CHANNELS] + [erp_class(k) for k in ERPS]
-        fields = [f for cls in classes for f in cls.credential_fields]
-        for kind in CHANNELS:
-            module = authorization_module(kind)
-            if module is not None:
-                fields += list(module.AUTHORIZATION_FIELDS)
-                messages += [label for choices in getattr(module, "FIELD_CHOICES", {}).values() for _v, label in choices]
-        messages += [m for f in fields for m in (f.label, f.help) if m]
-        messages += [label for f in fields for _code, label in f.choices]
-        for kind in ERPS:
-            messages += _erp_declared_texts(erp_class(kind))
-    return list(dict.fromkeys(messages))
-
-
-def _erp_declared_texts(cls) -> list[str]:
-    """The texts an ERP declares besides its fields: setup help and every country profile's labels."""
-    texts = [cls.setup_help]
-    field = next((f for f in cls.credential_fields if f.name == cls.country_credential), None)
-    for country in (field.choice_codes() if field is not None else (None,)):
-        profile = cls.fiscal_profile(country)
-        for name in ("identification_type", "kind_of_person", "regime", "payment_form", "payment_method",
-                     "credit_note_type"):
-            texts += [o.label for o in profile.options(name)]
-        for contact_field in profile.contact_fields:
-            texts += [m for m in (contact_field.label, contact_field.help) if m]
-            texts += [o.label for o in contact_field.options]
-    return texts
+    if value == value.to_integral_value():
+        return format_decimal(value, format="#,##0", locale=_babel_locale())
+    return format_decimal(value.normalize(), format="#,##0.######", locale=_babel_locale())

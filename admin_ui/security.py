@@ -41,7 +41,7 @@ from connector.errors import ConfigurationError
 from connector.login_throttle import LoginThrottle
 from connector.settings import Settings
 from connector.user_sessions import SessionPolicy, resume_session, revoke_session, start_session
-from connector.users import normalise_email
+from connector.users import normalise_email, set_user_locale
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -127,6 +127,16 @@ def sign_in(user) -> None:
     """A fresh session for ``user`` (a new CSRF token too: nothing from before sign-in is kept)."""
     revoke_session(connector(), session_token(), now())  # signing in again over a session ends that one
     token = start_session(connector(), user.id, now(), session_policy())
+    # A language picked on the sign-in page is what this person wants to read: it becomes theirs
+    # (kept on the user, so the next sign-in and their other devices read it too). Without a pick,
+    # the user's saved language; a language left in the cookie by someone else is not a pick.
+    picked = session.get("locale") if session.get("locale_picked") else None
+    if picked and picked != user.locale:
+        try:
+            set_user_locale(connector(), user.id, picked)
+            user.locale = picked
+        except ConfigurationError:
+            pass
     session.clear()
     session.permanent = True
     session["sid"] = token

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError, InvalidCredentials
 from connector.models import Account, Alert, AlertSettings, Order, utcnow
+from connector.reasons import N_
 from connector.states import ERROR_QUEUE_STATES, OrderState
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,11 @@ SECURITY_CHOICES = ("starttls", "ssl", "none")
 
 # What each kind says (Spanish msgids; the panel translates them, the e-mail is sent in Spanish).
 ALERT_TEXT = {
-    "error_queue": "La cola de errores creció: %(count)s órdenes esperan una corrección (eran %(before)s).",
-    "einvoice_rejected": "La autoridad rechazó %(count)s facturas electrónicas: corrige la causa y reenvíalas.",
-    "erp_auth": "%(erp)s rechazó las credenciales: revisa la conexión del ERP; no se factura hasta entonces.",
-    "channel_auth": "La conexión «%(channel)s» perdió el acceso (token vencido o revocado): vuelve a conectarla.",
-    "test": "Correo de prueba de las alertas: si lo recibes, las alertas llegarán aquí.",
+    "error_queue": N_("La cola de errores creció: %(count)s órdenes esperan una corrección (eran %(before)s)."),
+    "einvoice_rejected": N_("La autoridad rechazó %(count)s facturas electrónicas: corrige la causa y reenvíalas."),
+    "erp_auth": N_("%(erp)s rechazó las credenciales: revisa la conexión del ERP; no se factura hasta entonces."),
+    "channel_auth": N_("La conexión «%(channel)s» perdió el acceso (token vencido o revocado): vuelve a conectarla."),
+    "test": N_("Correo de prueba de las alertas: si lo recibes, las alertas llegarán aquí."),
 }
 SUBJECT = "Alerta de facturación: %(text)s"
 

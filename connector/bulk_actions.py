@@ -14,6 +14,7 @@ from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.models import Order
 from connector.pipeline import process_order_safely
+from connector.reasons import N_
 from connector.states import ALLOWED, HAS_INVOICE_STATES, SETTLED_STATES, OrderState, transition
 
 # Orders one click takes: a page of the list (50) with room; more is a script's job (the CLI).
@@ -43,10 +44,10 @@ def run_bulk(ctx: AppContext, account_ref, order_ids: list[int], action: str, *,
         try:
             before = services.get_order(ctx, order_id, account_ref)
         except services.NotFoundLocally:
-            outcomes.append(BulkOutcome(order_id, None, None, None, None, "No existe en esta cuenta."))
+            outcomes.append(BulkOutcome(order_id, None, None, None, None, N_("No existe en esta cuenta.")))
             continue
         if before.state in HAS_INVOICE_STATES and before.state != OrderState.REJECTED:
-            outcomes.append(_outcome(before, before.state, "Ya estaba facturada; no se hizo nada."))
+            outcomes.append(_outcome(before, before.state, N_("Ya estaba facturada; no se hizo nada.")))
             continue
         try:
             if action == "invoice":

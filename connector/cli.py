@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from channels.registry import CHANNELS
+from connector.catalogs import languages
 from connector.cli_cockpit import cmd_create_item, cmd_export
 from connector.cli_credentials import add_credential_flags, credentials_from_args
 from connector.cli_orders import (
@@ -37,6 +38,7 @@ from connector.context import AppContext
 from connector.errors import ConnectorError
 from connector.log_masking import install_log_masking
 from connector.logs import configure_logging
+from connector.reasons import N_
 from connector.states import STATE_LABELS, OrderState
 from erp.registry import ERPS
 
@@ -94,7 +96,7 @@ def _print_mirror(ctx, account_ref) -> None:
     else:
         print("Notificaciones del ERP: " + ("al día" if status["healthy"] else "incompletas (se revisan solas)"))
         for view in status["subscriptions"]:
-            change = CHANGE_LABELS.get(status["changes"].get(view.event, ""), "Otros cambios")
+            change = CHANGE_LABELS.get(status["changes"].get(view.event, ""), N_("Otros cambios"))
             print(f"  {change}: {MIRROR_STATUS_LABELS.get(view.status, view.status)}")
     print(f"Contactos del ERP en la copia local: {status['contacts']}"
           + (" (importando con el espacio libre del límite)" if status["contacts_importing"] else ""))
@@ -549,7 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", metavar="AAAA-MM-DD", help="creadas hasta este día, incluido")
     p.add_argument("--text", help="orden, comprador, documento, SKU, producto o factura (sin importar tildes)")
     p.add_argument("--limit", type=int, default=200)
-    add("show", cmd_orders_show, "detalle de una orden con su historial", orders).add_argument("order_id", type=int)
+    p = add("show", cmd_orders_show, "detalle de una orden con su historial", orders)
+    p.add_argument("order_id", type=int)
+    p.add_argument("--lang", choices=languages(), default="es",
+                   help="idioma del motivo y del historial (por omisión, español)")
 
     add("errors", cmd_errors, "la cola de errores con sus motivos")
     add("mismatches", cmd_mismatches, "SKU sin producto en el ERP y cuántas órdenes bloquea cada uno")

@@ -107,6 +107,14 @@ def cmd_orders_show(ctx, args) -> int:
     data = _order_dicts(ctx, [order])[0]
     data["activity"] = [{"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "message": e.message}
                         for e in order.activity]
+    if getattr(args, "lang", "es") != "es":  # reasons and trail in the asked language (stored as codes)
+        from connector.catalogs import gettext_for
+        from connector.reasons import code_of, shown
+
+        said = gettext_for(args.lang)
+        data["reason"] = shown(order.state_reason, code_of(order.state_reason_msgid, order.state_reason_params), said)
+        for entry, event in zip(data["activity"], order.activity, strict=True):
+            entry["message"] = shown(event.message, code_of(event.message_msgid, event.message_params), said)
     money = order_money(ctx, order.id, args.account)
     data["money"] = None if money.explanation is None else {
         **money.explanation.to_json(), "difference": str(money.explanation.difference), "stored": money.stored}

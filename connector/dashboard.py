@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from connector.context import AppContext
+from connector.fiscal import fiscal_profile_of
 from connector.models import (
     ChannelConnection,
     ERPConnection,
@@ -101,11 +102,12 @@ def build_dashboard(ctx: AppContext, account_ref, *, tz: tzinfo, today: date | N
             .where(Order.account_id == account.id, Order.state.in_([s.value for s in ERROR_QUEUE_STATES]))).one()
         erp = session.scalar(select(ERPConnection).where(ERPConnection.account_id == account.id))
         window = _erp_window(ctx, session, account.id, erp, local_midnight(today, tz)) if erp else None
+        home_currency = fiscal_profile_of(erp).currency if erp else ""
     currencies = [currency for *_, currency in rows if currency]
     day_periods = tuple(first_day + timedelta(days=i) for i in range(days))
     week_periods = tuple(first_monday + timedelta(weeks=i) for i in range(weeks))
     return Dashboard(
-        currency=max(set(currencies), key=currencies.count) if currencies else "COP",
+        currency=max(set(currencies), key=currencies.count) if currencies else home_currency,
         per_day=_per_period(rows, tz, day_periods, lambda d: d),
         per_week=_per_period(rows, tz, week_periods, lambda d: d - timedelta(days=d.weekday())),
         by_state=count_orders_by_state(ctx, account.id),

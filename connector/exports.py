@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from connector.context import AppContext
 from connector.errors import ConfigurationError
 from connector.models import ChannelConnection, Invoice, Order, Refund, RemoteWrite
+from connector.reasons import N_
 from connector.services import find_account
 
 KINDS = ("orders", "invoices", "credit-notes")
@@ -88,7 +89,7 @@ def _local(value: datetime | None, tz: tzinfo) -> str:
 
 
 def _orders(ctx, account_ref, since, until, tz) -> tuple[list[str], Iterator[list[Any]]]:
-    headers = ["Fecha", "Canal", "Orden", "Estado", "Estado en el canal", "Comprador", "Documento", "Moneda",
+    headers = ["Fecha", "Canal", "Orden", "Estado", "Estado en el canal", "Comprador", "Documento", N_("Moneda"),
                "Total pagado", "Envío", "Factura", "Motivo"]
 
     def rows():
@@ -108,7 +109,7 @@ def _orders(ctx, account_ref, since, until, tz) -> tuple[list[str], Iterator[lis
 
 
 def _invoices(ctx, account_ref, since, until, tz) -> tuple[list[str], Iterator[list[Any]]]:
-    headers = ["Fecha", "Número", "Id en el ERP", "Canal", "Orden", "Comprador", "Documento", "Moneda", "Total",
+    headers = ["Fecha", "Número", N_("Id en el ERP"), "Canal", "Orden", "Comprador", "Documento", N_("Moneda"), "Total",
                "Estado", "Factura electrónica", "CUFE"]
 
     def rows():
@@ -127,8 +128,8 @@ def _invoices(ctx, account_ref, since, until, tz) -> tuple[list[str], Iterator[l
 
 
 def _credit_notes(ctx, account_ref, since, until, tz) -> tuple[list[str], Iterator[list[Any]]]:
-    headers = ["Fecha del reembolso", "Canal", "Orden", "Factura", "Reembolso", "Valor reembolsado", "Nota crédito",
-               "Valor de la nota", "Tipo", "Decisión", "Estado de la nota"]
+    headers = [N_("Fecha del reembolso"), "Canal", "Orden", "Factura", "Reembolso", N_("Valor reembolsado"), "Nota crédito",
+               N_("Valor de la nota"), N_("Tipo"), "Decisión", "Estado de la nota"]
 
     def rows():
         with ctx.db.session() as session:

@@ -43,6 +43,7 @@ from connector.invoice_builder import build_contact
 from connector.models import ERPConnection, Invoice, Order, RemoteWrite, utcnow
 from connector.outcomes import Outcome, outcome_of
 from connector.ratelimit import RequestClass, request_class
+from connector.reasons import joined, reason
 from connector.refunds import plan_refunds_after_invoice
 from connector.remote_writes import OPEN_STATES
 from connector.states import OrderState, transition
@@ -236,8 +237,9 @@ def check_legal_status(ctx: AppContext, invoice_id: int, *, actor: str = "seguim
             invoice.status_checks += 1
             invoice.legal_checked_at = utcnow()
             if outcome_of(exc) not in (Outcome.RETRY, Outcome.AMBIGUOUS):
-                note_in_trail(session, invoice.order_id, f"No se pudo consultar el estado de la factura electrónica: "
-                                                 f"{exc.user_message}", actor)
+                note_in_trail(session, invoice.order_id,
+                              reason("No se pudo consultar el estado de la factura electrónica: %(cause)s",
+                                     cause=exc.user_message), actor)
         return "check_failed"
     authority = getattr(adapter, "tax_authority", None) or "La autoridad tributaria"
     with ctx.db.transaction() as session:
@@ -251,10 +253,13 @@ def check_legal_status(ctx: AppContext, invoice_id: int, *, actor: str = "seguim
             return "pending" if now == L.PENDING else now.value
         number = invoice.number or invoice.erp_id
         if now.is_accepted:
-            message = f"{authority} aceptó la factura electrónica {number}"
-            message += f" (CUFE {invoice.cufe})." if invoice.cufe else "."
+            message = (reason("%(authority)s aceptó la factura electrónica %(number)s (CUFE %(cufe)s).",
+                              authority=authority, number=number, cufe=invoice.cufe) if invoice.cufe
+                       else reason("%(authority)s aceptó la factura electrónica %(number)s.", authority=authority,
+                                   number=number))
             if now == L.ACCEPTED_WITH_OBSERVATIONS and invoice.legal_reasons:
-                message += " Observaciones: " + " ".join(invoice.legal_reasons)
+                message = joined([message, reason("Observaciones: %(reasons)s",
+                                                  reasons=" ".join(invoice.legal_reasons))])
             note_in_trail(session, order.id, message, actor)
         elif now == L.REJECTED:
             mark_rejected(session, order, invoice, authority, actor=actor)
@@ -266,8 +271,9 @@ def mark_rejected(session: Session, order: Order, invoice: Invoice, authority: s
     check, or in the creation answer itself when the ERP hands the authority's answer at once)."""
     reasons = " ".join(invoice.legal_reasons) or "sin motivo indicado"
     transition(session, order, S.REJECTED,
-               f"{authority} rechazó la factura electrónica {invoice.number or invoice.erp_id}: {reasons} Corrige "
-               f"la causa (datos del comprador, producto, numeración o configuración) y pulsa «Reenviar».",
+               reason("%(authority)s rechazó la factura electrónica %(number)s: %(reasons)s Corrige la "
+                      "causa (datos del comprador, producto, numeración o configuración) y pulsa «Reenviar».",
+                      authority=authority, number=invoice.number or invoice.erp_id, reasons=reasons),
                actor=actor)
 
 
@@ -298,10 +304,18 @@ def check_credit_notes(ctx: AppContext, invoice_id: int, *, actor: str = "seguim
                 result["legal_status"] = LegalStatus(note.legal_status).value
                 result["cufe"] = note.cufe or result.get("cufe")
                 if LegalStatus(note.legal_status).is_final:
-                    verdict = "aceptó" if LegalStatus(note.legal_status).is_accepted else "rechazó"
+                    accepted = LegalStatus(note.legal_status).is_accepted
                     reasons = " ".join(note.legal_reasons)
-                    note_in_trail(session, write.order_id, f"{authority} {verdict} la nota crédito {note.number or note_id}"
-                                                   + (f": {reasons}" if reasons else "."), actor)
+                    said = {"authority": authority, "number": note.number or note_id}
+                    if reasons:
+                        message = (reason("%(authority)s aceptó la nota crédito %(number)s: %(reasons)s",
+                                          reasons=reasons, **said) if accepted
+                                   else reason("%(authority)s rechazó la nota crédito %(number)s: %(reasons)s",
+                                               reasons=reasons, **said))
+                    else:
+                        message = (reason("%(authority)s aceptó la nota crédito %(number)s.", **said) if accepted
+                                   else reason("%(authority)s rechazó la nota crédito %(number)s.", **said))
+                    note_in_trail(session, write.order_id, message, actor)
             write.result = result
 
 
@@ -326,8 +340,9 @@ def resend_rejected(ctx: AppContext, order_id: int, *, actor: str = "cli") -> st
             adapter.update_contact(contact_id, build_contact(canonical_order(order), settings, fiscal_profile_of(erp)))
         except ConnectorError as exc:
             with ctx.db.transaction() as session:
-                note_in_trail(session, order_id, f"No se pudieron actualizar los datos del comprador en el ERP: "
-                                         f"{exc.user_message}", actor)
+                note_in_trail(session, order_id,
+                              reason("No se pudieron actualizar los datos del comprador en el ERP: %(cause)s",
+                                     cause=exc.user_message), actor)
             if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
                 return S.REJECTED.value
     with ctx.db.transaction() as session:
@@ -338,8 +353,8 @@ def resend_rejected(ctx: AppContext, order_id: int, *, actor: str = "cli") -> st
         generation = 1 + max((w.generation for w in invoice.writes if w.kind == "stamp"), default=0)
         session.add(RemoteWrite(invoice=invoice, order_id=order_id, kind="stamp", generation=generation,
                                 via="erp", marker=invoice.marker))
-        transition(session, order, S.INVOICED, "Se envía de nuevo la factura electrónica a la autoridad "
-                                                 "tributaria.", actor=actor)
+        transition(session, order, S.INVOICED, reason("Se envía de nuevo la factura electrónica a la autoridad "
+                                                        "tributaria."), actor=actor)
         session.flush()
         schedule(session, invoice, ctx.settings.legal_status_check_seconds)
         invoice_id = invoice.id

@@ -15,6 +15,7 @@ from channels.registry import channel_class
 from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError, InvalidPayload
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, RemoteWrite, utcnow
+from connector.reasons import N_, code_columns, reason
 from connector.refunds import credit_note_action
 from connector.remote_writes import DONE_UNKNOWN, NOT_DONE, Remote, WriteAction, perform
 from connector.rules import InvoicingSettings, effective_settings
@@ -49,19 +50,19 @@ def run_write(ctx: AppContext, write_id: int, *, actor: str = "seguimiento") -> 
         session.commit()
         if skip is not None:
             write.state, write.detail, write.finished_at, write.next_attempt_at = "skipped", skip, utcnow(), None
-            note_in_trail(session, order.id, _MESSAGES[write.kind]["skipped"].format(detail=skip), actor)
+            note_in_trail(session, order.id, reason(_MESSAGES[write.kind]["skipped"], detail=skip), actor)
             session.commit()
             return "skipped"
         try:
             action = _action_for(ctx, session, write, invoice, order, erp, settings)
         except ConnectorError as exc:  # the order or a setting cannot give what the write needs
             write.state, write.detail, write.finished_at = "failed", exc.user_message, utcnow()
-            note_in_trail(session, order.id, _MESSAGES[write.kind]["failed"].format(detail=exc.user_message), actor)
+            note_in_trail(session, order.id, reason(_MESSAGES[write.kind]["failed"], detail=exc.user_message), actor)
             session.commit()
             return "failed"
         if isinstance(action, str):  # nothing to write, and why
             write.state, write.detail, write.finished_at, write.next_attempt_at = "skipped", action, utcnow(), None
-            note_in_trail(session, order.id, _MESSAGES[write.kind]["skipped"].format(detail=action), actor)
+            note_in_trail(session, order.id, reason(_MESSAGES[write.kind]["skipped"], detail=action), actor)
             session.commit()
             return "skipped"
         kind, order_id = write.kind, order.id
@@ -72,35 +73,41 @@ def run_write(ctx: AppContext, write_id: int, *, actor: str = "seguimiento") -> 
         if state in ("done", "failed", "uncertain"):
             if kind == "stamp" and state == "done":
                 mark_stamped_again(session, write.invoice)
-            note_in_trail(session, order_id, _MESSAGES[kind][state].format(detail=write.detail, **_described(write)), actor)
+            described = _described(write)
+            template = _MESSAGES[kind][state]
+            # Only the parameters the template names: a stored code carries nothing it does not show.
+            params = {k: v for k, v in {"detail": write.detail, **described}.items() if f"%({k})s" in template}
+            note_in_trail(session, order_id, reason(template, **params), actor)
     return state
 
 
+# Trail entries of each write's end, as reason templates (connector/reasons.py: N_ marks them for the
+# panel's catalog; each reader sees them in their language).
 _MESSAGES: dict[str, dict[str, str]] = {
-    "stamp": {"done": "Factura electrónica enviada a la autoridad tributaria; se espera su respuesta.",
-              "failed": "No se pudo emitir la factura electrónica: {detail}",
-              "uncertain": "No se sabe si la factura electrónica se emitió: {detail}",
-              "skipped": "No se emite la factura electrónica: {detail}"},
-    "delivery": {"done": "Factura entregada al comprador ({where}).",
-                 "failed": "No se pudo entregar la factura al comprador: {detail}",
-                 "uncertain": "No se sabe si la factura llegó al comprador: {detail}",
-                 "skipped": "No se envía la factura al comprador: {detail}"},
-    "credit_note": {"done": "Nota crédito {number} creada en el ERP por {amount}.",
-                    "failed": "No se pudo crear la nota crédito: {detail}",
-                    "uncertain": "No se sabe si la nota crédito quedó creada: {detail}",
-                    "skipped": "No se crea la nota crédito: {detail}"},
-    "payment": {"done": "Pago de {amount} registrado en el ERP (cuenta {account}).",
-                "failed": "No se pudo registrar el pago en el ERP: {detail}",
-                "uncertain": "No se sabe si el pago quedó registrado: {detail}",
-                "skipped": "No se registra el pago: {detail}"},
+    "stamp": {"done": N_("Factura electrónica enviada a la autoridad tributaria; se espera su respuesta."),
+              "failed": N_("No se pudo emitir la factura electrónica: %(detail)s"),
+              "uncertain": N_("No se sabe si la factura electrónica se emitió: %(detail)s"),
+              "skipped": N_("No se emite la factura electrónica: %(detail)s")},
+    "delivery": {"done": N_("Factura entregada al comprador (%(where)s)."),
+                 "failed": N_("No se pudo entregar la factura al comprador: %(detail)s"),
+                 "uncertain": N_("No se sabe si la factura llegó al comprador: %(detail)s"),
+                 "skipped": N_("No se envía la factura al comprador: %(detail)s")},
+    "credit_note": {"done": N_("Nota crédito %(number)s creada en el ERP por %(amount)s."),
+                    "failed": N_("No se pudo crear la nota crédito: %(detail)s"),
+                    "uncertain": N_("No se sabe si la nota crédito quedó creada: %(detail)s"),
+                    "skipped": N_("No se crea la nota crédito: %(detail)s")},
+    "payment": {"done": N_("Pago de %(amount)s registrado en el ERP (cuenta %(account)s)."),
+                "failed": N_("No se pudo registrar el pago en el ERP: %(detail)s"),
+                "uncertain": N_("No se sabe si el pago quedó registrado: %(detail)s"),
+                "skipped": N_("No se registra el pago: %(detail)s")},
 }
 
 
 def _described(write: RemoteWrite) -> dict[str, Any]:
     result = write.result or {}
-    where = ("adjunta a la orden en el canal" if write.via == InvoiceDelivery.CHANNEL
-             else f"por e-mail a {', '.join(result.get('emails', []))}" if result.get("emails")
-             else "por e-mail")
+    where = (reason("adjunta a la orden en el canal") if write.via == InvoiceDelivery.CHANNEL
+             else reason("por e-mail a %(emails)s", emails=", ".join(result.get("emails", []))) if result.get("emails")
+             else reason("por e-mail"))
     return {"where": where, "amount": result.get("amount", ""), "account": result.get("account", ""),
             "number": result.get("number") or result.get("erp_id") or ""}
 
@@ -225,5 +232,6 @@ def mark_stamped_again(session: Session, invoice: Invoice) -> None:
 def note_in_trail(session: Session, order_id: int, message: str, actor: str) -> None:
     """A trail entry that changes no state (what happened after the invoice)."""
     order = session.get(Order, order_id)
+    msgid, params = code_columns(message)  # a reason keeps its template (connector/reasons.py)
     session.add(ActivityEvent(order_id=order_id, actor=actor, from_state=order.state, to_state=order.state,
-                              message=message))
+                              message=str(message), message_msgid=msgid, message_params=params))

@@ -45,6 +45,7 @@ from connector.leases import LeaseKeeper
 from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
 from connector.money_explained import explain_invoice
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
+from connector.reasons import N_, Reason, reason, restored, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from connector.stock_pending import mark_order_items
@@ -57,7 +58,8 @@ S = OrderState
 
 def canonical_of(order: Order) -> CanonicalOrder:
     if order.canonical is None:
-        raise InvalidPayload(order.state_reason or "La orden no se pudo leer del canal.")
+        kept = restored(order.state_reason, order.state_reason_msgid, order.state_reason_params)
+        raise InvalidPayload(kept or reason("La orden no se pudo leer del canal."))
     return CanonicalOrder.model_validate({**order.canonical, "raw": {}})
 
 
@@ -84,12 +86,14 @@ def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | Non
             # next_attempt_at is cleared: a stale retry time on an in-flight order would make it look due
             # for reconciliation, and a reconciler would take over a live claim.
             .values(state=S.INVOICING.value, claim_token=token, claimed_at=now, next_attempt_at=None,
-                    state_reason="Facturando en el ERP.", updated_at=now, version=Order.version + 1)
+                    state_reason="Facturando en el ERP.", state_reason_msgid=N_("Facturando en el ERP."),
+                    state_reason_params=None, updated_at=now, version=Order.version + 1)
             .execution_options(synchronize_session=False))
         if result.rowcount != 1:
             return None
         session.add(ActivityEvent(order_id=order_id, actor=actor, from_state=current,
-                                  to_state=S.INVOICING.value, message="Facturando en el ERP."))
+                                  to_state=S.INVOICING.value, message="Facturando en el ERP.",
+                                  message_msgid=N_("Facturando en el ERP.")))
     return token
 
 
@@ -199,8 +203,10 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
         invoice = None
     order.claim_token = None
     order.next_attempt_at = None
-    how = " (encontrada en el ERP tras una respuesta incierta)" if recovered else ""
-    transition(session, order, S.INVOICED, f"Factura {result.number or result.erp_id} creada{how}.", actor=actor)
+    number = result.number or result.erp_id
+    said = (reason("Factura %(number)s creada (encontrada en el ERP tras una respuesta incierta).", number=number)
+            if recovered else reason("Factura %(number)s creada.", number=number))
+    transition(session, order, S.INVOICED, said, actor=actor)
     if invoice is not None and result.legal_status == LegalStatus.REJECTED:
         # The ERP answered with the authority's verdict at once (no pending step to follow up).
         mark_rejected(session, order, invoice, "La autoridad tributaria", actor=actor)
@@ -219,7 +225,7 @@ def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: 
             session.commit()
             return order.state
     order.next_attempt_at = retry_time(order, exc, ctx.settings.retry_backoff_seconds)
-    transition(session, order, S.READY, f"{exc.user_message} Se reintentará automáticamente.", actor=actor)
+    transition(session, order, S.READY, retrying(exc.user_message), actor=actor)
     session.commit()
     return order.state
 
@@ -232,13 +238,16 @@ def retry_time(order: Order, exc: ConnectorError, backoff: float) -> datetime:
 
 
 def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: str) -> None:
-    reason = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else str(exc_or_reason)
+    cause = exc_or_reason.user_message if isinstance(exc_or_reason, ConnectorError) else exc_or_reason
+    if not isinstance(cause, Reason):  # a plain sentence loses its final stop inside the parentheses
+        cause = str(cause).rstrip(".")
     order.next_attempt_at = until
     erp = erp_of(session, order)
     # The hour as the seller reads it: in the time zone of the ERP account's country.
     local = until.astimezone(local_zone(fiscal_profile_of(erp)) if erp else None).strftime("%H:%M")
     transition(session, order, S.WAITING_ERP,
-               f"El ERP no está disponible ({reason.rstrip('.')}). Se reanudará sola hacia las {local}.", actor=actor)
+               reason("El ERP no está disponible (%(cause)s). Se reanudará sola hacia las %(time)s.",
+                      cause=cause, time=local), actor=actor)
 
 
 def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
@@ -303,7 +312,8 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
         erp = erp_of(session, order)
         if attempt is None or attempt.outcome in ("not_sent", "rejected", "not_found"):
             order.claim_token = None
-            transition(session, order, S.READY, "No llegó a enviarse ninguna factura; se reintenta.", actor=actor)
+            transition(session, order, S.READY, reason("No llegó a enviarse ninguna factura; se reintenta."),
+                       actor=actor)
             session.commit()
             return order.state
         session.commit()  # never hold a transaction while asking the ERP
@@ -318,8 +328,8 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
             wait = told if told is not None else max(ctx.settings.retry_backoff_seconds,
                                                      ctx.settings.reconcile_delay_seconds)
             order.next_attempt_at = max(utcnow() + timedelta(seconds=wait), until or utcnow())
-            transition(session, order, S.INVOICING, f"No se pudo verificar en el ERP: {exc.user_message}",
-                       actor=actor)
+            transition(session, order, S.INVOICING,
+                       reason("No se pudo verificar en el ERP: %(cause)s", cause=exc.user_message), actor=actor)
             session.commit()
             return order.state
         if erp.circuit_failures or erp.circuit_open_until:
@@ -330,7 +340,7 @@ def reconcile_order(ctx: AppContext, order_id: int, actor: str = "reconcile") ->
         else:
             attempt.outcome, attempt.finished_at = "not_found", utcnow()
             order.claim_token = None
-            transition(session, order, S.READY, "El ERP no tiene la factura de esta orden; se envía de nuevo.",
-                       actor=actor)
+            transition(session, order, S.READY,
+                       reason("El ERP no tiene la factura de esta orden; se envía de nuevo."), actor=actor)
         session.commit()
         return order.state

@@ -31,6 +31,7 @@ from connector.context import AppContext
 from connector.errors import ConnectorError, NotFound
 from connector.models import ERPConnection, ERPWebhookSubscription, utcnow
 from connector.ratelimit import RequestClass, request_class
+from connector.reasons import N_
 from connector.remote_writes import FINAL_STATES, NOT_DONE, Remote, WriteAction, perform
 from erp.base import ERPAdapter, WebhookSubscription
 
@@ -40,10 +41,10 @@ SECRET_FIELD = "secret"
 
 # What each change the ERP notifies is, for the seller (keys: erp.base.MirrorEvent values).
 CHANGE_LABELS = {
-    "item.created": "Productos creados", "item.updated": "Productos modificados",
-    "item.deleted": "Productos eliminados", "contact.created": "Contactos creados",
-    "contact.updated": "Contactos modificados", "contact.deleted": "Contactos eliminados",
-    "invoice.updated": "Facturas modificadas", "item.stock_updated": "Stock de productos modificado",
+    "item.created": N_("Productos creados"), "item.updated": N_("Productos modificados"),
+    "item.deleted": N_("Productos eliminados"), "contact.created": N_("Contactos creados"),
+    "contact.updated": N_("Contactos modificados"), "contact.deleted": N_("Contactos eliminados"),
+    "invoice.updated": N_("Facturas modificadas"), "item.stock_updated": N_("Stock de productos modificado"),
 }
 
 # What the panel and the CLI say of one subscription.

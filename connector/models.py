@@ -150,6 +150,10 @@ class Order(Base):
     external_id: Mapped[str] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(20), default="received")
     state_reason: Mapped[str] = mapped_column(Text, default="")
+    # The reason's Spanish template and parameters (connector/reasons.py), so each reader sees it in
+    # their own language; None on rows written before (and on plain-text reasons): the text shows as it is.
+    state_reason_msgid: Mapped[str | None] = mapped_column(Text)
+    state_reason_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str | None] = mapped_column(String(20))  # normalised marketplace status
     raw_status: Mapped[str | None] = mapped_column(String(60))
     is_fulfillment: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -567,6 +571,8 @@ class ActivityEvent(Base):
     from_state: Mapped[str | None] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text, default="")
+    message_msgid: Mapped[str | None] = mapped_column(Text)  # as Order.state_reason_msgid
+    message_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     order: Mapped[Order] = relationship(back_populates="activity")
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from connector.canonical import AdjustmentTreatment, Order
 from connector.money import erp_line_total, round_money
+from connector.reasons import N_
 from erp.base import InvoiceDraft
 from mapping.resolver import LineMatch
 
@@ -31,17 +32,17 @@ ZERO = Decimal("0")
 
 # Why an entry ended as it did. The texts are Spanish msgids for the panel's ``_()``.
 WHY_TEXT = {
-    "line_invoiced": "Facturada con su producto del ERP, precio antes de impuestos y descuento.",
-    "shipping_invoiced": "Facturado con el producto de envío configurado.",
-    "shipping_not_invoiced": "No se factura: «Facturar el costo de envío» está apagado.",
-    "fee_left_out": "Cargo del pedido que no es un producto del ERP: no se factura.",
-    "credit_spread": "Crédito del pedido: se repartió como descuento en las líneas (ya incluido en ellas).",
-    "not_detailed": "El total del canal incluye este valor sin decir de qué es; no se factura.",
-    "rounding": "Redondeo del total de la factura a la moneda, como lo hace el ERP.",
+    "line_invoiced": N_("Facturada con su producto del ERP, precio antes de impuestos y descuento."),
+    "shipping_invoiced": N_("Facturado con el producto de envío configurado."),
+    "shipping_not_invoiced": N_("No se factura: «Facturar el costo de envío» está apagado."),
+    "fee_left_out": N_("Cargo del pedido que no es un producto del ERP: no se factura."),
+    "credit_spread": N_("Crédito del pedido: se repartió como descuento en las líneas (ya incluido en ellas)."),
+    "not_detailed": N_("El total del canal incluye este valor sin decir de qué es; no se factura."),
+    "rounding": N_("Redondeo del total de la factura a la moneda, como lo hace el ERP."),
 }
 
-SOURCE_TEXT = {"line": "Producto", "shipping": "Envío", "adjustment": "Cargo o crédito", "total": "Total del canal",
-               "rounding": "Redondeo"}
+SOURCE_TEXT = {"line": N_("Producto"), "shipping": "Envío", "adjustment": N_("Cargo o crédito"), "total": N_("Total del canal"),
+               "rounding": N_("Redondeo")}
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,10 @@ def explain_invoice(order: Order, draft: InvoiceDraft, matches: list[LineMatch],
     counted = sum((entry.paid for entry in entries), ZERO)
     paid = order.total_paid if order.total_paid is not None else counted
     if paid != counted:  # the channel's total holds something it does not itemise
-        entries.append(MoneyEntry("total", "Sin detalle del canal", paid - counted, paid - counted, ZERO,
+        entries.append(MoneyEntry("total", N_("Sin detalle del canal"), paid - counted, paid - counted, ZERO,
                                   "not_detailed"))
     invoiced_total = round_money(unrounded_total, currency)
     per_line = sum((entry.invoiced for entry in entries), ZERO)
     if invoiced_total != per_line:  # one rounding on the total, not one per line
-        entries.append(MoneyEntry("rounding", "Redondeo", ZERO, ZERO, invoiced_total - per_line, "rounding"))
+        entries.append(MoneyEntry("rounding", N_("Redondeo"), ZERO, ZERO, invoiced_total - per_line, "rounding"))
     return MoneyExplanation(currency=currency, paid=paid, invoiced=invoiced_total, entries=tuple(entries))

@@ -49,6 +49,7 @@ from connector.models import (
     utcnow,
 )
 from connector.order_search import search_text_of
+from connector.reasons import N_, code_columns, joined, reason, retrying
 from connector.refunds import note_refunds
 from connector.rules import decide_auto_invoicing, effective_settings
 from connector.states import ALLOWED, SETTLED_STATES, OrderState, transition
@@ -84,7 +85,7 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
                                                        Order.external_id == pulled.external_id))
         else:
             session.add(ActivityEvent(order_id=order.id, actor=f"sync:{connection.kind}", to_state=S.RECEIVED.value,
-                                      message="Orden recibida del canal."))
+                                      message="Orden recibida del canal.", message_msgid=N_("Orden recibida del canal.")))
             outcome = "new"
     if outcome == "updated" and order.raw == pulled.raw:
         return "unchanged"
@@ -94,7 +95,8 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
     except InvalidPayload as exc:
         order.canonical = None
         if order.state not in SETTLED_STATES:
-            transition(session, order, S.ERROR, f"No se pudo leer la orden del canal: {exc.user_message}")
+            transition(session, order, S.ERROR, reason("No se pudo leer la orden del canal: %(cause)s",
+                                                       cause=exc.user_message))
         return outcome
     except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:  # parser bug: never crash
         order.canonical = None
@@ -102,14 +104,14 @@ def store_pulled_order(session: Session, connection: ChannelConnection, adapter,
         # seller reads what happened and what to do.
         log.warning("order %s of connection %s: parser failed: %r", pulled.external_id, connection.id, exc)
         if order.state not in SETTLED_STATES:
-            transition(session, order, S.ERROR, "No se pudo leer la orden del canal: llegó con datos que no "
-                                                 "entendemos. Se intentará de nuevo cuando la orden cambie en el "
-                                                 "canal; si sigue así, avisa a soporte con el número de la orden.")
+            transition(session, order, S.ERROR, reason(
+                "No se pudo leer la orden del canal: llegó con datos que no entendemos. Se intentará de nuevo "
+                "cuando la orden cambie en el canal; si sigue así, avisa a soporte con el número de la orden."))
         return outcome
     _copy_canonical(order, canonical)
     note_refunds(session, order, canonical, actor=f"sync:{connection.kind}")
     if order.state not in SETTLED_STATES and order.state != S.RECEIVED:
-        transition(session, order, S.RECEIVED, "La orden cambió en el canal; se evalúa de nuevo.")
+        transition(session, order, S.RECEIVED, reason("La orden cambió en el canal; se evalúa de nuevo."))
     return outcome
 
 
@@ -213,7 +215,7 @@ def prepare_order(ctx: AppContext, session: Session, order: Order, *, manual: bo
     connection = order.channel_connection
     erp = erp_of(session, order)
     if erp is None:
-        transition(session, order, S.ERROR, "La cuenta no tiene un ERP conectado.", actor=actor)
+        transition(session, order, S.ERROR, reason("La cuenta no tiene un ERP conectado."), actor=actor)
         return False
     try:
         canonical = canonical_of(order)
@@ -232,10 +234,10 @@ def prepare_order(ctx: AppContext, session: Session, order: Order, *, manual: bo
     results = match_lines(ctx, session, order, canonical, erp, settings.match_by, refreshes)
     misses = [r for r in results if isinstance(r, LineMiss)]
     if misses:
-        transition(session, order, S.ERROR, " ".join(m.reason for m in misses), actor=actor)
+        transition(session, order, S.ERROR, joined(m.reason for m in misses), actor=actor)
         return False
     order.next_attempt_at = None
-    transition(session, order, S.READY, "Productos encontrados en el ERP; lista para facturar.", actor=actor)
+    transition(session, order, S.READY, reason("Productos encontrados en el ERP; lista para facturar."), actor=actor)
     return True
 
 
@@ -284,11 +286,12 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
         if deferral is not None:  # the seller's ERP window is spent: come back when it ends
             rate_limit.note_backlog()  # and the mirror's bulk reads stay out of it
             order.next_attempt_at = utcnow() + timedelta(seconds=deferral)
-            why = f"{RateLimitDeferred(deferral).user_message} Se reintentará automáticamente."
+            why = retrying(RateLimitDeferred(deferral).user_message)
             if manual:  # the person who pressed "Facturar" sees why nothing happened yet
                 transition(session, order, OrderState(order.state), why, actor=actor)
             else:  # quietly: the reason, without an activity entry for every window a backlog waits
-                order.state_reason = why
+                order.state_reason = str(why)
+                order.state_reason_msgid, order.state_reason_params = code_columns(why)
             session.commit()
             return order.state
         session.rollback()
@@ -318,8 +321,7 @@ def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> s
             session.commit()
             return order.state
         order.next_attempt_at = retry_time(order, exc, ctx.settings.retry_backoff_seconds)
-        transition(session, order, OrderState(order.state), f"{exc.user_message} Se reintentará automáticamente.",
-                   actor=actor)
+        transition(session, order, OrderState(order.state), retrying(exc.user_message), actor=actor)
         session.commit()
         return order.state
 
@@ -359,7 +361,7 @@ def _mark_crashed(ctx: AppContext, order_id: int, exc: Exception) -> str:
         if order is None or order.state in SETTLED_STATES:
             return order.state if order else "gone"
         if S.ERROR in ALLOWED[OrderState(order.state)]:
-            transition(session, order, S.ERROR, f"Error interno al procesar la orden ({type(exc).__name__}); "
-                                                f"revisa y vuelve a facturar.")
+            transition(session, order, S.ERROR, reason("Error interno al procesar la orden (%(kind)s); revisa y "
+                                                       "vuelve a facturar.", kind=type(exc).__name__))
             session.commit()
         return order.state

@@ -33,6 +33,7 @@ from connector.fiscal import fiscal_profile_of
 from connector.invoice_builder import issue_day
 from connector.models import ActivityEvent, ERPConnection, Invoice, Order, Refund, RemoteWrite, utcnow
 from connector.money import erp_line_total, price_line, round_money
+from connector.reasons import code_columns, reason
 from connector.remote_writes import NOT_DONE, Remote, WriteAction
 from connector.rules import InvoicingSettings
 from connector.stock_pending import mark_items_changed
@@ -86,9 +87,14 @@ def note_refunds(session: Session, order: Order, canonical: CanonicalOrder, *, a
         except IntegrityError:  # another process stored it a moment ago
             continue
         new += 1
-        what = "Cancelación" if refund.full else "Reembolso"
-        _note(session, order, f"{what} de {_money(refund.amount)} en el canal"
-                              + (f" ({refund.reason})." if refund.reason else "."), actor)
+        amount = _money(refund.amount)
+        if refund.full:
+            said = (reason("Cancelación de %(amount)s en el canal (%(why)s).", amount=amount, why=refund.reason)
+                    if refund.reason else reason("Cancelación de %(amount)s en el canal.", amount=amount))
+        else:
+            said = (reason("Reembolso de %(amount)s en el canal (%(why)s).", amount=amount, why=refund.reason)
+                    if refund.reason else reason("Reembolso de %(amount)s en el canal.", amount=amount))
+        _note(session, order, said, actor)
         invoice = session.scalar(select(Invoice).where(Invoice.order_id == order.id))
         if invoice is not None:
             decide(session, order, invoice, row, actor=actor)
@@ -104,10 +110,10 @@ def decide(session: Session, order: Order, invoice: Invoice, refund: Refund, *, 
     mode = settings.credit_notes if settings is not None else "approval"
     if mode == "off":
         refund.state = "off"
-        _note(session, order, "Las notas crédito están desactivadas: este reembolso no se acredita.", actor)
+        _note(session, order, reason("Las notas crédito están desactivadas: este reembolso no se acredita."), actor)
     elif mode == "approval":
         refund.state = "waiting_approval"
-        _note(session, order, "Nota crédito por aprobar (Notas crédito por aprobar).", actor)
+        _note(session, order, reason("Nota crédito por aprobar (Notas crédito por aprobar)."), actor)
     else:
         approve(session, order, invoice, refund, actor=actor)
     schedule(session, invoice)
@@ -132,13 +138,14 @@ def approve(session: Session, order: Order, invoice: Invoice, refund: Refund, *,
                         marker=credit_note_marker(order, refund))
     session.add(write)
     session.flush()
-    _note(session, order, f"Nota crédito aprobada por {actor}; se crea en el ERP.", actor)
+    _note(session, order, reason("Nota crédito aprobada por %(who)s; se crea en el ERP.", who=actor), actor)
     return write
 
 
 def decline(session: Session, order: Order, refund: Refund, *, actor: str) -> None:
     refund.state, refund.decided_by, refund.decided_at = "declined", actor, utcnow()
-    _note(session, order, f"Nota crédito del reembolso {refund.external_id} rechazada por {actor}.", actor)
+    _note(session, order, reason("Nota crédito del reembolso %(refund)s rechazada por %(who)s.",
+                                 refund=refund.external_id, who=actor), actor)
 
 
 # -- building the note -----------------------------------------------------------------------------
@@ -293,8 +300,9 @@ def _note_type(adapter, settings: InvoicingSettings, use: str) -> str:
 
 
 def _note(session: Session, order: Order, message: str, actor: str) -> None:
+    msgid, params = code_columns(message)  # a reason keeps its template (connector/reasons.py)
     session.add(ActivityEvent(order_id=order.id, actor=actor, from_state=order.state, to_state=order.state,
-                              message=message))
+                              message=str(message), message_msgid=msgid, message_params=params))
 
 
 def _money(amount) -> str:

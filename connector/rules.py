@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from connector.canonical import OrderStatus
 from connector.errors import ConfigurationError
+from connector.reasons import N_, reason
 from connector.settings_check import (
     SettingProblem,
     SettingsProblems,
@@ -63,7 +64,7 @@ SETTING_LABELS: dict[str, str] = {
 }
 
 
-PAYMENT_ACCOUNT_REQUIRED = "para registrar el pago elige la cuenta bancaria o caja donde entra el dinero"
+PAYMENT_ACCOUNT_REQUIRED = N_("para registrar el pago elige la cuenta bancaria o caja donde entra el dinero")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -241,13 +242,15 @@ def decide_auto_invoicing(settings: InvoicingSettings, *, channel_kind: str, cha
     if settings.origin_channels:
         allowed = {c.lower() for c in settings.origin_channels}
         if channel_kind.lower() not in allowed and str(channel_connection_id) not in allowed:
-            return RuleDecision("skip", f"El canal {channel_kind} no está entre los canales de origen a facturar.")
+            return RuleDecision("skip", reason("El canal %(channel)s no está entre los canales de origen a facturar.",
+                                               channel=channel_kind))
     if is_fulfillment and not settings.invoice_fulfillment:
-        return RuleDecision("skip", "Orden de fulfillment: la configuración indica no facturarlas.")
+        return RuleDecision("skip", reason("Orden de fulfillment: la configuración indica no facturarlas."))
     if settings.order_states and status not in settings.order_states:
         chosen = ", ".join(STATUS_LABELS[s] for s in settings.order_states)
         return RuleDecision(
-            "wait", f"Estado «{STATUS_LABELS[status]}» no está entre los estados a facturar ({chosen}).")
+            "wait", reason("Estado «%(state)s» no está entre los estados a facturar (%(chosen)s).",
+                           state=STATUS_LABELS[status], chosen=chosen))
     if not settings.enabled:
-        return RuleDecision("wait", "La facturación automática está desactivada; se puede facturar a mano.")
+        return RuleDecision("wait", reason("La facturación automática está desactivada; se puede facturar a mano."))
     return RuleDecision("invoice")

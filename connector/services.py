@@ -37,6 +37,7 @@ from connector.models import (
 )
 from connector.order_search import OrderFilters, count_orders_matching, orders_query
 from connector.pipeline import CatalogRefreshes, process_order, store_pulled_order
+from connector.reasons import reason
 from connector.refunds import STATE_LABELS as REFUND_STATE_LABELS
 from connector.refunds import approve as approve_refund
 from connector.refunds import credit_notes_by_order
@@ -499,8 +500,8 @@ def _reconsider_held_by_rules(session: Session, account_id: int, channel_connect
         query = query.where(Order.channel_connection_id == channel_connection_id)
     ids = []
     for order in session.scalars(query.order_by(Order.id)):
-        transition(session, order, OrderState.RECEIVED, "Las reglas de facturación cambiaron; se evalúa de nuevo.",
-                   actor="rules")
+        transition(session, order, OrderState.RECEIVED,
+                   reason("Las reglas de facturación cambiaron; se evalúa de nuevo."), actor="rules")
         ids.append(order.id)
     return ids
 
@@ -904,7 +905,8 @@ def _map_sku(ctx: AppContext, account_ref, sku: str, erp_item_id: str, *, channe
         requeued = []
         if requeue:
             for order in session.scalars(select(Order).where(Order.id.in_(blocked_ids))):
-                transition(session, order, OrderState.RECEIVED, f"SKU {sku} asignado a «{item.name}».", actor=actor)
+                transition(session, order, OrderState.RECEIVED,
+                           reason("SKU %(sku)s asignado a «%(item)s».", sku=sku, item=item.name), actor=actor)
                 requeued.append(order.id)
         session.flush()
     return mapping, blocked_ids, requeued

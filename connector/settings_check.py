@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.errors import ConfigurationError
+from connector.reasons import N_
 
 PLACEHOLDERS = ("channel", "order_id", "pack_id")
 
@@ -67,22 +68,22 @@ def _expected(ctx: dict[str, Any]) -> str:
 # pydantic's error type → our words. *Unconfirmed* complete list of pydantic v2 types: anything not
 # listed gets the generic sentence, never pydantic's own message.
 _WORDS_FOR_TYPE: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
-    "bool_parsing": lambda c: ("debe ser sí o no (true o false).", {}),
-    "bool_type": lambda c: ("debe ser sí o no (true o false).", {}),
-    "int_parsing": lambda c: ("debe ser un número entero.", {}),
-    "int_type": lambda c: ("debe ser un número entero.", {}),
-    "int_from_float": lambda c: ("debe ser un número entero, sin decimales.", {}),
-    "greater_than_equal": lambda c: ("debe ser %(limit)s o más.", {"limit": c.get("ge")}),
-    "greater_than": lambda c: ("debe ser mayor que %(limit)s.", {"limit": c.get("gt")}),
-    "less_than_equal": lambda c: ("debe ser %(limit)s o menos.", {"limit": c.get("le")}),
-    "less_than": lambda c: ("debe ser menor que %(limit)s.", {"limit": c.get("lt")}),
-    "string_too_long": lambda c: ("admite hasta %(limit)s caracteres.", {"limit": c.get("max_length")}),
-    "literal_error": lambda c: ("debe ser uno de estos valores: %(values)s.", {"values": _expected(c)}),
-    "enum": lambda c: ("debe ser uno de estos valores: %(values)s.", {"values": _expected(c)}),
-    "list_type": lambda c: ("debe ser una lista separada por comas.", {}),
-    "string_type": lambda c: ("debe ser un texto.", {}),
-    "extra_forbidden": lambda c: ("no es un ajuste que exista.", {}),
-    "missing": lambda c: ("falta este valor.", {}),
+    "bool_parsing": lambda c: (N_("debe ser sí o no (true o false)."), {}),
+    "bool_type": lambda c: (N_("debe ser sí o no (true o false)."), {}),
+    "int_parsing": lambda c: (N_("debe ser un número entero."), {}),
+    "int_type": lambda c: (N_("debe ser un número entero."), {}),
+    "int_from_float": lambda c: (N_("debe ser un número entero, sin decimales."), {}),
+    "greater_than_equal": lambda c: (N_("debe ser %(limit)s o más."), {"limit": c.get("ge")}),
+    "greater_than": lambda c: (N_("debe ser mayor que %(limit)s."), {"limit": c.get("gt")}),
+    "less_than_equal": lambda c: (N_("debe ser %(limit)s o menos."), {"limit": c.get("le")}),
+    "less_than": lambda c: (N_("debe ser menor que %(limit)s."), {"limit": c.get("lt")}),
+    "string_too_long": lambda c: (N_("admite hasta %(limit)s caracteres."), {"limit": c.get("max_length")}),
+    "literal_error": lambda c: (N_("debe ser uno de estos valores: %(values)s."), {"values": _expected(c)}),
+    "enum": lambda c: (N_("debe ser uno de estos valores: %(values)s."), {"values": _expected(c)}),
+    "list_type": lambda c: (N_("debe ser una lista separada por comas."), {}),
+    "string_type": lambda c: (N_("debe ser un texto."), {}),
+    "extra_forbidden": lambda c: (N_("no es un ajuste que exista."), {}),
+    "missing": lambda c: (N_("falta este valor."), {}),
 }
 
 
@@ -96,7 +97,7 @@ def problems_from_validation(exc: ValidationError) -> list[SettingProblem]:
         kind = error.get("type", "")
         if kind == "value_error":
             original = (error.get("ctx") or {}).get("error")
-            text = str(original) if original is not None else "el valor no es válido."
+            text = str(original) if original is not None else N_("el valor no es válido.")
             problems.append(SettingProblem(where, text))
             continue
         words = _WORDS_FOR_TYPE.get(kind)
@@ -160,7 +161,7 @@ def implied_problems(values: Any, context: CheckContext) -> list[SettingProblem]
     unknown = [c for c in values.origin_channels if c.lower() not in context.channel_refs]
     if unknown:
         problems.append(SettingProblem(
-            "origin_channels", "%(channels)s no es un canal conectado a esta cuenta.", {"channels": ", ".join(unknown)}))
+            "origin_channels", N_("%(channels)s no es un canal conectado a esta cuenta."), {"channels": ", ".join(unknown)}))
     return problems
 
 
@@ -170,7 +171,7 @@ def choice_problem(setting: str, value: str, what: str, choices: Iterable[Any]) 
     if str(value) in {str(c.id) for c in choices}:
         return None
     valid = ", ".join(f"{c.id} ({c.name})" for c in choices) or "ninguna"
-    return SettingProblem(setting, "%(what)s %(value)s no existe en el ERP. Opciones: %(valid)s.",
+    return SettingProblem(setting, N_("%(what)s %(value)s no existe en el ERP. Opciones: %(valid)s."),
                           {"what": what, "value": value, "valid": valid})
 
 

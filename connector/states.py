@@ -20,6 +20,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from connector.models import ActivityEvent, Order, utcnow
+from connector.reasons import code_columns
 
 
 class OrderState(StrEnum):
@@ -79,8 +80,10 @@ def transition(session: Session, order: Order, to_state: OrderState, reason: str
         raise IllegalTransition(f"order {order.id}: {current} -> {to_state} is not allowed")
     if to_state == current and reason == order.state_reason:
         return
+    msgid, params = code_columns(reason)  # a Reason keeps its template: each reader sees their language
     order.state = to_state.value
-    order.state_reason = reason
+    order.state_reason = str(reason)
+    order.state_reason_msgid, order.state_reason_params = msgid, params
     order.updated_at = utcnow()
     session.add(ActivityEvent(order_id=order.id, actor=actor, from_state=current.value, to_state=to_state.value,
-                              message=reason))
+                              message=str(reason), message_msgid=msgid, message_params=params))

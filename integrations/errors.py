@@ -26,6 +26,8 @@ Messages shown to users are in Spanish first (the sellers' language) and never c
 
 from __future__ import annotations
 
+from connector.reasons import reason
+
 
 class ConnectorError(Exception):
     """Root of every error the connector raises on purpose.
@@ -74,8 +76,8 @@ class RateLimitDeferred(RateLimited):
     counted as an outage or as a failed attempt."""
 
     def __init__(self, retry_after: float):
-        super().__init__("El límite de peticiones del ERP está agotado por ahora; se continúa solo en unos "
-                         "segundos.", retry_after=retry_after, detail=f"rate window spent for {retry_after:.1f} s")
+        super().__init__(reason("El límite de peticiones del ERP está agotado por ahora; se continúa solo en unos "
+                                "segundos."), retry_after=retry_after, detail=f"rate window spent for {retry_after:.1f} s")
 
 
 class Contended(TransientError):

@@ -41,6 +41,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from connector.metrics import count_http_call  # the one core hook: every call is counted for /metrics
+from connector.reasons import reason  # stored reasons keep their message id (translated when shown)
 from integrations.errors import (
     AmbiguousOutcome,
     ConfigurationError,
@@ -252,13 +253,13 @@ class Requestor:
         except _NEVER_SENT as exc:
             count_http_call(self.service, None)
             raise TransientError(
-                f"No se pudo conectar con {self.service}.", detail=f"{type(exc).__name__}: {exc}"
+                reason("No se pudo conectar con %(service)s.", service=self.service), detail=f"{type(exc).__name__}: {exc}"
             ) from exc
         except httpx.TransportError as exc:  # read timeout, reset, protocol error: bytes may have landed
             count_http_call(self.service, None)
             cls = TransientError if idempotent else AmbiguousOutcome
             raise cls(
-                f"{self.service} no respondió a tiempo.", detail=f"{type(exc).__name__}: {exc}"
+                reason("%(service)s no respondió a tiempo.", service=self.service), detail=f"{type(exc).__name__}: {exc}"
             ) from exc
         count_http_call(self.service, response.status_code)  # /metrics: calls by API and outcome
         self.rate_limit.observe(response)
@@ -270,27 +271,28 @@ class Requestor:
         if 200 <= status < 300:
             if not idempotent and status != 204 and not response.content.strip():
                 raise AmbiguousOutcome(
-                    f"{self.service} respondió vacío a una escritura.", detail=f"HTTP {status} empty body"
+                    reason("%(service)s respondió vacío a una escritura.", service=self.service), detail=f"HTTP {status} empty body"
                 )
             return
         message = self.error_message(response)
         detail = f"HTTP {status} {response.request.method} {response.request.url.path}: {message}"
         if status >= 500:
             cls = TransientError if idempotent else AmbiguousOutcome
-            raise cls(f"{self.service} no está disponible en este momento ({status}).", detail=detail,
+            raise cls(reason("%(service)s no está disponible en este momento (%(status)s).", service=self.service,
+                             status=status), detail=detail,
                       status_code=status)
         error_cls = self.status_errors.get(status, PermanentRejection)
         if issubclass(error_cls, RateLimited):
             raise RateLimited(
-                f"{self.service} pidió esperar (límite de peticiones).",
+                reason("%(service)s pidió esperar (límite de peticiones).", service=self.service),
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 detail=detail,
                 status_code=status,
             )
         if issubclass(error_cls, InvalidCredentials):
-            user = f"{self.service} rechazó las credenciales: {message}"
+            user = reason("%(service)s rechazó las credenciales: %(message)s", service=self.service, message=message)
         else:
-            user = f"{self.service} rechazó la petición: {message}"
+            user = reason("%(service)s rechazó la petición: %(message)s", service=self.service, message=message)
         raise error_cls(user, detail=detail, status_code=status)
 
     @staticmethod

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from connector.canonical import OrderLine
 from connector.models import CatalogCode, CatalogItem, SkuMapping, SkuMismatch, utcnow
+from connector.reasons import reason
 from connector.rules import MatchBy
 from mapping.codes import normalise_code, normalise_label
 
-MATCH_LABELS = {MatchBy.BARCODE: "código de barras", MatchBy.REFERENCE: "código de referencia"}
+MATCH_LABELS = {MatchBy.BARCODE: reason("código de barras"), MatchBy.REFERENCE: reason("código de referencia")}
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,20 @@ def resolve_line_sku(session: Session, *, erp_connection_id: int, channel_connec
 
     label = MATCH_LABELS[match_by]
     if not line.sku or not normalise_code(line.sku):
-        return LineMiss(f"La línea «{line.title}» no tiene SKU en el canal: asígnale un producto del ERP.")
+        return LineMiss(reason("La línea «%(title)s» no tiene SKU en el canal: asígnale un producto del ERP.",
+                               title=line.title))
     candidates = _by_code(session, erp_connection_id, match_by.value, normalise_code(line.sku))
     if not candidates:
-        return LineMiss(f"El SKU «{line.sku}» («{line.title}») no coincide con ningún producto del ERP "
-                        f"por {label}.")
+        return LineMiss(reason("El SKU «%(sku)s» («%(title)s») no coincide con ningún producto del ERP por "
+                               "%(how)s.", sku=line.sku, title=line.title, how=label))
     usable = [c for c in candidates if c.active]
     if not usable:
-        return LineMiss(f"El SKU «{line.sku}» corresponde a «{candidates[0].name}», que está inactivo en el ERP.")
+        return LineMiss(reason("El SKU «%(sku)s» corresponde a «%(item)s», que está inactivo en el ERP.",
+                               sku=line.sku, item=candidates[0].name))
     if len(usable) > 1:
         names = ", ".join(f"«{c.name}»" for c in usable[:3])
-        return LineMiss(f"El SKU «{line.sku}» coincide con varios productos del ERP ({names}); "
-                        f"asígnale uno a mano.")
+        return LineMiss(reason("El SKU «%(sku)s» coincide con varios productos del ERP (%(names)s); asígnale "
+                               "uno a mano.", sku=line.sku, names=names))
     item = usable[0]
     if item.kind == "variantParent":
         return _resolve_variant(session, erp_connection_id, item, line, "variant")
@@ -82,9 +85,11 @@ def _resolve_variant(session: Session, erp_connection_id: int, parent: CatalogIt
         return LineMatch(matching[0].erp_id, matching[0].name, source, *(_tax(matching[0])))
     shown = ", ".join(f"{k}: {v}" for k, v in line.variation_attributes.items()) or "sin atributos"
     if not matching:
-        return LineMiss(f"«{parent.name}» tiene variantes y ninguna coincide con la de la venta ({shown}); "
-                        f"usa el código de barras de la variante como SKU o asígnala a mano.")
-    return LineMiss(f"«{parent.name}»: varias variantes coinciden con {shown}; asígnale una a mano.")
+        return LineMiss(reason("«%(item)s» tiene variantes y ninguna coincide con la de la venta (%(shown)s); "
+                               "usa el código de barras de la variante como SKU o asígnala a mano.",
+                               item=parent.name, shown=shown))
+    return LineMiss(reason("«%(item)s»: varias variantes coinciden con %(shown)s; asígnale una a mano.",
+                           item=parent.name, shown=shown))
 
 
 def _options_match(options: dict, wanted: dict[str, str]) -> bool:

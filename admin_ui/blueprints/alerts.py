@@ -13,13 +13,14 @@ from admin_ui.i18n import gettext as _
 from connector import alerts
 from connector.errors import ConnectorError
 from connector.models import utcnow
+from connector.reasons import N_
 
 bp = signed_in_blueprint("alerts", __name__, url_prefix="/alerts")
 
 FIELDS = ("smtp_host", "smtp_port", "smtp_user", "smtp_password", "security", "from_address", "recipients",
           "queue_growth_threshold", "clear_password")
-EMAIL_STATE_LABELS = {"sent": "Enviado", "suppressed": "No enviado (ya se envió uno igual en la última hora)",
-                      "no_smtp": "No enviado (sin servidor de correo)", "failed": "Falló", "pending": "Pendiente"}
+EMAIL_STATE_LABELS = {"sent": N_("Enviado"), "suppressed": N_("No enviado (ya se envió uno igual en la última hora)"),
+                      "no_smtp": N_("No enviado (sin servidor de correo)"), "failed": N_("Falló"), "pending": "Pendiente"}
 
 
 def _page(values: dict, problems: list[str]):

@@ -58,6 +58,7 @@ def language():
     locale = request.form.get("locale", "")
     if locale in LANGUAGES:
         session["locale"] = locale
+        session["locale_picked"] = True  # kept through signing in (admin_ui/security.py: sign_in)
         if g.get("user") is not None:
             try:
                 set_user_locale(security.connector(), g.user.id, locale)

@@ -9,6 +9,7 @@ from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.forms import declared_choices, declared_defaults
 from admin_ui.i18n import gettext as _
+from admin_ui.i18n import ngettext
 from channels.registry import CHANNELS, channel_class
 from connector import mirror, oauth, services
 from connector.errors import ConnectorError
@@ -125,7 +126,7 @@ def refresh_catalog():
     except ConnectorError as exc:
         flash(exc.user_message, "error")
     else:
-        flash(_("Catálogo actualizado: %(count)s productos.", count=count), "success")
+        flash(ngettext("Catálogo actualizado: %(num)s producto.", "Catálogo actualizado: %(num)s productos.", count), "success")
     return redirect(url_for("connections.index"))
 
 

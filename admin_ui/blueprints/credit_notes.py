@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
+from admin_ui.i18n import ngettext
 from connector import services
 from connector.errors import ConnectorError
 from connector.refunds import STATE_LABELS
@@ -49,10 +50,10 @@ def decide():
         flash(exc.user_message, "error")
         return redirect(url_for("credit_notes.index"))
     if approve:
-        flash(_("%(count)s notas crédito aprobadas.", count=len(rows)), "success")
+        flash(ngettext("%(num)s nota crédito aprobada.", "%(num)s notas crédito aprobadas.", len(rows)), "success")
         for row in rows:
             if row["note"] in ("failed", "uncertain", "skipped") and row["detail"]:
                 flash(f"{row['external_id']}: {row['detail']}", "error")
     else:
-        flash(_("%(count)s reembolsos rechazados.", count=len(rows)), "success")
+        flash(ngettext("%(num)s reembolso rechazado.", "%(num)s reembolsos rechazados.", len(rows)), "success")
     return redirect(url_for("credit_notes.index"))

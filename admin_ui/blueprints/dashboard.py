@@ -16,11 +16,12 @@ from admin_ui.i18n import gettext as _
 from admin_ui.svg_charts import BarRow, legend, stacked_bars
 from connector.dashboard import build_dashboard
 from connector.exports import KINDS, InvalidExport, export_csv, parse_range
+from connector.reasons import N_
 from connector.states import STATE_LABELS, OrderState
 
 bp = signed_in_blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-EXPORT_LABELS = {"orders": "Órdenes", "invoices": "Facturas", "credit-notes": "Notas crédito"}
+EXPORT_LABELS = {"orders": "Órdenes", "invoices": N_("Facturas"), "credit-notes": "Notas crédito"}
 
 
 def _zone() -> ZoneInfo:

@@ -8,6 +8,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
+from admin_ui.i18n import ngettext
 from connector import services
 from connector.errors import ConnectorError
 from connector.states import OrderState
@@ -39,10 +40,11 @@ def _flash_results(results: dict, none_message: str) -> None:
     invoiced = sum(o.state == OrderState.INVOICED for o in results.values())
     waiting = len(results) - invoiced
     if waiting:
-        flash(_("%(invoiced)s órdenes facturadas; %(waiting)s siguen pendientes (mira su motivo).",
-                invoiced=invoiced, waiting=waiting), "warning")
+        flash(ngettext("%(num)s orden facturada; %(waiting)s siguen pendientes (mira su motivo).",
+                       "%(num)s órdenes facturadas; %(waiting)s siguen pendientes (mira su motivo).",
+                       invoiced, waiting=waiting), "warning")
     else:
-        flash(_("%(invoiced)s órdenes facturadas.", invoiced=invoiced), "success")
+        flash(ngettext("%(num)s orden facturada.", "%(num)s órdenes facturadas.", invoiced), "success")
 
 
 @bp.post("/errors/retry")

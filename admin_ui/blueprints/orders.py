@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
-from admin_ui.i18n import display_zone
+from admin_ui.i18n import display_zone, said
 from admin_ui.i18n import gettext as _
 from connector import bulk_actions, services
 from connector.errors import ConnectorError
@@ -148,7 +148,7 @@ def followup(order_id: int, kind: str):
     except ConnectorError as exc:
         flash(exc.user_message, "error")
         return redirect(back)
-    last = order.activity[-1].message if order.activity else ""
+    last = said(order.activity[-1]) if order.activity else ""  # in the reader's language
     flash(last or _("Hecho."), "error" if order.state == OrderState.REJECTED else "success")
     return redirect(back)
 
@@ -193,7 +193,7 @@ def invoice(order_id: int):
         flash(_("Orden %(order)s facturada: factura %(number)s.", order=order.external_id, number=number), "success")
     else:
         flash(_("La orden %(order)s no se pudo facturar: %(reason)s", order=order.external_id,
-                reason=order.state_reason), "error")
+                reason=said(order)), "error")
     flash_others(others)
     return redirect(back)
 

@@ -162,7 +162,8 @@ def _origin_channel_choices(channels) -> list[dict]:
 
 
 def _options(field: forms.SettingField, choices: dict[str, list[dict]]) -> list[tuple[str, str]]:
-    """(value, label) pairs of a select, radio or checkbox group: the ERP's names, or ours translated."""
+    """(value, label) pairs of a select, radio or checkbox group, translated: an ERP list's fixed labels
+    (its payment methods) are in the catalog; the seller's own names (warehouses…) show as they are."""
     if isinstance(field.choices, str):
         # The ERP's own names (warehouses...) as they are; a fiscal profile's labels are ours, translated.
         label = _ if field.choices.startswith("fiscal:") else str

@@ -11,12 +11,13 @@ from admin_ui.blueprints import ctx, redirect_without_erp, signed_in_blueprint
 from admin_ui.i18n import gettext as _
 from connector import services
 from connector.errors import ConnectorError
+from connector.reasons import N_
 from connector.stock_services import stock_page, stock_run, update_stock_settings
 
 bp = signed_in_blueprint("stock", __name__, url_prefix="/stock")
 
-STATE_LABELS = {"planned": "Por publicar", "done": "Publicado", "failed": "Con error", "skipped": "No se publica",
-                "uncertain": "Sin confirmar", "ambiguous": "Por confirmar", "busy": "En curso", "pending": "Pendiente"}
+STATE_LABELS = {"planned": N_("Por publicar"), "done": N_("Publicado"), "failed": "Con error", "skipped": N_("No se publica"),
+                "uncertain": "Sin confirmar", "ambiguous": N_("Por confirmar"), "busy": "En curso", "pending": "Pendiente"}
 
 
 def _page_or_404(channel_id: int):

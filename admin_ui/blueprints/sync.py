@@ -7,6 +7,7 @@ from flask import abort, current_app, jsonify, redirect, render_template, reques
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
 from admin_ui.i18n import gettext as _
+from admin_ui.i18n import ngettext
 from connector.states import STATE_LABELS, OrderState
 from connector.sync_jobs import SyncJob, SyncJobs, sync_status
 
@@ -29,13 +30,16 @@ def job_message(job: SyncJob) -> str:
         return _("Leyendo órdenes de los canales…")
     if job.phase == "processing":
         if job.dispatched:
-            return _("%(pulled)s órdenes leídas; los trabajadores las están facturando.", pulled=job.pulled)
-        return _("%(pulled)s órdenes leídas. Emparejando productos y facturando…", pulled=job.pulled)
+            return ngettext("%(num)s orden leída; los trabajadores la están facturando.",
+                            "%(num)s órdenes leídas; los trabajadores las están facturando.", job.pulled)
+        return ngettext("%(num)s orden leída. Emparejando productos y facturando…",
+                        "%(num)s órdenes leídas. Emparejando productos y facturando…", job.pulled)
     if job.phase == "failed":
         return _("La sincronización falló: %(error)s", error=job.error)
     failed = [p for p in job.pulls if p.error]
-    text = _("Listo: %(pulled)s órdenes leídas, %(invoiced)s facturadas, %(queue)s en la cola de errores.",
-             pulled=job.pulled, invoiced=job.processed.get(OrderState.INVOICED.value, 0), queue=job.error_queue)
+    text = ngettext("Listo: %(num)s orden leída, %(invoiced)s facturadas, %(queue)s en la cola de errores.",
+                    "Listo: %(num)s órdenes leídas, %(invoiced)s facturadas, %(queue)s en la cola de errores.",
+                    job.pulled, invoiced=job.processed.get(OrderState.INVOICED.value, 0), queue=job.error_queue)
     if failed:
         text += " " + _("No se pudo leer %(names)s.", names=", ".join(p.name for p in failed))
     return text

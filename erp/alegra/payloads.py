@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connector.errors import InvalidPayload
+from connector.reasons import N_
 from erp.base import ContactDraft, InvoiceDraft, InvoiceLineDraft, ItemDraft, PaymentDraft
 
 TEXT_LIMIT = 500  # observations and anotation
@@ -162,9 +163,10 @@ def invoice_payload(draft: InvoiceDraft) -> dict[str, Any]:
 
 
 # Alegra's documented payment methods, with the labels its Spanish interface shows.
-PAYMENT_METHODS = (("cash", "Efectivo"), ("check", "Cheque"), ("transfer", "Transferencia"),
-                   ("deposit", "Consignación"), ("credit-card", "Tarjeta de crédito"),
-                   ("debit-card", "Tarjeta débito"))
+# N_ marks them for the panel's catalog (it translates them when shown).
+PAYMENT_METHODS = (("cash", N_("Efectivo")), ("check", N_("Cheque")), ("transfer", N_("Transferencia")),
+                   ("deposit", N_("Consignación")), ("credit-card", N_("Tarjeta de crédito")),
+                   ("debit-card", N_("Tarjeta débito")))
 
 
 def _payment_method(method: str) -> str:

@@ -2,7 +2,7 @@
 buyer's money went); remote writes that belong to no invoice (an ERP product created from an unmatched SKU)
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-30 19:40:00
 
 ``invoice_attempts.explanation`` keeps, with the attempt, the explanation built from the same inputs
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
