@@ -44,7 +44,7 @@ CHANGE_LABELS = {
     "item.created": N_("Productos creados"), "item.updated": N_("Productos modificados"),
     "item.deleted": N_("Productos eliminados"), "contact.created": N_("Contactos creados"),
     "contact.updated": N_("Contactos modificados"), "contact.deleted": N_("Contactos eliminados"),
-    "invoice.updated": N_("Facturas modificadas"),
+    "invoice.updated": N_("Facturas modificadas"), "item.stock_updated": N_("Stock de productos modificado"),
 }
 
 # What the panel and the CLI say of one subscription.

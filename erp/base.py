@@ -287,6 +287,7 @@ class MirrorEvent(StrEnum):
     ITEM_CREATED = "item.created"
     ITEM_UPDATED = "item.updated"
     ITEM_DELETED = "item.deleted"
+    ITEM_STOCK_UPDATED = "item.stock_updated"  # only the item's stock changed (an ERP that tells it apart)
     CONTACT_CREATED = "contact.created"
     CONTACT_UPDATED = "contact.updated"
     CONTACT_DELETED = "contact.deleted"

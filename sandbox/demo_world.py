@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sandbox import server as sandbox_server
@@ -82,9 +83,26 @@ def start_demo_world(*, orders: int, country: str | None, erp: str | None, rate_
             "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, sandbox.woo_url)
         world.refunders["shopify"] = sandbox.shopify_state.refund
         world.refunders["woocommerce"] = sandbox.woo_state.refund
-        if kind == DEFAULT_ERP:  # the Alegra sandbox keeps stock per warehouse and invoices lower it
-            world.stock_probe = StockProbe(sandbox)
+        if kind in STOCK_READERS:  # an ERP sandbox that keeps stock per warehouse and whose invoices lower it
+            world.stock_probe = StockProbe(sandbox, kind)
     return world
+
+
+def _alegra_stock(sandbox: sandbox_server.Sandbox, product):
+    item = sandbox.alegra_state.item_id_for_barcode(product.barcode)
+    return stock_of(sandbox.alegra_state, item, 1)
+
+
+def _siigo_stock(sandbox: sandbox_server.Sandbox, product):
+    """The product's quantity in Siigo's main warehouse (an invoice of it lowers it: *unconfirmed* in
+    Siigo's documentation, see sandbox.siigo_products)."""
+    with sandbox.siigo_state.lock:
+        warehouses = sandbox.siigo_state.products[product.reference]["warehouses"]
+        return Decimal(str(next((w["quantity"] for w in warehouses if w["id"] == 1270), 0)))
+
+
+# ERP kind -> how the demo reads its sandbox's stock of one product in the main warehouse.
+STOCK_READERS = {"alegra": _alegra_stock, "siigo": _siigo_stock}
 
 
 class StockProbe:
@@ -95,16 +113,16 @@ class StockProbe:
     SALE_NUMBER = 9_000
     first_channel = "Mercado Libre"
 
-    def __init__(self, sandbox: sandbox_server.Sandbox) -> None:
+    def __init__(self, sandbox: sandbox_server.Sandbox, erp: str = DEFAULT_ERP) -> None:
         self._sandbox = sandbox
+        self._erp = erp
         self._product = next(p for p in PRODUCTS if p.key == self.PRODUCT)
         self.product_name = self._product.name
         self._stores = {"mercadolibre": sandbox.ml_state, "shopify": sandbox.shopify_state,
                         "woocommerce": sandbox.woo_state}
 
     def erp_quantity(self):
-        item = self._sandbox.alegra_state.item_id_for_barcode(self._product.barcode)
-        return stock_of(self._sandbox.alegra_state, item, 1)
+        return STOCK_READERS[self._erp](self._sandbox, self._product)
 
     def shown(self, kind: str) -> int | None:
         store = self._stores.get(kind)

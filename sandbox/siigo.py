@@ -35,6 +35,8 @@ from sandbox.knobs import Knobs, faulty_write, install_fault_hooks
 from sandbox.siigo_documents import SiigoDocuments, install_document_routes
 from sandbox.siigo_http import SiigoError, json_body, paged
 from sandbox.siigo_invoices import install_invoice_routes
+from sandbox.siigo_products import install_product_routes
+from sandbox.siigo_webhooks import SiigoWebhooks, install_webhook_routes
 
 V1 = "/v1"
 SIIGO_TAX_IDS = {1: 13156, 2: 13157, 3: 13158}  # the shared catalog's tax ids -> this company's Siigo ids
@@ -62,6 +64,7 @@ class SiigoState(SiigoDocuments):
     requests: Counter = field(default_factory=Counter)
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)  # token -> (user, expiry)
     tokens_issued: int = 0
+    webhooks: SiigoWebhooks = field(default_factory=SiigoWebhooks)  # product topics (sandbox.siigo_webhooks)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _windows: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
@@ -152,6 +155,10 @@ class SiigoState(SiigoDocuments):
                 slot = self._windows[company] = [now, 0]
             slot[1] += 1
             return slot[1] <= limit, max(1, math.ceil(slot[0] + window - now))
+
+    def notify_product(self, topic: str, product: dict[str, Any]) -> int:
+        """Deliver a product topic to its subscribers (the API user named in the delivery)."""
+        return self.webhooks.notify_product(topic, product, next(iter(self.users), ""))
 
     def invoices_for_marker(self, marker: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -340,5 +347,7 @@ def create_app(state: SiigoState, knobs: Knobs) -> Flask:
         return jsonify(SiigoError(405, "invalid_type", "Method not allowed", []).body()), 405
 
     install_invoice_routes(app, state, knobs)
+    install_product_routes(app, state, knobs)
+    install_webhook_routes(app, state.webhooks, knobs)
     install_document_routes(app, state, knobs)
     return app

@@ -15,6 +15,7 @@ from flask import Flask, jsonify, request
 from sandbox.catalog import BOGOTA
 from sandbox.knobs import Knobs, faulty_write
 from sandbox.siigo_http import SiigoError, cents, json_body, money, number, paged
+from sandbox.siigo_products import lower_stock
 
 if TYPE_CHECKING:
     from sandbox.siigo import SiigoState
@@ -119,6 +120,7 @@ def store_invoice(state: SiigoState, body: dict[str, Any], knobs: Knobs, key: st
     items = priced_items(state, body.get("items"), discount_by_value=document["discount_type"] == "Value")
     total = sum((i.pop("_total") for i in items), Decimal(0))
     payments = read_payments(state, body.get("payments"), total)
+    lower_stock(state, body["items"])  # the last check: nothing moves for a refused invoice
     owed = sum((Decimal(str(p["value"])) for p in payments if p.pop("_credit")), Decimal(0))
     number_ = document["consecutive"]
     document["consecutive"] += 1

@@ -1,5 +1,7 @@
 """The Siigo (Siigo Nube, Colombia) ERP adapter over Siigo API v1: catalog, settings lists, customers,
-invoices and what follows them (e-invoice status, PDF, e-mail, payments as cash receipts, credit notes).
+invoices and what follows them (e-invoice status, PDF, e-mail, payments as cash receipts, credit notes);
+products created from a SKU and their stock (:mod:`erp.siigo.products`), product webhooks for the mirror
+(:mod:`erp.siigo.mirror`).
 
 What Siigo does not offer is said, never faked: an existing invoice cannot be sent to the DIAN through
 the API (:meth:`SiigoAdapter.stamp_invoice` raises ``FeatureNotAvailable``), the PDF comes as bytes
@@ -48,7 +50,7 @@ from erp.base import (
 )
 from erp.siigo import declaration, parsing
 from erp.siigo.client import DEFAULT_BASE_URL, PAGE_SIZE, RATE_LIMIT_PER_MINUTE, build_requestor, read_window
-from erp.siigo.lookups import SiigoLookups
+from erp.siigo.mirror import SiigoMirrorMixin
 from erp.siigo.payloads import (
     customer_payload,
     idempotency_key,
@@ -56,11 +58,12 @@ from erp.siigo.payloads import (
     priced_items,
     split_document_name,
 )
+from erp.siigo.products import SiigoProducts
 
 _UUID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
 
-class SiigoAdapter(SiigoLookups):
+class SiigoAdapter(SiigoMirrorMixin, SiigoProducts):
     """:class:`erp.base.ERPAdapter` for Siigo. ``credentials`` = ``{"username", "access_key"}``.
 
     Every call goes through one requestor (token, ``Partner-Id``, errors, retries). Catalog answers
@@ -146,9 +149,10 @@ class SiigoAdapter(SiigoLookups):
         return found
 
     def get_item(self, erp_id: str) -> CatalogItem:
-        for raw in self._page("/v1/products", code=erp_id):
-            if parsing.text(raw.get("code")) == erp_id:
-                return parsing.parse_product(raw)
+        """``GET /v1/products?code=`` (the ``erp_id`` is the code; ``GET /v1/products/{id}`` takes the UUID)."""
+        raw = self._product_by_code(erp_id)
+        if raw is not None:
+            return parsing.parse_product(raw)
         raise NotFound(f"Siigo no tiene un producto con el código «{erp_id}».", detail="GET /v1/products?code")
 
     # -- settings lists ----------------------------------------------------------------------
@@ -210,10 +214,14 @@ class SiigoAdapter(SiigoLookups):
         """``POST /v1/invoices`` once, with an ``Idempotency-Key`` from the marker (a safety net: an
         ``AmbiguousOutcome`` is still settled by :meth:`find_invoice_by_marker`)."""
         document = self._document_type(draft.number_template_id)
-        # No per-item warehouse: Siigo refuses one for a product without stock control (a service such as
-        # the shipping line, "product_settings"), and each product already has its own.
+        # A per-item warehouse only when the draft names one and only for products with stock control:
+        # Siigo refuses it for the others (a service such as the shipping line, "product_settings").
         items = priced_items(draft.lines, self._tax_rates(),
                              discount_by_value=document.extra.get("discount_type") == "Value")
+        if draft.warehouse_id:  # only where the product counts stock: else Siigo refuses it (product_settings)
+            for line, item in zip(draft.lines, items, strict=True):
+                if self._keeps_stock(line.item_id):
+                    item.body["warehouse"] = int(draft.warehouse_id)
         total = sum((i.total for i in items), Decimal(0))
         if draft.currency and draft.currency.upper() != "COP":
             raise InvalidPayload(f"El conector factura en Siigo solo en pesos colombianos, no en {draft.currency}.",

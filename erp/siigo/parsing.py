@@ -10,7 +10,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connector.errors import InvalidPayload
-from erp.base import CatalogItem, Choice, CreditNoteResult, InvoiceResult, LegalStatus, PaymentResult
+from erp.base import (
+    CatalogItem,
+    Choice,
+    CreditNoteResult,
+    InvoiceResult,
+    ItemStock,
+    LegalStatus,
+    PaymentResult,
+)
 
 # Product types -> the kinds the mapping layer knows.
 PRODUCT_KINDS = {"product": "product", "service": "service", "consumergood": "product", "combo": "kit"}
@@ -64,6 +72,28 @@ def parse_product(raw: dict[str, Any]) -> CatalogItem:
         tax_rate=sum((decimal(t.get("percentage"), Decimal(0)) for t in charged), Decimal(0)),
         active=raw.get("active") is not False, prices=_prices(raw.get("prices")),
     )
+
+
+def parse_item_stock(raw: dict[str, Any], warehouse_id: str | None) -> ItemStock:
+    """A product's available quantity in ``warehouse_id`` (``warehouses[{id, name, quantity}]``; all
+    warehouses: ``available_quantity``) and its prices. A product without ``stock_control`` (services,
+    and products whose stock the seller does not count in Siigo) keeps no stock: ``quantity`` None. A
+    warehouse the product does not list holds none of it (0). Quantities are read defensively: the
+    blueprint types ``warehouses.quantity`` as a string in one table and a number in another."""
+    code = text(raw.get("code"))
+    if code is None:
+        raise InvalidPayload("Siigo devolvió un producto sin código.", detail=repr(raw)[:300])
+    kind = (text(raw.get("type")) or "product").lower()
+    quantity: Decimal | None = None
+    if raw.get("stock_control") is True and kind in ("product", "consumergood"):
+        if warehouse_id is None:
+            quantity = decimal(raw.get("available_quantity"), Decimal(0))
+        else:
+            rows = [w for w in raw.get("warehouses") or [] if isinstance(w, dict)]
+            row = next((w for w in rows if text(w.get("id")) == str(warehouse_id)), None)
+            quantity = decimal(row.get("quantity"), Decimal(0)) if row else Decimal(0)
+    return ItemStock(erp_id=code, quantity=quantity, prices=_prices(raw.get("prices")),
+                     name=text(raw.get("name")) or code)
 
 
 def _prices(raw: Any) -> dict[str, Decimal]:

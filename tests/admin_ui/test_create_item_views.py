@@ -45,3 +45,23 @@ def test_odd_requests_get_a_message_or_404(client, ui_ctx, synced_seller):
     assert response.status_code == 302
     assert "no tiene una línea sin producto" in page_text(client.get(response.headers["Location"]))
     assert client.post(f"/orders/{order.id}/create-item", data={"sku": line.sku_key}, csrf=False).status_code == 400
+
+
+def test_an_erp_that_cannot_create_products_is_answered_on_the_form(client, ui_ctx, ui_sandbox, synced_seller,
+                                                                    monkeypatch):
+    from connector.errors import FeatureNotAvailable
+    from erp.alegra.adapter import AlegraAdapter
+
+    said = "Tu plan del ERP no permite crear productos desde el conector: créalo en el ERP."
+
+    def refuse(self, draft):
+        raise FeatureNotAvailable(said, detail="HTTP 402 POST /items")
+
+    monkeypatch.setattr(AlegraAdapter, "create_item", refuse)
+    order, line = _unmatched(ui_ctx, synced_seller)
+    answer = client.post(f"/orders/{order.id}/create-item", data={"sku": line.sku_key, "name": line.title,
+                                                                   "code": line.sku, "price": "31900", "tax_id": ""})
+    assert answer.status_code == 200
+    text = page_text(answer)
+    assert said in text and "402" not in text
+    assert services.get_order(ui_ctx, order.id, synced_seller).state != "invoiced"

@@ -127,3 +127,42 @@ def test_cli_shows_first_then_creates_with_yes(ctx, sandbox, synced, monkeypatch
     out = capsys.readouterr().out
     assert "creado en el ERP" in out and f"orden {order.id}: Facturada" in out
     assert len(sandbox.alegra_state.items) == before + 1
+
+
+def test_with_siigo_the_product_is_created_there_mapped_and_its_orders_invoiced(ctx, sandbox):
+    account = connect_seller(ctx, sandbox, erp="siigo")
+    sync_once(ctx, account)
+    order, line, held = _unmatched(ctx, account)
+    proposal = propose_item(ctx, account, order.id, line.sku_key)
+    created = create_item_for_line(ctx, account, order.id, line.sku_key, name=proposal.name, code=proposal.code,
+                                   price=str(proposal.price), tax_id=proposal.tax_id, actor="test")
+    product = sandbox.siigo_state.products[proposal.code]
+    assert created.item.erp_id == product["code"] and product["name"] == proposal.name
+    assert product["account_group"]["id"] and product["taxes"][0]["id"] == int(proposal.tax_id)
+    assert set(created.invoiced) == set(held) and all(s == "invoiced" for s in created.invoiced.values())
+
+
+def test_an_erp_that_cannot_create_products_says_so_in_the_panel_and_the_cli_without_a_traceback(
+        ctx, sandbox, synced, monkeypatch, capsys):
+    from connector import cli as cli_module
+    from connector.context import AppContext
+    from connector.errors import FeatureNotAvailable
+    from erp.alegra.adapter import AlegraAdapter
+
+    said = "Tu plan del ERP no permite crear productos desde el conector: créalo en el ERP."
+
+    def refuse(self, draft):
+        raise FeatureNotAvailable(said, detail="HTTP 402 POST /items")
+
+    monkeypatch.setattr(AlegraAdapter, "create_item", refuse)
+    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
+    order, line, _ = _unmatched(ctx, synced)
+    before = len(sandbox.alegra_state.items)
+    with pytest.raises(ConnectorError) as refused:
+        create_item_for_line(ctx, synced, order.id, line.sku_key, name="Vela", code=line.sku, price="1000", tax_id="")
+    assert said in refused.value.user_message and "402" not in refused.value.user_message
+    assert cli_module.main(["create-item", str(order.id), line.sku, "--yes"]) != 0
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+    assert len(sandbox.alegra_state.items) == before
+    assert services.get_order(ctx, order.id, synced).invoice is None

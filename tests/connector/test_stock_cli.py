@@ -67,3 +67,31 @@ def test_without_an_erp_stock_says_what_to_do(ctx, run_cli):
     account = services.create_account(ctx, "Tienda sin ERP")
     code, _, err = run_cli("stock", "diff", "--account", str(account.id))
     assert code == 2 and "canales conectados" in err
+
+
+def test_siigo_stock_is_compared_with_the_channel(ctx, sandbox, run_cli):
+    from tests.conftest import connect_seller
+
+    connect_seller(ctx, sandbox, erp="siigo")
+    with sandbox.siigo_state.lock:
+        termo = sandbox.siigo_state.products[TERMO.reference]
+        termo["warehouses"][0]["quantity"] = termo["available_quantity"] = 6
+    code, out, _ = run_cli("stock", "diff", "--json")
+    assert code == 0
+    (report,) = json.loads(out)
+    difference = next(d for d in report["differences"] if d["sku"] == TERMO.barcode)
+    assert difference["desired_quantity"] == 6 and not report["error"]
+
+
+def test_an_erp_that_cannot_tell_its_stock_says_so_in_one_line(ctx, sandbox, seller, run_cli, monkeypatch):
+    from connector.errors import FeatureNotAvailable
+    from erp.alegra.adapter import AlegraAdapter
+
+    said = "Tu plan del ERP no deja leer el inventario por la API."
+
+    def refuse(self, warehouse_id):
+        raise FeatureNotAvailable(said, detail="HTTP 402 GET /items")
+
+    monkeypatch.setattr(AlegraAdapter, "iter_item_stock", refuse)
+    code, out, err = run_cli("stock", "diff")
+    assert code != 0 and said in out + err and "402" not in out + err

@@ -38,6 +38,7 @@ from erp.base import (
     ERPOptions,
     InvoiceDraft,
     InvoiceLineDraft,
+    ItemDraft,
     LegalStatus,
     PaymentDraft,
     declaration_problems,
@@ -233,6 +234,57 @@ def test_the_final_consumer_of_the_country_can_be_invoiced(kit, erp):
     item = an_item(erp)
     result = erp.create_invoice(an_invoice(kit, erp, contact_id, item, quantity=1))
     assert result.total == expected_total(item, 1)
+
+
+# -- a product created from a SKU, stock and prices for the channels -----------------------------
+
+
+def supported(kit, call):
+    """``call()``, or a skip naming the ERP's own words when the ERP declares the operation unsupported
+    (``FeatureNotAvailable``): the only reason this suite skips an operation."""
+    try:
+        return call()
+    except FeatureNotAvailable as unsupported:
+        pytest.skip(f"{kit.kind} declares it unsupported: {unsupported.user_message}")
+
+
+def test_an_item_is_created_once_found_by_its_code_and_a_duplicate_code_is_refused(kit, erp):
+    tax = next(t for t in erp.list_taxes() if Decimal(str(t.extra.get("percentage") or 0)) > 0)
+    code = f"CX{uuid.uuid4().hex[:12].upper()}"
+    assert erp.find_item_by_code(code) is None
+    draft = ItemDraft(name="Taza de cerámica", code=code, price=Decimal("12000"), tax_ids=(tax.id,))
+    created = supported(kit, lambda: erp.create_item(draft))
+    assert created.erp_id and created.name == "Taza de cerámica" and created.tax_ids == (tax.id,)
+    assert Decimal("12000") in created.prices.values()
+    found = erp.find_item_by_code(code)
+    assert found is not None and found.erp_id == created.erp_id
+    assert erp.get_item(created.erp_id).name == "Taza de cerámica"
+    with pytest.raises(PermanentRejection) as refused:
+        erp.create_item(replace(draft, name="Otra taza", price=Decimal("9000")))
+    assert refused.value.user_message and outcome_of(refused.value) is Outcome.REJECTED
+    assert erp.find_item_by_code(code).erp_id == created.erp_id
+
+
+def test_stock_is_read_per_warehouse_and_an_invoice_naming_the_warehouse_lowers_it(kit, erp):
+    warehouse = erp.list_warehouses()[0]
+    stocks = supported(kit, lambda: list(erp.iter_item_stock(warehouse.id)))
+    assert any(s.quantity is None for s in stocks), "a service keeps no stock: quantity None"
+    stock = next(s for s in stocks if s.quantity is not None and s.quantity >= 2 and s.prices)
+    assert erp.get_item_stock(stock.erp_id, warehouse.id) == stock
+    everywhere = erp.get_item_stock(stock.erp_id, None).quantity
+    assert everywhere >= stock.quantity
+    item = erp.get_item(stock.erp_id)
+    contact_id = erp.create_contact(a_buyer(kit))
+    erp.create_invoice(replace(an_invoice(kit, erp, contact_id, item, quantity=2), warehouse_id=warehouse.id))
+    after = erp.get_item_stock(item.erp_id, warehouse.id)
+    assert after.quantity == stock.quantity - 2 and after.prices == stock.prices
+    assert erp.get_item_stock(item.erp_id, None).quantity == everywhere - 2
+    assert next(s for s in erp.iter_item_stock(warehouse.id) if s.erp_id == item.erp_id).quantity == after.quantity
+
+
+def test_the_stock_of_an_unknown_item_is_not_found(kit, erp):
+    with pytest.raises(NotFound):
+        supported(kit, lambda: erp.get_item_stock("987654321", None))
 
 
 # -- invoices -----------------------------------------------------------------------------------
