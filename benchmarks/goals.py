@@ -58,7 +58,8 @@ def _throughput(args, buyers: str, database_url: str | None) -> dict:
     from benchmarks.throughput import parse_args, run_throughput
 
     argv = ["--orders", str(args.orders), "--mix", "invoiceable", "--buyers", buyers, "--limit", str(args.limit),
-            "--window-seconds", str(args.window_seconds), "--seed", str(args.seed)]
+            "--window-seconds", str(args.window_seconds), "--seed", str(args.seed),
+            "--mirror" if args.mirror else "--no-mirror"]
     if database_url:
         argv += ["--database-url", database_url]
     return run_throughput(parse_args(argv))
@@ -66,6 +67,7 @@ def _throughput(args, buyers: str, database_url: str | None) -> dict:
 
 def _kind_figures(run: dict, limit_per_minute: float) -> dict:
     calls = run["calls_per_invoiced_order"]
+    mirror = run.get("mirror") or [{}]
     phase = run["invoice_phase"]
     per_invoice = calls["total"]
     steady = phase.get("steady_request_ratio_of_limit")
@@ -75,7 +77,9 @@ def _kind_figures(run: dict, limit_per_minute: float) -> dict:
             "invoices_per_minute_at_limit": round(at_limit, 1),
             "share_of_limit": round(at_limit / limit_per_minute, 4),
             "http_429": run["http_429"], "cpu_ms": run["cpu"]["ms_per_invoiced_order"],
-            "invoiced": phase["invoiced"], "max_invoices_per_marker": run["exactly_once"]["max_invoices_per_marker"]}
+            "invoiced": phase["invoiced"], "max_invoices_per_marker": run["exactly_once"]["max_invoices_per_marker"],
+            "mirror": bool(run.get("mirror")), "contacts_imported": mirror[0].get("contacts_imported"),
+            "webhooks_healthy": mirror[0].get("webhooks_healthy"), "webhooks_settled": run.get("webhooks_settled")}
 
 
 def run_goals(args) -> dict:
@@ -83,7 +87,8 @@ def run_goals(args) -> dict:
 
     limit_per_minute = args.limit * 60 / args.window_seconds
     result: dict[str, Any] = {"config": {"orders": args.orders, "limit": args.limit, "window_seconds": args.window_seconds,
-                                         "limit_per_minute": limit_per_minute, "seed": args.seed},
+                                         "limit_per_minute": limit_per_minute, "seed": args.seed,
+                                         "mirror": args.mirror},
                               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     only = set(args.only.split(",")) if args.only else None
 
@@ -107,15 +112,16 @@ def run_goals(args) -> dict:
     result["cpu_ms"] = cpu
     if wanted("ambiguity"):
         log.warning("ambiguous outcomes")
-        result["ambiguity"] = scenarios.run_ambiguity(others=args.ambiguity_others)
+        result["ambiguity"] = scenarios.run_ambiguity(others=args.ambiguity_others, mirror=args.mirror)
         markers.append(result["ambiguity"]["max_invoices_per_marker"])
     if wanted("catalog"):
         log.warning("catalog in steady state")
-        result["catalog"] = scenarios.run_catalog(items=args.catalog_items)
+        result["catalog"] = scenarios.run_catalog(items=args.catalog_items, mirror=args.mirror)
     if wanted("latency"):
         log.warning("latency through webhooks")
         result["latency"] = scenarios.run_latency(room_sales=args.room_sales, backlog_sales=args.backlog_sales,
-                                                  limit=args.limit, window=args.window_seconds)
+                                                  limit=args.limit, window=args.window_seconds,
+                                                  mirror=args.mirror)
         markers.append(result["latency"]["max_invoices_per_marker"])
     result["http_429"] = http_429
     result["max_invoices_per_marker"] = max(markers, default=None)
@@ -151,6 +157,13 @@ def print_goals(result: dict, before: dict | None) -> None:
         print("  " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
         if n == 0:
             print("  " + "-+-".join("-" * w for w in widths))
+    kinds = [k for k in ("new", "known", "final", "known_postgresql") if k in result]
+    if kinds:
+        mirrored = [k for k in kinds if result[k].get("mirror")]
+        print("\n  mirror: " + (("on in " + ", ".join(f"{k} (contacts imported {result[k]['contacts_imported']}, "
+                                                        f"webhooks healthy {result[k]['webhooks_healthy']}, "
+                                                        f"notices settled {result[k]['webhooks_settled']})"
+                                                        for k in mirrored)) if mirrored else "off (polling only)"))
     amb = result.get("ambiguity")
     if amb:
         print(f"\n  ambiguity: {amb['ambiguous']} ambiguous outcomes (half committed, half not), "
@@ -176,6 +189,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--catalog-items", type=int, default=3000, help="catalog size (default 3000)")
     parser.add_argument("--room-sales", type=int, default=30, help="sales paid one every 2 s (default 30)")
     parser.add_argument("--backlog-sales", type=int, default=100, help="sales paid at once (default 100)")
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
+                        help="every run as a seller with the ERP mirror (default): CONNECTOR_PUBLIC_URL set, the "
+                             "ERP-webhook endpoint served, subscribed on connect, the contacts import finished "
+                             "first; --no-mirror: polling only, as before the mirror")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", help="comma-separated parts: new,known,final,postgresql,ambiguity,catalog,latency")
     parser.add_argument("--before", type=Path, help="JSON of another commit's run, printed as the 'before' column")

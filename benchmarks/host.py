@@ -97,6 +97,8 @@ def _sandbox_host(conn, sellers: list[dict]) -> None:
             command = conn.recv()
             if command == "stats":
                 conn.send([_box_stats(b) for b in boxes])
+            elif command == "settle":  # every ERP webhook notice queued so far delivered (or given up)
+                conn.send([b.alegra_state.webhooks.wait_idle(60) for b in boxes])
             else:
                 break
     finally:
@@ -130,6 +132,11 @@ class SandboxHost:
     def stats(self) -> list[dict]:
         self._conn.send("stats")
         return self._conn.recv()
+
+    def settle_webhooks(self) -> bool:
+        """Wait until each sandbox ERP has delivered the webhook notices it queued (the mirror's echoes)."""
+        self._conn.send("settle")
+        return all(self._conn.recv())
 
     def stop(self) -> None:
         try:
@@ -166,6 +173,29 @@ def connect_bench_seller(ctx, seller: dict, urls: dict[str, str], *, with_erp: b
         shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
         services.update_settings(ctx, account.id, RULES + [f"shipping_item_id={shipping.erp_id}"])
     return ids
+
+
+def mirror_ready(ctx, erp_connection_id: int, *, timeout: float = 300.0) -> dict[str, Any]:
+    """What a production seller with the mirror has before the backlog: the ERP's contacts imported (from
+    spare window room, as the scheduler's job does) and its webhooks subscribed and seen listed, so a known
+    buyer is found locally and the catalog is not re-read. Raises when that state is not reached."""
+    import time
+
+    from connector.mirror import webhooks_healthy
+    from connector.mirror_contacts import import_contacts_step, mirror_is_complete
+    from connector.webhooks import background_work
+
+    deadline, imported = time.monotonic() + timeout, 0
+    while not mirror_is_complete(ctx, erp_connection_id):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ERP connection {erp_connection_id}: the mirror was not ready in {timeout:.0f} s "
+                               f"(webhooks healthy: {webhooks_healthy(ctx, erp_connection_id)})")
+        read = import_contacts_step(ctx, erp_connection_id)
+        imported += read
+        if not read:
+            time.sleep(0.5)  # the window had no spare room (or the subscriptions are still settling)
+    background_work.wait_idle(timeout=60)
+    return {"contacts_imported": imported, "webhooks_healthy": webhooks_healthy(ctx, erp_connection_id)}
 
 
 def erp_adapters(ctx, erp_connection_ids: list[int]) -> dict[int, Any]:

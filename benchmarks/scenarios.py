@@ -10,6 +10,7 @@ sandbox's own request counter and from the moment the Alegra sandbox stored each
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import threading
@@ -26,9 +27,11 @@ AMBIGUOUS_MARKER_READS = "GET /invoices"
 
 @contextmanager
 def _world(*, limit: int = 0, window: float = 60.0, rate_per_minute: int = 6000, extra_settings: dict | None = None,
-           ml_sales=None):
+           ml_sales=None, mirror: bool = True):
     """A started sandbox (its Mercado Libre store selling ``ml_sales``) and a connector context on a
-    fresh SQLite file (both torn down after)."""
+    fresh SQLite file (both torn down after). ``mirror``: as a production seller with the ERP mirror, the
+    connector's webhook endpoint is served on loopback and ``public_url`` points at it (so connecting
+    subscribes the ERP's webhooks; :func:`_connect` then finishes the contacts import)."""
     from cryptography.fernet import Fernet
 
     from benchmarks.host import make_settings
@@ -53,7 +56,12 @@ def _world(*, limit: int = 0, window: float = 60.0, rate_per_minute: int = 6000,
     ctx = AppContext.from_settings(settings)
     ctx.db.migrate()
     try:
-        yield box, ctx
+        if mirror:
+            with served_webhooks(ctx) as url:
+                ctx.settings.public_url = url
+                yield box, ctx
+        else:
+            yield box, ctx
     finally:
         ctx.close()
         box.stop()
@@ -78,6 +86,11 @@ def _connect(ctx, box, channel: str) -> dict[str, int]:
             "refresh_token": server.ML_REFRESH_TOKEN}, base_url=box.ml_url)
     shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
     services.update_settings(ctx, account.id, RULES + [f"shipping_item_id={shipping.erp_id}"])
+    if ctx.settings.public_url:  # the mirror: contacts imported, webhooks subscribed and listed
+        from benchmarks.host import mirror_ready
+
+        mirror_ready(ctx, erp.id)
+        box.alegra_state.webhooks.wait_idle(30)
     return {"account_id": account.id, "erp_connection_id": erp.id, "channel_connection_id": connection.id}
 
 
@@ -138,7 +151,7 @@ def _seed_other_invoices(box, count: int, day: str) -> None:
 
 
 def run_ambiguity(*, others: int = 300, warmup: int = 5, committed: int = 10, not_committed: int = 10,
-                  seed: int = 11) -> dict[str, Any]:
+                  seed: int = 11, mirror: bool = True) -> dict[str, Any]:
     """Final-consumer orders whose invoice POST loses its answer, half after Alegra committed it and half
     before, with ``others`` invoices of the same contact that day: ERP reads to settle each one."""
     from connector.pipeline import process_order
@@ -146,7 +159,7 @@ def run_ambiguity(*, others: int = 300, warmup: int = 5, committed: int = 10, no
     from sandbox.catalog import BOGOTA
 
     total = warmup + committed + not_committed
-    with _world(extra_settings={"reconcile_delay_seconds": 0, "circuit_threshold": 10**6},
+    with _world(extra_settings={"reconcile_delay_seconds": 0, "circuit_threshold": 10**6}, mirror=mirror,
                 ml_sales=_sales(total, seed=seed, buyers="final")) as (box, ctx):
         ids = _connect(ctx, box, "mercadolibre")
         _seed_other_invoices(box, others, datetime.now(BOGOTA).date().isoformat())
@@ -198,7 +211,7 @@ def _grow_catalog(box, items: int) -> int:
         return len(state.items)
 
 
-def run_catalog(*, items: int = 3000, seed: int = 13) -> dict[str, Any]:
+def run_catalog(*, items: int = 3000, seed: int = 13, mirror: bool = True) -> dict[str, Any]:
     """ERP catalog reads an hour of steady invoicing costs: the catalog is made as old as the connector
     lets it get (``catalog_max_age_seconds``; an hour by default) and one order is processed."""
     from sqlalchemy import update
@@ -207,7 +220,7 @@ def run_catalog(*, items: int = 3000, seed: int = 13) -> dict[str, Any]:
     from connector.pipeline import process_order
     from connector.sync import pull_channel_connection
 
-    with _world(ml_sales=_sales(2, seed=seed, buyers="final")) as (box, ctx):
+    with _world(ml_sales=_sales(2, seed=seed, buyers="final"), mirror=mirror) as (box, ctx):
         size = _grow_catalog(box, items)
         ids = _connect(ctx, box, "mercadolibre")
         pull_channel_connection(ctx, ids["channel_connection_id"])
@@ -256,7 +269,7 @@ class _InvoiceClock:
 
 
 @contextmanager
-def _served_webhooks(ctx):
+def served_webhooks(ctx):
     """The connector's webhook endpoint (the admin UI's blueprint) on a loopback port."""
     from flask import Flask
     from werkzeug.serving import WSGIRequestHandler, make_server
@@ -292,7 +305,7 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 def run_latency(*, room_sales: int = 30, room_interval: float = 2.0, backlog_sales: int = 100,
                 limit: int = 15, window: float = 6.0, buyers: str = "new", seed: int = 17,
-                timeout: float = 600.0) -> dict[str, Any]:
+                timeout: float = 600.0, mirror: bool = True) -> dict[str, Any]:
     """Sales paid in the Shopify sandbox, delivered at once as signed webhooks to the connector's endpoint
     with the embedded scheduler running (the embedded default, SQLite): seconds from the sale being
     paid to the Alegra sandbox storing its invoice — one sale every ``room_interval`` s (the window has
@@ -305,14 +318,14 @@ def run_latency(*, room_sales: int = 30, room_interval: float = 2.0, backlog_sal
     per_minute = max(1, round(limit * 60 / window))
     clock = _InvoiceClock()
     try:
-        with _world(limit=limit, window=window, rate_per_minute=per_minute) as (box, ctx):
+        with _world(limit=limit, window=window, rate_per_minute=per_minute, mirror=mirror) as (box, ctx):
             ids = _connect(ctx, box, "shopify")
             with ctx.db.session() as session:
                 connection = session.get(ChannelConnection, ids["channel_connection_id"])
                 session.expunge(connection)
             scheduler = EmbeddedScheduler(ctx, embedded_jobs(ctx.settings)).start()
             try:
-                with _served_webhooks(ctx) as url:
+                with contextlib.nullcontext(ctx.settings.public_url) as url:  # served by _world
                     subscribe_sandbox_webhooks(ctx, box, [connection], url)
                     time.sleep(window)  # setup spent part of a window: start on a fresh one
                     room = _deliver(box, clock, ids, _sales(room_sales, seed=seed, buyers=buyers, now=True),

@@ -28,6 +28,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -49,6 +50,7 @@ from benchmarks.host import (
     connector_rate_per_minute,
     erp_adapters,
     make_settings,
+    mirror_ready,
     prepare_database,
     seller_configs,
 )
@@ -90,12 +92,24 @@ def run_throughput(args) -> dict:
 
     started = time.monotonic()
     host = SandboxHost(sellers)
+    served = contextlib.ExitStack()
     try:
+        if args.mirror:
+            # As in production with the mirror: the ERP-webhook endpoint (the admin UI's blueprint) served
+            # by its own process context on loopback, and CONNECTOR_PUBLIC_URL pointing at it, so connecting
+            # subscribes the ERP's webhooks and every notice the run causes is received and applied.
+            from benchmarks.scenarios import served_webhooks
+
+            web_ctx = served.enter_context(contextlib.closing(AppContext.from_settings(make_settings(settings_kwargs))))
+            settings_kwargs["public_url"] = web_ctx.settings.public_url = served.enter_context(served_webhooks(web_ctx))
         result["sandbox_start_s"] = round(time.monotonic() - started, 2)
         setup_ctx = AppContext.from_settings(make_settings(settings_kwargs))
         setup_ctx.db.migrate()
         t = time.monotonic()
         ids = [connect_bench_seller(setup_ctx, s, urls) for s, urls in zip(sellers, host.urls, strict=True)]
+        if args.mirror:
+            result["mirror"] = [mirror_ready(setup_ctx, i["erp_connection_id"]) for i in ids]
+            host.settle_webhooks()
         setup_done_at = time.monotonic()
         result["setup_s"] = round(setup_done_at - t, 2)
         after_setup = host.stats()
@@ -142,6 +156,10 @@ def run_throughput(args) -> dict:
             if worker_stats is not None:
                 result.setdefault("worker_processes", []).extend(worker_stats)
         elapsed = time.monotonic() - t0
+        if args.mirror:  # the ERP's notices of what the run did (and the reads they cost) belong to the run
+            from connector.webhooks import background_work
+
+            result["webhooks_settled"] = host.settle_webhooks() and background_work.wait_idle(timeout=60)
         cpu = time.process_time() - cpu0
         after = host.stats()
 
@@ -174,6 +192,7 @@ def run_throughput(args) -> dict:
         result["passes"] = passes
         result["end_states"] = end_states
     finally:
+        served.close()
         host.stop()
         cleanup_db()
         if not args.keep and not args.workdir:
@@ -207,6 +226,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--buyers", choices=BUYER_KINDS, default="mixed",
                         help="mixed: the stream's buyers (almost all new); new / known (the ERP already has the "
                              "contact) / final (no document: the final consumer): every sale's buyer of that kind")
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
+                        help="run as a seller with the ERP mirror (default): the ERP-webhook endpoint served on "
+                             "loopback and CONNECTOR_PUBLIC_URL set, the webhooks subscribed on connect and the "
+                             "contacts import finished before the clock starts; --no-mirror: polling only")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--passes", type=int, default=3,
                         help="after a pass, orders due again right away get another (at most this many)")
