@@ -46,6 +46,7 @@ from connector.pipeline import process_due_orders
 from connector.settings import Settings
 from connector.stock import sweep_stock
 from connector.sync import pull_channel_connection
+from connector.webhooks import requeue_deferred_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def sweep_due_orders(ctx: AppContext) -> dict[str, int]:
     """Process every due order, then what is due after the invoices (e-invoice status, deliveries,
     payments: after the orders, as the Celery sweeper does), in this thread."""
     counts = process_due_orders(ctx)
+    counts["webhooks_requeued"] = requeue_deferred_deliveries(ctx)  # refused in a burst: their turn now
     for outcome, number in run_due_followups(ctx).items():
         counts[f"followup:{outcome}"] = number
     for state, number in check_alerts(ctx).items():  # the queue grew, e-invoices rejected; e-mail them

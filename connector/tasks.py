@@ -142,6 +142,9 @@ def sweep_due_orders_task() -> int:
     sellers and within each seller's ERP rate-limit window (see connector/dispatch.py)."""
     ctx = worker_context()
     handed = dispatch_due_orders(ctx, process_order_task.delay)
+    from connector.webhooks import requeue_deferred_deliveries
+
+    requeue_deferred_deliveries(ctx)  # deliveries the broker refused while it was down
     # After the orders: follow-ups take only the room invoices leave in each seller's window.
     return handed + dispatch_due_followups(ctx, follow_up_invoice_task.delay)
 

@@ -175,6 +175,24 @@ def enqueue_webhook_delivery(ctx: AppContext, webhook_delivery_id: int) -> bool:
     return background_work.submit(lambda: handle_webhook_delivery(ctx, webhook_delivery_id))
 
 
+def requeue_deferred_deliveries(ctx: AppContext, limit: int = 200) -> int:
+    """Hand again the deliveries the hand-off refused (a full pool in a burst, the broker down), oldest
+    first, until the queue refuses one: a sale paid during a burst is invoiced on the next sweep, not at
+    the next pull minutes later. Returns how many were handed."""
+    with ctx.db.session() as session:
+        ids = list(session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.outcome == "deferred", WebhookDelivery.processed_at.is_(None))
+            .order_by(WebhookDelivery.id).limit(limit)))
+    handed = 0
+    for row_id in ids:
+        _set_outcome(ctx, row_id, "queued")  # before the hand-off: a fast worker's outcome is never overwritten
+        if not enqueue_webhook_delivery(ctx, row_id):
+            _set_outcome(ctx, row_id, "deferred")
+            break
+        handed += 1
+    return handed
+
+
 # -- the work ------------------------------------------------------------------------------------
 
 

@@ -275,3 +275,30 @@ def test_the_sandbox_delivers_webhooks_over_http_and_orders_get_invoiced(ctx, sa
     assert background_work.wait_idle(timeout=60)
     assert order_row(ctx, seller.connections["woocommerce"], str(woo_id)).status == "completed"
     assert len(sandbox.alegra_state.invoices) == 3
+
+
+def test_a_delivery_refused_by_a_full_pool_is_handed_again_by_the_next_sweep(ctx, sandbox, seller, client,
+                                                                             monkeypatch):
+    """A burst fills the in-process pool: the delivery is kept ``deferred`` (answered 200 all the same)
+    and the scheduler's sweep hands it again as soon as there is room, so the sale does not wait for
+    the next pull."""
+    from connector.scheduler import sweep_due_orders
+
+    order_id = add_order(sandbox, "shopify", 640)
+    path, headers, body = delivery(ctx, sandbox, seller, "shopify", order_id)
+    monkeypatch.setattr(background_work, "max_pending", 0)  # the pool is full
+    answer = client.post(path, data=body, headers=headers)
+    assert answer.status_code == 200 and answer.get_json()["status"] == "accepted"
+    with ctx.db.session() as session:
+        assert session.scalar(select(WebhookDelivery.outcome)) == "deferred"
+    assert sweep_due_orders(ctx)["webhooks_requeued"] == 0  # still no room: it stays deferred
+    with ctx.db.session() as session:
+        assert session.scalar(select(WebhookDelivery.outcome)) == "deferred"
+
+    monkeypatch.setattr(background_work, "max_pending", 64)  # room again
+    assert sweep_due_orders(ctx)["webhooks_requeued"] == 1
+    assert background_work.wait_idle(timeout=60)
+    order = order_row(ctx, seller.connections["shopify"], order_id)
+    assert order is not None and order.state == OrderState.INVOICED, order and order.state_reason
+    with ctx.db.session() as session:
+        assert session.scalar(select(WebhookDelivery.outcome)) == "processed:invoiced"
