@@ -4,14 +4,15 @@ twice, and an invoice whose answer was lost is found again by its marker instead
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector import services
-from connector.models import Order
+from connector.models import Order, utcnow
 from connector.states import OrderState
 from connector.sync import sync_once
 from sandbox.erp_sandboxes import ERP_SANDBOXES
@@ -28,6 +29,21 @@ def invoiced_orders(ctx, account_id: int) -> list[Order]:
         for order in orders:
             _ = order.invoice, order.lines, order.channel_connection
         return [o for o in orders if o.state in (OrderState.INVOICED, OrderState.REJECTED)]
+
+
+def settle_retries(ctx, account_id: int, rounds: int = 6) -> None:
+    """What the scheduler does over the next minutes, now: orders waiting for a retry (an answer lost
+    after the ERP committed leaves one ``ready`` with its attempt to settle) are made due and taken again
+    — after a paused circuit's pause — until none waits."""
+    for _ in range(rounds):
+        with ctx.db.transaction() as session:
+            waiting = session.execute(update(Order).where(
+                Order.account_id == account_id, Order.state.in_([OrderState.READY.value, OrderState.INVOICING.value]))
+                .values(next_attempt_at=utcnow())).rowcount
+        if not waiting:
+            return
+        time.sleep(0.6)  # circuit_first_pause_seconds is 0.5 in the tests
+        sync_once(ctx, account_id)
 
 
 def assert_one_invoice_each_for_what_was_paid(box, orders: list[Order]) -> None:
@@ -69,7 +85,7 @@ def test_an_invoice_whose_answer_was_lost_is_found_not_sent_twice(ctx, sandbox, 
         services.invoice_orders(ctx, [o.id for o in services.error_queue(ctx, seller.account_id)],
                                 account_ref=seller.account_id, actor="test")
     box.knobs.update({"reset_after_commit_rate": 0.0})
-    sync_once(ctx, seller.account_id)
+    settle_retries(ctx, seller.account_id)
     assert box.knobs.injected["reset_after_commit_rate"] > 0
     invoiced = invoiced_orders(ctx, seller.account_id)
     assert_one_invoice_each_for_what_was_paid(box, invoiced)
