@@ -181,7 +181,12 @@ def _narrate(ctx: AppContext, world: DemoWorld, keep_running: bool) -> int:
         mine = [o for o in invoiced if o.channel_connection.kind == kind]
         total = sum((o.invoice.total for o in mine if o.invoice), Decimal("0"))
         paid = sum((o.total_paid or Decimal("0")) for o in mine)
-        note = "" if total == paid else "  (la diferencia: recargos del canal, que no se facturan)"
+        # A cent per invoice at most is the ERP's own rounding of each line's tax (its arithmetic, to the
+        # cent); more than that, the channel's surcharges, which are not invoiced (the order page explains each).
+        note = ("" if total == paid else
+                f"  (la diferencia: el redondeo del ERP, {abs(total - paid):,.2f} en {len(mine)} facturas)"
+                if abs(total - paid) <= Decimal("0.01") * len(mine)
+                else "  (la diferencia: recargos del canal, que no se facturan)")
         print(f"  {kind:13} {len(mine):3} facturas, total {total:,.2f} {profile.currency}; "
               f"pagado {paid:,.2f} {profile.currency}{note}")
     if invoiced:
