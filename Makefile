@@ -37,14 +37,18 @@ test: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos --orders 10000 --json-out var/chaos/large.json
 
-## The panel's gettext catalogs: extract every message (babel.cfg: code, templates, runtime labels,
-## stored reasons), add the new ones to admin_ui/translations/*/messages.po, compile them (a check:
-## the app compiles the .po itself at start, see admin_ui/i18n.py). Then fill in the empty msgstr.
-TRANSLATIONS := admin_ui/translations
+## The gettext catalogs: the panel's (admin_ui/translations: the core's code, templates and runtime
+## labels, babel.cfg) and one per registered adapter package (erp/<name>/translations,
+## channels/<name>/translations: its code and the texts it declares). admin_ui/i18n_extract.py extracts
+## each (as pybabel extract -k reason -k N_ --no-location --sort-output) and prints its folder; the new
+## messages are added to each folder's */messages.po, which is compiled (a check: the app compiles the
+## .po itself at start, see connector/catalogs.py). Then fill in the empty msgstr.
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k reason -k N_ --no-location --sort-output -o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --ignore-obsolete -w 110
-	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
+	folders=$$($(BIN)/python -m admin_ui.i18n_extract) && for folder in $$folders; do \
+	  $(BIN)/pybabel update -i $$folder/messages.pot -d $$folder --no-fuzzy-matching --ignore-obsolete \
+	    --ignore-pot-creation-date -w 110 && \
+	  $(BIN)/pybabel compile -d $$folder --statistics || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

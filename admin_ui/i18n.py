@@ -1,13 +1,16 @@
 """Spanish first, English available: Flask-Babel's gettext catalogs, numbers, money and dates by locale.
 
 Templates and views write Spanish (the reference product's words) inside ``_()``; the msgids are that
-Spanish text, and the English lives in ``admin_ui/translations/en/LC_MESSAGES/messages.po``.
-``make translations`` extracts every message (``babel.cfg``: Python, templates, the runtime labels of
-:mod:`admin_ui.i18n_runtime`, and the stored reasons marked with ``reason()``) and updates the catalog;
-a test fails when one has no English. A string missing there shows in Spanish.
+Spanish text, and the English lives in ``admin_ui/translations/en/LC_MESSAGES/messages.po`` — with
+the words an adapter brings (its credential fields, an ERP's country profiles) in its own package's
+catalog (``erp/<name>/translations/...``). ``make translations`` extracts every message
+(:mod:`admin_ui.i18n_extract`: Python, templates, the runtime labels of :mod:`admin_ui.i18n_runtime`,
+the stored reasons marked with ``reason()``) into the catalog it belongs to and updates each; a test
+fails when one has no English. A string missing there shows in Spanish.
 
-The app compiles the ``.po`` itself (in memory, once per process) instead of loading a ``.mo``: see
-:mod:`connector.catalogs` for why; the CLI reads the same catalogs from there without Flask.
+The app merges those catalogs and compiles the ``.po`` files itself (in memory, once per process)
+instead of loading a ``.mo``: see :mod:`connector.catalogs` for why; the CLI reads the same merged
+catalogs from there without Flask.
 
 The language is the signed-in user's (saved on the user), else the one chosen on the sign-in page
 (kept in the session), else Spanish.
@@ -54,7 +57,8 @@ def current_locale() -> str:
 
 
 class _PoDomain(Domain):
-    """Flask-Babel's domain, reading our ``.po`` catalogs (see the module docstring for why)."""
+    """Flask-Babel's domain, reading our ``.po`` catalogs, the panel's and every adapter's merged (see the
+    module docstring for why)."""
 
     def get_translations(self):
         locale = get_locale()

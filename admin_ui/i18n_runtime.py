@@ -1,10 +1,11 @@
-"""Labels the panel translates at run time, for ``pybabel extract`` (``babel.cfg`` maps this file to
-:func:`extract`).
+"""Labels translated at run time, for ``pybabel extract``: the core's (``babel.cfg`` maps this file to
+:func:`extract`) and the ones each adapter declares (:mod:`admin_ui.i18n_extract` adds them to the
+adapter's own catalog).
 
 Most panel texts are written inside ``_()`` and pybabel finds them there. These are not: they are
 data — the settings forms' labels, the states and codes of stored rows, and the credential fields each
-registered channel and ERP declares (a new adapter's fields join the catalog without anyone marking
-them). Listing them here, from the same objects the panel reads, keeps the catalog complete.
+registered channel and ERP declares (a new adapter's fields join its catalog without anyone marking
+them). Listing them here, from the same objects the panel reads, keeps the catalogs complete.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 
-def runtime_messages(*, adapters: bool = True) -> list[str]:
-    """Spanish texts shown through ``gettext`` at run time; ``adapters`` adds the channels' and ERPs'
-    declared credential fields (and their OAuth forms' fields)."""
+def runtime_messages() -> list[str]:
+    """The core's Spanish texts shown through ``gettext`` at run time (no adapter's: see
+    :func:`declared_messages`)."""
     from admin_ui import ORDER_STATUS_LABELS, forms, i18n
     from admin_ui.blueprints.orders import FOLLOWUP_ACTIONS
     from admin_ui.blueprints.settings import TITLES
@@ -31,23 +32,34 @@ def runtime_messages(*, adapters: bool = True) -> list[str]:
         messages += list(table.values())
     messages += list(ORDER_STATUS_LABELS.values()) + list(TITLES.values())
     messages += list(FOLLOWUP_ACTIONS.values()) + list(REFUND_STATE_LABELS.values())
-    if adapters:
-        from channels.registry import CHANNELS, channel_class
-        from connector.oauth import authorization_module
-        from erp.registry import ERPS, erp_class
-
-        classes = [channel_class(k) for k in CHANNELS] + [erp_class(k) for k in ERPS]
-        fields = [f for cls in classes for f in cls.credential_fields]
-        for kind in CHANNELS:
-            module = authorization_module(kind)
-            if module is not None:
-                fields += list(module.AUTHORIZATION_FIELDS)
-                messages += [label for choices in getattr(module, "FIELD_CHOICES", {}).values() for _v, label in choices]
-        messages += [m for f in fields for m in (f.label, f.help) if m]
-        messages += [label for f in fields for _code, label in f.choices]
-        for kind in ERPS:
-            messages += _erp_declared_texts(erp_class(kind))
     return list(dict.fromkeys(messages))
+
+
+def declared_messages(package: str) -> list[str]:
+    """The Spanish texts the channels and ERPs registered from ``package`` (``erp.<name>``) declare:
+    their credential fields (labels, help, choices), a channel's OAuth form, an ERP's setup help and
+    country profiles."""
+    from channels.registry import CHANNELS, channel_class
+    from connector.oauth import authorization_module
+    from connector.plugins import package_of
+    from erp.registry import ERPS, erp_class
+
+    messages: list[str] = []
+    for kind in (k for k, target in CHANNELS.items() if package_of(target) == package):
+        fields = list(channel_class(kind).credential_fields)
+        module = authorization_module(kind)
+        if module is not None:
+            fields += list(module.AUTHORIZATION_FIELDS)
+            messages += [label for choices in getattr(module, "FIELD_CHOICES", {}).values() for _v, label in choices]
+        messages += _field_texts(fields)
+    for kind in (k for k, target in ERPS.items() if package_of(target) == package):
+        cls = erp_class(kind)
+        messages += _field_texts(cls.credential_fields) + _erp_declared_texts(cls)
+    return list(dict.fromkeys(messages))
+
+
+def _field_texts(fields) -> list[str]:
+    return [m for f in fields for m in (f.label, f.help) if m] + [label for f in fields for _code, label in f.choices]
 
 
 def _erp_declared_texts(cls) -> list[str]:

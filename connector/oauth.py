@@ -32,6 +32,7 @@ from channels.registry import CHANNELS, channel_class
 from connector.context import AppContext
 from connector.errors import ConfigurationError
 from connector.models import ChannelConnection, OAuthState, utcnow
+from connector.plugins import package_of
 
 STATE_TTL = timedelta(minutes=10)
 
@@ -45,8 +46,7 @@ def authorization_module(kind: str) -> ModuleType | None:
     target = CHANNELS.get(kind)
     if target is None:
         raise ConfigurationError(f"Canal desconocido: {kind}.")
-    package = target.partition(":")[0].rpartition(".")[0]
-    name = f"{package}.authorization"
+    name = f"{package_of(target)}.authorization"
     try:
         return import_module(name)
     except ModuleNotFoundError as exc:

@@ -11,8 +11,8 @@ Mark a reason where it is written::
 
     raise ConfigurationError(reason("No hay un producto para el SKU %(sku)s.", sku=sku))
 
-``pybabel extract -k reason`` (see ``babel.cfg`` and the Makefile's ``translations``) finds these
-templates, so the catalogs list them and a test fails on one without its English. This module
+``make translations`` (``admin_ui/i18n_extract.py``: ``pybabel extract -k reason``) finds these
+templates, so the catalogs list them (the core's in the panel's, an adapter's in its package's) and a test fails on one without its English. This module
 imports neither Flask nor Babel: the core stays free of the web layer.
 
 Rows written before this existed have no template: they show their text as it was.

@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from babel.messages.pofile import read_po
 
 from connector import services
 from connector.sync import sync_once
 from tests.admin_ui.conftest import fresh_seller, new_user
 from tests.admin_ui.test_browser import ARTIFACTS, PHONE_PAGES, browser, served, sign_in  # noqa: F401 - fixtures
-from tests.admin_ui.test_i18n import PO
+from tests.admin_ui.test_i18n import english
 
 pytestmark = pytest.mark.e2e
 PAGES = PHONE_PAGES + [("notas-credito", "/credit-notes"), ("contrasena", "/account/password")]
@@ -25,10 +24,8 @@ PAGES = PHONE_PAGES + [("notas-credito", "/credit-notes"), ("contrasena", "/acco
 def translated_spanish() -> set[str]:
     """Spanish msgids whose English differs, long enough not to be a word English shares, without
     placeholders (a filled-in sentence is matched by its fixed part elsewhere)."""
-    with PO.open("rb") as handle:
-        catalog = read_po(handle)
-    return {m.id for m in catalog if isinstance(m.id, str) and m.id and m.string and m.string != m.id
-            and "%" not in m.id and len(m.id) >= 12}
+    return {m.id for catalog in english().values() for m in catalog if isinstance(m.id, str) and m.id and m.string
+            and m.string != m.id and "%" not in m.id and len(m.id) >= 12}
 
 
 # Names that are the sandbox ERP's own data (a numbering template), not panel text.

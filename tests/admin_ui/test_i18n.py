@@ -1,4 +1,5 @@
-"""Spanish by default, English available: the gettext catalog is complete, dates and money read by locale."""
+"""Spanish by default, English available: the gettext catalogs (the panel's and each adapter package's)
+are complete, dates and money read by locale."""
 
 import re
 from datetime import UTC, datetime
@@ -7,35 +8,28 @@ from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from flask import g, session
 
-import admin_ui
 from admin_ui import i18n
+from admin_ui.i18n_extract import templates
+from connector.catalogs import catalog_dir, catalog_dirs, translations_for
 
-ROOT = Path(admin_ui.__file__).parent.parent
-PO = ROOT / "admin_ui" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "reason": None, "N_": None}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
-def extracted() -> Catalog:
-    """What ``make translations`` extracts (babel.cfg: Python, templates, the runtime labels, the stored
-    reasons marked with ``reason()``), as a catalog template."""
-    with (ROOT / "babel.cfg").open() as cfg:
-        method_map, options = parse_mapping_cfg(cfg)
-    template = Catalog()
-    for filename, lineno, message, comments, context in extract_from_dir(str(ROOT), method_map, options,
-                                                                          keywords=KEYWORDS):
-        template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    return template
+def po_of(folder: Path) -> Path:
+    return folder / "en" / "LC_MESSAGES" / "messages.po"
 
 
-def english() -> Catalog:
-    with PO.open("rb") as handle:
-        return read_po(handle)
+def english() -> dict[Path, Catalog]:
+    """Each English catalog by its ``translations`` folder: the panel's and each adapter package's."""
+    catalogs = {}
+    for folder in catalog_dirs():
+        if po_of(folder).exists():
+            with po_of(folder).open("rb") as handle:
+                catalogs[folder] = read_po(handle)
+    return catalogs
 
 
 def untranslated(template: Catalog, catalog: Catalog) -> dict[str, str]:
@@ -58,47 +52,93 @@ def untranslated(template: Catalog, catalog: Catalog) -> dict[str, str]:
     return problems
 
 
+def untranslated_anywhere(found: dict[Path, Catalog], catalogs: dict[Path, Catalog]) -> dict[str, str]:
+    """:func:`untranslated` over every catalog: each package's messages against its own catalog (so an
+    adapter's catalog is complete without the others)."""
+    problems = {}
+    for folder, template in found.items():
+        problems |= untranslated(template, catalogs.get(folder, Catalog()))
+    return problems
+
+
 @pytest.fixture(scope="module")
-def template() -> Catalog:
-    return extracted()
+def extracted() -> dict[Path, Catalog]:
+    """What ``make translations`` extracts (admin_ui/i18n_extract.py), by catalog folder."""
+    return templates()
 
 
-def test_every_message_in_the_code_has_an_english_translation(template):
-    assert len(template) > 400  # the extraction found the panel (templates, views, runtime labels)
-    problems = untranslated(template, english())
+def test_every_message_in_the_code_has_an_english_translation(extracted):
+    assert len(extracted[catalog_dir()]) > 400  # the panel (templates, views, runtime labels)
+    assert len(extracted) > 2  # and adapter packages (their declared fields, an ERP's country profiles)
+    problems = untranslated_anywhere(extracted, english())
     assert not problems, problems
 
 
-def test_the_check_fails_on_a_message_without_english(template):
-    catalog = english()
-    template.add("Un texto nuevo sin traducción %(n)s", None, [("admin_ui/templates/x.html", 1)])
-    first = next(m for m in catalog if m.id and isinstance(m.id, str))
+def test_the_check_fails_on_a_message_without_english(extracted):
+    catalogs = english()
+    panel, adapter = catalog_dir(), list(extracted)[-1]
+    extracted[panel].add("Un texto nuevo sin traducción %(n)s", None, [("admin_ui/templates/x.html", 1)])
+    first = next(m for m in catalogs[adapter] if m.id and isinstance(m.id, str))
     first.string = ""
-    problems = untranslated(template, catalog)
-    assert set(problems) == {"Un texto nuevo sin traducción %(n)s", first.id}
+    try:
+        assert set(untranslated_anywhere(extracted, catalogs)) == {"Un texto nuevo sin traducción %(n)s", first.id}
+        # An adapter's messages count only in its own catalog: without it, they are all missing.
+        del catalogs[adapter]
+        assert set(untranslated_anywhere(extracted, catalogs)) >= {m.id for m in extracted[adapter] if m.id}
+    finally:
+        extracted[panel].delete("Un texto nuevo sin traducción %(n)s")
 
 
-def test_stored_reasons_and_runtime_labels_are_extracted(template):
+def test_the_merged_catalog_gives_every_catalogs_english():
+    """What the panel and the CLI read (connector/catalogs.py) is every catalog at once, and no two
+    catalogs disagree on a message."""
+    merged = translations_for("en")
+    for catalog in english().values():
+        for entry in catalog:
+            if entry.id and isinstance(entry.id, str) and entry.string and not entry.fuzzy:
+                assert merged.gettext(entry.id) == entry.string, entry.id
+
+
+def test_stored_reasons_and_runtime_labels_are_extracted(extracted):
+    """The core's in the panel's catalog; what an adapter declares in its own package's."""
     from channels.mercadolibre.adapter import MercadoLibreAdapter
     from channels.mercadolibre.authorization import AUTHORIZATION_FIELDS
     from connector.states import STATE_LABELS
     from erp.alegra.adapter import AlegraAdapter
+    from erp.alegra.payloads import PAYMENT_METHODS
 
-    labels = [f.label for f in (*MercadoLibreAdapter.credential_fields, *AlegraAdapter.credential_fields,
-                                *AUTHORIZATION_FIELDS)]
-    for message in [*labels, *STATE_LABELS.values(), "La cuenta no tiene un ERP conectado.", "%(cause)s Se reintentará automáticamente."]:
-        assert template.get(message) is not None, message
+    panel = extracted[catalog_dir()]
+    for message in [*STATE_LABELS.values(), "La cuenta no tiene un ERP conectado.", "%(cause)s Se reintentará automáticamente."]:
+        assert panel.get(message) is not None, message
+    expected = {"channels/mercadolibre": [f.label for f in (*MercadoLibreAdapter.credential_fields, *AUTHORIZATION_FIELDS)],
+                "erp/alegra": [*(f.label for f in AlegraAdapter.credential_fields), AlegraAdapter.setup_help,
+                               *(label for _code, label in PAYMENT_METHODS)]}  # N_() in the ERP's code
+    by_package = {"/".join(folder.parts[-3:-1]): template for folder, template in extracted.items()}
+    for package, messages in expected.items():
+        for message in messages:
+            assert by_package[package].get(message) is not None, (package, message)
+            assert panel.get(message) is None, message  # one catalog per message
+
+
+def test_the_panels_catalog_names_no_erp():
+    """An ERP's words live in its package: the panel's catalog could be shipped without any ERP."""
+    from erp.registry import ERPS, erp_class
+
+    text = po_of(catalog_dir()).read_text(encoding="utf-8").lower()
+    for kind in ERPS:
+        assert kind not in text and erp_class(kind).display_name.lower() not in text, kind
 
 
 def test_english_placeholders_match_the_spanish_ones():
-    for entry in english():
-        if not entry.id:
-            continue
-        ids = entry.id if isinstance(entry.id, tuple) else (entry.id,)
-        strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
-        wanted = set(PLACEHOLDER.findall(ids[-1])) | set(PLACEHOLDER.findall(ids[0]))
-        for text in strings:
-            assert set(PLACEHOLDER.findall(text)) <= wanted, entry.id
+    for catalog in english().values():
+        for entry in catalog:
+            if not entry.id:
+                continue
+            ids = entry.id if isinstance(entry.id, tuple) else (entry.id,)
+            strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+            wanted = set(PLACEHOLDER.findall(ids[-1])) | set(PLACEHOLDER.findall(ids[0]))
+            for text in strings:
+                assert set(PLACEHOLDER.findall(text)) <= wanted, entry.id
 
 
 @pytest.fixture
