@@ -51,7 +51,7 @@ def templates() -> dict[Path, Catalog]:
     for package, folder in adapter_packages().items():
         template = _template(folder, ADAPTER_METHODS, {})
         for message in declared_messages(package):
-            template.add(message, None, auto_comments=["declared by the adapter"])
+            template.add(message, None, [(os.path.relpath(folder, ROOT), 0)], auto_comments=["declared by the adapter"])
         for message in list(template):
             if message.id and panel.get(message.id, message.context) is not None:
                 template.delete(message.id, message.context)
