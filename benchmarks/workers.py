@@ -71,7 +71,7 @@ def _process_worker(settings_kwargs: dict, erp_connection_ids: list[int], tasks,
 def _run_sweeper(settings_kwargs: dict, run_ctx, erp_ids: list[int], args) -> tuple[Counter, list[dict] | None]:
     """The production dispatch: a sweeper (:func:`connector.dispatch.dispatch_due_orders`, what beat's
     sweep task runs) fills one FIFO every ``--sweep-seconds``; workers take from it as Celery workers
-    do (``process_order_safely`` then ``mark_handled``) and put an order aside rather than sleep on a
+    do (``handle_dispatched_order``) and put an order aside rather than sleep on a
     spent window. Ends when no order is left in flight."""
     from connector.context import AppContext
     from connector.dispatch import dispatch_due_orders
@@ -142,13 +142,12 @@ def _nothing_in_flight(ctx) -> bool:
 
 def sweeper_worker_loop(ctx, take: Callable[[], int | None]) -> Counter:
     """What a Celery worker does with each ``connector.process_order`` message."""
-    from connector.dispatch import mark_handled
+    from connector.dispatch import handle_dispatched_order
     from connector.pipeline import process_order_safely
 
     states: Counter = Counter()
     while (order_id := take()) is not None:
-        states[process_order_safely(ctx, order_id)] += 1
-        mark_handled(ctx, order_id)
+        states[handle_dispatched_order(ctx, order_id, lambda oid: process_order_safely(ctx, oid))] += 1
     return states
 
 

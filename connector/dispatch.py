@@ -140,6 +140,19 @@ def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, i
     return {account: room.get(account, _UNLIMITED) for account in account_ids}
 
 
+def handle_dispatched_order(ctx: AppContext, order_id: int, process: Callable[[int], str]) -> str:
+    """What a worker does with an order's queue message: ``process`` it, then :func:`mark_handled` —
+    unless it was invoiced: recording the invoice already released the message, in the same commit
+    (a transaction less on every order's path)."""
+    state = None
+    try:
+        state = process(order_id)
+        return state
+    finally:  # a worker killed before this line: the dispatch lease frees the order instead
+        if state != S.INVOICED:
+            mark_handled(ctx, order_id)
+
+
 def mark_handled(ctx: AppContext, order_id: int) -> None:
     """A worker is done with the order's message (whatever became of the order): the sweeper may
     hand it out again when it is due again. Until then the order counts as in the queue, against

@@ -82,9 +82,9 @@ def plan_after_invoice(session: Session, order: Order, erp: ERPConnection, invoi
     if settings is not None and settings.deliver_invoice:
         session.add(RemoteWrite(invoice=invoice, order_id=order.id, kind="delivery", via=delivery_via(order),
                                 marker=invoice.marker))
+    schedule(session, invoice)  # before the INSERT, so its time goes into it (no UPDATE after it)
     session.flush()
-    plan_refunds_after_invoice(session, order, invoice, actor="reglas")
-    schedule(session, invoice)
+    plan_refunds_after_invoice(session, order, invoice, actor="reglas")  # reschedules what it decides
 
 
 def apply_erp_view(invoice: Invoice, result: InvoiceResult) -> None:

@@ -2,13 +2,15 @@
 
 Alegra has no idempotency key, so exactly once rests on five guards:
 
-1. **The row is the claim.** ``ready → invoicing`` is a conditional UPDATE; only the process whose
-   UPDATE changed the row goes on (PostgreSQL re-checks the condition after a concurrent writer
-   commits; SQLite serialises writers).
+1. **The row is the claim.** ``ready → invoicing`` is a versioned UPDATE of the row the worker read
+   (``orders.version``): only the process whose UPDATE matched goes on; a concurrent claim or a
+   reconciler's take-over changed the version and makes it fail (PostgreSQL re-checks the condition
+   after a concurrent writer commits; SQLite serialises writers).
 2. **A live claim never expires.** The owner renews it while it works (:func:`keep_claim`); only a
    dead process's claim runs out (``claim_lease_seconds``) and is taken over by a reconciler.
-3. **Fencing.** The attempt is recorded in a transaction that also checks the claim is still this
-   process's; one that lost it sends nothing.
+3. **Fencing.** The attempt is recorded in the claim's own transaction, or — when the buyer had to be
+   created in the ERP first, with the claim committed meanwhile — in a transaction that checks the claim
+   is still this process's. One that lost it sends nothing.
 4. **The attempt is written before the ERP call** (committed), with the order's marker. A process
    that dies mid-call leaves an attempt behind, and nobody re-sends blindly.
 5. **Ambiguous outcomes are reconciled**: after a timeout/reset/5xx/empty answer the order stays
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -42,15 +45,15 @@ from connector.fiscal import fiscal_profile_of, local_zone
 from connector.followup import apply_erp_view, mark_rejected, plan_after_invoice
 from connector.invoice_builder import build_contact, build_invoice, invoice_marker
 from connector.leases import LeaseKeeper
-from connector.models import ActivityEvent, ERPConnection, Invoice, InvoiceAttempt, Order, utcnow
+from connector.models import ActivityEvent, ERPConnection, ERPContact, Invoice, InvoiceAttempt, Order, utcnow
 from connector.money_explained import explain_invoice
 from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, told_wait
 from connector.reasons import N_, Reason, reason, restored, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
 from connector.stock_pending import mark_order_items
-from erp.base import InvoiceResult, LegalStatus
-from mapping.catalog import get_cached_item
+from erp.base import ContactDraft, ERPAdapter, InvoiceDraft, InvoiceResult, LegalStatus
+from mapping.catalog import cached_items, get_cached_item
 from mapping.resolver import LineMatch
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,14 @@ def canonical_of(order: Order) -> CanonicalOrder:
 
 
 def erp_of(session: Session, order: Order) -> ERPConnection | None:
-    return session.scalar(select(ERPConnection).where(ERPConnection.account_id == order.account_id))
+    """The order's ERP connection, read once per session: an order's path asks for it at every step,
+    and a query by account cannot be answered from the identity map."""
+    known = session.info.setdefault("erp_by_account", {})
+    erp = known.get(order.account_id)
+    if erp is None or erp not in session:
+        erp = known[order.account_id] = session.scalar(
+            select(ERPConnection).where(ERPConnection.account_id == order.account_id))
+    return erp
 
 
 # -- invoicing -----------------------------------------------------------------------------------
@@ -97,73 +107,146 @@ def claim_for_invoicing(ctx: AppContext, order_id: int, actor: str) -> str | Non
     return token
 
 
-def invoice_claimed_order(ctx: AppContext, order_id: int, token: str, actor: str) -> str:
-    """Create the invoice of an order this process claimed. Returns the order's new state."""
-    with ctx.db.session() as session:
-        order = session.get(Order, order_id)
-        if order is None or order.claim_token != token or order.state != S.INVOICING:
-            return order.state if order else "gone"
-        erp = erp_of(session, order)
-        adapter = ctx.erp_adapter(erp)
-        try:
-            canonical = canonical_of(order)
-            settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
-            matches = _matches_from_rows(session, erp, order)
-            shipping = _shipping_match(session, erp, settings.shipping_item_id)
-            profile = fiscal_profile_of(erp)
-            contact = build_contact(canonical, settings, profile)
-            session.commit()  # release the database before talking to the ERP
-            contact_id = resolve_contact(ctx, erp.id, adapter, contact)
-            marker = invoice_marker(order.channel_connection_id, order.external_id)
-            draft = build_invoice(canonical, matches, settings, contact_id=contact_id, marker=marker,
-                                  shipping=shipping, profile=profile, contact=contact)
-            explanation = explain_invoice(canonical, draft, matches, shipping,
-                                          invoice_shipping=settings.invoice_shipping)
-        except ConnectorError as exc:  # nothing was sent: retry later, or a person must act
-            if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
-                return _release_for_retry(ctx, session, order, erp.id, exc, actor)
-            transition(session, order, ORDER_STATE_FOR[outcome_of(exc)], exc.user_message, actor=actor)
-            note_error(session, order.account_id, exc, erp_name=erp.name)
-            session.commit()
-            return order.state
-        attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
-                                 issue_date=draft.issue_date.isoformat(),
-                                 erp_id_before=newest_recorded_erp_id(session, erp.id),
-                                 explanation=explanation.to_json())
-        session.add(attempt)
-        if not _still_claimed(session, order.id, token):
-            # A reconciler took the order over while we prepared (our claim looked dead): it decides now.
-            session.rollback()
-            return "busy"
-        session.commit()  # the attempt exists before the ERP hears about it
+@dataclass
+class _Prepared:
+    """What an invoice is made of, read from the claimed order before anything is sent."""
 
-        try:
-            result = adapter.create_invoice(draft)
-        except ConnectorError as exc:
-            outcome = outcome_of(exc)
-            if outcome is Outcome.AMBIGUOUS:
-                until = circuit.record_failure(ctx, erp.id, exc)
-                attempt.outcome, attempt.detail, attempt.finished_at = "ambiguous", exc.detail or str(exc), utcnow()
-                order.next_attempt_at = max(utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds),
-                                            until or utcnow())
-                transition(session, order, S.INVOICING,
-                           f"{exc.user_message} Se buscará la factura en el ERP antes de reintentar.", actor=actor)
-                session.commit()
-                return order.state
-            if outcome is Outcome.RETRY:  # provably not created (e.g. 429, connection refused)
-                attempt.outcome, attempt.detail, attempt.finished_at = "not_sent", exc.detail or str(exc), utcnow()
-                return _release_for_retry(ctx, session, order, erp.id, exc, actor)
-            attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
-            transition(session, order, ORDER_STATE_FOR[outcome], exc.user_message, actor=actor)
-            note_error(session, order.account_id, exc, erp_name=erp.name)
+    adapter: ERPAdapter
+    canonical: CanonicalOrder
+    settings: object
+    contact: ContactDraft
+    matches: list[LineMatch]
+    shipping: LineMatch | None
+    profile: object
+
+
+def claim_and_invoice(ctx: AppContext, session: Session, order: Order, erp: ERPConnection, actor: str) -> str:
+    """Claim ``order`` and create its invoice, starting inside ``session``'s open transaction (where the
+    caller loaded and prepared it): the path every due order takes.
+
+    The claim, the invoice's inputs and — when the buyer is already known locally, as nearly every
+    buyer is with the contacts mirror — the attempt are written in that one transaction, so the guards
+    of this module hold with two commits per invoice instead of five: the claim is the ORM's versioned
+    UPDATE of the order (a concurrent claim makes the commit fail: "busy"), and the attempt cannot be
+    recorded without it (fencing by construction). A buyer the ERP must create first commits the claim
+    and goes on without a transaction open while the ERP creates it."""
+    now = utcnow()
+    if order.state not in (S.READY, S.WAITING_ERP) or (order.next_attempt_at is not None and order.next_attempt_at > now):
+        session.commit()  # what preparing the order found is kept; the claim is for when it is due
+        return order.state
+    token = uuid.uuid4().hex
+    order.claim_token, order.claimed_at, order.next_attempt_at = token, now, None
+    transition(session, order, S.INVOICING, reason("Facturando en el ERP."), actor=actor)
+    try:
+        prepared = _prepare(ctx, session, order, erp)
+    except ConnectorError as exc:
+        session.commit()  # the claim, then what a failure before sending does
+        return _failed_before_sending(ctx, session, order, erp, exc, actor)
+    contact_id = known_contact_id(session, erp.id, prepared.contact.identification_number)
+    if contact_id is None:
+        session.commit()  # the claim: the ERP is asked for the buyer without a transaction open
+        with keep_claim(ctx, order.id, token):
+            return _invoice_prepared(ctx, session, order, erp, token, prepared, actor)
+    try:
+        draft, attempt = _draft_and_attempt(session, order, erp, prepared, contact_id)
+    except ConnectorError as exc:
+        session.commit()
+        return _failed_before_sending(ctx, session, order, erp, exc, actor)
+    session.commit()  # claim and attempt together, before the ERP hears about the invoice
+    with keep_claim(ctx, order.id, token):
+        return _send_and_record(ctx, session, order, erp, prepared.adapter, draft, attempt, actor)
+
+
+def _prepare(ctx: AppContext, session: Session, order: Order, erp: ERPConnection) -> _Prepared:
+    canonical = canonical_of(order)
+    settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
+    profile = fiscal_profile_of(erp)
+    matches, shipping = matches_of(session, erp, order, settings.shipping_item_id)
+    return _Prepared(adapter=ctx.erp_adapter(erp), canonical=canonical, settings=settings,
+                     contact=build_contact(canonical, settings, profile), matches=matches, shipping=shipping,
+                     profile=profile)
+
+
+def _invoice_prepared(ctx: AppContext, session: Session, order: Order, erp: ERPConnection, token: str,
+                      prepared: _Prepared, actor: str) -> str:
+    """The claim is committed; find or create the buyer, record the attempt (fenced), send, record."""
+    try:
+        contact_id = resolve_contact(ctx, erp.id, prepared.adapter, prepared.contact)
+        draft, attempt = _draft_and_attempt(session, order, erp, prepared, contact_id)
+    except ConnectorError as exc:  # nothing was sent, and no transaction is open (the draft is built first)
+        return _failed_before_sending(ctx, session, order, erp, exc, actor)
+    if not _still_claimed(session, order.id, token):
+        # A reconciler took the order over while we prepared (our claim looked dead): it decides now.
+        session.rollback()
+        return "busy"
+    session.commit()  # the attempt exists before the ERP hears about it
+    return _send_and_record(ctx, session, order, erp, prepared.adapter, draft, attempt, actor)
+
+
+def _draft_and_attempt(session: Session, order: Order, erp: ERPConnection, prepared: _Prepared,
+                       contact_id: str) -> tuple[InvoiceDraft, InvoiceAttempt]:
+    # Built before the first query: a draft the ERP would refuse fails with no transaction open.
+    marker = invoice_marker(order.channel_connection_id, order.external_id)
+    settings = prepared.settings
+    draft = build_invoice(prepared.canonical, prepared.matches, settings, contact_id=contact_id, marker=marker,
+                          shipping=prepared.shipping, profile=prepared.profile, contact=prepared.contact)
+    explanation = explain_invoice(prepared.canonical, draft, prepared.matches, prepared.shipping,
+                                  invoice_shipping=settings.invoice_shipping)
+    attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
+                             issue_date=draft.issue_date.isoformat(),
+                             erp_id_before=newest_recorded_erp_id(session, erp.id),
+                             explanation=explanation.to_json())
+    session.add(attempt)
+    return draft, attempt
+
+
+def _failed_before_sending(ctx: AppContext, session: Session, order: Order, erp: ERPConnection,
+                           exc: ConnectorError, actor: str) -> str:
+    """Nothing was sent (no transaction open): retry later, or a person must act."""
+    if outcome_of(exc) in (Outcome.RETRY, Outcome.AMBIGUOUS):
+        return _release_for_retry(ctx, session, order, erp.id, exc, actor)
+    transition(session, order, ORDER_STATE_FOR[outcome_of(exc)], exc.user_message, actor=actor)
+    note_error(session, order.account_id, exc, erp_name=erp.name)
+    session.commit()
+    return order.state
+
+
+def _send_and_record(ctx: AppContext, session: Session, order: Order, erp: ERPConnection, adapter: ERPAdapter,
+                     draft: InvoiceDraft, attempt: InvoiceAttempt, actor: str) -> str:
+    """The attempt is committed: send the invoice and record what the ERP answered."""
+    try:
+        result = adapter.create_invoice(draft)
+    except ConnectorError as exc:
+        outcome = outcome_of(exc)
+        if outcome is Outcome.AMBIGUOUS:
+            until = circuit.record_failure(ctx, erp.id, exc)
+            attempt.outcome, attempt.detail, attempt.finished_at = "ambiguous", exc.detail or str(exc), utcnow()
+            order.next_attempt_at = max(utcnow() + timedelta(seconds=ctx.settings.reconcile_delay_seconds),
+                                        until or utcnow())
+            transition(session, order, S.INVOICING,
+                       f"{exc.user_message} Se buscará la factura en el ERP antes de reintentar.", actor=actor)
             session.commit()
             return order.state
-        attempt.outcome, attempt.finished_at = "created", utcnow()
-        record_invoice(session, order, erp, result, marker, actor=actor, recovered=False)
+        if outcome is Outcome.RETRY:  # provably not created (e.g. 429, connection refused)
+            attempt.outcome, attempt.detail, attempt.finished_at = "not_sent", exc.detail or str(exc), utcnow()
+            return _release_for_retry(ctx, session, order, erp.id, exc, actor)
+        attempt.outcome, attempt.detail, attempt.finished_at = "rejected", exc.user_message, utcnow()
+        transition(session, order, ORDER_STATE_FOR[outcome], exc.user_message, actor=actor)
+        note_error(session, order.account_id, exc, erp_name=erp.name)
         session.commit()
-        if erp.circuit_failures or erp.circuit_open_until:
-            circuit.record_success(ctx, erp.id)
         return order.state
+    attempt.outcome, attempt.finished_at = "created", utcnow()
+    record_invoice(session, order, erp, result, attempt.marker, actor=actor, recovered=False)
+    session.commit()
+    if erp.circuit_failures or erp.circuit_open_until:
+        circuit.record_success(ctx, erp.id)
+    return order.state
+
+
+def known_contact_id(session: Session, erp_connection_id: int, number: str) -> str | None:
+    """The buyer's ERP contact id when the local mirror already has it (no ERP call)."""
+    return session.scalar(select(ERPContact.erp_contact_id).where(
+        ERPContact.erp_connection_id == erp_connection_id, ERPContact.identification_number == number))
 
 
 def newest_recorded_erp_id(session: Session, erp_connection_id: int) -> str | None:
@@ -192,10 +275,10 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
                               number=result.number, status=result.status, total=result.total,
                               stamp_status=result.stamp_status, marker=marker, recovered=recovered,
                               writes=[])  # a new invoice has no writes yet: nothing to load back
-            # What the ERP says of it goes into the INSERT itself (CPU: no UPDATE right after it).
+            # What the ERP says of it, and when it is next due, go into the INSERT itself (plan_after_invoice
+            # flushes it, inside this savepoint): no UPDATE right after it.
             apply_erp_view(invoice, result)
             session.add(invoice)
-            session.flush()
             plan_after_invoice(session, order, erp, invoice, result)
             mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
     except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
@@ -203,6 +286,7 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
         invoice = None
     order.claim_token = None
     order.next_attempt_at = None
+    order.dispatched_at = None  # done: its queue message is released here (connector.dispatch.handle_dispatched_order)
     number = result.number or result.erp_id
     said = (reason("Factura %(number)s creada (encontrada en el ERP tras una respuesta incierta).", number=number)
             if recovered else reason("Factura %(number)s creada.", number=number))
@@ -250,16 +334,32 @@ def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: st
                       cause=cause, time=local), actor=actor)
 
 
-def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
-    matches = []
-    for row in order.lines:
+def matches_of(session: Session, erp: ERPConnection, order: Order,
+               shipping_item_id: str | None) -> tuple[list[LineMatch], LineMatch | None]:
+    """The ERP item of every line and the shipping product, read from the cached catalog in one query."""
+    rows = list(order.lines)
+    for row in rows:
         if row.erp_item_id is None:
             raise InvalidPayload(f"La línea «{row.title}» no tiene producto del ERP asignado.")
-        item = get_cached_item(session, erp.id, row.erp_item_id)
+    wanted = {row.erp_item_id for row in rows} | ({shipping_item_id} if shipping_item_id else set())
+    items = cached_items(session, erp.id, wanted)
+    matches = []
+    for row in rows:
+        item = items.get(row.erp_item_id)
         tax_ids = tuple(str(t) for t in (item.tax_ids if item else ()))
         rate = Decimal(item.tax_rate) if item else Decimal("0")
         matches.append(LineMatch(row.erp_item_id, row.erp_item_name or "", row.match_source or "", tax_ids, rate))
-    return matches
+    if not shipping_item_id:
+        return matches, None
+    item = items.get(shipping_item_id)
+    if item is None:
+        raise ConfigurationError(f"El producto de envío {shipping_item_id} no existe en el catálogo del ERP.")
+    return matches, LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids),
+                              Decimal(item.tax_rate))
+
+
+def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
+    return matches_of(session, erp, order, None)[0]
 
 
 def _shipping_match(session: Session, erp: ERPConnection, shipping_item_id: str | None) -> LineMatch | None:

@@ -454,6 +454,13 @@ class RemoteWrite(Base):
 
     invoice: Mapped[Invoice | None] = relationship(back_populates="writes")
 
+    def __init__(self, **kwargs):
+        # A write not yet flushed reads as it will be stored (column defaults apply only at the flush):
+        # the follow-ups of a new invoice are scheduled before its INSERT (connector.followup).
+        kwargs.setdefault("state", "pending")
+        kwargs.setdefault("result", {})
+        super().__init__(**kwargs)
+
 
 class StockListing(Base):
     """One listing (or variation) a channel connection publishes, matched to the ERP item whose stock it

@@ -31,10 +31,8 @@ from connector.errors import (
 )
 from connector.invoicing import (
     canonical_of,
-    claim_for_invoicing,
+    claim_and_invoice,
     erp_of,
-    invoice_claimed_order,
-    keep_claim,
     reconcile_order,
     retry_time,
     wait_for_erp,
@@ -260,7 +258,8 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
         if order.state not in (S.READY, S.WAITING_ERP) or manual:
             try:
                 ready = prepare_order(ctx, session, order, manual=manual, actor=actor, refreshes=refreshes)
-                session.commit()
+                if not ready:
+                    session.commit()  # a ready order is claimed in this same transaction (below)
             except StaleDataError:  # another process moved this order meanwhile: it is theirs now
                 session.rollback()
                 return "busy"
@@ -294,19 +293,14 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
                 order.state_reason_msgid, order.state_reason_params = code_columns(why)
             session.commit()
             return order.state
-        session.rollback()
-    token = claim_for_invoicing(ctx, order_id, actor)
-    if token is None:
-        with ctx.db.session() as session:
-            order = session.get(Order, order_id)
-            return order.state if order else "gone"
-    try:
-        with keep_claim(ctx, order_id, token):
-            return invoice_claimed_order(ctx, order_id, token, actor)
-    except StaleDataError:
-        # Our lease ran out and a reconciler took the order over; it settles it from the ERP's records.
-        log.warning("order %s: claim taken over while invoicing", order_id)
-        return "busy"
+        try:
+            return claim_and_invoice(ctx, session, order, erp, actor)
+        except StaleDataError:
+            # Another worker claimed the order first, or our lease ran out while invoicing and a
+            # reconciler took it over: it settles it from the ERP's records.
+            session.rollback()
+            log.warning("order %s: claimed by another worker", order_id)
+            return "busy"
 
 
 def _defer(ctx: AppContext, order_id: int, exc: ConnectorError, actor: str) -> str:

@@ -20,14 +20,17 @@ def publishes_stock(session: Session, erp_connection_id: int) -> bool:
     erp = session.get(ERPConnection, erp_connection_id)
     if erp is None:
         return False
-    connections = session.scalars(select(ChannelConnection).where(
+    # Only the settings column, not whole connections: this runs in every invoice's transaction.
+    settings = session.scalars(select(ChannelConnection.stock_settings).where(
         ChannelConnection.account_id == erp.account_id, ChannelConnection.enabled.is_(True)))
-    return any(_enabled(c) for c in connections)
+    return any(_enabled(s) for s in settings)
 
 
-def _enabled(connection: ChannelConnection) -> bool:
+def _enabled(stock_settings) -> bool:
+    if not stock_settings:  # never set: publishing is off (no validation to pay for)
+        return False
     try:
-        return stock_settings_of(connection.stock_settings).enabled
+        return stock_settings_of(stock_settings).enabled
     except Exception:  # noqa: BLE001 - settings the seller must fix are reported by the stock run itself
         return False
 

@@ -21,8 +21,8 @@ from connector.db import forget_connections_after_fork
 from connector.dispatch import (
     dispatch_due_followups,
     dispatch_due_orders,
+    handle_dispatched_order,
     mark_followup_handled,
-    mark_handled,
 )
 from connector.followup import run_followup
 from connector.logs import configure_logging, wants_json_logs
@@ -112,10 +112,7 @@ def pull_channel_connection_task(channel_connection_id: int) -> dict:
 @celery_app.task(name="connector.process_order")
 def process_order_task(order_id: int) -> str:
     ctx = worker_context()
-    try:
-        return process_order_safely(ctx, order_id)
-    finally:  # a worker killed before this line: the dispatch lease frees the order instead
-        mark_handled(ctx, order_id)
+    return handle_dispatched_order(ctx, order_id, lambda oid: process_order_safely(ctx, oid))
 
 
 @celery_app.task(name="connector.follow_up_invoice")

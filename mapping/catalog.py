@@ -98,6 +98,14 @@ def get_cached_item(session: Session, erp_connection_id: int, erp_id: str) -> Ca
         CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id == erp_id))
 
 
+def cached_items(session: Session, erp_connection_id: int, erp_ids: set[str]) -> dict[str, CatalogItem]:
+    """The cached items of these ids, by id (one query)."""
+    if not erp_ids:
+        return {}
+    return {item.erp_id: item for item in session.scalars(select(CatalogItem).where(
+        CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id.in_(sorted(erp_ids))))}
+
+
 def search_cached_items(session: Session, erp_connection_id: int, text: str, limit: int = 20) -> list[CatalogItem]:
     """Items whose name, reference or barcode contains ``text`` (for people picking an item)."""
     code = normalise_code(text)

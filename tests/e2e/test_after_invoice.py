@@ -105,6 +105,21 @@ def test_a_draft_invoice_gets_its_payment_once_it_is_open_and_a_person_can_ask_f
         services.request_followups(ctx, [order.id], "stamp", account_ref=seller.account_id)
 
 
+def test_an_invoice_the_authority_need_not_see_is_delivered_at_once(ctx, box):
+    """Not electronic (nothing pending with the authority): the delivery is the only thing due, and the
+    plan made when the invoice is recorded must say so — the chaos suite found invoices whose delivery
+    was planned but never scheduled (found in the ERP after a lost answer, already accepted)."""
+    seller = _seller(ctx, box, "woocommerce")
+    services.update_settings(ctx, seller.account_id, ["stamp=false"])
+    sync_once(ctx, seller.account_id)
+    follow_until_quiet(ctx, seller.account_id)
+    invoiced = [o for o in services.list_orders(ctx, seller.account_id, limit=1000) if o.invoice is not None]
+    assert invoiced and all(o.invoice.legal_status == "not_electronic" for o in invoiced)
+    records = box.alegra_state.records()
+    for order in invoiced:
+        assert records["emails"].get(order.invoice.erp_id) == [[order.canonical["buyer"]["email"]]], order.id
+
+
 def test_orders_json_carries_life_after_the_invoice(ctx, box, cli_env, capsys):
     seller = _seller(ctx, box, "woocommerce")
     sync_once(ctx, seller.account_id)
