@@ -53,7 +53,7 @@ def served(ctx, sandbox):
     """The admin panel (with the webhook endpoint) on a real werkzeug server that logs every request."""
     app = create_app(ctx, API_BASE_URLS=sandbox.urls())
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
