@@ -176,6 +176,13 @@ class Sandbox:
 
         return erp_sandbox(self, kind)
 
+    def channel(self, kind: str):
+        """The marketplace sandbox of ``kind`` seen the same way for every channel
+        (:mod:`sandbox.channel_sandboxes`)."""
+        from sandbox.channel_sandboxes import channel_sandbox
+
+        return channel_sandbox(self, kind)
+
     def urls(self) -> dict[str, str]:
         urls = {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
         for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url"), ("siigo", "siigo_url")):

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from admin_ui import create_app
 from channels.base import hmac_sha256_base64
-from connector.demo_channels import connect_extra_channels
+from connector.demo_channels import connect_sandbox_channels
 from connector.sync import sync_once
 from connector.users import create_user
 from connector.webhooks import background_work, webhook_registration
@@ -67,7 +67,7 @@ def _csrf(html: str) -> str:
 def test_no_secret_reaches_any_log_line(ctx, sandbox, served, recorded_ml_secrets, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, the root's handlers see everything
     account = connect_seller(ctx, sandbox)
-    extra = {c.kind: c.id for c in connect_extra_channels(ctx, account, sandbox)}
+    extra = {c.kind: c.id for c in connect_sandbox_channels(ctx, account, sandbox, ("shopify", "woocommerce"))}
     email = "dueno@tienda.co"
     create_user(ctx, account, email, PASSWORD)
 
