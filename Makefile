@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-serve test chaos install lint sandbox worker web clean translations
+.PHONY: demo demo-serve test test-slow chaos install lint sandbox worker web clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,18 @@ demo-serve: $(STAMP)
 ## Installs and runs the whole test suite (SQLite and PostgreSQL, the Celery path on Redis, the
 ## browser tests), on two workers: every test has its own database, sandbox ports and temp files.
 ## scripts/test-services first starts PostgreSQL and Redis when they are down and installs Debian's
-## Chromium when it is missing (or says what to run when it cannot).
+## Chromium when it is missing (or says what to run when it cannot). Tests marked slow are left out
+## (pyproject's addopts): one representative of each of their families runs here.
 test: $(STAMP)
 	bash scripts/test-services
 	$(BIN)/pytest -q -n 2
+
+## Only the tests marked slow: the heavy variants make test leaves out (each ERP's and each country's
+## end-to-end run on the other database, the embedded scheduler and the webhook replays likewise, the
+## browser walk in English). Same set-up as make test.
+test-slow: $(STAMP)
+	bash scripts/test-services
+	$(BIN)/pytest -q -n 2 -m slow
 
 ## The chaos run at 10 000 orders (make test runs it at 156): workers SIGKILLed, Redis restarted,
 ## the sandbox ERP failing; exactly one invoice per eligible order, none lost. Needs PostgreSQL and redis-server.

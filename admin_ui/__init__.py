@@ -211,7 +211,9 @@ def serve_in_thread(ctx: AppContext, host: str = "127.0.0.1", port: int = 0,
     """Serve the admin UI from a daemon thread; returns its address and the server (``shutdown()`` it)."""
     app = create_app(ctx, **config)
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="admin-ui", daemon=True)
+    # A short poll so shutdown() returns at once (werkzeug's default waits up to half a second).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="admin-ui",
+                              daemon=True)
     thread.start()
     shown_host = f"[{host}]" if ":" in host else host
     return f"http://{shown_host}:{server.server_port}", server

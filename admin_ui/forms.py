@@ -89,7 +89,8 @@ AUTO_INVOICING_FIELDS: tuple[SettingField, ...] = (
                  help="Selecciona qué estados se facturan automáticamente. Si no seleccionas ninguno, se "
                       "facturan todas las órdenes sin importar su estado."),
     SettingField("invoice_fulfillment", "checkbox", "Facturar órdenes de fulfillment",
-                 "Si se activa, se facturarán las órdenes de fulfillment de Mercado Libre."),
+                 "Si se activa, se facturarán las órdenes que el marketplace envía desde su propio depósito "
+                 "(fulfillment)."),
     SettingField("invoice_status", "checkbox", "Mandar factura en estado abierta",
                  "Si no se selecciona, se enviará como borrador.", true_value="open", false_value="draft",
                  group="Cómo se factura"),

@@ -28,7 +28,7 @@ from pathlib import Path
 from benchmarks.measure import RecordingTransport
 from connector import services
 from connector.context import AppContext
-from connector.demo_channels import connect_extra_channels
+from connector.demo_channels import connect_sandbox_channels
 from connector.pipeline import process_due_orders
 from connector.settings import Settings
 from connector.stock import run_stock_sync, sweep_stock
@@ -47,10 +47,8 @@ def _setup(ctx: AppContext, box) -> tuple[int, dict[str, int]]:
     services.connect_erp(ctx, account.id, "alegra", {"email": sandbox_server.ALEGRA_EMAIL,
                                                      "token": sandbox_server.ALEGRA_TOKEN, "country": "CO"},
                          base_url=box.alegra_url)
-    ml = services.connect_channel(ctx, account.id, "mercadolibre", {
-        "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
-        "refresh_token": sandbox_server.ML_REFRESH_TOKEN}, base_url=box.ml_url)
-    connections = {"mercadolibre": ml.id, **{c.kind: c.id for c in connect_extra_channels(ctx, account.id, box)}}
+    connections = {c.kind: c.id for c in connect_sandbox_channels(ctx, account.id, box,
+                                                                   ("mercadolibre", "shopify", "woocommerce"))}
     shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
     services.update_settings(ctx, account.id, [
         "enabled=true", "order_states=pending,shipped,completed", "invoice_status=open", "match_by=barcode",

@@ -3,7 +3,8 @@ each registered adapter declares (its ``credential_fields``): the CLI names no c
 
 A flag is ``--<field name>`` (underscores become dashes). Flags whose names coincide across adapters are
 one flag (its help lists who uses it). A secret left out is read from ``<KIND>_<FIELD>`` in the
-environment (``ALEGRA_TOKEN``, ``SHOPIFY_ACCESS_TOKEN``...), plus a few older names kept working.
+environment (``ALEGRA_TOKEN``, ``SHOPIFY_ACCESS_TOKEN``...), then from the older names the field
+declares (``CredentialField.env_aliases``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ from typing import Any
 from connector.errors import ConnectorError
 from integrations.declarations import CredentialField
 
-# Environment variables that may hold a secret instead of its flag (kept from the first CLI).
-_LEGACY_SECRET_ENV = {("mercadolibre", "client_secret"): "ML_CLIENT_SECRET",
-                      ("mercadolibre", "refresh_token"): "ML_REFRESH_TOKEN"}
-
 LoadAdapter = Callable[[str], Any]
 
 
@@ -27,8 +24,9 @@ def credential_flag(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def credential_env(kind: str, field_name: str) -> str:
-    return _LEGACY_SECRET_ENV.get((kind, field_name)) or f"{kind}_{field_name}".upper()
+def credential_envs(kind: str, field: CredentialField) -> tuple[str, ...]:
+    """The environment variables a secret field is read from, in order."""
+    return (f"{kind}_{field.name}".upper(), *field.env_aliases)
 
 
 def all_credential_fields(kinds: Mapping[str, str], load: LoadAdapter) -> dict[str, list[tuple[str, CredentialField]]]:
@@ -45,7 +43,7 @@ def add_credential_flags(parser: argparse.ArgumentParser, kinds: Mapping[str, st
     for name, owners in all_credential_fields(kinds, load).items():
         who = ", ".join(kind for kind, _ in owners)
         labels = "; ".join(dict.fromkeys(field.label for _, field in owners))
-        envs = ", ".join(credential_env(kind, name) for kind, field in owners if field.secret)
+        envs = ", ".join(env for kind, field in owners if field.secret for env in credential_envs(kind, field))
         options = ", ".join(dict.fromkeys(code for _, field in owners for code in field.choice_codes()))
         defaults = ", ".join(dict.fromkeys(f.default for _, f in owners if f.default))
         text = f"{labels} ({who})"
@@ -69,7 +67,7 @@ def credentials_from_args(args: argparse.Namespace, kind: str, cls: Any, kinds: 
     for field in cls.credential_fields:
         value = getattr(args, f"cred_{field.name}", None)
         if value in (None, "") and field.secret:
-            value = os.environ.get(credential_env(kind, field.name))
+            value = next((os.environ[env] for env in credential_envs(kind, field) if os.environ.get(env)), None)
         if value in (None, ""):
             value = field.default
         if value in (None, ""):

@@ -60,9 +60,9 @@ class AppContext:
 
     @property
     def wait_limits(self) -> WaitLimits:
-        """The Retry-After cap and per-call deadline every API client gets (settings)."""
+        """The Retry-After cap, per-call deadline and backoff scale every API client gets (settings)."""
         return WaitLimits(max_retry_after=self.settings.max_retry_after_seconds,
-                          deadline=self.settings.http_deadline_seconds)
+                          deadline=self.settings.http_deadline_seconds, backoff_scale=self.settings.http_backoff_scale)
 
     def new_erp_adapter(self, kind: str, credentials: dict[str, Any], base_url: str | None) -> ERPAdapter:
         cls = erp_class(kind)

@@ -1,29 +1,30 @@
-"""Shopify and WooCommerce for the demo (and the end-to-end tests): connected to the loopback sandbox
-with their sandbox credentials, validated over HTTP like the real thing.
+"""Sandbox stores for the end-to-end tests and the benchmarks: connected to the loopback sandbox with
+their sandbox credentials, validated over HTTP like the real thing.
 
 :func:`subscribe_sandbox_webhooks` then points every sandbox store at the connector's webhook
 endpoint (the URL and secret a seller would register), so changes in the sandbox reach the
-connector as signed webhooks.
+connector as signed webhooks. What each store needs comes from :mod:`sandbox.channel_sandboxes`:
+nothing here names a channel.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from connector import services
 from connector.context import AppContext
 from connector.models import ChannelConnection
 from connector.webhooks import webhook_registration
-from sandbox import server as sandbox_server
 
 
-def connect_extra_channels(ctx: AppContext, account_id: int, sandbox) -> list[ChannelConnection]:
-    """Connect the sandbox's Shopify store and WooCommerce store to ``account_id``."""
-    shopify = services.connect_channel(ctx, account_id, "shopify", {
-        "shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
-        "webhook_secret": sandbox_server.SHOPIFY_WEBHOOK_SECRET}, base_url=sandbox.shopify_url)
-    woocommerce = services.connect_channel(ctx, account_id, "woocommerce", {
-        "store_url": sandbox.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
-        "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, base_url=sandbox.woo_url)
-    return [shopify, woocommerce]
+def connect_sandbox_channels(ctx: AppContext, account_id: int, sandbox,
+                             kinds: Iterable[str]) -> list[ChannelConnection]:
+    """Connect the sandbox's store of each channel kind in ``kinds`` to ``account_id``."""
+    connections = []
+    for kind in kinds:
+        store = sandbox.channel(kind)
+        connections.append(services.connect_channel(ctx, account_id, kind, store.credentials, base_url=store.url))
+    return connections
 
 
 def subscribe_sandbox_webhooks(ctx: AppContext, sandbox, connections: list[ChannelConnection],
@@ -32,13 +33,6 @@ def subscribe_sandbox_webhooks(ctx: AppContext, sandbox, connections: list[Chann
     urls = {}
     for connection in connections:
         registration = webhook_registration(ctx, connection.id, public_base_url)
-        if connection.kind == "shopify":
-            sandbox.shopify_state.subscribe(registration.url, sandbox_server.SHOPIFY_WEBHOOK_SECRET)
-        elif connection.kind == "woocommerce":
-            sandbox.woo_state.subscribe(registration.url, registration.secret or "")
-        elif connection.kind == "mercadolibre":
-            sandbox.ml_notifier.subscribe(registration.url)
-        else:
-            continue
+        sandbox.channel(connection.kind).subscribe(registration.url, registration.secret)
         urls[connection.kind] = registration.url
     return urls

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     max_retry_after_seconds: float = Field(30.0, validation_alias=AliasChoices("CONNECTOR_MAX_RETRY_AFTER"))
     # One API call, every retry and wait included, never takes longer than this.
     http_deadline_seconds: float = Field(120.0, validation_alias=AliasChoices("CONNECTOR_HTTP_DEADLINE"))
+    # Multiplies every API client's backoff between retries of a failed call (each API keeps its own
+    # base and cap). The test suite shrinks it so runs that inject 5xx answers do not sleep real backoffs.
+    http_backoff_scale: float = Field(1.0, gt=0, validation_alias=AliasChoices("CONNECTOR_HTTP_BACKOFF_SCALE"))
     # Webhook deliveries are remembered this many days (a repeat or a replayed body within it is
     # recognised), then pruned with used or expired OAuth states (connector/housekeeping.py).
     webhook_retention_days: int = Field(7, ge=1, validation_alias=AliasChoices("CONNECTOR_WEBHOOK_RETENTION_DAYS"))

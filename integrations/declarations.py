@@ -32,7 +32,8 @@ class CredentialField:
 
     ``choices`` (code, label) pairs make it a select (a value outside them is refused); ``default`` is
     used when the seller gives nothing; ``secret`` fields are masked everywhere and may come from the
-    environment in the CLI."""
+    environment in the CLI (``<KIND>_<NAME>``, then any of ``env_aliases``: names an earlier CLI read,
+    kept working)."""
 
     name: str
     label: str
@@ -41,6 +42,7 @@ class CredentialField:
     help: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     default: str | None = None
+    env_aliases: tuple[str, ...] = ()
 
     def choice_codes(self) -> tuple[str, ...]:
         return tuple(code for code, _ in self.choices)

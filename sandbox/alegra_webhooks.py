@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from flask import Flask, jsonify
 
+from integrations.http import shared_tls_context
 from sandbox.alegra_http import AlegraError, json_body, ref_id
 from sandbox.knobs import Knobs, faulty_write
 
@@ -130,7 +131,7 @@ class AlegraWebhooks:
         try:
             content = json.dumps(body, default=_json_default, ensure_ascii=False).encode("utf-8")
             response = httpx.post(target, content=content, headers={"Content-Type": "application/json"},
-                                  timeout=self.timeout, follow_redirects=False)
+                                  timeout=self.timeout, follow_redirects=False, verify=shared_tls_context())
             delivery.status = response.status_code
             ok = 200 <= response.status_code < 300
         except httpx.HTTPError as exc:

@@ -70,17 +70,11 @@ def start_demo_world(*, orders: int, country: str | None, erp: str | None, rate_
         stamp_reject_share=stamp_reject_share))
     sandbox.start()
     world = DemoWorld(sandbox=sandbox, erp=sandbox.erp(kind))
-    world.channels["mercadolibre"] = ({
-        "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
-        "refresh_token": sandbox_server.ML_REFRESH_TOKEN, "site_id": place.site_id}, sandbox.ml_url)
+    for channel in ("mercadolibre", "shopify", "woocommerce") if place.code == "CO" else ("mercadolibre",):
+        store = sandbox.channel(channel)
+        world.channels[channel] = (store.credentials, store.url)
     world.refunders["mercadolibre"] = sandbox.ml_state.refund
     if place.code == "CO":
-        world.channels["shopify"] = ({
-            "shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
-            "webhook_secret": sandbox_server.SHOPIFY_WEBHOOK_SECRET}, sandbox.shopify_url)
-        world.channels["woocommerce"] = ({
-            "store_url": sandbox.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
-            "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, sandbox.woo_url)
         world.refunders["shopify"] = sandbox.shopify_state.refund
         world.refunders["woocommerce"] = sandbox.woo_state.refund
         if kind in STOCK_READERS:  # an ERP sandbox that keeps stock per warehouse and whose invoices lower it

@@ -36,6 +36,9 @@ WOO_CONSUMER_SECRET = "cs_sandbox_0f1e2d3c4b5a69788796a5b4c3d2e1f4"
 # Each channel's seeded sales come from its own seed, so the three stores sell different orders.
 SHOPIFY_SEED_OFFSET = 101
 WOO_SEED_OFFSET = 202
+# How often a serve loop looks for a shutdown request: stop() waits up to this long (werkzeug's default,
+# half a second, made every test that starts a sandbox half a second longer).
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -138,7 +141,8 @@ class Sandbox:
     def _serve(self, name: str, app, port: int) -> None:
         handler = _QuietHandler if self.quiet else WSGIRequestHandler
         server = make_server("127.0.0.1", port, app, threaded=True, request_handler=handler)
-        thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{name}", daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+                                  name=f"sandbox-{name}", daemon=True)
         thread.start()
         self._served[name] = _Served(name, server, thread)
 
@@ -172,6 +176,13 @@ class Sandbox:
 
         return erp_sandbox(self, kind)
 
+    def channel(self, kind: str):
+        """The marketplace sandbox of ``kind`` seen the same way for every channel
+        (:mod:`sandbox.channel_sandboxes`)."""
+        from sandbox.channel_sandboxes import channel_sandbox
+
+        return channel_sandbox(self, kind)
+
     def urls(self) -> dict[str, str]:
         urls = {"alegra": self.alegra_url, "mercadolibre": self.ml_url}
         for name, prop in (("shopify", "shopify_url"), ("woocommerce", "woo_url"), ("siigo", "siigo_url")):
@@ -183,7 +194,7 @@ class Sandbox:
         if self._refund_ticker is not None:
             self._refund_ticker.stop()
             self._refund_ticker = None
-        # All at once: each shutdown waits for its serve loop's next poll (up to half a second).
+        # All at once: each shutdown waits for its serve loop's next poll (SHUTDOWN_POLL_SECONDS).
         stoppers = [threading.Thread(target=served.server.shutdown) for served in self._served.values()]
         for stopper in stoppers:
             stopper.start()

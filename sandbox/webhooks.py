@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from channels.base import hmac_sha256_base64
+from integrations.http import shared_tls_context
 
 
 @dataclass
@@ -47,7 +48,8 @@ class WebhookSender:
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Delivery:
         delivery = Delivery(url, dict(headers), body)
         try:
-            response = httpx.post(url, content=body, headers=headers, timeout=self.timeout, follow_redirects=False)
+            response = httpx.post(url, content=body, headers=headers, timeout=self.timeout, follow_redirects=False,
+                                  verify=shared_tls_context())
             delivery.status = response.status_code
             try:
                 delivery.answer = response.json()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -11,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from connector import services
 from connector.context import AppContext
+from connector.db import Database
 from connector.settings import Settings
 from sandbox import server as sandbox_server
 from sandbox.knobs import Knobs
@@ -51,6 +55,21 @@ def database_url(request, tmp_path):
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
+def each_on_one_database(values) -> list:
+    """Parameters ``(value, database_url)`` (``indirect=["database_url"]``) for a heavy test that runs
+    per value: each value runs on one database in ``make test`` — SQLite and PostgreSQL in turn, so both
+    stay covered — and on the other one in ``make test-slow`` (marked ``slow``)."""
+    databases = ("sqlite", "postgres")
+    params = []
+    for index, value in enumerate(values):
+        for offset, database in enumerate(databases):
+            marks = [pytest.mark.postgres] if database == "postgres" else []
+            if (index + offset) % 2:
+                marks.append(pytest.mark.slow)
+            params.append(pytest.param(value, database, marks=marks, id=f"{database}-{value}"))
+    return params
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'connector.sqlite3'}"
@@ -65,9 +84,12 @@ def postgres_url(postgres_engine):
 
 
 def make_settings(tmp_path, database_url: str, **overrides) -> Settings:
+    # The backoff between retries of a failed API call at 2 % of the real one: the retries and their
+    # order are the same, without sleeping ~3 s per read the sandbox answers 503 (maintenance, faults).
     values = dict(data_dir=tmp_path, database_url=database_url, redis_url=None, mode="sandbox",
                   secret_keys=Fernet.generate_key().decode(), reconcile_delay_seconds=0, catalog_min_age_seconds=0,
-                  http_timeout_seconds=5.0, erp_rate_limit_per_minute=60000, circuit_first_pause_seconds=0.5)
+                  http_timeout_seconds=5.0, erp_rate_limit_per_minute=60000, circuit_first_pause_seconds=0.5,
+                  http_backoff_scale=0.02)
     values.update(overrides)
     return Settings(**values)
 
@@ -77,10 +99,32 @@ def settings(tmp_path, database_url):
     return make_settings(tmp_path, database_url)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A SQLite database migrated to the newest schema once per test process. A test's SQLite ``ctx``
+    starts from a copy of it (every migration from an empty database costs ~0.3 s; they still run from
+    scratch here, and one by one in tests/connector/test_migrations.py)."""
+    path = tmp_path_factory.mktemp("migrated") / "connector.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    database.dispose()
+    return path
+
+
+def copy_sqlite(source: Path, database_url: str) -> None:
+    """Copy a SQLite database to the file of ``database_url`` (SQLite's backup: whole, WAL included)."""
+    target = database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(source)) as original, closing(sqlite3.connect(target)) as copy:
+        original.backup(copy)
+
+
 @pytest.fixture
-def ctx(settings):
+def ctx(settings, request):
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        copy_sqlite(request.getfixturevalue("migrated_sqlite"), url)
     context = AppContext.from_settings(settings)
-    context.db.migrate()
+    context.db.migrate()  # on a copy, a check that it is at the newest migration
     yield context
     context.close()
     context.db.dispose()

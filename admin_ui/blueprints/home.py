@@ -6,6 +6,7 @@ from flask import current_app, render_template
 
 from admin_ui import security
 from admin_ui.blueprints import ctx, signed_in_blueprint
+from channels.registry import CHANNELS, channel_class
 from connector import services
 from connector.errors import ConnectorError
 from connector.states import ERROR_QUEUE_STATES, OrderState
@@ -37,6 +38,7 @@ def index():
         mismatches=len(services.list_mismatches(ctx(), account)),
         last_run=max(last_runs, key=lambda r: r.started_at) if last_runs else None,
         job=current_app.extensions["sync_jobs"].latest(account),
-        # One registered ERP: its own form, in one click; several: the connections page to choose.
+        # One registered ERP (channel): its own form, in one click; several: the connections page to choose.
         only_erp=erp_class(next(iter(ERPS))) if len(ERPS) == 1 else None,
+        only_channel=channel_class(next(iter(CHANNELS))) if len(CHANNELS) == 1 else None,
     )

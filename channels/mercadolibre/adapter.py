@@ -79,8 +79,9 @@ class MercadoLibreAdapter:
     display_name: ClassVar[str] = "Mercado Libre"
     credential_fields: ClassVar[tuple[CredentialField, ...]] = (
         CredentialField("client_id", "ID de la aplicación (client_id)"),
-        CredentialField("client_secret", "Clave secreta de la aplicación", secret=True),
-        CredentialField("refresh_token", "Refresh token", secret=True,
+        CredentialField("client_secret", "Clave secreta de la aplicación", secret=True,
+                        env_aliases=("ML_CLIENT_SECRET",)),  # the first CLI's names, kept working
+        CredentialField("refresh_token", "Refresh token", secret=True, env_aliases=("ML_REFRESH_TOKEN",),
                         help="Se obtiene al autorizar la aplicación; se renueva solo en cada uso."),
         CredentialField("user_id", "ID del vendedor", required=False,
                         help="Se completa solo al validar la conexión."),

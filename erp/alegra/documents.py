@@ -21,6 +21,7 @@ from collections.abc import Callable
 import httpx
 
 from connector.errors import InvalidPayload, NotFound, TransientError
+from integrations.http import shared_tls_context
 
 MAX_PDF_BYTES = 5 * 1024 * 1024
 
@@ -83,9 +84,11 @@ def fetch_pdf(url: str, *, timeout: float, allow_private_network: bool,
         raise InvalidPayload("Alegra entregó un enlace al PDF que no es una dirección web.",
                              detail=f"pdf url scheme/host refused: {str(url)[:120]!r}")
     if not allow_private_network:
-        transport = PublicOnlyTransport(transport or httpx.HTTPTransport(), resolve=resolve, pin=transport is None)
+        transport = PublicOnlyTransport(transport or httpx.HTTPTransport(verify=shared_tls_context()),
+                                        resolve=resolve, pin=transport is None)
     try:
-        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client, \
+        with httpx.Client(timeout=timeout, transport=transport, verify=shared_tls_context(),
+                          follow_redirects=False) as client, \
                 client.stream("GET", url) as response:
             if response.status_code in (403, 404, 410):
                 raise NotFound("El enlace al PDF de la factura ya no es válido.",

@@ -22,7 +22,7 @@ from connector.sync import sync_once
 from connector.users import create_user
 from sandbox import server as sandbox_server
 from sandbox.knobs import Knobs
-from tests.conftest import connect_seller, make_settings
+from tests.conftest import connect_seller, copy_sqlite, make_settings
 
 # 12 sales with seed 76: matched, shipping, fulfillment, and 3 held by unknown SKUs (VELA-AROM-01 twice).
 UI_ORDERS, UI_SEED = 12, 76
@@ -56,10 +56,13 @@ def ui_sandbox():
 
 
 @pytest.fixture(scope="module")
-def ui_ctx(tmp_path_factory):
-    """One SQLite database per module; every test makes its own seller account in it."""
+def ui_ctx(tmp_path_factory, migrated_sqlite):
+    """One SQLite database per module (a copy of the migrated one); every test makes its own seller
+    account in it."""
     tmp_path = tmp_path_factory.mktemp("admin-ui")
-    context = AppContext.from_settings(make_settings(tmp_path, f"sqlite:///{tmp_path / 'connector.sqlite3'}"))
+    url = f"sqlite:///{tmp_path / 'connector.sqlite3'}"
+    copy_sqlite(migrated_sqlite, url)
+    context = AppContext.from_settings(make_settings(tmp_path, url))
     context.db.migrate()
     yield context
     context.close()

@@ -168,5 +168,7 @@ def test_create_app_without_a_seller_serves_health(ui_ctx):
 def test_a_user_of_an_account_without_connections_sees_the_first_steps(app, ui_ctx):
     email = new_user(ui_ctx, new_account(ui_ctx))
     text = page_text(client_for(app, email).get("/"))
-    # Several ERPs are registered: the step leads to the connections page to choose one.
-    assert "Primeros pasos" in text and "Conectar el ERP" in text and "Conectar Mercado Libre" in text
+    # Several ERPs and channels are registered: each step leads to the connections page to choose one,
+    # in words that name no channel.
+    assert "Primeros pasos" in text and "Conectar el ERP" in text and "Conectar un canal" in text
+    assert "Conecta tu canal de venta" in text and "Mercado Libre" not in text

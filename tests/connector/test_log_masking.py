@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from admin_ui import create_app
 from channels.base import hmac_sha256_base64
-from connector.demo_channels import connect_extra_channels
+from connector.demo_channels import connect_sandbox_channels
 from connector.sync import sync_once
 from connector.users import create_user
 from connector.webhooks import background_work, webhook_registration
@@ -53,7 +53,7 @@ def served(ctx, sandbox):
     """The admin panel (with the webhook endpoint) on a real werkzeug server that logs every request."""
     app = create_app(ctx, API_BASE_URLS=sandbox.urls())
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -67,7 +67,7 @@ def _csrf(html: str) -> str:
 def test_no_secret_reaches_any_log_line(ctx, sandbox, served, recorded_ml_secrets, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, the root's handlers see everything
     account = connect_seller(ctx, sandbox)
-    extra = {c.kind: c.id for c in connect_extra_channels(ctx, account, sandbox)}
+    extra = {c.kind: c.id for c in connect_sandbox_channels(ctx, account, sandbox, ("shopify", "woocommerce"))}
     email = "dueno@tienda.co"
     create_user(ctx, account, email, PASSWORD)
 

@@ -12,9 +12,8 @@ import pytest
 
 from connector import services
 from connector.context import AppContext
-from connector.demo_channels import connect_extra_channels
+from connector.demo_channels import connect_sandbox_channels
 from connector.webhooks import background_work
-from sandbox import server as sandbox_server
 from sandbox.catalog import BOGOTA, PRODUCTS, SaleBuyer, SaleLine, SaleSpec
 from tests.conftest import DEMO_RULES
 
@@ -31,21 +30,7 @@ def connect_channels_seller(ctx: AppContext, box, kinds: tuple[str, ...], *, erp
     seller = Seller(account.id)
     erp_box = box.erp(erp)
     services.connect_erp(ctx, account.id, erp, erp_box.credentials, base_url=erp_box.url)
-    if "mercadolibre" in kinds:
-        connection = services.connect_channel(ctx, account.id, "mercadolibre", {
-            "client_id": sandbox_server.ML_CLIENT_ID, "client_secret": sandbox_server.ML_CLIENT_SECRET,
-            "refresh_token": sandbox_server.ML_REFRESH_TOKEN}, base_url=box.ml_url)
-        seller.connections["mercadolibre"] = connection.id
-    if {"shopify", "woocommerce"} <= set(kinds):
-        seller.connections.update({c.kind: c.id for c in connect_extra_channels(ctx, account.id, box)})
-    elif "shopify" in kinds:
-        seller.connections["shopify"] = services.connect_channel(ctx, account.id, "shopify", {
-            "shop": sandbox_server.SHOPIFY_SHOP, "access_token": sandbox_server.SHOPIFY_ACCESS_TOKEN,
-            "webhook_secret": sandbox_server.SHOPIFY_WEBHOOK_SECRET}, base_url=box.shopify_url).id
-    elif "woocommerce" in kinds:
-        seller.connections["woocommerce"] = services.connect_channel(ctx, account.id, "woocommerce", {
-            "store_url": box.woo_url, "consumer_key": sandbox_server.WOO_CONSUMER_KEY,
-            "consumer_secret": sandbox_server.WOO_CONSUMER_SECRET}, base_url=box.woo_url).id
+    seller.connections.update({c.kind: c.id for c in connect_sandbox_channels(ctx, account.id, box, kinds)})
     shipping = next(i for i in services.search_catalog(ctx, account.id, "ENVIO") if i.reference == "ENVIO")
     services.update_settings(ctx, account.id, DEMO_RULES + [f"shipping_item_id={shipping.erp_id}"])
     return seller

@@ -15,7 +15,7 @@ from connector.states import OrderState
 from erp.registry import erp_class
 from sandbox import server as sandbox_server
 from sandbox.knobs import Knobs
-from tests.conftest import DEMO_RULES
+from tests.conftest import DEMO_RULES, each_on_one_database
 from tests.e2e.conftest import buyer_paid
 
 # country -> (Mercado Libre site, currency, the identification types its buyers may get, the general rate)
@@ -25,11 +25,6 @@ COUNTRIES = {
     "PE": ("MPE", "PEN", {"DNI", "RUC"}, Decimal("18")),
     "PA": ("MPA", "USD", {"CIP", "RUC"}, Decimal("7")),
 }
-
-
-@pytest.fixture(params=sorted(COUNTRIES))
-def country(request):
-    return request.param
 
 
 @pytest.fixture
@@ -54,6 +49,9 @@ def _connect(ctx, box, country: str) -> int:
     return account.id
 
 
+# Each country on one database in `make test` (both covered), on the other in `make test-slow`.
+@pytest.mark.parametrize(("country", "database_url"), each_on_one_database(sorted(COUNTRIES)),
+                         indirect=["database_url"])
 def test_each_country_invoices_what_the_buyer_paid_in_its_currency_and_documents(ctx, country_sandbox, country):
     from connector.sync import sync_once
 

@@ -15,12 +15,15 @@ from sqlalchemy import func, select
 from connector.models import Order
 from connector.states import OrderState
 from connector.sync import sync_once
+from tests.conftest import each_on_one_database
 from tests.e2e.test_outage_resume import pass_time_until_the_pause_ends, states
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("command", ["web", "worker"])
+# Each command on one database in `make test` (both covered), on the other in `make test-slow`.
+@pytest.mark.parametrize(("command", "database_url"), each_on_one_database(["web", "worker"]),
+                         indirect=["database_url"])
 def test_due_orders_are_retried_without_anyone_clicking(ctx, sandbox, seller, tmp_path, command):
     sandbox.alegra_knobs.maintenance_until = time.time() + 3600
     sync_once(ctx, seller)

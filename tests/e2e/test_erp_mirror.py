@@ -52,7 +52,7 @@ def connector_url(ctx):
     app = Flask("connector-webhooks")
     register_webhooks(app, ctx)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     ctx.settings.public_url = f"http://127.0.0.1:{server.server_port}"
     yield ctx.settings.public_url
     server.shutdown()

@@ -16,10 +16,12 @@ from connector.models import Order, utcnow
 from connector.states import OrderState
 from connector.sync import sync_once
 from sandbox.erp_sandboxes import ERP_SANDBOXES
+from tests.conftest import each_on_one_database
 from tests.e2e.conftest import buyer_paid, connect_channels_seller
 
 pytestmark = pytest.mark.e2e
 
+# Each ERP on one database in `make test` (both databases covered), on the other in `make test-slow`.
 ERPS = sorted(ERP_SANDBOXES)
 
 
@@ -57,7 +59,7 @@ def assert_one_invoice_each_for_what_was_paid(box, orders: list[Order]) -> None:
             (order.channel_connection.kind, order.external_id)
 
 
-@pytest.mark.parametrize("erp", ERPS)
+@pytest.mark.parametrize(("erp", "database_url"), each_on_one_database(ERPS), indirect=["database_url"])
 def test_every_channel_invoices_into_the_erp_once_for_what_the_buyer_paid(ctx, sandbox, erp):
     seller = connect_channels_seller(ctx, sandbox, ("mercadolibre", "shopify", "woocommerce"), erp=erp)
     summary = sync_once(ctx, seller.account_id)
@@ -75,7 +77,7 @@ def test_every_channel_invoices_into_the_erp_once_for_what_the_buyer_paid(ctx, s
     assert max(markers.values()) == 1
 
 
-@pytest.mark.parametrize("erp", ERPS)
+@pytest.mark.parametrize(("erp", "database_url"), each_on_one_database(ERPS), indirect=["database_url"])
 def test_an_invoice_whose_answer_was_lost_is_found_not_sent_twice(ctx, sandbox, erp):
     box = sandbox.erp(erp)
     box.knobs.update({"reset_after_commit_rate": 0.35, "seed": 11})  # committed, then the connection dies

@@ -24,11 +24,15 @@ def states(ctx) -> dict[str, int]:
 
 
 def pass_time_until_the_pause_ends(ctx) -> None:
-    """Move the circuit's and the waiting orders' clocks past the pause (instead of sleeping it)."""
+    """Move the circuit's and the waiting orders' clocks past the pause (instead of sleeping it): those
+    waiting for the ERP, and those a transient failure before the circuit opened left ``ready`` for a
+    retry after ``CONNECTOR_RETRY_BACKOFF`` (30 s)."""
     past = utcnow() - timedelta(seconds=1)
+    waiting = (OrderState.WAITING_ERP.value, OrderState.READY.value)
     with ctx.db.transaction() as session:
         session.execute(update(ERPConnection).values(circuit_open_until=past))
-        session.execute(update(Order).where(Order.state == OrderState.WAITING_ERP.value).values(next_attempt_at=past))
+        session.execute(update(Order).where(Order.state.in_(waiting), Order.next_attempt_at > past)
+                        .values(next_attempt_at=past))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from connector.models import Order, WebhookDelivery
 from connector.states import OrderState
 from connector.webhooks import background_work, handle_webhook_delivery, webhook_registration
 from sandbox import server as sandbox_server
+from tests.conftest import each_on_one_database
 from tests.e2e.conftest import buyer_paid, connect_channels_seller, new_sale
 
 pytestmark = pytest.mark.e2e
@@ -146,7 +147,9 @@ def test_a_duplicate_delivery_is_recognised_and_queues_nothing(ctx, sandbox, sel
 REPLAYS = 500
 
 
-@pytest.mark.parametrize("kind", ["shopify", "woocommerce"])
+# Each signed channel on one database in `make test` (both covered), on the other in `make test-slow`.
+@pytest.mark.parametrize(("kind", "database_url"), each_on_one_database(["shopify", "woocommerce"]),
+                         indirect=["database_url"])
 def test_a_signed_body_replayed_with_new_delivery_ids_is_processed_once(ctx, sandbox, seller, client, kind):
     """The delivery id header is not signed: a captured body re-sent under 500 fresh ids is still one delivery."""
     order_id = add_order(sandbox, kind, 610)
@@ -238,7 +241,7 @@ def connector_url(ctx):
     app = Flask("connector-webhooks")
     register_webhooks(app, ctx)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

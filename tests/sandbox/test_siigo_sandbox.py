@@ -58,7 +58,7 @@ class Served:
 def served() -> Iterator[Served]:
     state, knobs = SiigoState.seeded(users={USER: KEY}), Knobs(rate_limit_per_minute=0)
     server = make_server("127.0.0.1", 0, create_app(state, knobs), threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield Served(state, knobs, f"http://127.0.0.1:{server.server_port}")
     server.shutdown()
