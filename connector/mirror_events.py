@@ -182,6 +182,12 @@ def _apply_contact(ctx: AppContext, adapter, erp_connection_id: int, record_id: 
         # The echo of a contact the connector created (or already imported): nothing new to read, and
         # re-reading it would make every new buyer cost a third request.
         return "contact_known"
+    if created and _creating_contact(ctx, erp_connection_id):
+        # The connector is creating a buyer right now and has not recorded the id the ERP gave it yet:
+        # this is most likely that contact's echo, which arrives as fast as the ERP's answer. Left pending
+        # for the next round (connector.mirror_events.run_mirror_work), by when it is known and costs
+        # nothing; reading it now would make a new buyer cost a third request.
+        return "deferred"
     record = None
     if not deleted:
         try:
@@ -200,6 +206,14 @@ def _known_contact(ctx: AppContext, erp_connection_id: int, record_id: str) -> b
     with ctx.db.session() as session:
         return session.scalar(select(ERPContact.id).where(ERPContact.erp_connection_id == erp_connection_id,
                                                           ERPContact.erp_contact_id == record_id).limit(1)) is not None
+
+
+def _creating_contact(ctx: AppContext, erp_connection_id: int) -> bool:
+    """A contact creation claimed by a worker (connector.contacts) and not finished yet."""
+    with ctx.db.session() as session:
+        return session.scalar(select(ERPContact.id).where(
+            ERPContact.erp_connection_id == erp_connection_id, ERPContact.erp_contact_id.is_(None),
+            ERPContact.claimed_until > utcnow()).limit(1)) is not None
 
 
 def _apply_invoice(ctx: AppContext, erp_connection_id: int, record_id: str) -> str:

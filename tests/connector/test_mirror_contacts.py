@@ -57,3 +57,35 @@ def test_the_import_takes_only_spare_room_and_leaves_the_rest_to_invoices(ctx, s
     for _ in range(3):  # the invoices still find their room in this window, at once
         policy.acquire()
     assert policy.waited == 0
+
+
+def test_the_echo_of_a_contact_being_created_is_not_read_but_left_for_the_next_round(ctx, sandbox):
+    """The ERP's "new-client" notice can arrive before the worker that created the contact has recorded
+    its id: read then, every new buyer would cost a third request. Left pending, the next round finds it
+    known and reads nothing; a notice with no creation in flight is read at once."""
+    from datetime import timedelta
+
+    from connector.mirror_events import process_mirror_events
+    from connector.models import ERPMirrorEvent, utcnow
+    from erp.base import MirrorEvent
+
+    erp = erp_of(ctx, connect_seller(ctx, sandbox))
+    contact_id = sandbox.alegra_state.add_contact({"name": "Nueva", "identificationObject": {"number": "900123"}})["id"]
+    with ctx.db.transaction() as session:  # a worker's claim: creating 900123, no id recorded yet
+        session.add(ERPContact(erp_connection_id=erp.id, identification_number="900123", erp_contact_id=None,
+                               claimed_until=utcnow() + timedelta(seconds=30)))
+        session.add(ERPMirrorEvent(erp_connection_id=erp.id, event=MirrorEvent.CONTACT_CREATED.value,
+                                   record_id=str(contact_id), outcome="queued"))
+    reads = sandbox.alegra_state.count("GET /contacts")
+    assert process_mirror_events(ctx, erp.id) == {"deferred": 1}
+    with ctx.db.transaction() as session:  # the worker records what the ERP answered
+        row = session.scalar(select(ERPContact).where(ERPContact.identification_number == "900123"))
+        row.erp_contact_id, row.claimed_until = str(contact_id), None
+    assert process_mirror_events(ctx, erp.id) == {"contact_known": 1}
+    assert sandbox.alegra_state.count("GET /contacts") == reads  # the echo cost no request
+
+    other = sandbox.alegra_state.add_contact({"name": "Hecha en el ERP", "identificationObject": {"number": "77"}})["id"]
+    with ctx.db.transaction() as session:
+        session.add(ERPMirrorEvent(erp_connection_id=erp.id, event=MirrorEvent.CONTACT_CREATED.value,
+                                   record_id=str(other), outcome="queued"))
+    assert process_mirror_events(ctx, erp.id) == {"contact_saved": 1}
