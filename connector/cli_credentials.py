@@ -3,7 +3,7 @@ each registered adapter declares (its ``credential_fields``): the CLI names no c
 
 A flag is ``--<field name>`` (underscores become dashes). Flags whose names coincide across adapters are
 one flag (its help lists who uses it). A secret left out is read from ``<KIND>_<FIELD>`` in the
-environment (``ALEGRA_TOKEN``, ``SHOPIFY_ACCESS_TOKEN``...), then from the older names the field
+environment (kind ``acme``, field ``token``: ``ACME_TOKEN``), then from the older names the field
 declares (``CredentialField.env_aliases``).
 """
 

@@ -280,10 +280,13 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
             apply_erp_view(invoice, result)
             session.add(invoice)
             plan_after_invoice(session, order, erp, invoice, result)
-            mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
     except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
         log.warning("order %s: invoice already recorded", order.id)
         invoice = None
+    if invoice is not None:
+        # Outside the savepoint: a clash here is not "already recorded" and must not pass for it (the
+        # transaction fails, and the order is settled from the ERP's records like any lost answer).
+        mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
     order.claim_token = None
     order.next_attempt_at = None
     order.dispatched_at = None  # done: its queue message is released here (connector.dispatch.handle_dispatched_order)
@@ -351,11 +354,7 @@ def matches_of(session: Session, erp: ERPConnection, order: Order,
         matches.append(LineMatch(row.erp_item_id, row.erp_item_name or "", row.match_source or "", tax_ids, rate))
     if not shipping_item_id:
         return matches, None
-    item = items.get(shipping_item_id)
-    if item is None:
-        raise ConfigurationError(f"El producto de envío {shipping_item_id} no existe en el catálogo del ERP.")
-    return matches, LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids),
-                              Decimal(item.tax_rate))
+    return matches, _shipping_line(items.get(shipping_item_id), shipping_item_id)
 
 
 def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> list[LineMatch]:
@@ -365,7 +364,10 @@ def _matches_from_rows(session: Session, erp: ERPConnection, order: Order) -> li
 def _shipping_match(session: Session, erp: ERPConnection, shipping_item_id: str | None) -> LineMatch | None:
     if not shipping_item_id:
         return None
-    item = get_cached_item(session, erp.id, shipping_item_id)
+    return _shipping_line(get_cached_item(session, erp.id, shipping_item_id), shipping_item_id)
+
+
+def _shipping_line(item, shipping_item_id: str) -> LineMatch:
     if item is None:
         raise ConfigurationError(f"El producto de envío {shipping_item_id} no existe en el catálogo del ERP.")
     return LineMatch(item.erp_id, item.name, "shipping", tuple(str(t) for t in item.tax_ids), Decimal(item.tax_rate))
