@@ -81,7 +81,8 @@ def _sandbox_host(conn, sellers: list[dict]) -> None:
     boxes = []
     try:
         for seller in sellers:
-            box = Sandbox(order_count=0, seed=seller["seed"], alegra_knobs=Knobs(
+            # Persistent connections, as Alegra serves them: the connector's CPU measured is production's.
+            box = Sandbox(order_count=0, seed=seller["seed"], keep_alive=True, alegra_knobs=Knobs(
                 rate_limit_per_minute=seller["limit"], rate_window_seconds=seller["window"],
                 latency_ms=seller["latency_ms"]))
             box.alegra_state.users = {seller["email"]: seller["token"]}

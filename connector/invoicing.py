@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,7 @@ from mapping.resolver import LineMatch
 
 log = logging.getLogger(__name__)
 S = OrderState
+_UNREAD = object()  # an argument the caller did not read (None is a value: no invoice recorded yet)
 
 def canonical_of(order: Order) -> CanonicalOrder:
     if order.canonical is None:
@@ -72,8 +73,11 @@ def erp_of(session: Session, order: Order) -> ERPConnection | None:
     known = session.info.setdefault("erp_by_account", {})
     erp = known.get(order.account_id)
     if erp is None or erp not in session:
-        erp = known[order.account_id] = session.scalar(
-            select(ERPConnection).where(ERPConnection.account_id == order.account_id))
+        if "erp_connection" in order.__dict__:  # loaded with the order (connector.pipeline.process_order)
+            erp = order.__dict__["erp_connection"]
+        else:
+            erp = session.scalar(select(ERPConnection).where(ERPConnection.account_id == order.account_id))
+        known[order.account_id] = erp
     return erp
 
 
@@ -137,18 +141,22 @@ def claim_and_invoice(ctx: AppContext, session: Session, order: Order, erp: ERPC
     token = uuid.uuid4().hex
     order.claim_token, order.claimed_at, order.next_attempt_at = token, now, None
     transition(session, order, S.INVOICING, reason("Facturando en el ERP."), actor=actor)
+    # The reads below do not depend on what this transaction changed: it is all flushed once, at the
+    # commit (one unit of work instead of two; a lost claim still fails that commit).
     try:
-        prepared = _prepare(ctx, session, order, erp)
+        with session.no_autoflush:
+            prepared = _prepare(ctx, session, order, erp)
+            contact_id, newest_erp_id = known_contact_and_newest_invoice(session, erp.id,
+                                                                         prepared.contact.identification_number)
     except ConnectorError as exc:
         session.commit()  # the claim, then what a failure before sending does
         return _failed_before_sending(ctx, session, order, erp, exc, actor)
-    contact_id = known_contact_id(session, erp.id, prepared.contact.identification_number)
     if contact_id is None:
         session.commit()  # the claim: the ERP is asked for the buyer without a transaction open
         with keep_claim(ctx, order.id, token):
             return _invoice_prepared(ctx, session, order, erp, token, prepared, actor)
     try:
-        draft, attempt = _draft_and_attempt(session, order, erp, prepared, contact_id)
+        draft, attempt = _draft_and_attempt(session, order, erp, prepared, contact_id, newest_erp_id)
     except ConnectorError as exc:
         session.commit()
         return _failed_before_sending(ctx, session, order, erp, exc, actor)
@@ -161,7 +169,8 @@ def _prepare(ctx: AppContext, session: Session, order: Order, erp: ERPConnection
     canonical = canonical_of(order)
     settings = effective_settings(erp.settings, order.channel_connection.settings_overrides)
     profile = fiscal_profile_of(erp)
-    matches, shipping = matches_of(session, erp, order, settings.shipping_item_id)
+    matches, shipping = matches_of(session, erp, order, settings.shipping_item_id,
+                                   matched=session.info.get("line_matches", {}).pop(order.id, None))
     return _Prepared(adapter=ctx.erp_adapter(erp), canonical=canonical, settings=settings,
                      contact=build_contact(canonical, settings, profile), matches=matches, shipping=shipping,
                      profile=profile)
@@ -184,7 +193,9 @@ def _invoice_prepared(ctx: AppContext, session: Session, order: Order, erp: ERPC
 
 
 def _draft_and_attempt(session: Session, order: Order, erp: ERPConnection, prepared: _Prepared,
-                       contact_id: str) -> tuple[InvoiceDraft, InvoiceAttempt]:
+                       contact_id: str, newest_erp_id: str | None = _UNREAD) -> tuple[InvoiceDraft, InvoiceAttempt]:
+    """The invoice and its attempt (added to ``session``). ``newest_erp_id`` is the boundary read in this
+    same transaction, when the caller already has it."""
     # Built before the first query: a draft the ERP would refuse fails with no transaction open.
     marker = invoice_marker(order.channel_connection_id, order.external_id)
     settings = prepared.settings
@@ -194,7 +205,8 @@ def _draft_and_attempt(session: Session, order: Order, erp: ERPConnection, prepa
                                   invoice_shipping=settings.invoice_shipping)
     attempt = InvoiceAttempt(order_id=order.id, marker=marker, contact_id=contact_id,
                              issue_date=draft.issue_date.isoformat(),
-                             erp_id_before=newest_recorded_erp_id(session, erp.id),
+                             erp_id_before=(newest_recorded_erp_id(session, erp.id) if newest_erp_id is _UNREAD
+                                            else newest_erp_id),
                              explanation=explanation.to_json())
     session.add(attempt)
     return draft, attempt
@@ -243,18 +255,32 @@ def _send_and_record(ctx: AppContext, session: Session, order: Order, erp: ERPCo
     return order.state
 
 
+# Read on every invoice's path: built once, with bound parameters (:erp, :number).
+_KNOWN_CONTACT = select(ERPContact.erp_contact_id).where(ERPContact.erp_connection_id == bindparam("erp"),
+                                                         ERPContact.identification_number == bindparam("number"))
+_NEWEST_RECORDED = (select(Invoice.erp_id).where(Invoice.erp_connection_id == bindparam("erp"))
+                    .order_by(Invoice.id.desc()).limit(1))
+_CONTACT_AND_NEWEST = select(_KNOWN_CONTACT.scalar_subquery(), _NEWEST_RECORDED.scalar_subquery())
+
+
 def known_contact_id(session: Session, erp_connection_id: int, number: str) -> str | None:
     """The buyer's ERP contact id when the local mirror already has it (no ERP call)."""
-    return session.scalar(select(ERPContact.erp_contact_id).where(
-        ERPContact.erp_connection_id == erp_connection_id, ERPContact.identification_number == number))
+    return session.scalar(_KNOWN_CONTACT, {"erp": erp_connection_id, "number": number})
+
+
+def known_contact_and_newest_invoice(session: Session, erp_connection_id: int,
+                                     number: str) -> tuple[str | None, str | None]:
+    """:func:`known_contact_id` and :func:`newest_recorded_erp_id` in one round trip: both are read
+    right before a known buyer's attempt is recorded."""
+    contact_id, newest = session.execute(_CONTACT_AND_NEWEST, {"erp": erp_connection_id, "number": number}).one()
+    return contact_id, newest
 
 
 def newest_recorded_erp_id(session: Session, erp_connection_id: int) -> str | None:
     """The ERP id of the invoice of this ERP connection recorded last (committed, so created in the ERP
     before anything this transaction goes on to send): the boundary an ambiguous outcome is settled
     against (``find_invoice_by_marker``'s ``older_than``)."""
-    return session.scalar(select(Invoice.erp_id).where(Invoice.erp_connection_id == erp_connection_id)
-                          .order_by(Invoice.id.desc()).limit(1))
+    return session.scalar(_NEWEST_RECORDED, {"erp": erp_connection_id})
 
 
 def _still_claimed(session: Session, order_id: int, token: str) -> bool:
@@ -337,13 +363,19 @@ def wait_for_erp(session: Session, order: Order, until, exc_or_reason, actor: st
                       cause=cause, time=local), actor=actor)
 
 
-def matches_of(session: Session, erp: ERPConnection, order: Order,
-               shipping_item_id: str | None) -> tuple[list[LineMatch], LineMatch | None]:
-    """The ERP item of every line and the shipping product, read from the cached catalog in one query."""
+def matches_of(session: Session, erp: ERPConnection, order: Order, shipping_item_id: str | None, *,
+               matched: list[LineMatch] | None = None) -> tuple[list[LineMatch], LineMatch | None]:
+    """The ERP item of every line and the shipping product, read from the cached catalog in one query.
+    ``matched``: what matching the lines found a moment ago in this transaction (the catalog rows are
+    not read again; only the shipping product, when there is one)."""
     rows = list(order.lines)
     for row in rows:
         if row.erp_item_id is None:
             raise InvalidPayload(f"La línea «{row.title}» no tiene producto del ERP asignado.")
+    if matched is not None and [m.erp_item_id for m in matched] == [row.erp_item_id for row in rows]:
+        if not shipping_item_id:
+            return list(matched), None
+        return list(matched), _shipping_line(get_cached_item(session, erp.id, shipping_item_id), shipping_item_id)
     wanted = {row.erp_item_id for row in rows} | ({shipping_item_id} if shipping_item_id else set())
     items = cached_items(session, erp.id, wanted)
     matches = []

@@ -184,6 +184,10 @@ class Order(Base):
     __mapper_args__ = {"version_id_col": version}
 
     channel_connection: Mapped[ChannelConnection] = relationship()
+    # The account's ERP (one per account), for loading with the order in one query
+    # (connector.pipeline.process_order); read-only: connections are changed through their own rows.
+    erp_connection: Mapped[ERPConnection | None] = relationship(
+        primaryjoin="foreign(Order.account_id) == ERPConnection.account_id", viewonly=True, uselist=False)
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.position")
     invoice: Mapped[Invoice | None] = relationship(back_populates="order", uselist=False)

@@ -14,14 +14,14 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from connector import circuit
 from connector.canonical import Order as CanonicalOrder
 from connector.canonical import OrderStatus, PulledOrder
 from connector.context import AppContext
-from connector.dispatch import due_order_ids
+from connector.dispatch import commit_releasing, due_order_ids
 from connector.errors import (
     ConfigurationError,
     ConnectorError,
@@ -236,10 +236,18 @@ def prepare_order(ctx: AppContext, session: Session, order: Order, *, manual: bo
         return False
     order.next_attempt_at = None
     transition(session, order, S.READY, reason("Productos encontrados en el ERP; lista para facturar."), actor=actor)
+    # Invoicing in this same transaction builds its lines from these (connector.invoicing.matches_of):
+    # the catalog rows just read are not read again.
+    session.info.setdefault("line_matches", {})[order.id] = results
     return True
 
 
 # -- one order, end to end ----------------------------------------------------------------------
+
+
+# What every pass over an order reads, in the query that loads it: its channel connection and its
+# account's ERP connection (a query each otherwise, on every order's path).
+_TO_PROCESS = (joinedload(Order.channel_connection), joinedload(Order.erp_connection))
 
 
 def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor: str = "system",
@@ -248,7 +256,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
     auto-invoicing rules. Never raises for a bad order: the order records why it stopped."""
     refreshes = refreshes or CatalogRefreshes()
     with ctx.db.session() as session:
-        order = session.get(Order, order_id)
+        order = session.get(Order, order_id, options=_TO_PROCESS)
         if order is None:
             return "gone"
         if order.state in SETTLED_STATES:
@@ -259,7 +267,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             try:
                 ready = prepare_order(ctx, session, order, manual=manual, actor=actor, refreshes=refreshes)
                 if not ready:
-                    session.commit()  # a ready order is claimed in this same transaction (below)
+                    commit_releasing(session, order)  # a ready order is claimed in this same transaction (below)
             except StaleDataError:  # another process moved this order meanwhile: it is theirs now
                 session.rollback()
                 return "busy"
@@ -278,7 +286,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
         until = circuit.open_until(erp)
         if until is not None:  # the ERP is down: wait without spending a request or a retry
             wait_for_erp(session, order, until, erp.circuit_reason or "mantenimiento", actor)
-            session.commit()
+            commit_releasing(session, order)
             return order.state
         rate_limit = ctx.erp_adapter(erp).rate_limit
         deferral = rate_limit.deferral()
@@ -291,7 +299,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
             else:  # quietly: the reason, without an activity entry for every window a backlog waits
                 order.state_reason = str(why)
                 order.state_reason_msgid, order.state_reason_params = code_columns(why)
-            session.commit()
+            commit_releasing(session, order)
             return order.state
         try:
             return claim_and_invoice(ctx, session, order, erp, actor)

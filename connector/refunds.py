@@ -121,6 +121,8 @@ def decide(session: Session, order: Order, invoice: Invoice, refund: Refund, *, 
 
 def plan_refunds_after_invoice(session: Session, order: Order, invoice: Invoice, *, actor: str) -> None:
     """Refunds that came before the invoice are credited now that it exists."""
+    if not (order.canonical or {}).get("refunds"):
+        return  # refunds are only stored from the order's own list (note_refunds): none, no query
     for refund in session.scalars(select(Refund).where(Refund.order_id == order.id,
                                                        Refund.state == "before_invoice")):
         decide(session, order, invoice, refund, actor=actor)

@@ -8,7 +8,7 @@ model, so invoicing can call it without import cycles.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from connector.models import ChannelConnection, ERPConnection, Order, OrderLine, StockPendingItem
@@ -21,9 +21,13 @@ def publishes_stock(session: Session, erp_connection_id: int) -> bool:
     if erp is None:
         return False
     # Only the settings column, not whole connections: this runs in every invoice's transaction.
-    settings = session.scalars(select(ChannelConnection.stock_settings).where(
-        ChannelConnection.account_id == erp.account_id, ChannelConnection.enabled.is_(True)))
+    settings = session.scalars(_STOCK_SETTINGS, {"account": erp.account_id})
     return any(_enabled(s) for s in settings)
+
+
+# Built once (it runs in every invoice's transaction; building it costs more than running it).
+_STOCK_SETTINGS = select(ChannelConnection.stock_settings).where(
+    ChannelConnection.account_id == bindparam("account"), ChannelConnection.enabled.is_(True))
 
 
 def _enabled(stock_settings) -> bool:

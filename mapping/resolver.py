@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from connector.canonical import OrderLine
@@ -43,8 +43,7 @@ def resolve_line_sku(session: Session, *, erp_connection_id: int, channel_connec
                      match_by: MatchBy) -> LineMatch | LineMiss:
     """Find the ERP item for ``line``. Manual mappings win over codes."""
     key = sku_key(line)
-    manual = session.scalar(select(SkuMapping).where(
-        SkuMapping.channel_connection_id == channel_connection_id, SkuMapping.sku_key == key))
+    manual = session.scalar(_MANUAL, {"channel": channel_connection_id, "key": key})
     if manual is not None:
         item = _cached(session, erp_connection_id, manual.erp_item_id)
         if item is not None and item.kind == "variantParent":
@@ -99,17 +98,23 @@ def _options_match(options: dict, wanted: dict[str, str]) -> bool:
     return all(have.get(name) == value for name, value in wanted.items()) and len(have) == len(wanted)
 
 
+# Every order line runs these: built once with bound parameters (building a statement costs SQLAlchemy
+# more CPU than running a simple one).
+_ERP, _CODE = bindparam("erp"), bindparam("code")
+_MANUAL = select(SkuMapping).where(SkuMapping.channel_connection_id == bindparam("channel"),
+                                   SkuMapping.sku_key == bindparam("key"))
+_BY_CODE = select(CatalogItem).where(CatalogItem.erp_connection_id == _ERP, CatalogItem.erp_id.in_(
+    select(CatalogCode.erp_item_id).where(CatalogCode.erp_connection_id == _ERP,
+                                          CatalogCode.code_type == bindparam("code_type"), CatalogCode.code == _CODE)))
+_CACHED = select(CatalogItem).where(CatalogItem.erp_connection_id == _ERP, CatalogItem.erp_id == bindparam("item"))
+
+
 def _by_code(session: Session, erp_connection_id: int, code_type: str, code: str) -> list[CatalogItem]:
-    ids = select(CatalogCode.erp_item_id).where(
-        CatalogCode.erp_connection_id == erp_connection_id, CatalogCode.code_type == code_type,
-        CatalogCode.code == code)
-    return list(session.scalars(select(CatalogItem).where(
-        CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id.in_(ids))))
+    return list(session.scalars(_BY_CODE, {"erp": erp_connection_id, "code_type": code_type, "code": code}))
 
 
 def _cached(session: Session, erp_connection_id: int, erp_id: str) -> CatalogItem | None:
-    return session.scalar(select(CatalogItem).where(
-        CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id == erp_id))
+    return session.scalar(_CACHED, {"erp": erp_connection_id, "item": erp_id})
 
 
 def _tax(item: CatalogItem | None) -> tuple[tuple[str, ...], Decimal]:
