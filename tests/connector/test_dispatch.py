@@ -162,6 +162,35 @@ def test_a_worker_puts_an_order_aside_quietly_while_its_sellers_window_is_spent(
     assert order_id not in due_order_ids(ctx)
 
 
+def test_a_worker_releases_the_message_of_an_order_it_puts_aside_in_the_same_commit(ctx, sandbox, seller,
+                                                                                     monkeypatch):
+    """A dispatched order put aside until its seller's window opens is free for the next sweep that
+    finds it due (its queue message released), and releasing it costs no transaction of its own."""
+    from connector import dispatch as dispatch_module
+    from connector.dispatch import handle_dispatched_order
+    from connector.pipeline import process_order_safely
+
+    with ctx.db.session() as session:
+        channel_id = session.scalar(select(ChannelConnection.id))
+    pull_channel_connection(ctx, channel_id)
+    _spend_window(ctx, seller, remaining=0, reset=30).max_wait = 2.0
+    sent: list[int] = []
+    dispatch_due_orders(ctx, sent.append)  # new orders always go
+    with ctx.db.session() as session:  # one that matches (as in the test above)
+        order_id = session.scalar(select(Order.id).where(Order.buyer_document.is_not(None)).order_by(Order.id))
+    assert order_id in sent
+    released_apart = []
+    monkeypatch.setattr(dispatch_module, "mark_handled", lambda _ctx, oid: released_apart.append(oid))
+    assert handle_dispatched_order(ctx, order_id, lambda oid: process_order_safely(ctx, oid)) == S.READY
+    with ctx.db.session() as session:
+        order = session.get(Order, order_id)
+    assert order.dispatched_at is None and order.next_attempt_at is not None  # put aside, message released
+    assert released_apart == []  # in the commit that put it aside
+    # A pass that ends without committing the order (here: it is gone) still releases it apart.
+    assert handle_dispatched_order(ctx, 10**9, lambda oid: process_order_safely(ctx, oid)) == "gone"
+    assert released_apart == [10**9]
+
+
 def test_a_live_workers_claim_is_renewed_and_a_dead_ones_expires(ctx, sandbox, seller):
     with ctx.db.session() as session:
         channel_id = session.scalar(select(ChannelConnection.id))
