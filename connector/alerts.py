@@ -14,7 +14,9 @@ or first seen), an e-invoice was rejected, the ERP refused the credentials, a ch
 
 E-mail goes through the standard library (``smtplib``, ``email.message``): a single message per
 alert to the account's recipients, over STARTTLS, SSL or plain (a local relay), with a timeout. What
-the seller reads of a failure is ours, never the library's text.
+the seller reads of a failure is ours, never the library's text. The message is written in the
+account's language (:func:`connector.users.account_language`: the one its users chose in the panel,
+the recipients' first), through the same gettext catalogs as the panel and the CLI.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from connector.catalogs import SOURCE_LANGUAGE, gettext_for
 from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError, InvalidCredentials
 from connector.models import Account, Alert, AlertSettings, Order, utcnow
 from connector.reasons import N_
 from connector.states import ERROR_QUEUE_STATES, OrderState
+from connector.users import account_language
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,8 @@ BANNER_FOR = timedelta(hours=24)
 SMTP_TIMEOUT = 10.0
 SECURITY_CHOICES = ("starttls", "ssl", "none")
 
-# What each kind says (Spanish msgids; the panel translates them, the e-mail is sent in Spanish).
+# What each kind says (Spanish msgids: the panel shows them in the reader's language, the e-mail in the
+# account's).
 ALERT_TEXT = {
     "error_queue": N_("La cola de errores creció: %(count)s órdenes esperan una corrección (eran %(before)s)."),
     "einvoice_rejected": N_("La autoridad rechazó %(count)s facturas electrónicas: corrige la causa y reenvíalas."),
@@ -52,7 +57,8 @@ ALERT_TEXT = {
     "channel_auth": N_("La conexión «%(channel)s» perdió el acceso (token vencido o revocado): vuelve a conectarla."),
     "test": N_("Correo de prueba de las alertas: si lo recibes, las alertas llegarán aquí."),
 }
-SUBJECT = "Alerta de facturación: %(text)s"
+SUBJECT = N_("Alerta de facturación: %(text)s")
+SIGNATURE = N_("Facturación de marketplaces")
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,19 @@ class SmtpConfig:
     recipients: tuple[str, ...]
 
 
-def alert_text(alert: Alert) -> str:
+def alert_text(alert: Alert, language: str = SOURCE_LANGUAGE) -> str:
+    """What the alert says, in ``language``; stored parameters that no longer fit never stop an e-mail."""
+    gettext = gettext_for(language)
     try:
-        return ALERT_TEXT[alert.kind] % alert.params
+        return gettext(ALERT_TEXT[alert.kind]) % alert.params
     except (KeyError, TypeError, ValueError):
-        return ALERT_TEXT.get(alert.kind, alert.kind)
+        return gettext(ALERT_TEXT[alert.kind]) if alert.kind in ALERT_TEXT else alert.kind
+
+
+def email_of(text: str, language: str) -> tuple[str, str]:
+    """(subject, body) of the e-mail saying ``text``, in ``language`` (``text`` is already in it)."""
+    gettext = gettext_for(language)
+    return gettext(SUBJECT) % {"text": text[:120]}, f"{text}\n\n— {gettext(SIGNATURE)}\n"
 
 
 # -- raising -------------------------------------------------------------------------------------
@@ -150,6 +164,7 @@ def send_pending(ctx: AppContext, account_id: int) -> list[str]:
         pending = list(session.scalars(select(Alert).where(Alert.account_id == account_id,
                                                            Alert.email_state == "pending").order_by(Alert.id)))
         config = smtp_config(ctx, session, account_id)
+        language = account_language(session, account_id, config.recipients if config else ())
         session.expunge_all()
     states = []
     for alert in pending:
@@ -168,10 +183,10 @@ def send_pending(ctx: AppContext, account_id: int) -> list[str]:
                 # Marked before sending, committed with the decision: a crash mid-send loses one e-mail
                 # rather than repeating it every sweep.
                 row.email_state, row.emailed_at = "sent", utcnow()
-            state, text = row.email_state, alert_text(row)
+            state, text = row.email_state, alert_text(row, language)
         if state == "sent":
             try:
-                send_email(config, SUBJECT % {"text": text[:120]}, text)
+                send_email(config, *email_of(text, language))
             except ConfigurationError as exc:
                 with ctx.db.transaction() as session:
                     row = session.get(Alert, alert.id)
@@ -181,12 +196,12 @@ def send_pending(ctx: AppContext, account_id: int) -> list[str]:
     return states
 
 
-def send_email(config: SmtpConfig, subject: str, text: str) -> None:
+def send_email(config: SmtpConfig, subject: str, body: str) -> None:
     """One message to the configured recipients; a failure is a :class:`ConfigurationError` in the
     seller's words (the library's own message goes to the log only)."""
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = subject, config.from_address, ", ".join(config.recipients)
-    message.set_content(text + "\n\n— Facturación de marketplaces\n")
+    message.set_content(body)
     try:
         if config.security == "ssl":
             client = smtplib.SMTP_SSL(config.host, config.port, timeout=SMTP_TIMEOUT,
@@ -317,12 +332,13 @@ def send_test_email(ctx: AppContext, account_id: int) -> None:
     """The "send test e-mail" button: sends now (not rate-limited, nothing shown as a banner)."""
     with ctx.db.session() as session:
         config = smtp_config(ctx, session, account_id)
+        language = account_language(session, account_id, config.recipients if config else ())
     if config is None:
         raise ConfigurationError("Configura primero el servidor de correo, el remitente y los destinatarios.")
-    text = ALERT_TEXT["test"]
+    text = gettext_for(language)(ALERT_TEXT["test"])
     error = ""
     try:
-        send_email(config, SUBJECT % {"text": text[:120]}, text)
+        send_email(config, *email_of(text, language))
     except ConfigurationError as exc:
         error = exc.user_message
     with ctx.db.transaction() as session:

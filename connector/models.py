@@ -107,7 +107,7 @@ class ChannelConnection(Base):
 
     __tablename__ = "channel_connections"
     # One store per installation: the same marketplace account in two seller accounts would invoice
-    # every order twice (connector/services.py refuses it first, with a clear message).
+    # every order twice (connector/services/connections.py refuses it first, with a clear message).
     __table_args__ = (UniqueConstraint("account_id", "kind", "remote_account_id"),
                       UniqueConstraint("kind", "remote_account_id", name="uq_channel_connection_store"))
 

@@ -10,11 +10,15 @@ lock for the whole hash otherwise).
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from connector.catalogs import SOURCE_LANGUAGE
 from connector.context import AppContext
 from connector.errors import ConfigurationError, ConnectorError
 from connector.models import User, utcnow
@@ -157,3 +161,18 @@ def change_password(ctx: AppContext, user_id: int, current: str, new: str, *, no
             raise WrongCurrentPassword("La contraseña actual no es correcta.")
         stored.password_hash = password_hash
         revoke_user_sessions(session, user.id, now, keep_token=keep_session)
+
+
+def account_language(session: Session, account_id: int, readers: Iterable[str] = ()) -> str:
+    """The language to write to an account in when no signed-in person is reading (an alert e-mail):
+    the one most of its active users chose in the panel — of those among ``readers`` (e-mail addresses)
+    when any of them is a user, since they are the ones who read it. On a tie, or with no user, the
+    deployment's default (Spanish, as the panel and the CLI)."""
+    addresses = {normalise_email(a) for a in readers}
+    users = session.execute(select(User.email, User.locale).where(User.account_id == account_id,
+                                                                  User.is_active.is_(True))).all()
+    chosen = [locale for email, locale in users if email in addresses] or [locale for _, locale in users]
+    ranked = Counter(locale for locale in chosen if locale in LOCALES).most_common()
+    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+        return SOURCE_LANGUAGE
+    return ranked[0][0]

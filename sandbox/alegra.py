@@ -6,6 +6,7 @@ Alegra-style error envelopes, invoice totals computed the way Alegra does, and t
 :mod:`sandbox.knobs` (including "committed, then the answer never arrived").
 
 Split along its seams: :mod:`sandbox.alegra_http` (error envelope, readers, lists),
+:mod:`sandbox.alegra_master_data` (items, contacts, warehouses, price lists, taxes, numberings),
 :mod:`sandbox.alegra_invoices` (creating an invoice), :mod:`sandbox.alegra_stamps` (the e-invoice and
 the tax authority's answer) and :mod:`sandbox.alegra_documents` (stamp, PDF, e-mail, bank accounts,
 payments, and the records the chaos oracle reads) and :mod:`sandbox.alegra_credit_notes` (credit notes).
@@ -52,6 +53,7 @@ from sandbox.alegra_http import (
 )
 from sandbox.alegra_inventory import move_stock, warehouse_of
 from sandbox.alegra_invoices import store_invoice
+from sandbox.alegra_master_data import identification_of, install_master_data_routes
 from sandbox.alegra_stamps import StampLedger
 from sandbox.alegra_webhooks import AlegraWebhooks, ItemChanges, install_webhook_routes
 from sandbox.catalog import (
@@ -198,7 +200,7 @@ class AlegraState(ItemChanges, CreditNoteRecords, AlegraRecords):
         with self.lock:
             event = "edit-client" if contact_id in self.contacts else "new-client"
             contact = {"status": "active", **copy.deepcopy(payload), "id": contact_id}
-            number = _identification_of(contact)
+            number = identification_of(contact)
             contact.setdefault("identificationObject", {"number": number})
             contact["identification"] = number
             self.contacts[contact_id] = contact
@@ -268,16 +270,6 @@ class AlegraState(ItemChanges, CreditNoteRecords, AlegraRecords):
             return slot[1] <= limit, max(0, limit - int(slot[1])), reset
 
 
-def _identification_of(contact: dict[str, Any]) -> str | None:
-    for key in ("identificationObject", "identification"):
-        value = contact.get(key)
-        if isinstance(value, dict):
-            value = value.get("number")
-        if value not in (None, ""):
-            return str(value).strip()
-    return None
-
-
 # -- the app --------------------------------------------------------------------------------------
 
 
@@ -333,131 +325,9 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
     def _not_allowed(_exc):
         return jsonify({"message": "Método no permitido", "code": 405}), 405
 
-    def _one(records: dict[int, dict[str, Any]], record_id: int, what: str):
-        with state.lock:
-            record = records.get(record_id)
-            if record is None:
-                raise AlegraError(404, f"{what} no existe", 404)
-            return jsonify(copy.deepcopy(record))
-
     @app.get(f"{API}/company")
     def company():
         return jsonify(state.company)
-
-    @app.get(f"{API}/items")
-    def list_items():
-        query = request.args.get("query", "").casefold()
-        with state.lock:
-            found = [i for i in state.items.values()
-                     if not query or query in i["name"].casefold() or query in (i["reference"] or "").casefold()]
-            return jsonify(page_of(found))
-
-    @app.get(f"{API}/items/<int:item_id>")
-    def get_item(item_id: int):
-        return _one(state.items, item_id, "El ítem")
-
-    @app.post(f"{API}/items")
-    def create_item():
-        """A new product: ``name`` and a positive ``price`` (number or ``[{idPriceList, price}]``) are
-        required; ``tax`` ids must exist. Alegra refuses a reference another item has."""
-        body = json_body()
-        name = str(body.get("name") or "").strip()
-        if not name:
-            raise AlegraError(400, "El nombre del ítem es obligatorio", 3001)
-        raw_prices = body.get("price")
-        prices = raw_prices if isinstance(raw_prices, list) else [{"idPriceList": 1, "price": raw_prices}]
-        try:
-            price_list = [{"idPriceList": ref_id(p.get("idPriceList")) or 1, "name": "General",
-                           "price": float(Decimal(str(p.get("price"))))} for p in prices if isinstance(p, dict)]
-        except (ArithmeticError, ValueError):
-            raise AlegraError(400, "El precio del ítem no es válido", 3002) from None
-        if not price_list or price_list[0]["price"] <= 0:
-            raise AlegraError(400, "El precio del ítem es obligatorio", 3002)
-        reference = str(body.get("reference") or "").strip() or None
-
-        def commit():
-            with state.lock:
-                taxes = []
-                for wanted in body.get("tax") or []:
-                    tax = next((t for t in state.taxes if t["id"] == ref_id(wanted)), None)
-                    if tax is None:
-                        raise AlegraError(400, "El impuesto indicado no existe", 3003)
-                    taxes.append(copy.deepcopy(tax))
-                if reference and any(i.get("reference") == reference for i in state.items.values()):
-                    raise AlegraError(400, "Ya existe un ítem con esa referencia", 3004)
-                item = {"id": max(state.items, default=0) + 1, "name": name, "description": "",
-                        "reference": reference, "type": "product", "status": "active", "tax": taxes,
-                        "customFields": [], "price": price_list}
-                state.items[item["id"]] = item
-                state.webhooks.notify("new-item", "item", item)
-                return jsonify(copy.deepcopy(item)), 201
-
-        return faulty_write(knobs, commit)
-
-    @app.put(f"{API}/items/<int:item_id>")
-    def update_item(item_id: int):
-        return jsonify(state.edit_item(item_id, json_body()))
-
-    @app.delete(f"{API}/items/<int:item_id>")
-    def delete_item(item_id: int):
-        if not state.delete_item(item_id):
-            raise AlegraError(404, "El ítem no existe", 404)
-        return jsonify({"code": 200, "message": "El ítem fue eliminado correctamente"})
-
-    for path, attribute in (("warehouses", "warehouses"), ("price-lists", "price_lists"), ("taxes", "taxes"),
-                            ("number-templates", "number_templates")):
-        def list_settings(attribute: str = attribute):
-            with state.lock:
-                return jsonify(page_of(getattr(state, attribute)))
-
-        app.add_url_rule(f"{API}/{path}", f"list_{attribute}", list_settings, methods=["GET"])
-
-    @app.get(f"{API}/contacts")
-    def list_contacts():
-        identification = request.args.get("identification", "").strip()
-        query = request.args.get("query", "").casefold()
-        with state.lock:
-            found = [c for c in state.contacts.values()
-                     if identification in (_identification_of(c) or "")
-                     and (not query or query in c["name"].casefold())]
-            return jsonify(page_of(found))
-
-    @app.get(f"{API}/contacts/<int:contact_id>")
-    def get_contact(contact_id: int):
-        return _one(state.contacts, contact_id, "El contacto")
-
-    @app.delete(f"{API}/contacts/<int:contact_id>")
-    def delete_contact(contact_id: int):
-        if not state.delete_contact(contact_id):
-            raise AlegraError(404, "El contacto no existe", 404)
-        return jsonify({"code": 200, "message": "El contacto fue eliminado correctamente"})
-
-    def _contact_body() -> dict[str, Any]:
-        body = json_body()
-        name_object = body.get("nameObject") if isinstance(body.get("nameObject"), dict) else {}
-        name = str(body.get("name") or " ".join(str(v) for v in name_object.values() if v)).strip()
-        if not name:
-            raise AlegraError(400, "El nombre del contacto es obligatorio", 2001)
-        if not _identification_of(body):
-            raise AlegraError(400, "La identificación del contacto es obligatoria", 2002)
-        return {**body, "name": name}
-
-    @app.post(f"{API}/contacts")
-    def create_contact():
-        return jsonify(state.add_contact(_contact_body())), 201
-
-    @app.put(f"{API}/contacts/<int:contact_id>")
-    def update_contact(contact_id: int):
-        """Replace the contact's data (the next stamp of its invoices is judged on it)."""
-        body = _contact_body()
-
-        def commit():
-            with state.lock:
-                if contact_id not in state.contacts:
-                    raise AlegraError(404, "El contacto no existe", 404)
-                return jsonify(state.replace_contact(contact_id, body))
-
-        return faulty_write(knobs, commit)
 
     @app.post(f"{API}/invoices")
     def create_invoice():
@@ -492,6 +362,7 @@ def create_app(state: AlegraState, knobs: Knobs) -> Flask:
                 invoice["pdf"] = pdf_link(state, invoice_id)
             return jsonify(invoice)
 
+    install_master_data_routes(app, state, knobs)
     install_webhook_routes(app, state.webhooks, API, knobs)
     install_document_routes(app, state, knobs)
     install_credit_note_routes(app, state, knobs)

@@ -174,3 +174,25 @@ def cli_env(ctx, monkeypatch):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def run_cli(ctx, monkeypatch, capsys):
+    """``run_cli(*argv, stdin=None)`` -> (exit code, stdout, stderr): ``connector ...`` run in this process
+    on the test's context (``stdin`` given as text when the command reads it). A traceback in either
+    stream fails the test: the CLI says what went wrong in one line."""
+    import io
+
+    from connector import cli as cli_module
+
+    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
+
+    def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = cli_module.main(list(argv))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err and "Traceback" not in out, err
+        return code, out, err
+
+    return run

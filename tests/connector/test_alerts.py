@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from email import message_from_bytes
+from email import policy as email_policy
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,6 +17,7 @@ from connector.errors import ConfigurationError, InvalidCredentials
 from connector.models import Alert, AlertSettings, Order
 from connector.scheduler import sweep_due_orders
 from connector.states import OrderState
+from connector.users import account_language, create_user
 
 
 class Inbox:
@@ -208,3 +211,50 @@ def test_the_erp_refusing_the_credentials_while_invoicing_raises_an_alert(ctx, s
     [alert] = alerts.active_alerts(ctx, account)
     erp = services.find_erp_connection(ctx, account)
     assert alert.kind == "erp_auth" and alert.params == {"erp": erp.name}
+
+
+# -- the account's language -----------------------------------------------------------------------
+
+
+def _read(envelope) -> tuple[str, str]:
+    """(subject, body) of a received message, decoded (the wire's folding and line ends made plain again)."""
+    mail = message_from_bytes(envelope.content, policy=email_policy.default)
+    return " ".join(str(mail["Subject"]).split()), mail.get_content().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(("locale", "subject", "body"), [
+    ("en", "Invoicing alert: The error queue grew: 3 orders wait for a fix (there were 0).",
+     "The error queue grew: 3 orders wait for a fix (there were 0).\n\n— Marketplace invoicing\n"),
+    ("es", "Alerta de facturación: La cola de errores creció: 3 órdenes esperan una corrección (eran 0).",
+     "La cola de errores creció: 3 órdenes esperan una corrección (eran 0).\n\n— Facturación de marketplaces\n"),
+], ids=["en", "es"])
+def test_the_alert_email_is_in_the_accounts_language(ctx, smtp, account, locale, subject, body):
+    _, inbox = smtp
+    create_user(ctx, account, "ana@tienda.co", "una-clave-segura", locale=locale)
+    alerts.check_account(ctx, account)
+    _errored_orders(ctx, account, 3)
+    assert alerts.check_account(ctx, account) == ["sent"]
+    assert _read(inbox.messages[0]) == (subject, body)
+
+
+def test_the_test_email_is_in_the_accounts_language_too(ctx, smtp, account):
+    _, inbox = smtp
+    create_user(ctx, account, "ana@tienda.co", "una-clave-segura", locale="en")
+    alerts.send_test_email(ctx, account)
+    subject, body = _read(inbox.messages[0])
+    assert subject == "Invoicing alert: Alerts test e-mail: if you get it, alerts will arrive here."
+    assert body.startswith("Alerts test e-mail")
+
+
+def test_the_language_is_the_recipients_then_the_users_then_spanish(ctx):
+    account = services.create_account(ctx, "Tienda").id
+    with ctx.db.session() as session:
+        assert account_language(session, account) == "es"  # no user: the deployment's default
+    create_user(ctx, account, "owner@tienda.co", "una-clave-segura", locale="en")
+    with ctx.db.session() as session:
+        assert account_language(session, account) == "en"
+    create_user(ctx, account, "contador@tienda.co", "una-clave-segura", locale="es")
+    with ctx.db.session() as session:
+        assert account_language(session, account) == "es"  # a tie: the default
+        assert account_language(session, account, ["Owner@Tienda.co", "afuera@otra.co"]) == "en"  # who reads it
+        assert account_language(session, account, ["afuera@otra.co"]) == "es"  # no reader is a user: all of them

@@ -5,24 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from connector import cli as cli_module
-from connector.context import AppContext
-
-
-@pytest.fixture
-def run_cli(ctx, monkeypatch, capsys):
-    """``run_cli(*argv)`` -> (exit code, stdout, stderr), the CLI working on the test's context."""
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli_module.main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err and "Traceback" not in out, err
-        return code, out, err
-
-    return run
-
-
 # -- one store, one account ----------------------------------------------------------------------
 
 

@@ -8,28 +8,12 @@ import re
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
-from connector import cli as cli_module
 from connector import cli_output, services
-from connector.context import AppContext
 from connector.models import ActivityEvent, CatalogItem, ERPConnection
 from connector.sync import sync_once
 from tests.conftest import DEMO_RULES, connect_seller
-
-
-@pytest.fixture
-def run_cli(ctx, monkeypatch, capsys):
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli_module.main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err and "Traceback" not in out, err
-        return code, out, err
-
-    return run
 
 
 def test_rules_set_lists_every_problem_exits_non_zero_and_saves_nothing(ctx, seller, run_cli):

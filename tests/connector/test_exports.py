@@ -11,9 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
-from connector import cli as cli_module
 from connector import services
-from connector.context import AppContext
 from connector.exports import InvalidExport, parse_range, safe_cell
 from connector.models import Order
 from connector.sync import sync_once
@@ -45,19 +43,6 @@ def test_text_a_spreadsheet_would_run_is_escaped(value):
 def test_numbers_and_plain_text_are_left_alone():
     assert safe_cell(Decimal("-2000.00")) == "-2000.00"
     assert safe_cell("Ana María") == "Ana María" and safe_cell(None) == ""
-
-
-@pytest.fixture
-def run_cli(ctx, monkeypatch, capsys):
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli_module.main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err and "Traceback" not in out, err
-        return code, out, err
-
-    return run
 
 
 def test_cli_export_writes_orders_invoices_and_credit_notes(ctx, sandbox, run_cli, tmp_path):

@@ -110,22 +110,16 @@ def test_an_order_of_another_account_or_out_of_range_is_not_found(ctx, synced):
         propose_item(ctx, other.id, order.id, line.sku_key)
 
 
-def test_cli_shows_first_then_creates_with_yes(ctx, sandbox, synced, monkeypatch, capsys):
-    from connector import cli as cli_module
-    from connector.context import AppContext
-
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
+def test_cli_shows_first_then_creates_with_yes(ctx, sandbox, synced, run_cli):
     order, line, _ = _unmatched(ctx, synced)
     before = len(sandbox.alegra_state.items)
-    assert cli_module.main(["create-item", str(order.id), line.sku.lower()]) == 0  # the SKU as typed
-    out = capsys.readouterr().out
-    assert f"código de barras: {line.sku}" in out and "Nada creado" in out
+    code, out, _ = run_cli("create-item", str(order.id), line.sku.lower())  # the SKU as typed
+    assert code == 0 and f"código de barras: {line.sku}" in out and "Nada creado" in out
     assert len(sandbox.alegra_state.items) == before
-    assert cli_module.main(["create-item", str(order.id), line.sku, "--price", "abc", "--yes"]) == 2
-    assert "no es un número" in capsys.readouterr().err
-    assert cli_module.main(["create-item", str(order.id), line.sku, "--yes"]) == 0
-    out = capsys.readouterr().out
-    assert "creado en el ERP" in out and f"orden {order.id}: Facturada" in out
+    code, _, err = run_cli("create-item", str(order.id), line.sku, "--price", "abc", "--yes")
+    assert code == 2 and "no es un número" in err
+    code, out, _ = run_cli("create-item", str(order.id), line.sku, "--yes")
+    assert code == 0 and "creado en el ERP" in out and f"orden {order.id}: Facturada" in out
     assert len(sandbox.alegra_state.items) == before + 1
 
 
@@ -143,9 +137,7 @@ def test_with_siigo_the_product_is_created_there_mapped_and_its_orders_invoiced(
 
 
 def test_an_erp_that_cannot_create_products_says_so_in_the_panel_and_the_cli_without_a_traceback(
-        ctx, sandbox, synced, monkeypatch, capsys):
-    from connector import cli as cli_module
-    from connector.context import AppContext
+        ctx, sandbox, synced, monkeypatch, run_cli):
     from connector.errors import FeatureNotAvailable
     from erp.alegra.adapter import AlegraAdapter
 
@@ -155,14 +147,12 @@ def test_an_erp_that_cannot_create_products_says_so_in_the_panel_and_the_cli_wit
         raise FeatureNotAvailable(said, detail="HTTP 402 POST /items")
 
     monkeypatch.setattr(AlegraAdapter, "create_item", refuse)
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
     order, line, _ = _unmatched(ctx, synced)
     before = len(sandbox.alegra_state.items)
     with pytest.raises(ConnectorError) as refused:
         create_item_for_line(ctx, synced, order.id, line.sku_key, name="Vela", code=line.sku, price="1000", tax_id="")
     assert said in refused.value.user_message and "402" not in refused.value.user_message
-    assert cli_module.main(["create-item", str(order.id), line.sku, "--yes"]) != 0
-    err = capsys.readouterr().err
-    assert said in err and "Traceback" not in err
+    code, _, err = run_cli("create-item", str(order.id), line.sku, "--yes")  # no traceback: run_cli checks
+    assert code != 0 and said in err
     assert len(sandbox.alegra_state.items) == before
     assert services.get_order(ctx, order.id, synced).invoice is None

@@ -65,14 +65,12 @@ def test_the_core_does_not_import_flask():
     assert out.strip() == "False"
 
 
-def test_the_cli_shows_reasons_in_spanish_unless_asked(ctx, monkeypatch, capsys):
+def test_the_cli_shows_reasons_in_spanish_unless_asked(ctx, run_cli):
     """``orders show`` prints the stored Spanish text; ``--lang en`` renders the stored code through the
     English catalog (read without Flask)."""
     import json
 
     from connector.catalogs import gettext_for, languages
-    from connector.cli import main
-    from connector.context import AppContext
     from connector.models import Account, ChannelConnection, Order
     from connector.states import OrderState, transition
 
@@ -90,12 +88,13 @@ def test_the_cli_shows_reasons_in_spanish_unless_asked(ctx, monkeypatch, capsys)
         session.flush()
         transition(session, order, OrderState.ERROR, reason("La cuenta no tiene un ERP conectado."))
         order_id = order.id
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
     base = ["orders", "show", str(order_id), "--account", "Tienda de razones", "--json"]
-    assert main(base) == 0
-    spanish = json.loads(capsys.readouterr().out)
-    assert main([*base, "--lang", "en"]) == 0
-    english = json.loads(capsys.readouterr().out)
+    code, out, _ = run_cli(*base)
+    assert code == 0
+    spanish = json.loads(out)
+    code, out, _ = run_cli(*base, "--lang", "en")
+    assert code == 0
+    english = json.loads(out)
     assert spanish["reason"] == "La cuenta no tiene un ERP conectado."
     assert english["reason"] == "The account has no ERP connected."
     assert english["activity"][-1]["message"] == "The account has no ERP connected."

@@ -57,7 +57,7 @@ def test_a_connect_that_loses_the_race_gets_the_same_refusal(ctx, sandbox, monke
     first, second = (services.create_account(ctx, name).id for name in ("Tienda A", "Tienda B"))
     credentials, url = channel_credentials("shopify", sandbox)
     services.connect_channel(ctx, first, "shopify", credentials, base_url=url)
-    monkeypatch.setattr(services, "_store_connected_elsewhere", lambda *args, **kwargs: False)
+    monkeypatch.setattr(services.connections, "_store_connected_elsewhere", lambda *args, **kwargs: False)
     with pytest.raises(ConfigurationError, match="Esta tienda ya está conectada en otra cuenta"):
         services.connect_channel(ctx, second, "shopify", credentials, base_url=url)
     with ctx.db.session() as session:

@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from connector import cli as cli_module
-from connector.context import AppContext
 from sandbox.alegra_inventory import set_stock
 from sandbox.catalog import PRODUCTS
 
 TERMO = next(p for p in PRODUCTS if p.key == "termo")
-
-
-@pytest.fixture
-def run_cli(ctx, monkeypatch, capsys):
-    monkeypatch.setattr(AppContext, "from_settings", classmethod(lambda cls, settings=None, **kw: ctx))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli_module.main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err and "Traceback" not in out, err
-        return code, out, err
-
-    return run
 
 
 def test_diff_then_push_with_dry_run_then_push(ctx, sandbox, seller, run_cli):

@@ -92,44 +92,26 @@ def test_an_old_scrypt_hash_still_signs_in_and_is_replaced_by_argon2id(ctx, acco
     authenticate(ctx, "viejo@tienda.co", "una-clave-segura")  # and the new hash works
 
 
-@pytest.fixture
-def cli(ctx, monkeypatch, capsys):
-    """``connector ...`` run in this process against the test's database, stdin given as text."""
-    import io
-
-    from connector import cli as cli_module
-
-    monkeypatch.setattr(cli_module.AppContext, "from_settings", classmethod(lambda cls, *a, **k: ctx))
-
-    def run(*argv: str, stdin: str = ""):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = cli_module.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def test_cli_password_reset_reads_stdin_and_ends_the_users_sessions(ctx, account, cli):
+def test_cli_password_reset_reads_stdin_and_ends_the_users_sessions(ctx, account, run_cli):
     from connector.user_sessions import SessionPolicy, resume_session, start_session
 
     user = create_user(ctx, account, "yo@tienda.co", "una-clave-segura")
     token = start_session(ctx, user.id, utcnow())
-    code, out, err = cli("user", "password", "yo@tienda.co", "--password-stdin", stdin="la-clave-nueva-1\n")
+    code, out, err = run_cli("user", "password", "yo@tienda.co", "--password-stdin", stdin="la-clave-nueva-1\n")
     assert code == 0 and "Contraseña actualizada para yo@tienda.co" in out and err == ""
     authenticate(ctx, "yo@tienda.co", "la-clave-nueva-1")
     assert resume_session(ctx, token, utcnow(), SessionPolicy.from_settings(ctx.settings)) is None
 
 
-def test_cli_password_reset_of_an_unknown_email_is_one_line_and_exit_2(ctx, account, cli):
-    code, out, err = cli("user", "password", "nadie@tienda.co", "--password-stdin", stdin="la-clave-nueva-1\n")
+def test_cli_password_reset_of_an_unknown_email_is_one_line_and_exit_2(ctx, account, run_cli):
+    code, out, err = run_cli("user", "password", "nadie@tienda.co", "--password-stdin", stdin="la-clave-nueva-1\n")
     assert code == 2 and out == ""
     assert err == "error: No existe un usuario con el e-mail nadie@tienda.co.\n"
 
 
-def test_cli_password_reset_never_takes_the_password_from_argv(ctx, account, cli):
+def test_cli_password_reset_never_takes_the_password_from_argv(ctx, account, run_cli):
     create_user(ctx, account, "yo@tienda.co", "una-clave-segura")
     with pytest.raises(SystemExit) as refused:  # argparse: unknown option, exit 2 with its usage line
-        cli("user", "password", "yo@tienda.co", "--password", "la-clave-nueva-1")
+        run_cli("user", "password", "yo@tienda.co", "--password", "la-clave-nueva-1")
     assert refused.value.code == 2
     authenticate(ctx, "yo@tienda.co", "una-clave-segura")
