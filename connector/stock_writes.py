@@ -3,8 +3,10 @@
 A stock write is idempotent by value (writing 38 twice leaves 38), but it is still a remote write like
 any other: the row is the claim, the attempt is recorded before the call, and an answer that was lost
 is settled by reading the listing's stock (it shows the value: done; it does not: sent again). What is
-particular to stock: a newer value supersedes an older one still waiting (only the latest matters), and
-the same value waiting from a previous run is carried on rather than written again.
+particular to stock: a newer value supersedes an older one still waiting (only the latest matters), the
+same value waiting from a previous run is carried on rather than written again, and a value the last
+finished write already carried is read from the channel before it is written (a crash after the write
+left the row behind).
 
 ``subject`` is ``listing:<stock_listings.id>``; ``marker`` is the value written (``quantity=38`` or
 ``quantity=38;price=31000``), so the trail says what each write was for.
@@ -96,10 +98,23 @@ def push_listing(ctx: AppContext, adapter, connection_id: int, row: StockListing
         shown = {"quantity": now.quantity, "price": None if now.price is None else str(now.price)}
         return Remote(now.quantity == quantity and (price is None or now.price == price), shown)
 
-    state = perform(ctx, int(write_id), WriteAction(send=send, read=read))
+    repeat = _written_before(ctx, connection_id, row.id, int(write_id), marker)
+    state = perform(ctx, int(write_id), WriteAction(send=send, read=read, read_first=repeat))
     with ctx.db.session() as session:
         write = session.get(RemoteWrite, int(write_id))
         return state, write.detail if write is not None else ""
+
+
+def _written_before(ctx: AppContext, connection_id: int, row_id: int, write_id: int, marker: str) -> bool:
+    """Whether the listing's last finished write already carried this value. A process that died after
+    the write was done, before the row learnt the channel's new quantity, leaves the old quantity in the
+    row: the next run sees a difference that is not there. The channel is read first, not written twice."""
+    with ctx.db.session() as session:
+        last = session.scalar(select(RemoteWrite.marker).where(
+            RemoteWrite.channel_connection_id == connection_id, RemoteWrite.kind == KIND,
+            RemoteWrite.subject == f"listing:{row_id}", RemoteWrite.id != write_id, RemoteWrite.state == "done")
+            .order_by(RemoteWrite.generation.desc()).limit(1))
+    return last == marker
 
 
 def settle_open_writes(ctx: AppContext, adapter, connection_id: int, rows: list[StockListing]) -> int:
