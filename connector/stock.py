@@ -15,7 +15,8 @@ When it runs:
 
 Only changed quantities are written, each exactly once (:mod:`connector.stock_writes`). Stock is low
 priority: a run that would read the ERP waits while orders are due or the ERP's rate window is below
-half full (invoices come first); the channels' clients keep their own rate limits.
+half full (invoices come first), and its reads count as follow-up work inside the window (room is kept
+for invoices); the channels' clients keep their own rate limits.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from connector.models import (
     utcnow,
 )
 from connector.pipeline import CatalogRefreshes, ensure_catalog
+from connector.ratelimit import RequestClass, request_class
 from connector.rules import effective_settings
 from connector.stock_pending import mark_items_changed
 from connector.stock_plan import (
@@ -161,7 +163,11 @@ def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool
                 report.deferred = reason
                 return report
             try:
-                _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids, erp_stock_cache)
+                # Its ERP reads are follow-up work: once begun, a run must not take the window's room
+                # from the invoices (it waited for them to begin with, but orders keep arriving).
+                with request_class(RequestClass.FOLLOWUP):
+                    _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids,
+                                      erp_stock_cache)
             except ConnectorError as exc:
                 report.error = exc.user_message
                 raise

@@ -239,3 +239,20 @@ def test_a_value_written_before_a_crash_is_read_back_not_written_again(ctx, box,
     push_pending_items(ctx)  # the item is still pending: published again, reading first
     assert shopify.writes == 1 and _pending(ctx) == []
     assert _shown(box, CAFE.barcode) == (3, 3)
+    assert all(before != after for _, before, after in shopify.log)  # no write that changed nothing
+
+
+def test_a_stock_runs_erp_reads_leave_the_windows_room_to_invoices(ctx, box, seller, monkeypatch):
+    from connector.ratelimit import RequestClass, _request_class
+
+    adapter = ctx.erp_adapter(services.find_erp_connection(ctx, seller.account_id))
+    seen, original = [], adapter.get_item_stock
+
+    def noted(*args, **kwargs):
+        seen.append(_request_class.get())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(adapter, "get_item_stock", noted)
+    on_erp_item_changed(ctx, seller.erp_id, str(box.alegra_state.item_id_for_barcode(CAFE.barcode)))
+    push_pending_items(ctx)
+    assert seen == [RequestClass.FOLLOWUP]  # not DOCUMENTS: invoices keep their room in the window
