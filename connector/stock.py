@@ -227,24 +227,29 @@ def _compare_and_push(ctx: AppContext, connection: ChannelConnection, erp: ERPCo
             report.compared = len(rows)
             session.expunge_all()
         for row in changed:
-            difference = StockDifference(row.listing_id, row.title, row.sku, row.erp_item_id, row.channel_quantity,
-                                         row.desired_quantity, _text(row.channel_price), _text(row.desired_price))
-            report.differences.append(difference)
-            if report.dry_run or row.problem:
-                difference.state = "skipped" if row.problem else "planned"
-                difference.detail = row.problem
-                continue
-            difference.state, difference.detail = push_listing(ctx, channel, connection.id, row,
-                                                               row.desired_quantity, row.desired_price)
-            _record_outcome(ctx, row.id, difference)
-            report.written += difference.state == "done"
-            report.failed += difference.state in ("failed", "uncertain")
+            _push_difference(ctx, channel, connection.id, row, report)
         if not report.dry_run:
-            settle_open_writes(ctx, channel, connection.id, same)
+            for row in settle_open_writes(ctx, channel, connection.id, same):
+                _push_difference(ctx, channel, connection.id, row, report)
     finally:
         report.erp_requests = _calls(erp_adapter) - erp_calls
         report.channel_requests = _calls(channel) - channel_calls
         channel.close()
+
+
+def _push_difference(ctx: AppContext, channel, connection_id: int, row: StockListing, report: StockReport) -> None:
+    difference = StockDifference(row.listing_id, row.title, row.sku, row.erp_item_id, row.channel_quantity,
+                                 row.desired_quantity, _text(row.channel_price), _text(row.desired_price))
+    report.differences.append(difference)
+    if report.dry_run or row.problem:
+        difference.state = "skipped" if row.problem else "planned"
+        difference.detail = row.problem
+        return
+    difference.state, difference.detail = push_listing(ctx, channel, connection_id, row,
+                                                       row.desired_quantity, row.desired_price)
+    _record_outcome(ctx, row.id, difference)
+    report.written += difference.state == "done"
+    report.failed += difference.state in ("failed", "uncertain")
 
 
 def _record_outcome(ctx: AppContext, row_id: int, difference: StockDifference) -> None:

@@ -117,26 +117,45 @@ def _written_before(ctx: AppContext, connection_id: int, row_id: int, write_id: 
     return last == marker
 
 
-def settle_open_writes(ctx: AppContext, adapter, connection_id: int, rows: list[StockListing]) -> int:
-    """Writes left open (a lost answer, a dead worker) for listings that now show no difference: settle
-    them by reading (their value is already there, or a newer one superseded it). Returns how many."""
+def settle_open_writes(ctx: AppContext, adapter, connection_id: int, rows: list[StockListing]) -> list[StockListing]:
+    """Writes left open (a lost answer, a dead worker) for listings that show no difference here: settle
+    them by reading the listing. Returns the rows whose channel shows something else than they want
+    after all — a value whose answer was lost did land, and the ERP has moved back since (the row still
+    held the old quantity, so nothing looked different) — with what the channel shows, here and stored:
+    they are written now."""
     if not rows:
-        return 0
+        return []
     by_subject = {f"listing:{row.id}": row for row in rows}
     with ctx.db.session() as session:
         stale = list(session.execute(select(RemoteWrite.id, RemoteWrite.subject).where(
             RemoteWrite.channel_connection_id == connection_id, RemoteWrite.kind == KIND,
             RemoteWrite.subject.in_(list(by_subject)), RemoteWrite.state.in_(OPEN_STATES))))
+    differing = []
     for write_id, subject in stale:
         row = by_subject[subject]
         listing = listing_of(row)
+        shown: list[Listing] = []
 
-        def read(listing=listing) -> Remote:
+        def read(listing=listing, shown=shown) -> Remote:
             now = adapter.get_listing(listing.listing_id)
+            shown.append(now)
             return Remote(True, {"quantity": now.quantity, "settled": "no difference left"})
 
         def send() -> dict[str, Any]:  # never reached: reading settles it
             raise AssertionError("a settled stock write is never sent")
 
         perform(ctx, write_id, WriteAction(send=send, read=read, read_first=True))
-    return len(stale)
+        if shown and _shows_other(shown[0], row):
+            row.channel_quantity, row.channel_price = shown[0].quantity, shown[0].price
+            with ctx.db.transaction() as session:
+                session.execute(update(StockListing).where(StockListing.id == row.id).values(
+                    channel_quantity=row.channel_quantity, channel_price=row.channel_price))
+            differing.append(row)
+    return differing
+
+
+def _shows_other(now: Listing, row: StockListing) -> bool:
+    if now.quantity is None or row.desired_quantity is None:
+        return False
+    return now.quantity != row.desired_quantity or (
+        row.desired_price is not None and now.price is not None and Decimal(now.price) != Decimal(row.desired_price))

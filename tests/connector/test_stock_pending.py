@@ -256,3 +256,21 @@ def test_a_stock_runs_erp_reads_leave_the_windows_room_to_invoices(ctx, box, sel
     on_erp_item_changed(ctx, seller.erp_id, str(box.alegra_state.item_id_for_barcode(CAFE.barcode)))
     push_pending_items(ctx)
     assert seen == [RequestClass.FOLLOWUP]  # not DOCUMENTS: invoices keep their room in the window
+
+
+def test_a_lost_value_that_landed_is_corrected_when_the_erp_moved_back_meanwhile(ctx, box, seller):
+    """37 reached Shopify but its answer was lost; then the ERP went back to 40 (a credit note). The row
+    still held 40, so nothing looked different: the open write was settled as "no difference left" and
+    Shopify kept showing 37 until the next full comparison (an hour in production)."""
+    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(box.alegra_state, int(item), 1, 37)
+    on_erp_item_changed(ctx, seller.erp_id, item)
+    box.shopify_knobs.reset_after_commit_rate = 1.0
+    push_pending_items(ctx)
+    box.shopify_knobs.reset_after_commit_rate = 0.0
+    assert _shown(box, CAFE.barcode) == (37, 37)
+
+    set_stock(box.alegra_state, int(item), 1, 40)
+    on_erp_item_changed(ctx, seller.erp_id, item)
+    push_pending_items(ctx)
+    assert _shown(box, CAFE.barcode) == (40, 40) and _pending(ctx) == []
