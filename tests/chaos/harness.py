@@ -103,15 +103,15 @@ class ChaosPlan:
     # Stock published on every store (connector/stock.py) and the ERP's webhooks (connector/mirror.py).
     stock_lost_answer_rate: float = 0.1  # a store's stock write committed, then its answer lost
     subscription_lost_answer_rate: float = 0.2  # the ERP's subscription create/delete, likewise
-    stock_edits_at: tuple[float, ...] = (0.25, 0.5, 0.7)  # someone edits stock in the ERP
+    stock_edits_at: tuple[float, ...] = (0.2, 0.4, 0.6)  # someone edits stock in the ERP
     stock_edits_per_round: int = 3  # products per seller
     subscription_drops_at: tuple[float, ...] = (0.2, 0.45, 0.7)  # the ERP drops subscriptions
     subscription_drops_per_round: int = 2  # per seller
     mirror_off_on: tuple[float, float] = (0.35, 0.6)  # the seller turns the webhooks off, then on
     stock_interval: int = 2  # seconds between stock sweeps (pending items)
-    stock_full_sync: int = 15  # seconds between full comparisons (what catches an edit made in the ERP)
+    stock_full_sync: int = 30  # seconds between full comparisons (what catches an edit made in the ERP)
     stock_lease: int = 10
-    mirror_check_interval: int = 3  # seconds between checks of the subscriptions (dropped ones come back)
+    mirror_check_interval: int = 5  # seconds between checks of the subscriptions (dropped ones come back)
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
