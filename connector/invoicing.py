@@ -307,6 +307,8 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
             session.add(invoice)
             plan_after_invoice(session, order, erp, invoice, result)
     except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
+        if session.scalar(select(Invoice.id).where(Invoice.order_id == order.id)) is None:
+            raise  # another clash (no invoice row): the order must not be called invoiced without one
         log.warning("order %s: invoice already recorded", order.id)
         invoice = None
     if invoice is not None:

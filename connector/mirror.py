@@ -181,6 +181,15 @@ class _Listing:
         return self.found
 
 
+def _attempted(ctx: AppContext, row_id: int) -> bool:
+    """Whether the subscription's last attempt may have happened unseen (a lost answer, a dead owner):
+    then only a list read now settles it. The round's list may have been read before that attempt
+    (by this process, before another one's create landed) and would make it look never done."""
+    with ctx.db.session() as session:
+        return session.scalar(select(ERPWebhookSubscription.state).where(
+            ERPWebhookSubscription.id == row_id)) in ("sending", "ambiguous")
+
+
 def _matching(listing: list[WebhookSubscription], event: str, url: str) -> WebhookSubscription | None:
     return next((s for s in listing if s.event == event and s.url == url), None)
 
@@ -194,7 +203,7 @@ def _subscribe_action(ctx: AppContext, row_id: int, adapter: ERPAdapter, listing
 
     def read() -> Remote:
         # An earlier connect (or a lost answer) may have left it subscribed already: adopt it.
-        found = _matching(listing.get(), event, url)
+        found = _matching(listing.get(fresh=_attempted(ctx, row_id)), event, url)
         if found is None:
             return NOT_DONE
         _remember(ctx, row_id, found.remote_id)
@@ -219,7 +228,7 @@ def _unsubscribe_action(ctx: AppContext, row_id: int, adapter: ERPAdapter, listi
     def read() -> Remote:
         if remote_id is None:
             return Remote(True, {"removed": "never subscribed"})
-        listed = any(s.remote_id == remote_id for s in listing.get())
+        listed = any(s.remote_id == remote_id for s in listing.get(fresh=_attempted(ctx, row_id)))
         return NOT_DONE if listed else Remote(True, {"removed": "not listed"})
 
     return WriteAction(send=send, read=read, read_first=True)

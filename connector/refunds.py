@@ -273,14 +273,21 @@ def credit_note_action(ctx, session: Session, write: RemoteWrite, invoice: Invoi
                 "amount": str(draft.amount), "legal_status": str(result.legal_status), "cufe": result.cufe,
                 "refund_id": refund.external_id}
 
+    def returned_goods() -> None:
+        # Goods that come back raise the ERP's stock: publish it (connector/stock.py) — however the
+        # note is known to exist, answered or found in the ERP after a lost answer.
+        mark_items_changed(ctx, erp.id, {line.item_id for line in draft.lines}, "nota crédito")
+
     def found() -> Remote:
         note = adapter.find_credit_note_by_marker(write.marker, contact_id=contact_id, around=issue_date)
-        return Remote(True, as_kept(note)) if note is not None else NOT_DONE
+        if note is None:
+            return NOT_DONE
+        returned_goods()
+        return Remote(True, as_kept(note))
 
     def send() -> dict:
         kept = as_kept(adapter.create_credit_note(draft))
-        # Goods that come back raise the ERP's stock: publish it (connector/stock.py).
-        mark_items_changed(ctx, erp.id, {line.item_id for line in draft.lines}, "nota crédito")
+        returned_goods()
         return kept
 
     return WriteAction(send=send, read=found)

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # every CONNECTOR_STOCK_FULL_SYNC.
     stock_interval_seconds: int = Field(10, validation_alias=AliasChoices("CONNECTOR_STOCK_INTERVAL"))
     stock_full_sync_seconds: int = Field(3600, validation_alias=AliasChoices("CONNECTOR_STOCK_FULL_SYNC"))
+    # A stock run holds its channel connection this long (renewed as it goes); the pending sweep holds
+    # every channel of the account at once, so two sweeps never split them and leave the items pending.
+    # A run whose process died frees its channels when this runs out.
+    stock_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_STOCK_LEASE"))
     # An order handed to the queue is not handed out again before a worker is done with it or this many
     # seconds pass (a message lost with a dead worker or a restarted Redis delays it this long).
     dispatch_lease_seconds: int = Field(120, validation_alias=AliasChoices("CONNECTOR_DISPATCH_LEASE"))

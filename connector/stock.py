@@ -15,13 +15,15 @@ When it runs:
 
 Only changed quantities are written, each exactly once (:mod:`connector.stock_writes`). Stock is low
 priority: a run that would read the ERP waits while orders are due or the ERP's rate window is below
-half full (invoices come first); the channels' clients keep their own rate limits.
+half full (invoices come first), and its reads count as follow-up work inside the window (room is kept
+for invoices); the channels' clients keep their own rate limits.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,6 +43,7 @@ from connector.models import (
     utcnow,
 )
 from connector.pipeline import CatalogRefreshes, ensure_catalog
+from connector.ratelimit import RequestClass, request_class
 from connector.rules import effective_settings
 from connector.stock_pending import mark_items_changed
 from connector.stock_plan import (
@@ -59,8 +62,10 @@ from connector.stock_writes import push_listing, settle_open_writes
 log = logging.getLogger(__name__)
 
 ERP_WINDOW_RESERVE = 0.5  # stock reads the ERP only while more than half of the rate window is free
-RUN_LEASE_SECONDS = 120.0
 MAX_ERRORS_SHOWN = 50
+# A listing's write in these states is not settled yet (a lost answer, a retry, another worker on it):
+# its item stays pending until a later sweep settles it.
+UNSETTLED_STATES = ("pending", "sending", "ambiguous", "busy")
 
 
 @dataclass
@@ -120,12 +125,19 @@ def _erp_is_busy(ctx: AppContext, erp: ERPConnection) -> str:
     return ""
 
 
+def stock_lease(ctx: AppContext, channel_connection_id: int) -> RowLease:
+    """The lease one stock run of a channel connection holds (``CONNECTOR_STOCK_LEASE``)."""
+    return RowLease(ctx.db, ChannelConnection, channel_connection_id, ctx.settings.stock_lease_seconds,
+                    token_column="stock_claim_token", until_column="stock_claimed_until")
+
+
 def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool = False,
                    erp_item_ids: set[str] | None = None, trigger: str = "cli", yield_to_invoicing: bool = True,
-                   erp_stock_cache: ErpStockCache | None = None) -> StockReport:
+                   erp_stock_cache: ErpStockCache | None = None, held: RowLease | None = None) -> StockReport:
     """Compare one channel connection's listings with the ERP's stock and (unless ``dry_run`` or the
     connection's stock sync is off) write the differences. ``erp_item_ids``: only the listings of those
-    items (no channel-wide read). ``ConfigurationError`` when the account has no ERP or bad settings."""
+    items (no channel-wide read). ``held``: the connection's lease, already taken by the caller (released
+    here). ``ConfigurationError`` when the account has no ERP or bad settings."""
     with ctx.db.session() as session:
         connection = session.get(ChannelConnection, channel_connection_id)
         if connection is None:
@@ -137,10 +149,12 @@ def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool
     report = StockReport(channel_connection_id, connection.name, settings.enabled,
                          "items" if erp_item_ids is not None else "full", dry_run or not settings.enabled, trigger)
     if erp is None:
+        if held is not None:
+            with ctx.db.transaction() as session:
+                held.release(session)
         raise ConfigurationError("Conecta el ERP antes de publicar su stock en los canales.")
-    lease = RowLease(ctx.db, ChannelConnection, channel_connection_id, RUN_LEASE_SECONDS,
-                     token_column="stock_claim_token", until_column="stock_claimed_until")
-    if not lease.take():
+    lease = held or stock_lease(ctx, channel_connection_id)
+    if held is None and not lease.take():
         report.deferred = "Otra actualización de stock de este canal está en curso."
         return report
     try:
@@ -149,7 +163,11 @@ def run_stock_sync(ctx: AppContext, channel_connection_id: int, *, dry_run: bool
                 report.deferred = reason
                 return report
             try:
-                _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids, erp_stock_cache)
+                # Its ERP reads are follow-up work: once begun, a run must not take the window's room
+                # from the invoices (it waited for them to begin with, but orders keep arriving).
+                with request_class(RequestClass.FOLLOWUP):
+                    _compare_and_push(ctx, connection, erp, settings, invoicing, report, erp_item_ids,
+                                      erp_stock_cache)
             except ConnectorError as exc:
                 report.error = exc.user_message
                 raise
@@ -209,24 +227,29 @@ def _compare_and_push(ctx: AppContext, connection: ChannelConnection, erp: ERPCo
             report.compared = len(rows)
             session.expunge_all()
         for row in changed:
-            difference = StockDifference(row.listing_id, row.title, row.sku, row.erp_item_id, row.channel_quantity,
-                                         row.desired_quantity, _text(row.channel_price), _text(row.desired_price))
-            report.differences.append(difference)
-            if report.dry_run or row.problem:
-                difference.state = "skipped" if row.problem else "planned"
-                difference.detail = row.problem
-                continue
-            difference.state, difference.detail = push_listing(ctx, channel, connection.id, row,
-                                                               row.desired_quantity, row.desired_price)
-            _record_outcome(ctx, row.id, difference)
-            report.written += difference.state == "done"
-            report.failed += difference.state in ("failed", "uncertain")
+            _push_difference(ctx, channel, connection.id, row, report)
         if not report.dry_run:
-            settle_open_writes(ctx, channel, connection.id, same)
+            for row in settle_open_writes(ctx, channel, connection.id, same):
+                _push_difference(ctx, channel, connection.id, row, report)
     finally:
         report.erp_requests = _calls(erp_adapter) - erp_calls
         report.channel_requests = _calls(channel) - channel_calls
         channel.close()
+
+
+def _push_difference(ctx: AppContext, channel, connection_id: int, row: StockListing, report: StockReport) -> None:
+    difference = StockDifference(row.listing_id, row.title, row.sku, row.erp_item_id, row.channel_quantity,
+                                 row.desired_quantity, _text(row.channel_price), _text(row.desired_price))
+    report.differences.append(difference)
+    if report.dry_run or row.problem:
+        difference.state = "skipped" if row.problem else "planned"
+        difference.detail = row.problem
+        return
+    difference.state, difference.detail = push_listing(ctx, channel, connection_id, row,
+                                                       row.desired_quantity, row.desired_price)
+    _record_outcome(ctx, row.id, difference)
+    report.written += difference.state == "done"
+    report.failed += difference.state in ("failed", "uncertain")
 
 
 def _record_outcome(ctx: AppContext, row_id: int, difference: StockDifference) -> None:
@@ -265,33 +288,77 @@ def on_erp_invoice_changed(ctx: AppContext, erp_connection_id: int, erp_item_ids
 
 
 def push_pending_items(ctx: AppContext, *, trigger: str = "pendientes") -> dict[str, int]:
-    """Publish the stock of every pending item to every channel that publishes stock; an item stays
-    pending until every such channel took it (a deferred or failed run keeps it)."""
+    """Publish the stock of every pending item to every channel that publishes stock. An item stays
+    pending until every such channel took it: a run that could not happen, a write whose answer was
+    lost or that waits for a retry keeps it; so does a mark made after this sweep read it (a new sale
+    whose stock the sweep may have read too early)."""
     counts = {"items": 0, "written": 0, "deferred": 0}
     with ctx.db.session() as session:
-        pending: dict[int, set[str]] = {}
+        pending: dict[int, dict[str, tuple[int, datetime]]] = {}
         for item in session.scalars(select(StockPendingItem).order_by(StockPendingItem.id).limit(500)):
-            pending.setdefault(item.erp_connection_id, set()).add(item.erp_item_id)
+            pending.setdefault(item.erp_connection_id, {})[item.erp_item_id] = (item.id, item.since)
         targets = {erp_id: _stock_connections(session, erp_id) for erp_id in pending}
     for erp_id, items in pending.items():
-        settled, cache = True, {}
-        for connection_id in targets[erp_id]:
-            try:
-                report = run_stock_sync(ctx, connection_id, erp_item_ids=items, trigger=trigger, erp_stock_cache=cache)
-            except ConnectorError as exc:
-                log.warning("stock of channel connection %s: %s", connection_id, exc.user_message)
-                settled = False
-                continue
-            counts["written"] += report.written
-            if report.deferred:
-                counts["deferred"] += 1
-                settled = False
-        if settled:
-            with ctx.db.transaction() as session:
-                session.execute(delete(StockPendingItem).where(StockPendingItem.erp_connection_id == erp_id,
-                                                               StockPendingItem.erp_item_id.in_(items)))
-            counts["items"] += len(items)
+        unsettled = _publish_items(ctx, erp_id, targets[erp_id], set(items), trigger, counts)
+        if unsettled is None:
+            counts["deferred"] += 1
+            continue
+        settled = [mark for item_id, mark in items.items() if item_id not in unsettled]
+        with ctx.db.transaction() as session:
+            for row_id, since in settled:  # only the mark this sweep read: a newer one waits for the next
+                session.execute(delete(StockPendingItem).where(StockPendingItem.id == row_id,
+                                                               StockPendingItem.since == since))
+        counts["items"] += len(settled)
     return counts
+
+
+def _publish_items(ctx: AppContext, erp_id: int, connection_ids: list[int], items: set[str], trigger: str,
+                   counts: dict[str, int]) -> set[str] | None:
+    """Publish ``items`` to every channel of the ERP connection; the items not settled everywhere, or
+    None when the sweep could not run now (another run holds a channel, invoicing comes first).
+
+    Every channel's lease is taken first, in order, and held to the end: two sweeps (two workers) never
+    split an account's channels between them, where each would leave the items pending for the other.
+    Whether the ERP is busy is asked once, before any read: this sweep's own reads of the first channel
+    must not make it defer the next one, every time."""
+    leases = []
+    for connection_id in connection_ids:
+        lease = stock_lease(ctx, connection_id)
+        if not lease.take():
+            _release(ctx, leases)
+            return None
+        leases.append(lease)
+    with ctx.db.session() as session:
+        erp = session.get(ERPConnection, erp_id)
+        session.expunge_all()
+    if erp is None or (leases and _erp_is_busy(ctx, erp)):
+        _release(ctx, leases)
+        return None
+    unsettled: set[str] = set()
+    cache: ErpStockCache = {}
+    try:
+        with ExitStack() as kept:
+            for lease in leases:
+                kept.enter_context(lease.kept(f"stock-{lease.row_id}"))
+            for lease in leases:
+                try:
+                    report = run_stock_sync(ctx, lease.row_id, erp_item_ids=items, trigger=trigger,
+                                            yield_to_invoicing=False, erp_stock_cache=cache, held=lease)
+                except ConnectorError as exc:
+                    log.warning("stock of channel connection %s: %s", lease.row_id, exc.user_message)
+                    unsettled |= items
+                    continue
+                counts["written"] += report.written
+                unsettled |= {d.erp_item_id for d in report.differences if d.state in UNSETTLED_STATES}
+    finally:
+        _release(ctx, leases)  # the channels not reached, or a run that failed before it began
+    return unsettled
+
+
+def _release(ctx: AppContext, leases: list[RowLease]) -> None:
+    with ctx.db.transaction() as session:
+        for lease in leases:
+            lease.release(session)
 
 
 def _stock_connections(session, erp_connection_id: int) -> list[int]:

@@ -4,14 +4,20 @@ Kept in the database (``stock_pending_items``), in the same transaction as what 
 invoice the connector recorded — so a crash between the invoice and the publication loses nothing:
 the next sweep publishes it (:func:`connector.stock.push_pending_items`). Imports nothing but the
 model, so invoicing can call it without import cycles.
+
+Marking is an insert-or-update of the item's one row: two invoices of the same new item recorded at
+once must not clash on its unique key (the clash would fail an invoice's transaction), and marking an
+item already pending moves its ``since`` — so a sweep that read the older mark, and publishes a stock
+read before this sale, forgets only that mark, not this one.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from connector.models import ChannelConnection, ERPConnection, Order, OrderLine, StockPendingItem
+from connector.models import ChannelConnection, ERPConnection, Order, OrderLine, StockPendingItem, utcnow
 from connector.stock_settings import stock_settings_of
 
 
@@ -40,15 +46,22 @@ def _enabled(stock_settings) -> bool:
 
 
 def mark_items_pending(session: Session, erp_connection_id: int, erp_item_ids: set[str], reason: str) -> int:
-    """Add the items not already pending (in ``session``; the caller commits). Returns how many."""
+    """Mark the items pending (in ``session``; the caller commits): a new row, or the pending one marked
+    again (``since`` moves on). Returns how many were not pending before."""
     if not erp_item_ids:
         return 0
     known = set(session.scalars(select(StockPendingItem.erp_item_id).where(
         StockPendingItem.erp_connection_id == erp_connection_id, StockPendingItem.erp_item_id.in_(erp_item_ids))))
-    fresh = sorted(set(erp_item_ids) - known)
-    for item_id in fresh:
-        session.add(StockPendingItem(erp_connection_id=erp_connection_id, erp_item_id=item_id, reason=reason[:100]))
-    return len(fresh)
+    now = utcnow()
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # Sorted: concurrent marks of overlapping items lock their rows in the same order (no deadlock).
+    rows = [{"erp_connection_id": erp_connection_id, "erp_item_id": item_id, "reason": reason[:100], "since": now}
+            for item_id in sorted(set(erp_item_ids))]
+    statement = dialect.insert(StockPendingItem).values(rows)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[StockPendingItem.erp_connection_id, StockPendingItem.erp_item_id],
+        set_={"reason": statement.excluded.reason, "since": statement.excluded.since}))
+    return len(set(erp_item_ids) - known)
 
 
 def mark_items_changed(ctx, erp_connection_id: int, erp_item_ids: set[str], reason: str) -> int:

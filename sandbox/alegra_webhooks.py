@@ -190,13 +190,13 @@ def _json_default(value: Any) -> Any:
 
 def install_webhook_routes(app: Flask, webhooks: AlegraWebhooks, api: str, knobs: Knobs) -> None:
     """``/webhooks/subscriptions`` on the sandbox app (authenticated and rate-limited like every route;
-    creating one is a write under the knobs' write faults, like every other write)."""
+    creating or deleting one is a write under the knobs' write faults, like every other write)."""
 
     @app.post(f"{api}/webhooks/subscriptions")
     def create_subscription():
         body = json_body()
         return faulty_write(knobs, lambda: (jsonify({"subscription": webhooks.subscribe(
-            str(body.get("event") or ""), str(body.get("url") or ""))}), 201))
+            str(body.get("event") or ""), str(body.get("url") or ""))}), 201), kind="subscription")
 
     @app.get(f"{api}/webhooks/subscriptions")
     def list_subscriptions():
@@ -204,6 +204,9 @@ def install_webhook_routes(app: Flask, webhooks: AlegraWebhooks, api: str, knobs
 
     @app.delete(f"{api}/webhooks/subscriptions/<int:subscription_id>")
     def delete_subscription(subscription_id: int):
-        if not webhooks.drop(subscription_id):
-            raise AlegraError(404, "La suscripción no existe", 404)
-        return jsonify({"code": 200, "message": "La suscripción fue eliminada correctamente"})
+        def commit():
+            if not webhooks.drop(subscription_id):
+                raise AlegraError(404, "La suscripción no existe", 404)
+            return jsonify({"code": 200, "message": "La suscripción fue eliminada correctamente"})
+
+        return faulty_write(knobs, commit, kind="subscription")

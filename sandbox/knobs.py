@@ -31,6 +31,10 @@ class Knobs:
     rate_window_seconds: float = 60.0
     stamp_answer_delay: float = 1.0  # Alegra: seconds until the tax authority answers a stamped e-invoice
     stamp_reject_share: float = 0.0  # Alegra: share of invoices whose first stamp is rejected (by invoice id)
+    # One kind of write losing its answer more often than the rest (the chaos suite: "stock" on the stores,
+    # "subscription" on the ERPs): {kind: probability} that the write commits and its answer is then lost,
+    # half the time dropped, half stalled past the client's timeout — on top of every write's faults.
+    lost_answer_rates: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -118,14 +122,20 @@ def drop_connection() -> Response:
     return Response(b"", status=200)
 
 
-def faulty_write(knobs: Knobs, commit: Callable[[], Any]) -> Any:
+def faulty_write(knobs: Knobs, commit: Callable[[], Any], *, kind: str = "") -> Any:
     """Run a write's ``commit`` (which returns the answer) under the write faults, the same for every
     write of every sandbox: the connection dropped before the write; the write done and then the
     connection dropped, or the answer stalled past the client's timeout. A write ``commit`` refuses
-    (it raises) commits nothing, so no after-commit fault follows it."""
+    (it raises) commits nothing, so no after-commit fault follows it. ``kind`` names the write for
+    ``lost_answer_rates`` (counted as ``lost_answer_<kind>``)."""
     if knobs.chance(knobs.reset_before_commit_rate, "reset_before_commit_rate"):
         return drop_connection()
     answer = commit()
+    if kind and knobs.chance(knobs.lost_answer_rates.get(kind, 0.0), f"lost_answer_{kind}"):
+        if knobs.chance(0.5):
+            return drop_connection()
+        time.sleep(knobs.commit_stall_seconds)
+        return answer
     if knobs.chance(knobs.reset_after_commit_rate, "reset_after_commit_rate"):
         return drop_connection()
     if knobs.chance(knobs.timeout_after_commit_rate, "timeout_after_commit_rate"):

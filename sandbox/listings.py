@@ -4,7 +4,8 @@ Every store lists every product of the catalog once: a simple product is a listi
 barcode as its SKU, a product with variants is one listing with a variation per variant (the variant's
 barcode as SKU). Each listing (or variation) keeps its own stock, and the marketplaces' sandboxes
 (:mod:`sandbox.mercadolibre_items`, :mod:`sandbox.shopify_inventory`, :mod:`sandbox.woocommerce_products`)
-serve and change them in their documented shapes. ``writes`` counts the stock writes each accepted.
+serve and change them in their documented shapes. ``writes`` counts the stock writes each accepted, and
+``log`` keeps each one's quantities before and after (the chaos oracle finds a write that changed nothing).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class ListingStore:
 
     listings: list[Listing] = field(default_factory=list)
     writes: int = 0
+    # (listing or variation id, quantities before, quantities after) of every accepted write.
+    log: list[tuple[int, tuple, tuple]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -62,6 +65,16 @@ class ListingStore:
                 next_variation += 1
             store.listings.append(listing)
         return store
+
+    @staticmethod
+    def quantities(holder: Listing | Variation) -> tuple:
+        """What a write can change of a listing (or variation): its quantity and its variations'."""
+        return (holder.quantity, tuple(v.quantity for v in getattr(holder, "variations", ())))
+
+    def accepted(self, holder: Listing | Variation, before: tuple) -> None:
+        """Count one accepted write of ``holder`` (call with the lock held), whose quantities were ``before``."""
+        self.writes += 1
+        self.log.append((holder.id, before, self.quantities(holder)))
 
     def find(self, listing_id: int) -> Listing | None:
         with self.lock:

@@ -168,10 +168,11 @@ def install_item_routes(app: Flask, store: ListingStore, seller_id: int, knobs: 
                 listing = _listing_of(store, item_id)
                 if listing is None:
                     return _error(404, "not_found", f"Item with id {item_id} not found")
+                before = store.quantities(listing)
                 refusal = _apply_update(listing, body)
                 if refusal is not None:
                     return refusal
-                store.writes += 1
+                store.accepted(listing, before)
                 return jsonify(item_document(listing, seller_id))
 
-        return faulty_write(knobs, commit)
+        return faulty_write(knobs, commit, kind="stock")

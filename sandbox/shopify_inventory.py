@@ -161,15 +161,16 @@ def install_inventory_routes(app: Flask, store: ListingStore, knobs: Knobs) -> S
                 holder = inventory.holder(item_id) if isinstance(item_id, int) else None
                 if holder is None:
                     return _errors(422, {"inventory_item_id": ["Inventory item could not be found"]})
+                before = store.quantities(holder)
                 if location_id == PRIMARY_LOCATION_ID:
                     holder.quantity = available
                 else:
                     inventory.other_levels[(item_id, location_id)] = available
-                store.writes += 1
+                store.accepted(holder, before)
             return jsonify({"inventory_level": {"inventory_item_id": item_id, "location_id": location_id,
                                                 "available": available}})
 
-        return faulty_write(knobs, commit)
+        return faulty_write(knobs, commit, kind="stock")
 
     @app.get(f"{base}/products/<int:product_id>.json")
     def product(version: str, product_id: int):

@@ -73,7 +73,8 @@ def install_webhook_routes(app: Flask, webhooks: SiigoWebhooks, knobs: Knobs) ->
     def create_webhook():
         body = json_body()
         return faulty_write(knobs, lambda: (jsonify(webhooks.subscribe(
-            str(body.get("topic") or ""), str(body.get("url") or ""), str(body.get("application_id") or ""))), 201))
+            str(body.get("topic") or ""), str(body.get("url") or ""), str(body.get("application_id") or ""))), 201),
+            kind="subscription")
 
     @app.get("/v1/webhooks")
     def list_webhooks():
@@ -81,6 +82,9 @@ def install_webhook_routes(app: Flask, webhooks: SiigoWebhooks, knobs: Knobs) ->
 
     @app.delete("/v1/webhooks/<subscription_id>")
     def delete_webhook(subscription_id: str):
-        if not webhooks.drop(subscription_id):
-            raise SiigoError(404, "not_found", "Resource not found", [])
-        return jsonify({"id": subscription_id, "deleted": True})
+        def commit():
+            if not webhooks.drop(subscription_id):
+                raise SiigoError(404, "not_found", "Resource not found", [])
+            return jsonify({"id": subscription_id, "deleted": True})
+
+        return faulty_write(knobs, commit, kind="subscription")

@@ -144,7 +144,7 @@ def install_product_routes(app: Flask, store: ListingStore, knobs: Knobs) -> Non
         def commit():
             return jsonify({"update": _batch_products(updates)})
 
-        return faulty_write(knobs, commit)
+        return faulty_write(knobs, commit, kind="stock")
 
     def _batch_products(updates):
         answers = []
@@ -156,9 +156,10 @@ def install_product_routes(app: Flask, store: ListingStore, knobs: Knobs) -> Non
                         "code": "woocommerce_rest_product_invalid_id", "message": "ID no válido.",
                         "data": {"status": 400}}})
                     continue
+                before = store.quantities(listing)
                 error = _apply(listing, update, listing)
                 if error is None:
-                    store.writes += 1
+                    store.accepted(listing, before)
                 answers.append({"id": listing.id, "error": error} if error else product_document(listing))
         return answers
 
@@ -174,7 +175,7 @@ def install_product_routes(app: Flask, store: ListingStore, knobs: Knobs) -> Non
         def commit():
             return jsonify({"update": _batch_variations(product_id, updates)})
 
-        return faulty_write(knobs, commit)
+        return faulty_write(knobs, commit, kind="stock")
 
     def _batch_variations(product_id, updates):
         answers = []
@@ -187,9 +188,10 @@ def install_product_routes(app: Flask, store: ListingStore, knobs: Knobs) -> Non
                         "code": "woocommerce_rest_product_variation_invalid_id",
                         "message": "ID de variación no válido.", "data": {"status": 400}}})
                     continue
+                before = store.quantities(variation)
                 error = _apply(variation, update, listing)
                 if error is None:
-                    store.writes += 1
+                    store.accepted(variation, before)
                 answers.append({"id": variation.id, "error": error} if error else
                                variation_document(listing, variation))
         return answers

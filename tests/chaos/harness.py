@@ -10,12 +10,16 @@ run injects what production will do to them:
   the stores answer some 5xx too;
 * workers are SIGKILLed at random — the whole process group (a lost machine) or one pool child
   (a crashed task) — and started again; beat is killed once;
-* the Redis server is killed and restarted (every queued message and rate-limit window is lost).
+* the Redis server is killed and restarted (every queued message and rate-limit window is lost);
+* the ERP's stock is published on every store and the ERP's webhooks are subscribed: stock writes and
+  subscription creates/deletes lose answers too; someone edits stock in the ERP, the ERP drops
+  subscriptions, the seller turns the webhooks off and on (:mod:`tests.chaos.outside`).
 
 Then faults stop, the backlog settles, and :func:`tests.chaos.oracle.verify` checks from the
 sandbox's stored invoices: exactly one invoice per eligible order, for what the buyer paid; none
 lost; every other order in its expected state with a reason; nothing left in flight; and
-``reconcile`` agrees.
+``reconcile`` agrees. :func:`tests.chaos.oracle_writes.verify_writes` checks every listing shows the
+ERP's stock, no stock write was repeated, and one live subscription per event.
 
 ``python -m tests.chaos --help`` runs it from the command line (``make chaos``: 10 000 orders).
 """
@@ -38,6 +42,7 @@ from connector.context import AppContext
 from connector.models import InvoiceAttempt
 from connector.settings import Settings
 from connector.states import OrderState
+from connector.stock_services import update_stock_settings
 from sandbox import server as sandbox_server
 from sandbox.catalog import BOGOTA, SaleSpec
 from sandbox.erp_sandboxes import erp_knobs
@@ -52,6 +57,8 @@ from tests.chaos.oracle import (
     trails,
     verify,
 )
+from tests.chaos.oracle_writes import verify_writes, writes_left, writes_settled
+from tests.chaos.outside import DeliverySink, drop_subscriptions, edit_stock, toggle_mirror
 from tests.chaos.processes import ManagedProcess, PrivateRedis, connector_command
 from tests.conftest import DEMO_RULES
 
@@ -93,6 +100,18 @@ class ChaosPlan:
     # Buyers get money back on invoiced orders at these shares of the work done (credit notes, automatic).
     refunds_at: tuple[float, ...] = (0.5, 0.8)
     refunds_per_round: int = 4  # orders refunded per seller each time
+    # Stock published on every store (connector/stock.py) and the ERP's webhooks (connector/mirror.py).
+    stock_lost_answer_rate: float = 0.1  # a store's stock write committed, then its answer lost
+    subscription_lost_answer_rate: float = 0.2  # the ERP's subscription create/delete, likewise
+    stock_edits_at: tuple[float, ...] = (0.2, 0.4, 0.6)  # someone edits stock in the ERP
+    stock_edits_per_round: int = 3  # products per seller
+    subscription_drops_at: tuple[float, ...] = (0.2, 0.45, 0.7)  # the ERP drops subscriptions
+    subscription_drops_per_round: int = 2  # per seller
+    mirror_off_on: tuple[float, float] = (0.35, 0.6)  # the seller turns the webhooks off, then on
+    stock_interval: int = 2  # seconds between stock sweeps (pending items)
+    stock_full_sync: int = 30  # seconds between full comparisons (what catches an edit made in the ERP)
+    stock_lease: int = 10
+    mirror_check_interval: int = 5  # seconds between checks of the subscriptions (dropped ones come back)
     chaos_timeout: float = 240.0  # faults and kills stop after this long even when work remains
     settle_timeout: float = 180.0  # then everything must settle within this long
     seed: int = 11
@@ -106,7 +125,8 @@ class ChaosPlan:
                    workers=4, concurrency=2, kill_every=8.0, redis_restart_at=0.3, beat_kill_at=0.5,
                    maintenance=((0.1, 5.0), (0.4, 20.0), (0.7, 30.0)), trickle_seconds=300.0,
                    limit=400, window_seconds=2.0, dispatch_lease=30, http_timeout=5.0, commit_stall_seconds=8.0,
-                   chaos_timeout=3600.0, settle_timeout=900.0)
+                   chaos_timeout=3600.0, settle_timeout=900.0, stock_full_sync=20, stock_lease=30,
+                   mirror_check_interval=5)
 
 
 @dataclass
@@ -121,6 +141,15 @@ class ChaosReport(Verdict):
     attempts: Counter = field(default_factory=Counter)
     waited_for_erp: int = 0  # orders that waited in waiting_erp (the circuit breaker) at least once
     refunds_given: int = 0  # refunds the stores gave on invoiced orders during the run
+    stock_edits: int = 0  # stock edited in the ERPs during the run
+    subscriptions_dropped: int = 0  # subscriptions the ERPs dropped during the run
+    mirror_toggles: int = 0  # the webhooks turned off and on again (per seller)
+    webhook_deliveries: int = 0  # deliveries the ERPs made to the run's address
+    stock_listings_checked: int = 0
+    stock_writes: int = 0  # stock writes the stores accepted
+    stock_writes_repeated: int = 0  # of which changed nothing (must be 0)
+    stock_settled_by_reading: int = 0
+    subscriptions_live: int = 0
     chaos_seconds: float = 0.0
     settle_seconds: float = 0.0
     end_states: dict = field(default_factory=dict)
@@ -143,6 +172,12 @@ class ChaosReport(Verdict):
             f"invoice attempts by outcome {dict(self.attempts)}; {self.waited_for_erp} orders waited for the ERP",
             f"after the invoice: {self.after_summary()}",
             f"refunds: {self.refunds_given} given by the stores; {self.credit_notes} credit notes in the ERP",
+            f"stock: {self.stock_edits} edits in the ERP; {self.stock_writes} writes to the stores "
+            f"({self.stock_writes_repeated} repeated, {self.stock_settled_by_reading} settled by reading after a "
+            f"lost answer); {self.stock_listings_checked} listings equal the ERP's stock",
+            f"webhooks: {self.subscriptions_dropped} subscriptions dropped by the ERP, mirror off and on "
+            f"{self.mirror_toggles} times, {self.subscriptions_live} live at the end (one per event), "
+            f"{self.webhook_deliveries} deliveries",
             f"end states {self.end_states}",
         ]
         if self.problems:
@@ -156,11 +191,12 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
     rng = random.Random(plan.seed)
     report = ChaosReport(plan=asdict(plan))
     redis_server = PrivateRedis(workdir).start()
+    sink = DeliverySink().start()
     boxes: list[sandbox_server.Sandbox] = []
     processes: list[ManagedProcess] = []
     ctx = None
     try:
-        settings = _settings(plan, database_url, redis_server.url, workdir)
+        settings = _settings(plan, database_url, redis_server.url, workdir, sink.url)
         ctx = AppContext.from_settings(settings)
         ctx.db.migrate()
         sellers = [_seller(ctx, plan, i, boxes) for i in range(plan.sellers)]
@@ -188,6 +224,13 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
         for process in processes:
             process.stop()
         verify(ctx, sellers, into=report)
+        writes = verify_writes(ctx, sellers)
+        for name in ("stock_listings_checked", "stock_writes", "stock_writes_repeated", "stock_settled_by_reading",
+                     "subscriptions_live"):
+            setattr(report, name, getattr(writes, name))
+        for problem in writes.problems:
+            report.problem(problem)
+        report.webhook_deliveries = sink.deliveries
         report.redis_restarts = redis_server.restarts
         report.end_states = dict(state_counts(ctx))
         for box in boxes:
@@ -206,12 +249,13 @@ def run_chaos(plan: ChaosPlan, *, database_url: str, workdir: Path) -> ChaosRepo
         redis_server.stop()
         for box in boxes:
             box.stop()
+        sink.stop()
         if ctx is not None:
             ctx.close()
             ctx.db.dispose()
 
 
-def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path) -> Settings:
+def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path, public_url: str) -> Settings:
     return Settings(
         _env_file=None, data_dir=workdir, database_url=database_url, redis_url=redis_url, mode="sandbox",
         secret_keys=Fernet.generate_key().decode(), log_level="WARNING",
@@ -221,7 +265,9 @@ def _settings(plan: ChaosPlan, database_url: str, redis_url: str, workdir: Path)
         http_timeout_seconds=plan.http_timeout,
         circuit_threshold=3, circuit_first_pause_seconds=1.0, circuit_max_pause_seconds=4.0,
         erp_rate_limit_per_minute=round(plan.limit * 60 / plan.window_seconds), rate_limit_max_sleep_seconds=0.5,
-        legal_status_check_seconds=plan.stamp_answer_delay)
+        legal_status_check_seconds=plan.stamp_answer_delay, public_url=public_url,
+        stock_interval_seconds=plan.stock_interval, stock_full_sync_seconds=plan.stock_full_sync,
+        stock_lease_seconds=plan.stock_lease, mirror_check_interval_seconds=plan.mirror_check_interval)
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -246,6 +292,11 @@ def _environment(settings: Settings) -> dict[str, str]:
         "CONNECTOR_ERP_RATE_LIMIT": str(settings.erp_rate_limit_per_minute),
         "CONNECTOR_RATE_LIMIT_MAX_SLEEP": str(settings.rate_limit_max_sleep_seconds),
         "CONNECTOR_LEGAL_STATUS_CHECK": str(settings.legal_status_check_seconds),
+        "CONNECTOR_PUBLIC_URL": settings.public_url,
+        "CONNECTOR_STOCK_INTERVAL": str(settings.stock_interval_seconds),
+        "CONNECTOR_STOCK_FULL_SYNC": str(settings.stock_full_sync_seconds),
+        "CONNECTOR_STOCK_LEASE": str(settings.stock_lease_seconds),
+        "CONNECTOR_MIRROR_CHECK_INTERVAL": str(settings.mirror_check_interval_seconds),
     })
     return env
 
@@ -280,6 +331,8 @@ def _seller(ctx: AppContext, plan: ChaosPlan, index: int, boxes: list) -> Seller
     services.update_settings(ctx, account.id, DEMO_RULES + [
         f"shipping_item_id={shipping.erp_id}", "deliver_invoice=true", "record_payment=true",
         f"payment_account_id={bank['id']}", "credit_notes=automatic"])
+    for connection_id in connections.values():  # the ERP's stock published on every store
+        update_stock_settings(ctx, account.id, connection_id, ["enabled=true"])
     world = SellerWorld(account.id, connections, box, erp=plan.erp)
     world.sales = {kind: channel_sales(kind, seed, plan.orders + plan.trickle) for kind in CHANNELS}
     return world
@@ -297,14 +350,20 @@ def _faults_on(plan: ChaosPlan, box) -> None:
     # the ERP's, since there are few of them and each must be settled by reading the order's documents.
     box.ml_knobs.update({"timeout_after_commit_rate": plan.upload_lost_answer_rate,
                          "reset_after_commit_rate": plan.upload_lost_answer_rate})
+    # Stock writes (every store) and the ERP's subscription creates and deletes lose answers more often
+    # than the rest: there are few of them, and each lost one must be settled by reading.
+    for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
+        knobs.update({"lost_answer_rates": {"stock": plan.stock_lost_answer_rate}})
+    box.erp(plan.erp).knobs.update({"lost_answer_rates": {"subscription": plan.subscription_lost_answer_rate}})
 
 
 def _faults_off(box, erp: str) -> None:
     box.erp(erp).knobs.update({"error_rate": 0.0, "burst_429_rate": 0.0, "timeout_after_commit_rate": 0.0,
                              "reset_after_commit_rate": 0.0, "reset_before_commit_rate": 0.0,
-                             "maintenance_until": 0.0})
+                             "maintenance_until": 0.0, "lost_answer_rates": {}})
     for knobs in (box.ml_knobs, box.shopify_knobs, box.woo_knobs):
-        knobs.update({"error_rate": 0.0, "timeout_after_commit_rate": 0.0, "reset_after_commit_rate": 0.0})
+        knobs.update({"error_rate": 0.0, "timeout_after_commit_rate": 0.0, "reset_after_commit_rate": 0.0,
+                      "lost_answer_rates": {}})
 
 
 def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, started) -> None:
@@ -318,6 +377,8 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
     restart_at: dict[str, float] = {}
     next_note = started
     refunds_due = sorted(plan.refunds_at)
+    edits_due, drops_due = sorted(plan.stock_edits_at), sorted(plan.subscription_drops_at)
+    mirror_due = list(plan.mirror_off_on)  # off, then on
     while True:
         now = time.monotonic()
         done = sum(len(seller.box.erp(plan.erp).invoices()) for seller in sellers) / eligible
@@ -327,6 +388,7 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
             next_note = now + 10
             if done > 0.97 and sum(counts.get(s.value, 0) for s in ACTIVE_STATES) <= 5:
                 log.info("what the last orders are waiting for:\n%s", trails(ctx, _active_order_ids(ctx)))
+                log.info("stock and subscriptions: %s", writes_left(ctx, sellers) or "settled")
         trickled = _add_trickle(plan, sellers, trickled, now - started)
         if now >= next_kill:
             _kill_someone(rng, report, workers, restart_at, now)
@@ -351,9 +413,21 @@ def _chaos_loop(ctx, plan, rng, report, sellers, redis_server, beat, workers, st
         if refunds_due and done >= refunds_due[0]:
             refunds_due.pop(0)
             report.refunds_given += _refund_invoiced(ctx, rng, sellers, plan.refunds_per_round)
+        if edits_due and done >= edits_due[0]:
+            edits_due.pop(0)
+            report.stock_edits += edit_stock(rng, sellers, plan.erp, plan.stock_edits_per_round)
+        if drops_due and done >= drops_due[0]:
+            drops_due.pop(0)
+            report.subscriptions_dropped += drop_subscriptions(rng, sellers, plan.subscription_drops_per_round)
+        if mirror_due and done >= mirror_due[0]:
+            mirror_due.pop(0)
+            toggle_mirror(ctx, sellers, on=not mirror_due)
+            report.mirror_toggles += not mirror_due
         events_done = (not maintenance and redis_due is None and beat_due is None and trickled >= plan.trickle
-                       and not refunds_due)
-        if events_done and _settled(ctx, plan, sellers):
+                       and not refunds_due and not edits_due and not drops_due and not mirror_due)
+        # The orders settled under fire; the stock and the subscriptions settle with the rest once the
+        # faults stop (their writes were under the same fire all along).
+        if events_done and _settled(ctx, plan, sellers, writes=False):
             return
         if now - started > plan.chaos_timeout:
             log.warning("chaos timeout: stopping the faults with work left")
@@ -436,11 +510,12 @@ def _active_order_ids(ctx) -> list[int]:
         return list(session.scalars(select(Order.id).where(Order.state.in_([s.value for s in ACTIVE_STATES]))))
 
 
-def _settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld]) -> bool:
+def _settled(ctx, plan: ChaosPlan, sellers: list[SellerWorld], *, writes: bool = True) -> bool:
     counts = state_counts(ctx)
     expected = sum(len(sales) for s in sellers for sales in s.sales.values())
     return (sum(counts.values()) >= expected and not any(counts.get(s.value, 0) for s in ACTIVE_STATES)
-            and not followups_left(ctx) and _refunds_noted(ctx, sellers))
+            and not followups_left(ctx) and _refunds_noted(ctx, sellers)
+            and (not writes or writes_settled(ctx, sellers)))
 
 
 def _refunds_noted(ctx, sellers: list[SellerWorld]) -> bool:

@@ -1,5 +1,6 @@
-"""The chaos run in a size that fits CI (156 orders, two sellers, three channels each); the
-10 000-order run is ``make chaos`` and its figures are in docs/chaos.md."""
+"""The chaos run in a size that fits CI (156 orders, two sellers, three channels each, stock published on
+each and the ERP's webhooks subscribed); the 10 000-order run is ``make chaos`` and its figures are in
+docs/chaos.md."""
 
 import pytest
 
@@ -31,3 +32,10 @@ def test_workers_killed_redis_restarted_erp_failing_yet_every_order_is_invoiced_
     assert report.settled_by_reading > 0
     # Refunds given while workers die and the ERP fails: one credit note each (the oracle matches them).
     assert report.refunds_given > 0 and report.credit_notes >= report.refunds_given * 3 // 4
+    # Stock on every store and the ERP's webhooks, under the same fire and outside changes: every listing
+    # shows the ERP's stock, no stock write changed nothing (none repeated), one live subscription per
+    # event — the oracle checks each against the sandboxes' records; here, that the fire was real.
+    assert report.stock_edits > 0 and report.stock_writes > 0 and report.stock_writes_repeated == 0
+    assert report.injected["store_lost_answer_stock"] > 0 and report.injected["lost_answer_subscription"] > 0
+    assert report.subscriptions_dropped > 0 and report.mirror_toggles == 1
+    assert report.stock_listings_checked > 0 and report.subscriptions_live > 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from connector import mirror
-from connector.models import ERPConnection, ERPWebhookSubscription
+from connector.models import ERPConnection, ERPWebhookSubscription, utcnow
 from tests.conftest import connect_seller
 
 PUBLIC = "http://127.0.0.1:9"  # nothing listens: no delivery is made in these tests
@@ -65,3 +65,30 @@ def test_the_secret_is_stored_encrypted_and_only_the_exact_one_opens_the_door(ct
     for wrong in (secret[:-1], secret + "x", "", secret.upper()):
         assert mirror.connection_for_secret(ctx, erp_id, wrong) is None
     assert mirror.connection_for_secret(ctx, erp_id + 1000, secret) is None
+
+
+def test_a_lost_create_is_settled_from_a_list_read_after_it_never_from_the_rounds_earlier_one(ctx, sandbox,
+                                                                                          monkeypatch):
+    """The round listed the ERP's subscriptions, then another worker's create of one of them landed and
+    its answer was lost. Settling that one from the round's list (read before it) subscribed it twice."""
+    erp_id = erp_id_of(ctx, connect_seller(ctx, sandbox))
+    ctx.settings.public_url = PUBLIC
+    url = mirror.callback_url(ctx, erp_id, mirror.ensure_secret(ctx, erp_id))
+    with ctx.db.session() as session:
+        adapter = ctx.erp_adapter(session.get(ERPConnection, erp_id))
+    original, lists = adapter.list_webhook_subscriptions, []
+
+    def listed_then_another_create_lands():
+        found = original()
+        if not lists:
+            with ctx.db.transaction() as session:
+                last = session.scalars(select(ERPWebhookSubscription).order_by(ERPWebhookSubscription.id.desc())).first()
+                sandbox.alegra_state.webhooks.subscribe(last.event, url)  # made; its answer never came
+                last.state, last.attempts, last.sent_at = "ambiguous", 1, utcnow()
+        lists.append(len(found))
+        return found
+
+    monkeypatch.setattr(adapter, "list_webhook_subscriptions", listed_then_another_create_lands)
+    assert set(mirror.subscribe(ctx, erp_id).values()) == {"done"}
+    events = [s["event"] for s in sandbox.alegra_state.webhooks.listed()]
+    assert len(events) == 7 and len(set(events)) == 7  # one each: the lost one was found, not sent again

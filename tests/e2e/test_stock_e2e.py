@@ -187,3 +187,45 @@ def test_prices_from_a_price_list_are_published_only_when_asked(ctx, quiet_box):
     listing = next(entry for entry in box.woo_state.stock_listings.listings if entry.sku == CAFE.barcode)
     assert listing.price == expected and listing.quantity == 40  # the stock was right: only the price moved
     assert run_stock_sync(ctx, woo, trigger="test").differences == []
+
+
+def test_a_credit_note_found_in_the_erp_after_a_lost_answer_raises_the_stock_too(tmp_path, database_url):
+    """The credit note was made but its answer lost: it is settled by finding it in the ERP, and the
+    unit it returned is published like when the ERP answered."""
+    from connector.context import AppContext
+    from connector.followup import run_due_followups
+    from connector.sync import sync_once
+    from tests.conftest import make_settings
+    from tests.e2e.conftest import follow_until_quiet
+
+    ctx = AppContext.from_settings(make_settings(tmp_path, database_url, legal_status_check_seconds=0.1))
+    ctx.db.migrate()
+    box = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0,
+                                                                   stamp_answer_delay=0.1)).start()
+    try:
+        seller = connect_channels_seller(ctx, box, ("shopify", "woocommerce"))
+        _enable(ctx, seller, "woocommerce")
+        run_stock_sync(ctx, seller.connections["woocommerce"], trigger="test")
+        services.update_settings(ctx, seller.account_id, ["credit_notes=automatic", "credit_note_stamp=false"],
+                                 channel_ref=seller.connections["shopify"])
+        order_id = box.shopify_state.add_sale(new_sale(2, quantity=3, shipping=Decimal("0")), notify=False)
+        sync_once(ctx, seller.account_id)
+        follow_until_quiet(ctx, seller.account_id)
+        sweep_stock(ctx)
+        assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 37
+
+        box.shopify_state.refund(order_id, lines={0: 1}, reason="Talla equivocada", notify=False)
+        box.alegra_knobs.reset_after_commit_rate = 1.0  # the credit note is made; its answer is lost
+        sync_once(ctx, seller.account_id)
+        run_due_followups(ctx, seller.account_id)
+        box.alegra_knobs.reset_after_commit_rate = 0.0
+        assert len(box.alegra_state.credit_notes) == 1
+        follow_until_quiet(ctx, seller.account_id)
+        assert len(box.alegra_state.credit_notes) == 1  # found, not made again
+        assert stock_of(box.alegra_state, _item_id(box, TERMO.barcode), 1) == 38
+        assert sweep_stock(ctx)["written"] == 1
+        assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 38
+    finally:
+        box.stop()
+        ctx.close()
+        ctx.db.dispose()

@@ -93,3 +93,28 @@ def _json(body: dict) -> bytes:
     import json
 
     return json.dumps(body).encode()
+
+
+def test_a_subscription_write_loses_its_answer_after_committing_when_its_kind_is_told_to(served: Served, receiver):
+    """``lost_answer_rates`` (the chaos run): creating or deleting a subscription is done, and the answer
+    is lost; every other write is left alone."""
+    from connector.errors import ConnectorError
+
+    url, _, _ = receiver
+    adapter = served.adapter()
+    served.knobs.update({"lost_answer_rates": {"subscription": 1.0}, "commit_stall_seconds": 0.0})
+    served.knobs.update({"seed": 1})
+    lost = 0
+    for attempt in range(6):  # half dropped, half stalled (here for no time: then answered)
+        try:
+            adapter.create_webhook_subscription("new-item", f"{url}/{attempt}")
+        except ConnectorError:
+            lost += 1
+    assert len(served.state.webhooks.listed()) == 6 and 0 < lost < 6
+    assert served.knobs.injected["lost_answer_subscription"] == 6
+    first = served.state.webhooks.listed()[0]["id"]
+    try:
+        adapter.delete_webhook_subscription(str(first))
+    except ConnectorError:
+        pass
+    assert len(served.state.webhooks.listed()) == 5 and served.knobs.injected["lost_answer_subscription"] == 7
