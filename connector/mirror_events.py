@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from connector.context import AppContext
 from connector.errors import ConnectorError, InvalidPayload, NotFound, RateLimitDeferred
@@ -178,11 +178,12 @@ def _apply_item(ctx: AppContext, adapter, erp_connection_id: int, record_id: str
 
 def _apply_contact(ctx: AppContext, adapter, erp_connection_id: int, record_id: str, *, deleted: bool,
                    created: bool = False) -> str:
-    if created and _known_contact(ctx, erp_connection_id, record_id):
+    known, creating = _known_or_creating(ctx, erp_connection_id, record_id) if created else (False, False)
+    if known:
         # The echo of a contact the connector created (or already imported): nothing new to read, and
         # re-reading it would make every new buyer cost a third request.
         return "contact_known"
-    if created and _creating_contact(ctx, erp_connection_id):
+    if creating:
         # The connector is creating a buyer right now and has not recorded the id the ERP gave it yet:
         # this is most likely that contact's echo, which arrives as fast as the ERP's answer. Left pending
         # for the next round (connector.mirror_events.run_mirror_work), by when it is known and costs
@@ -202,18 +203,17 @@ def _apply_contact(ctx: AppContext, adapter, erp_connection_id: int, record_id: 
     return "contact_saved"
 
 
-def _known_contact(ctx: AppContext, erp_connection_id: int, record_id: str) -> bool:
+def _known_or_creating(ctx: AppContext, erp_connection_id: int, record_id: str) -> tuple[bool, bool]:
+    """Whether the contact is in the mirror, and whether a contact creation claimed by a worker
+    (connector.contacts) is not finished yet — asked in one statement, so in one snapshot. Asked one
+    after the other, a creation that finished in between looked neither known (asked first) nor in
+    flight (asked second), and its echo was read: a third request for a new buyer."""
+    known = exists().where(ERPContact.erp_connection_id == erp_connection_id, ERPContact.erp_contact_id == record_id)
+    creating = exists().where(ERPContact.erp_connection_id == erp_connection_id, ERPContact.erp_contact_id.is_(None),
+                              ERPContact.claimed_until > utcnow())
     with ctx.db.session() as session:
-        return session.scalar(select(ERPContact.id).where(ERPContact.erp_connection_id == erp_connection_id,
-                                                          ERPContact.erp_contact_id == record_id).limit(1)) is not None
-
-
-def _creating_contact(ctx: AppContext, erp_connection_id: int) -> bool:
-    """A contact creation claimed by a worker (connector.contacts) and not finished yet."""
-    with ctx.db.session() as session:
-        return session.scalar(select(ERPContact.id).where(
-            ERPContact.erp_connection_id == erp_connection_id, ERPContact.erp_contact_id.is_(None),
-            ERPContact.claimed_until > utcnow()).limit(1)) is not None
+        row = session.execute(select(known, creating)).one()
+    return bool(row[0]), bool(row[1])
 
 
 def _apply_invoice(ctx: AppContext, erp_connection_id: int, record_id: str) -> str:
