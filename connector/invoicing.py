@@ -263,15 +263,11 @@ _NEWEST_RECORDED = (select(Invoice.erp_id).where(Invoice.erp_connection_id == bi
 _CONTACT_AND_NEWEST = select(_KNOWN_CONTACT.scalar_subquery(), _NEWEST_RECORDED.scalar_subquery())
 
 
-def known_contact_id(session: Session, erp_connection_id: int, number: str) -> str | None:
-    """The buyer's ERP contact id when the local mirror already has it (no ERP call)."""
-    return session.scalar(_KNOWN_CONTACT, {"erp": erp_connection_id, "number": number})
-
-
 def known_contact_and_newest_invoice(session: Session, erp_connection_id: int,
                                      number: str) -> tuple[str | None, str | None]:
-    """:func:`known_contact_id` and :func:`newest_recorded_erp_id` in one round trip: both are read
-    right before a known buyer's attempt is recorded."""
+    """The buyer's ERP contact id when the local mirror already has it (no ERP call), and
+    :func:`newest_recorded_erp_id`, in one round trip: both are read right before a known buyer's
+    attempt is recorded."""
     contact_id, newest = session.execute(_CONTACT_AND_NEWEST, {"erp": erp_connection_id, "number": number}).one()
     return contact_id, newest
 

@@ -138,6 +138,14 @@ def sandbox():
     box.stop()
 
 
+@pytest.fixture
+def quiet_box():
+    """A sandbox whose stores have no sales yet (the test makes the ones it talks about), no rate limit."""
+    box = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
+    yield box
+    box.stop()
+
+
 DEMO_RULES = ["enabled=true", "order_states=pending,shipped,completed", "invoice_status=open", "stamp=true",
               "match_by=barcode", "apply_taxes=true", "default_email=facturas@tienda.co"]
 

@@ -16,10 +16,8 @@ from connector.ratelimit import WindowPeek
 from connector.stock import on_erp_item_changed, push_pending_items, run_stock_sync
 from connector.stock_pending import mark_items_pending
 from connector.stock_services import update_stock_settings
-from sandbox import server as sandbox_server
 from sandbox.alegra_inventory import set_stock
 from sandbox.catalog import PRODUCTS
-from sandbox.knobs import Knobs
 from tests.e2e.conftest import connect_channels_seller
 
 CAFE = next(p for p in PRODUCTS if p.key == "cafe-500")
@@ -27,16 +25,9 @@ TERMO = next(p for p in PRODUCTS if p.key == "termo")
 
 
 @pytest.fixture
-def box():
-    sandbox = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
-    yield sandbox
-    sandbox.stop()
-
-
-@pytest.fixture
-def seller(ctx, box):
+def seller(ctx, quiet_box):
     """Stock published on Shopify and WooCommerce, both compared once (nothing left to write)."""
-    world = connect_channels_seller(ctx, box, ("shopify", "woocommerce"))
+    world = connect_channels_seller(ctx, quiet_box, ("shopify", "woocommerce"))
     for connection_id in world.connections.values():
         update_stock_settings(ctx, world.account_id, connection_id, ["enabled=true"])
         run_stock_sync(ctx, connection_id, trigger="test")
@@ -49,47 +40,47 @@ def _pending(ctx) -> list[str]:
         return sorted(session.scalars(select(StockPendingItem.erp_item_id)))
 
 
-def _shown(box, barcode: str) -> tuple[int | None, int | None]:
-    return (box.shopify_state.stock_listings.quantity_of_sku(barcode),
-            box.woo_state.stock_listings.quantity_of_sku(barcode))
+def _shown(quiet_box, barcode: str) -> tuple[int | None, int | None]:
+    return (quiet_box.shopify_state.stock_listings.quantity_of_sku(barcode),
+            quiet_box.woo_state.stock_listings.quantity_of_sku(barcode))
 
 
-def test_an_item_whose_write_lost_its_answer_stays_pending_until_settled(ctx, box, seller):
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
-    set_stock(box.alegra_state, int(item), 1, 9)
+def test_an_item_whose_write_lost_its_answer_stays_pending_until_settled(ctx, quiet_box, seller):
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(quiet_box.alegra_state, int(item), 1, 9)
     on_erp_item_changed(ctx, seller.erp_id, item)
-    box.shopify_knobs.reset_after_commit_rate = 1.0  # Shopify takes the value; its answer is lost
+    quiet_box.shopify_knobs.reset_after_commit_rate = 1.0  # Shopify takes the value; its answer is lost
     push_pending_items(ctx)
-    assert _shown(box, CAFE.barcode) == (9, 9)
+    assert _shown(quiet_box, CAFE.barcode) == (9, 9)
     assert _pending(ctx) == [item]  # the Shopify write is still ambiguous: not forgotten
-    box.shopify_knobs.reset_after_commit_rate = 0.0
+    quiet_box.shopify_knobs.reset_after_commit_rate = 0.0
 
     assert push_pending_items(ctx)["items"] == 1  # settled by reading Shopify's listing
-    assert _pending(ctx) == [] and box.shopify_state.stock_listings.writes == 1
+    assert _pending(ctx) == [] and quiet_box.shopify_state.stock_listings.writes == 1
 
 
-def test_a_write_left_for_a_retry_keeps_its_item_pending(ctx, box, seller):
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
-    set_stock(box.alegra_state, int(item), 1, 7)
+def test_a_write_left_for_a_retry_keeps_its_item_pending(ctx, quiet_box, seller):
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(quiet_box.alegra_state, int(item), 1, 7)
     on_erp_item_changed(ctx, seller.erp_id, item)
-    box.woo_knobs.burst_429_rate = 1.0  # WooCommerce refuses for now: provably not written
+    quiet_box.woo_knobs.burst_429_rate = 1.0  # WooCommerce refuses for now: provably not written
     push_pending_items(ctx)
     assert _pending(ctx) == [item]
-    box.woo_knobs.burst_429_rate = 0.0
+    quiet_box.woo_knobs.burst_429_rate = 0.0
     with ctx.db.transaction() as session:  # its retry time has come
         from connector.models import RemoteWrite
         for write in session.scalars(select(RemoteWrite).where(RemoteWrite.kind == "stock")):
             write.next_attempt_at = None
     push_pending_items(ctx)
-    assert _pending(ctx) == [] and _shown(box, CAFE.barcode) == (7, 7)
+    assert _pending(ctx) == [] and _shown(quiet_box, CAFE.barcode) == (7, 7)
 
 
-def test_the_sweeps_own_reads_filling_the_erp_window_do_not_leave_items_pending(ctx, box, seller, monkeypatch):
+def test_the_sweeps_own_reads_filling_the_erp_window_do_not_leave_items_pending(ctx, quiet_box, seller, monkeypatch):
     """The ERP's window had room when the sweep began; its reads for the first channel used it up. The
     second channel needs no read (the sweep's cache has every item): it must not wait for invoicing."""
-    items = {str(box.alegra_state.item_id_for_barcode(p.barcode)) for p in PRODUCTS if p.kind == "product"}
+    items = {str(quiet_box.alegra_state.item_id_for_barcode(p.barcode)) for p in PRODUCTS if p.kind == "product"}
     for item in items:
-        set_stock(box.alegra_state, int(item), 1, 5)
+        set_stock(quiet_box.alegra_state, int(item), 1, 5)
     adapter = ctx.erp_adapter(services.find_erp_connection(ctx, seller.account_id))
     reads = {"n": 0}
     original = adapter.get_item_stock
@@ -103,16 +94,16 @@ def test_the_sweeps_own_reads_filling_the_erp_window_do_not_leave_items_pending(
     stock.mark_items_changed(ctx, seller.erp_id, items, "test")
     push_pending_items(ctx)
     assert _pending(ctx) == []
-    assert _shown(box, CAFE.barcode) == (5, 5) and _shown(box, TERMO.barcode) == (5, 5)
+    assert _shown(quiet_box, CAFE.barcode) == (5, 5) and _shown(quiet_box, TERMO.barcode) == (5, 5)
 
 
-def test_two_overlapping_sweeps_still_forget_what_they_published(ctx, box, seller, monkeypatch):
+def test_two_overlapping_sweeps_still_forget_what_they_published(ctx, quiet_box, seller, monkeypatch):
     """Sweep A works on Shopify while sweep B (another worker) starts: before, B took WooCommerce, A
     found it taken, and each left the item pending for the other — every time they overlapped."""
     if ctx.settings.database_url.startswith("sqlite"):
         pytest.skip("SQLite runs one writer at a time: the two sweeps cannot overlap the way they do here")
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
-    set_stock(box.alegra_state, int(item), 1, 6)
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(quiet_box.alegra_state, int(item), 1, 6)
     on_erp_item_changed(ctx, seller.erp_id, item)
     a_reading, b_reading, a_finished = threading.Event(), threading.Event(), threading.Event()
     original = stock.read_erp_stock
@@ -143,14 +134,14 @@ def test_two_overlapping_sweeps_still_forget_what_they_published(ctx, box, selle
     b.start()
     a.join(20)
     b.join(20)
-    assert _shown(box, CAFE.barcode) == (6, 6)
+    assert _shown(quiet_box, CAFE.barcode) == (6, 6)
     assert _pending(ctx) == []  # published everywhere: forgotten
     assert results["sweep-b"]["items"] == 0, results  # B found the channels taken (or nothing left) and left them to A
 
 
-def test_a_sale_marked_while_its_item_is_published_is_not_forgotten(ctx, box, seller, monkeypatch):
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
-    set_stock(box.alegra_state, int(item), 1, 8)
+def test_a_sale_marked_while_its_item_is_published_is_not_forgotten(ctx, quiet_box, seller, monkeypatch):
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(quiet_box.alegra_state, int(item), 1, 8)
     on_erp_item_changed(ctx, seller.erp_id, item)
     original = stock.push_listing
     sold = {"done": False}
@@ -158,21 +149,21 @@ def test_a_sale_marked_while_its_item_is_published_is_not_forgotten(ctx, box, se
     def sale_after_the_read(*args, **kwargs):
         if not sold["done"]:  # another sale of the item is invoiced after the sweep read its stock
             sold["done"] = True
-            set_stock(box.alegra_state, int(item), 1, 7)
+            set_stock(quiet_box.alegra_state, int(item), 1, 7)
             with ctx.db.transaction() as session:
                 mark_items_pending(session, seller.erp_id, {item}, "factura")
         return original(*args, **kwargs)
 
     monkeypatch.setattr(stock, "push_listing", sale_after_the_read)
     push_pending_items(ctx)
-    assert _shown(box, CAFE.barcode) == (8, 8)  # what the sweep read
+    assert _shown(quiet_box, CAFE.barcode) == (8, 8)  # what the sweep read
     assert _pending(ctx) == [item]  # the newer mark survives
     push_pending_items(ctx)
-    assert _shown(box, CAFE.barcode) == (7, 7) and _pending(ctx) == []
+    assert _shown(quiet_box, CAFE.barcode) == (7, 7) and _pending(ctx) == []
 
 
-def test_marking_an_item_already_pending_updates_its_one_row(ctx, box, seller):
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
+def test_marking_an_item_already_pending_updates_its_one_row(ctx, quiet_box, seller):
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
     with ctx.db.transaction() as session:
         assert mark_items_pending(session, seller.erp_id, {item}, "factura") == 1
     with ctx.db.session() as session:
@@ -186,7 +177,7 @@ def test_marking_an_item_already_pending_updates_its_one_row(ctx, box, seller):
 
 
 @pytest.mark.postgres
-def test_two_invoices_marking_the_same_new_item_at_once_do_not_clash(tmp_path, postgres_url, box):
+def test_two_invoices_marking_the_same_new_item_at_once_do_not_clash(tmp_path, postgres_url, quiet_box):
     """Neither transaction sees the other's uncommitted row; before, the second INSERT failed on the
     unique key (and took the invoice's transaction with it)."""
     from connector.context import AppContext
@@ -195,7 +186,7 @@ def test_two_invoices_marking_the_same_new_item_at_once_do_not_clash(tmp_path, p
     ctx = AppContext.from_settings(make_settings(tmp_path, postgres_url))
     ctx.db.migrate()
     try:
-        world = connect_channels_seller(ctx, box, ("shopify",))
+        world = connect_channels_seller(ctx, quiet_box, ("shopify",))
         update_stock_settings(ctx, world.account_id, world.connections["shopify"], ["enabled=true"])
         erp_id = services.find_erp_connection(ctx, world.account_id).id
         first_marked, errors = threading.Event(), []
@@ -222,11 +213,11 @@ def test_two_invoices_marking_the_same_new_item_at_once_do_not_clash(tmp_path, p
         ctx.db.dispose()
 
 
-def test_a_value_written_before_a_crash_is_read_back_not_written_again(ctx, box, seller, monkeypatch):
+def test_a_value_written_before_a_crash_is_read_back_not_written_again(ctx, quiet_box, seller, monkeypatch):
     """The worker died after Shopify took the value and the write was recorded done, before the row
     learnt the new quantity: the next sweep sees the old quantity and a difference that is not there."""
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
-    set_stock(box.alegra_state, int(item), 1, 3)
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(quiet_box.alegra_state, int(item), 1, 3)
     on_erp_item_changed(ctx, seller.erp_id, item)
 
     def killed(*args, **kwargs):
@@ -236,15 +227,15 @@ def test_a_value_written_before_a_crash_is_read_back_not_written_again(ctx, box,
     with pytest.raises(RuntimeError):
         push_pending_items(ctx)
     monkeypatch.undo()
-    shopify = box.shopify_state.stock_listings
+    shopify = quiet_box.shopify_state.stock_listings
     assert shopify.quantity_of_sku(CAFE.barcode) == 3 and shopify.writes == 1
     push_pending_items(ctx)  # the item is still pending: published again, reading first
     assert shopify.writes == 1 and _pending(ctx) == []
-    assert _shown(box, CAFE.barcode) == (3, 3)
+    assert _shown(quiet_box, CAFE.barcode) == (3, 3)
     assert all(before != after for _, before, after in shopify.log)  # no write that changed nothing
 
 
-def test_a_stock_runs_erp_reads_leave_the_windows_room_to_invoices(ctx, box, seller, monkeypatch):
+def test_a_stock_runs_erp_reads_leave_the_windows_room_to_invoices(ctx, quiet_box, seller, monkeypatch):
     from connector.ratelimit import RequestClass, _request_class
 
     adapter = ctx.erp_adapter(services.find_erp_connection(ctx, seller.account_id))
@@ -255,24 +246,24 @@ def test_a_stock_runs_erp_reads_leave_the_windows_room_to_invoices(ctx, box, sel
         return original(*args, **kwargs)
 
     monkeypatch.setattr(adapter, "get_item_stock", noted)
-    on_erp_item_changed(ctx, seller.erp_id, str(box.alegra_state.item_id_for_barcode(CAFE.barcode)))
+    on_erp_item_changed(ctx, seller.erp_id, str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode)))
     push_pending_items(ctx)
     assert seen == [RequestClass.FOLLOWUP]  # not DOCUMENTS: invoices keep their room in the window
 
 
-def test_a_lost_value_that_landed_is_corrected_when_the_erp_moved_back_meanwhile(ctx, box, seller):
+def test_a_lost_value_that_landed_is_corrected_when_the_erp_moved_back_meanwhile(ctx, quiet_box, seller):
     """37 reached Shopify but its answer was lost; then the ERP went back to 40 (a credit note). The row
     still held 40, so nothing looked different: the open write was settled as "no difference left" and
     Shopify kept showing 37 until the next full comparison (an hour in production)."""
-    item = str(box.alegra_state.item_id_for_barcode(CAFE.barcode))
-    set_stock(box.alegra_state, int(item), 1, 37)
+    item = str(quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode))
+    set_stock(quiet_box.alegra_state, int(item), 1, 37)
     on_erp_item_changed(ctx, seller.erp_id, item)
-    box.shopify_knobs.reset_after_commit_rate = 1.0
+    quiet_box.shopify_knobs.reset_after_commit_rate = 1.0
     push_pending_items(ctx)
-    box.shopify_knobs.reset_after_commit_rate = 0.0
-    assert _shown(box, CAFE.barcode) == (37, 37)
+    quiet_box.shopify_knobs.reset_after_commit_rate = 0.0
+    assert _shown(quiet_box, CAFE.barcode) == (37, 37)
 
-    set_stock(box.alegra_state, int(item), 1, 40)
+    set_stock(quiet_box.alegra_state, int(item), 1, 40)
     on_erp_item_changed(ctx, seller.erp_id, item)
     push_pending_items(ctx)
-    assert _shown(box, CAFE.barcode) == (40, 40) and _pending(ctx) == []
+    assert _shown(quiet_box, CAFE.barcode) == (40, 40) and _pending(ctx) == []

@@ -9,25 +9,16 @@ from sqlalchemy import select
 from connector.models import RemoteWrite
 from connector.stock import on_erp_item_changed, run_stock_sync, sweep_stock
 from connector.stock_services import update_stock_settings
-from sandbox import server as sandbox_server
 from sandbox.alegra_inventory import set_stock
 from sandbox.catalog import PRODUCTS
-from sandbox.knobs import Knobs
 from tests.e2e.conftest import connect_channels_seller
 
 CAFE = next(p for p in PRODUCTS if p.key == "cafe-500")
 
 
 @pytest.fixture
-def box():
-    sandbox = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
-    yield sandbox
-    sandbox.stop()
-
-
-@pytest.fixture
-def shop(ctx, box):
-    seller = connect_channels_seller(ctx, box, ("shopify",))
+def shop(ctx, quiet_box):
+    seller = connect_channels_seller(ctx, quiet_box, ("shopify",))
     connection_id = seller.connections["shopify"]
     update_stock_settings(ctx, seller.account_id, connection_id, ["enabled=true"])
     run_stock_sync(ctx, connection_id, trigger="test")
@@ -40,15 +31,15 @@ def _stock_writes(ctx, connection_id) -> list[RemoteWrite]:
                                     .order_by(RemoteWrite.id)))
 
 
-def test_a_lost_answer_after_the_write_is_settled_by_reading_not_by_writing_again(ctx, box, shop):
+def test_a_lost_answer_after_the_write_is_settled_by_reading_not_by_writing_again(ctx, quiet_box, shop):
     _, connection_id = shop
-    store = box.shopify_state.stock_listings
-    set_stock(box.alegra_state, box.alegra_state.item_id_for_barcode(CAFE.barcode), 1, 9)
-    box.shopify_knobs.reset_after_commit_rate = 1.0
+    store = quiet_box.shopify_state.stock_listings
+    set_stock(quiet_box.alegra_state, quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode), 1, 9)
+    quiet_box.shopify_knobs.reset_after_commit_rate = 1.0
     report = run_stock_sync(ctx, connection_id, trigger="test")
     assert [d.state for d in report.differences] == ["ambiguous"]
     assert store.quantity_of_sku(CAFE.barcode) == 9 and store.writes == 1  # it did happen; the answer was lost
-    box.shopify_knobs.reset_after_commit_rate = 0.0
+    quiet_box.shopify_knobs.reset_after_commit_rate = 0.0
 
     again = run_stock_sync(ctx, connection_id, trigger="test")
     assert again.differences == [] and store.writes == 1  # no second write
@@ -57,15 +48,15 @@ def test_a_lost_answer_after_the_write_is_settled_by_reading_not_by_writing_agai
     assert write.invoice_id is None and write.marker == "quantity=9"
 
 
-def test_a_write_lost_before_it_happened_is_sent_once_after_reading(ctx, box, shop):
+def test_a_write_lost_before_it_happened_is_sent_once_after_reading(ctx, quiet_box, shop):
     seller, connection_id = shop
-    store = box.shopify_state.stock_listings
-    item = box.alegra_state.item_id_for_barcode(CAFE.barcode)
-    set_stock(box.alegra_state, item, 1, 4)
-    box.shopify_knobs.reset_before_commit_rate = 1.0
+    store = quiet_box.shopify_state.stock_listings
+    item = quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode)
+    set_stock(quiet_box.alegra_state, item, 1, 4)
+    quiet_box.shopify_knobs.reset_before_commit_rate = 1.0
     first = run_stock_sync(ctx, connection_id, trigger="test")
     assert [d.state for d in first.differences] == ["ambiguous"] and store.writes == 0
-    box.shopify_knobs.reset_before_commit_rate = 0.0
+    quiet_box.shopify_knobs.reset_before_commit_rate = 0.0
 
     from connector import services
     erp = services.find_erp_connection(ctx, seller.account_id)
@@ -76,15 +67,15 @@ def test_a_write_lost_before_it_happened_is_sent_once_after_reading(ctx, box, sh
     assert write.state == "done" and write.attempts == 2
 
 
-def test_a_newer_value_supersedes_an_older_one_still_waiting(ctx, box, shop):
+def test_a_newer_value_supersedes_an_older_one_still_waiting(ctx, quiet_box, shop):
     _, connection_id = shop
-    store = box.shopify_state.stock_listings
-    item = box.alegra_state.item_id_for_barcode(CAFE.barcode)
-    set_stock(box.alegra_state, item, 1, 4)
-    box.shopify_knobs.reset_before_commit_rate = 1.0
+    store = quiet_box.shopify_state.stock_listings
+    item = quiet_box.alegra_state.item_id_for_barcode(CAFE.barcode)
+    set_stock(quiet_box.alegra_state, item, 1, 4)
+    quiet_box.shopify_knobs.reset_before_commit_rate = 1.0
     run_stock_sync(ctx, connection_id, trigger="test")
-    box.shopify_knobs.reset_before_commit_rate = 0.0
-    set_stock(box.alegra_state, item, 1, 3)  # another sale meanwhile
+    quiet_box.shopify_knobs.reset_before_commit_rate = 0.0
+    set_stock(quiet_box.alegra_state, item, 1, 3)  # another sale meanwhile
     report = run_stock_sync(ctx, connection_id, trigger="test")
     assert [d.state for d in report.differences] == ["done"] and store.quantity_of_sku(CAFE.barcode) == 3
     old, new = _stock_writes(ctx, connection_id)

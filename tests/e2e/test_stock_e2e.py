@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
 from connector import services
 from connector.pipeline import process_due_orders
 from connector.stock import on_erp_item_changed, run_stock_sync, sweep_stock
@@ -23,13 +21,6 @@ TERMO = next(p for p in PRODUCTS if p.key == "termo")
 CAFE = next(p for p in PRODUCTS if p.key == "cafe-500")
 CAMISETA = next(p for p in PRODUCTS if p.key == "camiseta")
 
-
-@pytest.fixture
-def quiet_box():
-    """A sandbox whose stores have no sales yet: the test makes the one sale it talks about."""
-    box = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0)).start()
-    yield box
-    box.stop()
 
 
 def _item_id(box, barcode: str) -> int:
@@ -149,19 +140,25 @@ def test_a_refund_credited_in_the_erp_raises_the_stock_shown_again(tmp_path, dat
         ctx.db.dispose()
 
 
-def _refund_raises_stock(ctx, box, sync_once, follow_until_quiet) -> None:
-    """A Shopify refund of one unit (its refund line items say which goods come back) becomes a credit
-    note returning the unit to Alegra, and the stock shown on WooCommerce goes up again."""
+def _three_sold_on_shopify(ctx, box, sync_once, follow_until_quiet, shopify_settings: list[str]):
+    """A seller publishing stock on WooCommerce sells three Termos on Shopify (invoiced, stock
+    published: 37 left). Returns the seller and the Shopify order id."""
     seller = connect_channels_seller(ctx, box, ("shopify", "woocommerce"))
     _enable(ctx, seller, "woocommerce")
     run_stock_sync(ctx, seller.connections["woocommerce"], trigger="test")
-    services.update_settings(ctx, seller.account_id, ["credit_notes=automatic"],
-                             channel_ref=seller.connections["shopify"])
+    services.update_settings(ctx, seller.account_id, shopify_settings, channel_ref=seller.connections["shopify"])
     order_id = box.shopify_state.add_sale(new_sale(2, quantity=3, shipping=Decimal("0")), notify=False)
     sync_once(ctx, seller.account_id)
     follow_until_quiet(ctx, seller.account_id)
     sweep_stock(ctx)
     assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 37
+    return seller, order_id
+
+
+def _refund_raises_stock(ctx, box, sync_once, follow_until_quiet) -> None:
+    """A Shopify refund of one unit (its refund line items say which goods come back) becomes a credit
+    note returning the unit to Alegra, and the stock shown on WooCommerce goes up again."""
+    seller, order_id = _three_sold_on_shopify(ctx, box, sync_once, follow_until_quiet, ["credit_notes=automatic"])
 
     box.shopify_state.refund(order_id, lines={0: 1}, reason="Talla equivocada", notify=False)  # one unit back
     sync_once(ctx, seller.account_id)
@@ -203,16 +200,8 @@ def test_a_credit_note_found_in_the_erp_after_a_lost_answer_raises_the_stock_too
     box = sandbox_server.Sandbox(order_count=0, alegra_knobs=Knobs(rate_limit_per_minute=0,
                                                                    stamp_answer_delay=0.1)).start()
     try:
-        seller = connect_channels_seller(ctx, box, ("shopify", "woocommerce"))
-        _enable(ctx, seller, "woocommerce")
-        run_stock_sync(ctx, seller.connections["woocommerce"], trigger="test")
-        services.update_settings(ctx, seller.account_id, ["credit_notes=automatic", "credit_note_stamp=false"],
-                                 channel_ref=seller.connections["shopify"])
-        order_id = box.shopify_state.add_sale(new_sale(2, quantity=3, shipping=Decimal("0")), notify=False)
-        sync_once(ctx, seller.account_id)
-        follow_until_quiet(ctx, seller.account_id)
-        sweep_stock(ctx)
-        assert box.woo_state.stock_listings.quantity_of_sku(TERMO.barcode) == 37
+        seller, order_id = _three_sold_on_shopify(ctx, box, sync_once, follow_until_quiet,
+                                                  ["credit_notes=automatic", "credit_note_stamp=false"])
 
         box.shopify_state.refund(order_id, lines={0: 1}, reason="Talla equivocada", notify=False)
         box.alegra_knobs.reset_after_commit_rate = 1.0  # the credit note is made; its answer is lost
