@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.settings import Settings
@@ -38,7 +40,36 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection that was used a moment ago is alive; one that sat idle may have been cut (a
+# database restart, an idle timeout, a proxy) and is pinged before use.
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` with an idle threshold, which it does not offer: its ping costs
+    a round trip and ~0.1 ms of CPU on every checkout — three or four on every invoice — while a
+    connection checked in milliseconds ago is known to be alive. A failed ping is a disconnect: the
+    pool replaces the connection and checks out again (SQLAlchemy's documented ``checkout`` recipe)."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(_dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at > IDLE_PING_SECONDS:
+            try:
+                alive = engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:  # noqa: BLE001 - whatever the driver raises, the connection is gone
+                raise DisconnectionError(f"ping failed: {exc}") from exc
+            if not alive:
+                raise DisconnectionError("ping failed")
 
 
 class Database:

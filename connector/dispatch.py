@@ -113,7 +113,9 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
         if queued >= limit:
             return 0
         rows = session.execute(_DISPATCHABLE, {**params, "room": limit - queued}).all()
-        room = _window_room(ctx, session, {account for _, account, state in rows if state != S.RECEIVED})
+        needing_erp = {account for _, account, state in rows if state != S.RECEIVED}
+        erps = _erps_of(session, needing_erp)
+    room = _window_room(ctx, needing_erp, erps)
     # Orders still in the queue or in a worker's hands will spend this window too: handing out more
     # would only have workers put them aside again (a wasted message, transaction and wake-up each).
     room = {account: left - in_queue.get(account, 0) for account, left in room.items()}
@@ -125,7 +127,7 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
                 continue
             room[account_id] -= 1
         chosen.append(order_id)
-    _note_backlogs(ctx, held_back)
+    _note_backlogs(ctx, [erp for account, erp in erps.items() if account in held_back])
     if not chosen:
         return 0
     with ctx.db.transaction() as session:
@@ -138,30 +140,32 @@ def dispatch_due_orders(ctx: AppContext, enqueue: Callable[[int], object], *, li
     return len(handed)
 
 
-def _note_backlogs(ctx: AppContext, account_ids: set[int]) -> None:
-    """Accounts whose orders wait for window room: the ERP mirror's bulk reads stay out of their windows
-    (connector/ratelimit.py), so an import never takes room a backlog needs."""
-    if not account_ids:
-        return
-    with ctx.db.session() as session:
-        for erp in session.scalars(_ERPS_OF, {"accounts": sorted(account_ids)}):
-            try:
-                ctx.erp_adapter(erp).rate_limit.note_backlog()
-            except Exception:  # noqa: BLE001 - only a hint to the mirror; dispatching goes on
-                log.warning("erp connection %s: backlog not noted", erp.id, exc_info=True)
-
-
-def _window_room(ctx: AppContext, session, account_ids: set[int]) -> dict[int, int]:
-    """Requests each account's ERP rate-limit window has room for now (see ``SharedRateLimit.dispatchable``)."""
+def _erps_of(session, account_ids: set[int]) -> dict[int, ERPConnection]:
     if not account_ids:
         return {}
-    room = {}
-    for erp in session.scalars(_ERPS_OF, {"accounts": sorted(account_ids)}):
+    return {erp.account_id: erp for erp in session.scalars(_ERPS_OF, {"accounts": sorted(account_ids)})}
+
+
+def _note_backlogs(ctx: AppContext, erps: list[ERPConnection]) -> None:
+    """Accounts whose orders wait for window room: the ERP mirror's bulk reads stay out of their windows
+    (connector/ratelimit.py), so an import never takes room a backlog needs."""
+    for erp in erps:
         try:
-            room[erp.account_id] = ctx.erp_adapter(erp).rate_limit.dispatchable()
+            ctx.erp_adapter(erp).rate_limit.note_backlog()
+        except Exception:  # noqa: BLE001 - only a hint to the mirror; dispatching goes on
+            log.warning("erp connection %s: backlog not noted", erp.id, exc_info=True)
+
+
+def _window_room(ctx: AppContext, account_ids: set[int], erps: dict[int, ERPConnection]) -> dict[int, int]:
+    """Requests each account's ERP rate-limit window has room for now (see ``SharedRateLimit.dispatchable``);
+    ``erps``: the accounts' ERP connections (:func:`_erps_of`)."""
+    room = {}
+    for account_id, erp in erps.items():
+        try:
+            room[account_id] = ctx.erp_adapter(erp).rate_limit.dispatchable()
         except Exception:  # noqa: BLE001 - a connection that cannot even build its adapter: let the task say why
             log.warning("erp connection %s: rate-limit window unknown", erp.id, exc_info=True)
-            room[erp.account_id] = 1
+            room[account_id] = 1
     # An account without an ERP: its orders go, to land in the error queue with the reason.
     return {account: room.get(account, _UNLIMITED) for account in account_ids}
 
@@ -240,7 +244,7 @@ def dispatch_due_followups(ctx: AppContext, enqueue: Callable[[int], object], *,
             select(Order.account_id, func.count()).join(Invoice, Invoice.order_id == Order.id)
             .where(Order.account_id.in_(accounts), Invoice.followup_dispatched_at > lease_start)
             .group_by(Order.account_id)).all())
-        room = _window_room(ctx, session, accounts - busy)
+        room = _window_room(ctx, accounts - busy, _erps_of(session, accounts - busy))
     room = {account: left - in_queue.get(account, 0) for account, left in room.items()}
     chosen = []
     for invoice_id, account_id in rows:

@@ -83,7 +83,9 @@ def plan_after_invoice(session: Session, order: Order, erp: ERPConnection, invoi
         session.add(RemoteWrite(invoice=invoice, order_id=order.id, kind="delivery", via=delivery_via(order),
                                 marker=invoice.marker))
     schedule(session, invoice)  # before the INSERT, so its time goes into it (no UPDATE after it)
-    session.flush()
+    # Not flushed here: the caller flushes the invoice with the rest of its transaction (once), or
+    # inside its savepoint (connector.invoicing.record_invoice). Refunds, when the order has any,
+    # flush what they need.
     plan_refunds_after_invoice(session, order, invoice, actor="reglas")  # reschedules what it decides
 
 

@@ -248,8 +248,17 @@ def _send_and_record(ctx: AppContext, session: Session, order: Order, erp: ERPCo
         session.commit()
         return order.state
     attempt.outcome, attempt.finished_at = "created", utcnow()
-    record_invoice(session, order, erp, result, attempt.marker, actor=actor, recovered=False)
-    session.commit()
+    record_invoice(session, order, erp, result, attempt.marker, actor=actor, recovered=False, guarded=False)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Rare: the order's versioned UPDATE went through, so nobody took the order over, yet its invoice
+        # row clashed (a repair recorded it meanwhile). Recorded again, guarded: "already recorded" is
+        # told from any other clash there, which still fails.
+        session.rollback()
+        attempt.outcome, attempt.finished_at = "created", utcnow()
+        record_invoice(session, order, erp, result, attempt.marker, actor=actor, recovered=False)
+        session.commit()
     if erp.circuit_failures or erp.circuit_open_until:
         circuit.record_success(ctx, erp.id)
     return order.state
@@ -289,28 +298,35 @@ def _still_claimed(session: Session, order_id: int, token: str) -> bool:
 
 
 def record_invoice(session: Session, order: Order, erp: ERPConnection, result: InvoiceResult, marker: str, *,
-                   actor: str, recovered: bool) -> None:
-    invoice = None
-    try:
-        with session.begin_nested():
-            invoice = Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
-                              number=result.number, status=result.status, total=result.total,
-                              stamp_status=result.stamp_status, marker=marker, recovered=recovered,
-                              writes=[])  # a new invoice has no writes yet: nothing to load back
-            # What the ERP says of it, and when it is next due, go into the INSERT itself (plan_after_invoice
-            # flushes it, inside this savepoint): no UPDATE right after it.
-            apply_erp_view(invoice, result)
-            session.add(invoice)
-            plan_after_invoice(session, order, erp, invoice, result)
-    except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
-        if session.scalar(select(Invoice.id).where(Invoice.order_id == order.id)) is None:
-            raise  # another clash (no invoice row): the order must not be called invoiced without one
-        log.warning("order %s: invoice already recorded", order.id)
+                   actor: str, recovered: bool, guarded: bool = True) -> None:
+    """The invoice the ERP created, what must follow it, and the order invoiced (in ``session``; the
+    caller commits).
+
+    ``guarded``: the invoice is inserted inside a savepoint, so an invoice already recorded by whoever
+    got there first (``invoices.order_id`` is unique) is only noted and the rest goes on — what the
+    reconcilers need, which may record several orders in one transaction. Unguarded (the invoicing
+    path, on every invoice) everything is flushed once, at the caller's commit — the order's versioned
+    UPDATE before the invoice's INSERT, so whoever recorded it first has taken the order over and the
+    commit fails as "busy" — and the caller records again, guarded, on a clash (:func:`_send_and_record`):
+    a savepoint and two flushes less per invoice."""
+    if guarded:
         invoice = None
+        try:
+            with session.begin_nested():
+                invoice = _add_invoice(session, order, erp, result, marker, recovered)
+                session.flush()  # a clash is raised here, inside the savepoint
+        except IntegrityError:  # already recorded by whoever got there first; the ERP has one invoice
+            if session.scalar(select(Invoice.id).where(Invoice.order_id == order.id)) is None:
+                raise  # another clash (no invoice row): the order must not be called invoiced without one
+            log.warning("order %s: invoice already recorded", order.id)
+            invoice = None
+    else:
+        invoice = _add_invoice(session, order, erp, result, marker, recovered)
     if invoice is not None:
         # Outside the savepoint: a clash here is not "already recorded" and must not pass for it (the
         # transaction fails, and the order is settled from the ERP's records like any lost answer).
-        mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
+        with session.no_autoflush:  # a read of settings: what this transaction wrote is flushed once, later
+            mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
     order.claim_token = None
     order.next_attempt_at = None
     order.dispatched_at = None  # done: its queue message is released here (connector.dispatch.handle_dispatched_order)
@@ -321,6 +337,19 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
     if invoice is not None and result.legal_status == LegalStatus.REJECTED:
         # The ERP answered with the authority's verdict at once (no pending step to follow up).
         mark_rejected(session, order, invoice, "La autoridad tributaria", actor=actor)
+
+
+def _add_invoice(session: Session, order: Order, erp: ERPConnection, result: InvoiceResult, marker: str,
+                 recovered: bool) -> Invoice:
+    invoice = Invoice(order_id=order.id, erp_connection_id=erp.id, erp_id=result.erp_id,
+                      number=result.number, status=result.status, total=result.total,
+                      stamp_status=result.stamp_status, marker=marker, recovered=recovered,
+                      writes=[])  # a new invoice has no writes yet: nothing to load back
+    # What the ERP says of it, and when it is next due, go into the INSERT itself: no UPDATE after it.
+    apply_erp_view(invoice, result)
+    session.add(invoice)
+    plan_after_invoice(session, order, erp, invoice, result)
+    return invoice
 
 
 def _release_for_retry(ctx: AppContext, session: Session, order: Order, erp_id: int, exc: ConnectorError,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from connector import circuit
@@ -245,9 +245,13 @@ def prepare_order(ctx: AppContext, session: Session, order: Order, *, manual: bo
 # -- one order, end to end ----------------------------------------------------------------------
 
 
-# What every pass over an order reads, in the query that loads it: its channel connection and its
-# account's ERP connection (a query each otherwise, on every order's path).
-_TO_PROCESS = (joinedload(Order.channel_connection), joinedload(Order.erp_connection))
+# What every pass over an order reads, in the query that loads it: its channel connection, its
+# account's ERP connection and its lines (a query each otherwise, on every order's path) — and not
+# what it never reads: the marketplace's raw payload and the search text (loaded if ever touched).
+# Built once, with a bound id: Session.get with options builds and keys a new query on every call.
+_TO_PROCESS = (select(Order).where(Order.id == bindparam("id"))
+               .options(joinedload(Order.channel_connection), joinedload(Order.erp_connection),
+                        joinedload(Order.lines), defer(Order.raw), defer(Order.search_text)))
 
 
 def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor: str = "system",
@@ -256,7 +260,7 @@ def process_order(ctx: AppContext, order_id: int, *, manual: bool = False, actor
     auto-invoicing rules. Never raises for a bad order: the order records why it stopped."""
     refreshes = refreshes or CatalogRefreshes()
     with ctx.db.session() as session:
-        order = session.get(Order, order_id, options=_TO_PROCESS)
+        order = session.execute(_TO_PROCESS, {"id": order_id}).unique().scalar_one_or_none()
         if order is None:
             return "gone"
         if order.state in SETTLED_STATES:
