@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,8 +49,8 @@ GOALS: list[tuple[str, str, str, Any]] = [
     ("latency.backlog.seconds.p50", "paid -> invoiced p50, backlog (s)", "", None),
     ("latency.backlog.seconds.p95", "paid -> invoiced p95, backlog (s)", "", None),
     ("latency.backlog.seconds.max", "paid -> invoiced max, backlog (s)", "", None),
-    ("cpu_ms.sqlite", "CPU ms / invoiced order, SQLite (known buyers)", "<= 10", lambda v: v <= 10),
-    ("cpu_ms.postgresql", "CPU ms / invoiced order, PostgreSQL (known buyers)", "<= 10", lambda v: v <= 10),
+    ("cpu_ms.sqlite", "CPU ms / invoiced order, SQLite (known, median)", "<= 10", lambda v: v <= 10),
+    ("cpu_ms.postgresql", "CPU ms / invoiced order, PostgreSQL (known, median)", "<= 10", lambda v: v <= 10),
     ("max_invoices_per_marker", "invoices per order marker (max, all runs)", "1", lambda v: v == 1),
 ]
 
@@ -96,20 +97,32 @@ def run_goals(args) -> dict:
         return only is None or part in only
 
     markers, http_429 = [], 0
+    cpu, cpu_runs = {}, {}
+
+    def throughput(key: str, kind: str, database_url: str | None, runs: int) -> None:
+        """The run's figures (its first run), and its CPU as the median of ``runs`` runs: one run's CPU
+        moves by a fifth or more from one run to the next on this shared machine."""
+        nonlocal http_429
+        figures = []
+        for n in range(runs):
+            log.warning("throughput, %s buyers (%s)%s", kind, "PostgreSQL" if database_url else "SQLite",
+                        f", run {n + 1} of {runs}" if runs > 1 else "")
+            figures.append(_kind_figures(_throughput(args, kind, database_url), limit_per_minute))
+            markers.append(figures[-1]["max_invoices_per_marker"])
+            http_429 += figures[-1]["http_429"]
+        result[key] = figures[0]
+        if kind == "known":
+            database = "postgresql" if database_url else "sqlite"
+            cpu_runs[database] = [f["cpu_ms"] for f in figures]
+            cpu[database] = round(statistics.median(cpu_runs[database]), 2)
+
     for kind in ("new", "known", "final"):
         if wanted(kind):
-            log.warning("throughput, %s buyers (SQLite)", kind)
-            result[kind] = _kind_figures(_throughput(args, kind, None), limit_per_minute)
-            markers.append(result[kind]["max_invoices_per_marker"])
-            http_429 += result[kind]["http_429"]
-    cpu = {"sqlite": result.get("known", {}).get("cpu_ms")}
+            throughput(kind, kind, None, args.cpu_runs if kind == "known" else 1)
     if wanted("postgresql") and args.database_url:
-        log.warning("throughput, known buyers (PostgreSQL)")
-        result["known_postgresql"] = _kind_figures(_throughput(args, "known", args.database_url), limit_per_minute)
-        cpu["postgresql"] = result["known_postgresql"]["cpu_ms"]
-        markers.append(result["known_postgresql"]["max_invoices_per_marker"])
-        http_429 += result["known_postgresql"]["http_429"]
+        throughput("known_postgresql", "known", args.database_url, args.cpu_runs)
     result["cpu_ms"] = cpu
+    result["cpu_ms_runs"] = cpu_runs
     if wanted("ambiguity"):
         log.warning("ambiguous outcomes")
         result["ambiguity"] = scenarios.run_ambiguity(others=args.ambiguity_others, mirror=args.mirror)
@@ -164,6 +177,10 @@ def print_goals(result: dict, before: dict | None) -> None:
                                                         f"webhooks healthy {result[k]['webhooks_healthy']}, "
                                                         f"notices settled {result[k]['webhooks_settled']})"
                                                         for k in mirrored)) if mirrored else "off (polling only)"))
+    runs = result.get("cpu_ms_runs") or {}
+    if any(len(v) > 1 for v in runs.values()):
+        print("  CPU ms / invoiced order, each run: " + "; ".join(
+            f"{database} {', '.join(_text(v) for v in values)}" for database, values in runs.items()))
     amb = result.get("ambiguity")
     if amb:
         print(f"\n  ambiguity: {amb['ambiguous']} ambiguous outcomes (half committed, half not), "
@@ -194,10 +211,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "ERP-webhook endpoint served, subscribed on connect, the contacts import finished "
                              "first; --no-mirror: polling only, as before the mirror")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cpu-runs", type=int, default=3,
+                        help="known-buyer runs on each database; the CPU figure is their median (default 3)")
     parser.add_argument("--only", help="comma-separated parts: new,known,final,postgresql,ambiguity,catalog,latency")
     parser.add_argument("--before", type=Path, help="JSON of another commit's run, printed as the 'before' column")
     parser.add_argument("--json-out", type=Path, help="write every figure as JSON here")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cpu_runs < 1:
+        parser.error("--cpu-runs must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

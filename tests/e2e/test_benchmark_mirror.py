@@ -34,3 +34,25 @@ def test_without_the_mirror_a_known_buyer_is_searched_in_the_erp():
 def test_with_healthy_webhooks_a_stale_catalog_is_not_re_read():
     assert run_catalog(items=120)["item_reads_after_max_age"] == 0
     assert run_catalog(items=120, mirror=False)["item_reads_after_max_age"] > 0
+
+
+def test_the_goals_cpu_figure_is_the_median_of_its_runs_and_every_run_counts_for_exactly_once(monkeypatch):
+    """One run's CPU figure moves a lot on a shared machine: the goal is checked on the median of
+    ``--cpu-runs`` known-buyer runs, and every run's 429s and invoices per marker still count."""
+    from benchmarks import goals
+
+    cpu = iter([30.0, 10.0, 20.0, 9.0, 7.0, 8.0])
+
+    def fake_run(args, buyers, database_url):
+        return {"calls_per_invoiced_order": {"total": 1.0, "contacts": 0.0},
+                "invoice_phase": {"invoices_per_minute": 150.0, "steady_request_ratio_of_limit": 1.0,
+                                  "invoiced": 60},
+                "http_429": 1, "cpu": {"ms_per_invoiced_order": next(cpu)},
+                "exactly_once": {"max_invoices_per_marker": 1}}
+
+    monkeypatch.setattr(goals, "_throughput", fake_run)
+    result = goals.run_goals(goals.parse_args(["--only", "known,postgresql", "--cpu-runs", "3"]))
+    assert result["cpu_ms"] == {"sqlite": 20.0, "postgresql": 8.0}
+    assert result["cpu_ms_runs"] == {"sqlite": [30.0, 10.0, 20.0], "postgresql": [9.0, 7.0, 8.0]}
+    assert result["known"]["cpu_ms"] == 30.0  # the other figures: the first run's
+    assert result["http_429"] == 6 and result["max_invoices_per_marker"] == 1
