@@ -91,10 +91,10 @@ def transition(session: Session, order: Order, to_state: OrderState, reason: str
                  "message": str(reason), "message_msgid": msgid, "message_params": params}))
 
 
-# The trail is append-only and never read back in the transaction that writes it, so its rows are
-# inserted as one plain statement right after the flush that writes their orders (in that flush's
-# transaction), not as ORM objects: two or three on every order's path, each costing the unit of work
-# about twice what the row itself does.
+# The trail is append-only, so its rows are inserted as one plain statement right after the flush that
+# writes their orders (in that flush's transaction), not as ORM objects: two or three on every order's
+# path, each costing the unit of work about twice what the row itself does. A transition changes its
+# order, so any query after it (autoflush) or the commit flushes — and inserts the rows — first.
 _PENDING_TRAIL = "pending_trail"
 
 
