@@ -51,7 +51,7 @@ from connector.outcomes import ORDER_STATE_FOR, Outcome, next_try, outcome_of, t
 from connector.reasons import N_, Reason, reason, restored, retrying
 from connector.rules import effective_settings
 from connector.states import OrderState, transition
-from connector.stock_pending import mark_order_items
+from connector.stock_pending import PUBLISHES_STOCK, mark_order_items
 from erp.base import ContactDraft, ERPAdapter, InvoiceDraft, InvoiceResult, LegalStatus
 from mapping.catalog import cached_items, get_cached_item
 from mapping.resolver import LineMatch
@@ -146,8 +146,8 @@ def claim_and_invoice(ctx: AppContext, session: Session, order: Order, erp: ERPC
     try:
         with session.no_autoflush:
             prepared = _prepare(ctx, session, order, erp)
-            contact_id, newest_erp_id = known_contact_and_newest_invoice(session, erp.id,
-                                                                         prepared.contact.identification_number)
+            contact_id, newest_erp_id, publishes = known_contact_and_newest_invoice(
+                session, erp, prepared.contact.identification_number)
     except ConnectorError as exc:
         session.commit()  # the claim, then what a failure before sending does
         return _failed_before_sending(ctx, session, order, erp, exc, actor)
@@ -162,7 +162,8 @@ def claim_and_invoice(ctx: AppContext, session: Session, order: Order, erp: ERPC
         return _failed_before_sending(ctx, session, order, erp, exc, actor)
     session.commit()  # claim and attempt together, before the ERP hears about the invoice
     with keep_claim(ctx, order.id, token):
-        return _send_and_record(ctx, session, order, erp, prepared.adapter, draft, attempt, actor)
+        return _send_and_record(ctx, session, order, erp, prepared.adapter, draft, attempt, actor,
+                                publishes_stock=publishes)
 
 
 def _prepare(ctx: AppContext, session: Session, order: Order, erp: ERPConnection) -> _Prepared:
@@ -224,8 +225,10 @@ def _failed_before_sending(ctx: AppContext, session: Session, order: Order, erp:
 
 
 def _send_and_record(ctx: AppContext, session: Session, order: Order, erp: ERPConnection, adapter: ERPAdapter,
-                     draft: InvoiceDraft, attempt: InvoiceAttempt, actor: str) -> str:
-    """The attempt is committed: send the invoice and record what the ERP answered."""
+                     draft: InvoiceDraft, attempt: InvoiceAttempt, actor: str, *,
+                     publishes_stock: bool | None = None) -> str:
+    """The attempt is committed: send the invoice and record what the ERP answered (``publishes_stock``:
+    read with the claim, when it was)."""
     try:
         result = adapter.create_invoice(draft)
     except ConnectorError as exc:
@@ -248,7 +251,8 @@ def _send_and_record(ctx: AppContext, session: Session, order: Order, erp: ERPCo
         session.commit()
         return order.state
     attempt.outcome, attempt.finished_at = "created", utcnow()
-    record_invoice(session, order, erp, result, attempt.marker, actor=actor, recovered=False, guarded=False)
+    record_invoice(session, order, erp, result, attempt.marker, actor=actor, recovered=False, guarded=False,
+                   publishes_stock=publishes_stock)
     try:
         session.commit()
     except IntegrityError:
@@ -269,16 +273,19 @@ _KNOWN_CONTACT = select(ERPContact.erp_contact_id).where(ERPContact.erp_connecti
                                                          ERPContact.identification_number == bindparam("number"))
 _NEWEST_RECORDED = (select(Invoice.erp_id).where(Invoice.erp_connection_id == bindparam("erp"))
                     .order_by(Invoice.id.desc()).limit(1))
-_CONTACT_AND_NEWEST = select(_KNOWN_CONTACT.scalar_subquery(), _NEWEST_RECORDED.scalar_subquery())
+_CONTACT_AND_NEWEST = select(_KNOWN_CONTACT.scalar_subquery(), _NEWEST_RECORDED.scalar_subquery(), PUBLISHES_STOCK)
 
 
-def known_contact_and_newest_invoice(session: Session, erp_connection_id: int,
-                                     number: str) -> tuple[str | None, str | None]:
-    """The buyer's ERP contact id when the local mirror already has it (no ERP call), and
-    :func:`newest_recorded_erp_id`, in one round trip: both are read right before a known buyer's
-    attempt is recorded."""
-    contact_id, newest = session.execute(_CONTACT_AND_NEWEST, {"erp": erp_connection_id, "number": number}).one()
-    return contact_id, newest
+def known_contact_and_newest_invoice(session: Session, erp: ERPConnection,
+                                     number: str) -> tuple[str | None, str | None, bool]:
+    """The buyer's ERP contact id when the local mirror already has it (no ERP call),
+    :func:`newest_recorded_erp_id` and whether a channel of the account publishes the ERP's stock
+    (:data:`connector.stock_pending.PUBLISHES_STOCK`), in one round trip: all are read right before a
+    known buyer's attempt is recorded. (The last is used when the invoice is recorded a moment later:
+    a channel switched on meanwhile is caught by the stock run's full comparison.)"""
+    contact_id, newest, publishes = session.execute(
+        _CONTACT_AND_NEWEST, {"erp": erp.id, "number": number, "account": erp.account_id}).one()
+    return contact_id, newest, bool(publishes)
 
 
 def newest_recorded_erp_id(session: Session, erp_connection_id: int) -> str | None:
@@ -298,7 +305,7 @@ def _still_claimed(session: Session, order_id: int, token: str) -> bool:
 
 
 def record_invoice(session: Session, order: Order, erp: ERPConnection, result: InvoiceResult, marker: str, *,
-                   actor: str, recovered: bool, guarded: bool = True) -> None:
+                   actor: str, recovered: bool, guarded: bool = True, publishes_stock: bool | None = None) -> None:
     """The invoice the ERP created, what must follow it, and the order invoiced (in ``session``; the
     caller commits).
 
@@ -308,7 +315,8 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
     path, on every invoice) everything is flushed once, at the caller's commit — the order's versioned
     UPDATE before the invoice's INSERT, so whoever recorded it first has taken the order over and the
     commit fails as "busy" — and the caller records again, guarded, on a clash (:func:`_send_and_record`):
-    a savepoint and two flushes less per invoice."""
+    a savepoint and two flushes less per invoice. ``publishes_stock``: whether a channel publishes the
+    ERP's stock, when the caller read it already (:func:`known_contact_and_newest_invoice`)."""
     if guarded:
         invoice = None
         try:
@@ -326,7 +334,8 @@ def record_invoice(session: Session, order: Order, erp: ERPConnection, result: I
         # Outside the savepoint: a clash here is not "already recorded" and must not pass for it (the
         # transaction fails, and the order is settled from the ERP's records like any lost answer).
         with session.no_autoflush:  # a read of settings: what this transaction wrote is flushed once, later
-            mark_order_items(session, order, erp.id)  # the ERP's stock of its items went down: publish it
+            # The ERP's stock of its items went down: publish it.
+            mark_order_items(session, order, erp.id, publishes=publishes_stock)
     order.claim_token = None
     order.next_attempt_at = None
     order.dispatched_at = None  # done: its queue message is released here (connector.dispatch.handle_dispatched_order)

@@ -13,7 +13,7 @@ read before this sale, forgets only that mark, not this one.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -73,10 +73,18 @@ def mark_items_changed(ctx, erp_connection_id: int, erp_item_ids: set[str], reas
         return mark_items_pending(session, erp_connection_id, {str(i) for i in erp_item_ids if i}, reason)
 
 
-def mark_order_items(session: Session, order: Order, erp_connection_id: int) -> int:
+# :func:`publishes_stock` as an expression, for a read that asks it alongside others (the claim's, on
+# every invoice). Settings are stored validated (``model_dump``), so their "enabled" is a JSON boolean.
+PUBLISHES_STOCK = exists().where(ChannelConnection.account_id == bindparam("account"),
+                                 ChannelConnection.enabled.is_(True),
+                                 ChannelConnection.stock_settings["enabled"].as_boolean().is_(True))
+
+
+def mark_order_items(session: Session, order: Order, erp_connection_id: int, *, publishes: bool | None = None) -> int:
     """The connector invoiced ``order``: its items' stock went down in the ERP (the invoice's warehouse).
-    Costs one query when no channel of the account publishes stock."""
-    if not publishes_stock(session, erp_connection_id):
+    ``publishes``: :data:`PUBLISHES_STOCK` when the caller read it already (no query then when no
+    channel of the account publishes stock); else one query says."""
+    if not (publishes if publishes is not None else publishes_stock(session, erp_connection_id)):
         return 0
     items = {str(i) for i in session.scalars(select(OrderLine.erp_item_id).where(
         OrderLine.order_id == order.id, OrderLine.erp_item_id.is_not(None)))}

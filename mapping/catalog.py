@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from connector.models import CatalogCode, CatalogItem, ERPConnection, utcnow
@@ -93,17 +93,24 @@ def catalog_age(erp_connection: ERPConnection) -> timedelta | None:
     return utcnow() - erp_connection.catalog_refreshed_at
 
 
+# Read on every invoice's path (its lines' items, the shipping product): built once, with bound
+# parameters — building a statement costs SQLAlchemy more CPU than running one this simple.
+_ITEM = select(CatalogItem).where(CatalogItem.erp_connection_id == bindparam("erp"),
+                                  CatalogItem.erp_id == bindparam("item"))
+_ITEMS = select(CatalogItem).where(CatalogItem.erp_connection_id == bindparam("erp"),
+                                   CatalogItem.erp_id.in_(bindparam("items", expanding=True)))
+
+
 def get_cached_item(session: Session, erp_connection_id: int, erp_id: str) -> CatalogItem | None:
-    return session.scalar(select(CatalogItem).where(
-        CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id == erp_id))
+    return session.scalar(_ITEM, {"erp": erp_connection_id, "item": erp_id})
 
 
 def cached_items(session: Session, erp_connection_id: int, erp_ids: set[str]) -> dict[str, CatalogItem]:
     """The cached items of these ids, by id (one query)."""
     if not erp_ids:
         return {}
-    return {item.erp_id: item for item in session.scalars(select(CatalogItem).where(
-        CatalogItem.erp_connection_id == erp_connection_id, CatalogItem.erp_id.in_(sorted(erp_ids))))}
+    return {item.erp_id: item for item in session.scalars(_ITEMS, {"erp": erp_connection_id,
+                                                                   "items": sorted(erp_ids)})}
 
 
 def search_cached_items(session: Session, erp_connection_id: int, text: str, limit: int = 20) -> list[CatalogItem]:

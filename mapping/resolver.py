@@ -13,6 +13,7 @@ from connector.canonical import OrderLine
 from connector.models import CatalogCode, CatalogItem, SkuMapping, SkuMismatch, utcnow
 from connector.reasons import reason
 from connector.rules import MatchBy
+from mapping.catalog import get_cached_item
 from mapping.codes import normalise_code, normalise_label
 
 MATCH_LABELS = {MatchBy.BARCODE: reason("código de barras"), MatchBy.REFERENCE: reason("código de referencia")}
@@ -45,7 +46,7 @@ def resolve_line_sku(session: Session, *, erp_connection_id: int, channel_connec
     key = sku_key(line)
     manual = session.scalar(_MANUAL, {"channel": channel_connection_id, "key": key})
     if manual is not None:
-        item = _cached(session, erp_connection_id, manual.erp_item_id)
+        item = get_cached_item(session, erp_connection_id, manual.erp_item_id)
         if item is not None and item.kind == "variantParent":
             return _resolve_variant(session, erp_connection_id, item, line, "manual")
         name = item.name if item is not None else (manual.erp_item_name or manual.erp_item_id)
@@ -106,15 +107,10 @@ _MANUAL = select(SkuMapping).where(SkuMapping.channel_connection_id == bindparam
 _BY_CODE = select(CatalogItem).where(CatalogItem.erp_connection_id == _ERP, CatalogItem.erp_id.in_(
     select(CatalogCode.erp_item_id).where(CatalogCode.erp_connection_id == _ERP,
                                           CatalogCode.code_type == bindparam("code_type"), CatalogCode.code == _CODE)))
-_CACHED = select(CatalogItem).where(CatalogItem.erp_connection_id == _ERP, CatalogItem.erp_id == bindparam("item"))
 
 
 def _by_code(session: Session, erp_connection_id: int, code_type: str, code: str) -> list[CatalogItem]:
     return list(session.scalars(_BY_CODE, {"erp": erp_connection_id, "code_type": code_type, "code": code}))
-
-
-def _cached(session: Session, erp_connection_id: int, erp_id: str) -> CatalogItem | None:
-    return session.scalar(_CACHED, {"erp": erp_connection_id, "item": erp_id})
 
 
 def _tax(item: CatalogItem | None) -> tuple[tuple[str, ...], Decimal]:

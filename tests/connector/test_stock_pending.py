@@ -267,3 +267,31 @@ def test_a_lost_value_that_landed_is_corrected_when_the_erp_moved_back_meanwhile
     on_erp_item_changed(ctx, seller.erp_id, item)
     push_pending_items(ctx)
     assert _shown(quiet_box, CAFE.barcode) == (40, 40) and _pending(ctx) == []
+
+
+def test_the_claims_read_of_stock_publishing_says_what_publishes_stock_says(ctx, quiet_box):
+    """A known buyer's invoice asks "does any channel publish stock?" in the claim's one read
+    (``PUBLISHES_STOCK``, SQL over the stored settings) instead of a query of its own when it is
+    recorded: it must answer as ``publishes_stock`` does, on either database."""
+    from connector.models import ChannelConnection
+    from connector.stock_pending import PUBLISHES_STOCK, publishes_stock
+
+    world = connect_channels_seller(ctx, quiet_box, ("shopify", "woocommerce"))
+    erp = services.find_erp_connection(ctx, world.account_id)
+    shopify = world.connections["shopify"]
+
+    def answers() -> tuple[bool, bool]:
+        with ctx.db.session() as session:
+            return (publishes_stock(session, erp.id),
+                    bool(session.scalar(select(PUBLISHES_STOCK), {"account": erp.account_id})))
+
+    assert answers() == (False, False)  # never set
+    update_stock_settings(ctx, world.account_id, shopify, ["enabled=true"])
+    assert answers() == (True, True)
+    with ctx.db.transaction() as session:  # the channel switched off: its settings no longer count
+        session.get(ChannelConnection, shopify).enabled = False
+    assert answers() == (False, False)
+    with ctx.db.transaction() as session:
+        session.get(ChannelConnection, shopify).enabled = True
+    update_stock_settings(ctx, world.account_id, shopify, ["enabled=false"])
+    assert answers() == (False, False)
