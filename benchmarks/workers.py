@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import queue
@@ -128,24 +129,23 @@ def _run_sweeper(settings_kwargs: dict, run_ctx, erp_ids: list[int], args) -> tu
     return workers_done, stats
 
 
+@functools.cache
+def _in_flight_count():
+    """The harness's own check, every sweep: built once, so the harness adds next to nothing to the
+    connector CPU this benchmark measures."""
+    from sqlalchemy import func, select
+
+    from connector.models import Order
+    from connector.states import OrderState
+
+    active = [OrderState.RECEIVED.value, OrderState.READY.value, OrderState.INVOICING.value,
+              OrderState.WAITING_ERP.value]
+    return select(func.count()).select_from(Order).where(Order.state.in_(active))
+
+
 def _nothing_in_flight(ctx) -> bool:
-    # The harness's own check, every sweep: its statement is built once, so the harness adds next to
-    # nothing to the connector CPU this benchmark measures.
-    global _IN_FLIGHT
-    if _IN_FLIGHT is None:
-        from sqlalchemy import func, select
-
-        from connector.models import Order
-        from connector.states import OrderState
-
-        active = [OrderState.RECEIVED.value, OrderState.READY.value, OrderState.INVOICING.value,
-                  OrderState.WAITING_ERP.value]
-        _IN_FLIGHT = select(func.count()).select_from(Order).where(Order.state.in_(active))
     with ctx.db.session() as session:
-        return not session.scalar(_IN_FLIGHT)
-
-
-_IN_FLIGHT = None
+        return not session.scalar(_in_flight_count())
 
 
 def sweeper_worker_loop(ctx, take: Callable[[], int | None]) -> Counter:

@@ -18,7 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connector.models import ChannelConnection, ERPConnection, Order, OrderLine, StockPendingItem, utcnow
-from connector.stock_settings import stock_settings_of
 
 
 def publishes_stock(session: Session, erp_connection_id: int) -> bool:
@@ -26,23 +25,16 @@ def publishes_stock(session: Session, erp_connection_id: int) -> bool:
     erp = session.get(ERPConnection, erp_connection_id)
     if erp is None:
         return False
-    # Only the settings column, not whole connections: this runs in every invoice's transaction.
-    settings = session.scalars(_STOCK_SETTINGS, {"account": erp.account_id})
-    return any(_enabled(s) for s in settings)
+    return bool(session.scalar(_PUBLISHES, {"account": erp.account_id}))
 
 
-# Built once (it runs in every invoice's transaction; building it costs more than running it).
-_STOCK_SETTINGS = select(ChannelConnection.stock_settings).where(
-    ChannelConnection.account_id == bindparam("account"), ChannelConnection.enabled.is_(True))
-
-
-def _enabled(stock_settings) -> bool:
-    if not stock_settings:  # never set: publishing is off (no validation to pay for)
-        return False
-    try:
-        return stock_settings_of(stock_settings).enabled
-    except Exception:  # noqa: BLE001 - settings the seller must fix are reported by the stock run itself
-        return False
+# The question as an expression, so a read that asks it alongside others (the claim's, on every invoice)
+# asks the very same thing. Settings are only ever stored validated (connector.stock_services:
+# ``model_dump``), so their "enabled" is a JSON boolean SQL reads on either database.
+PUBLISHES_STOCK = exists().where(ChannelConnection.account_id == bindparam("account"),
+                                 ChannelConnection.enabled.is_(True),
+                                 ChannelConnection.stock_settings["enabled"].as_boolean().is_(True))
+_PUBLISHES = select(PUBLISHES_STOCK)
 
 
 def mark_items_pending(session: Session, erp_connection_id: int, erp_item_ids: set[str], reason: str) -> int:
@@ -71,13 +63,6 @@ def mark_items_changed(ctx, erp_connection_id: int, erp_item_ids: set[str], reas
         if not publishes_stock(session, erp_connection_id):
             return 0
         return mark_items_pending(session, erp_connection_id, {str(i) for i in erp_item_ids if i}, reason)
-
-
-# :func:`publishes_stock` as an expression, for a read that asks it alongside others (the claim's, on
-# every invoice). Settings are stored validated (``model_dump``), so their "enabled" is a JSON boolean.
-PUBLISHES_STOCK = exists().where(ChannelConnection.account_id == bindparam("account"),
-                                 ChannelConnection.enabled.is_(True),
-                                 ChannelConnection.stock_settings["enabled"].as_boolean().is_(True))
 
 
 def mark_order_items(session: Session, order: Order, erp_connection_id: int, *, publishes: bool | None = None) -> int:

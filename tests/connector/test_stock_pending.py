@@ -270,9 +270,9 @@ def test_a_lost_value_that_landed_is_corrected_when_the_erp_moved_back_meanwhile
 
 
 def test_the_claims_read_of_stock_publishing_says_what_publishes_stock_says(ctx, quiet_box):
-    """A known buyer's invoice asks "does any channel publish stock?" in the claim's one read
-    (``PUBLISHES_STOCK``, SQL over the stored settings) instead of a query of its own when it is
-    recorded: it must answer as ``publishes_stock`` does, on either database."""
+    """"Does any channel publish stock?" is one SQL expression over the stored settings
+    (``PUBLISHES_STOCK``), asked alone (``publishes_stock``) or in the claim's one read: it reads the
+    settings the services store right on either database — never set, on, the channel off, off."""
     from connector.models import ChannelConnection
     from connector.stock_pending import PUBLISHES_STOCK, publishes_stock
 
